@@ -1,0 +1,222 @@
+//! The public way in: open a data directory, get a session for a person.
+//! `Database` has no data methods; data is reached through a session's
+//! tenant-scoped transactions.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::graph::validate::{self, Report};
+use crate::graph::{Actor, TenantTxn};
+use crate::keys::{self, Key, Tenant};
+use crate::model::{Dim, Id, Org, Person, PersonStatus, now_ms};
+use crate::ontology::{Role, TypeKind, Vocabulary};
+use crate::session::Session;
+use crate::storage::{Durability, Scope, Storage};
+
+/// The login of the platform owner a new data directory starts with.
+pub const ROOT_EMAIL: &str = "root";
+
+/// How to open a database.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub durability: Durability,
+}
+
+/// What every session and transaction of one open database shares.
+pub(crate) struct Shared {
+    pub storage: Storage,
+    vocabulary: RwLock<Arc<Vocabulary>>,
+    dir: PathBuf,
+}
+
+impl Shared {
+    pub fn vocabulary(&self) -> Arc<Vocabulary> {
+        self.vocabulary.read().clone()
+    }
+
+    /// Rereads the platform owner's vocabulary additions.
+    pub fn reload_vocabulary(&self) -> Result<()> {
+        let txn = self.storage.read(Scope::platform(Tenant::PLATFORM));
+        let mut additions = Vec::new();
+        for entry in txn.scan_prefix(&keys::vocab_prefix(), false)? {
+            let (key, value) = entry?;
+            if let Key::Vocab(kind, name) = keys::decode(&key)? {
+                let category = String::from_utf8(value).map_err(|_| Error::corruption("vocabulary", "category is not UTF-8"))?;
+                additions.push((kind, name, category));
+            }
+        }
+        *self.vocabulary.write() = Arc::new(Vocabulary::with_extensions(additions));
+        Ok(())
+    }
+}
+
+/// An open onedb data directory. Cheap to clone; share it between threads.
+#[derive(Clone)]
+pub struct Database {
+    shared: Arc<Shared>,
+}
+
+impl Database {
+    /// Opens (creating if new) the data directory with default options.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Database> {
+        Self::open_with(dir, Options::default())
+    }
+
+    pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<Database> {
+        let dir = dir.as_ref().to_path_buf();
+        let storage = Storage::open(&dir, options.durability)?;
+        let shared = Shared { storage, vocabulary: RwLock::new(Arc::new(Vocabulary::builtin())), dir };
+        shared.reload_vocabulary()?;
+        let db = Database { shared: Arc::new(shared) };
+        db.ensure_root()?;
+        Ok(db)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// A new database holds the platform and its owner, `root`.
+    fn ensure_root(&self) -> Result<()> {
+        if self.find_person(ROOT_EMAIL)?.is_some() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let root = Person {
+            id: Id::generate(Dim::Person),
+            email: ROOT_EMAIL.to_string(),
+            name: "Platform owner".to_string(),
+            role: Role::PlatformOwner,
+            org: None,
+            status: PersonStatus::Active,
+            password_hash: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let txn = self.shared.storage.write(Scope::platform(Tenant::PLATFORM));
+        let mut t = TenantTxn::bootstrap(&self.shared, txn, Actor::from_person(&root));
+        t.bootstrap_root(&root)?;
+        t.commit()?;
+        Ok(())
+    }
+
+    /// A person by email, from any org (engine use: login, `--as`).
+    pub(crate) fn find_person(&self, email: &str) -> Result<Option<Person>> {
+        let txn = self.shared.storage.read(Scope::platform(Tenant::PLATFORM));
+        let Some(entry) = txn.get(&keys::email(email))? else {
+            return Ok(None);
+        };
+        if entry.len() != 32 {
+            return Err(Error::corruption("email index", "entry is not 32 bytes"));
+        }
+        let raw = |b: &[u8]| b.try_into().map(u128::from_be_bytes).map_err(|_| Error::corruption("email index", "bad id"));
+        let (org, person) = (raw(&entry[..16])?, raw(&entry[16..])?);
+        let tenant = if org == 0 { Tenant::PLATFORM } else { Tenant::of_org(Id::from_raw(Dim::Org, org)) };
+        match txn.get(&tenant.person(Id::from_raw(Dim::Person, person)))? {
+            Some(bytes) => Ok(Some(crate::graph::decode("person", &bytes)?)),
+            None => Err(Error::corruption("email index", format!("{email} points at a missing person"))),
+        }
+    }
+
+    pub(crate) fn org_by_id(&self, id: Id) -> Result<Option<Org>> {
+        let txn = self.shared.storage.read(Scope::platform(Tenant::PLATFORM));
+        match txn.get(&keys::org(id))? {
+            Some(bytes) => Ok(Some(crate::graph::decode("org", &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn session_for(&self, person: Person) -> Result<Session> {
+        if person.status != PersonStatus::Active {
+            return Err(Error::new(ErrorCode::NotAuthenticated, "unknown person or wrong password"));
+        }
+        let org = match person.org {
+            Some(id) => Some(Arc::new(self.org_by_id(id)?.ok_or_else(|| Error::corruption("person", "org is missing"))?)),
+            None => None,
+        };
+        Ok(Session::new(self.clone(), Actor::from_person(&person), org))
+    }
+
+    /// Local mode: the operating-system user is trusted and acts as `root`.
+    pub fn local_session(&self) -> Result<Session> {
+        let root = self.find_person(ROOT_EMAIL)?.ok_or_else(|| Error::corruption("platform", "root is missing"))?;
+        self.session_for(root)
+    }
+
+    /// Local mode with `--as EMAIL`: drop to that person's rights.
+    pub fn session_as(&self, email: &str) -> Result<Session> {
+        let email = email.trim().to_lowercase();
+        match self.find_person(&email)? {
+            Some(p) => self.session_for(p),
+            None => Err(Error::not_found(format!("no person with email {email}"))),
+        }
+    }
+
+    /// Checks a password. Unknown people and wrong passwords get the same
+    /// error; every attempt on a known person is logged as `user_login`.
+    pub fn login(&self, email: &str, password: &str) -> Result<Session> {
+        let email = email.trim().to_lowercase();
+        let denied = || Error::new(ErrorCode::NotAuthenticated, "unknown person or wrong password");
+        let Some(person) = self.find_person(&email)?.filter(|p| p.status == PersonStatus::Active) else {
+            // Spend the time a real check takes, so timing does not tell.
+            crate::auth::verify_password(password, crate::auth::dummy_hash());
+            return Err(denied());
+        };
+        let ok = person.password_hash.as_deref().is_some_and(|h| crate::auth::verify_password(password, h));
+        let session = self.session_for(person)?;
+        session.log_login(ok)?;
+        if ok { Ok(session) } else { Err(denied()) }
+    }
+
+    /// Sets a person's password (local administration: `onedb passwd`).
+    pub fn set_password(&self, email: &str, password: &str) -> Result<()> {
+        let hash = crate::auth::hash_password(password)?;
+        let person = self.find_person(email)?.ok_or_else(|| Error::not_found(format!("no person with email {email}")))?;
+        let session = self.session_for(person.clone())?;
+        session.run(|t| t.set_own_password_hash(&hash))
+    }
+
+    /// Checks the whole database (see [`validate`]).
+    pub fn validate(&self) -> Result<Report> {
+        validate::run(&self.shared.storage, &self.shared.vocabulary())
+    }
+
+    /// A consistent online copy of the data directory into `dir`.
+    pub fn backup(&self, dir: impl AsRef<Path>) -> Result<()> {
+        self.shared.storage.checkpoint(dir.as_ref())
+    }
+
+    /// Every key and value, from one snapshot. For tests and debugging:
+    /// compares whole databases before and after an operation.
+    #[doc(hidden)]
+    pub fn raw_entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let txn = self.shared.storage.read(Scope::platform(Tenant::PLATFORM));
+        txn.scan_range(&[], &[0xFF], false)?.collect()
+    }
+
+    /// How many commits the database has applied.
+    pub fn last_commit(&self) -> Result<u64> {
+        self.shared.storage.last_commit()
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.shared.storage.durability()
+    }
+
+    /// The vocabulary in force (built-ins and additions).
+    pub fn vocabulary(&self) -> Arc<Vocabulary> {
+        self.shared.vocabulary()
+    }
+
+    /// Whether a type name is known (for tools that check before sending).
+    pub fn knows_type(&self, kind: TypeKind, name: &str) -> bool {
+        self.shared.vocabulary().contains(kind, name)
+    }
+}

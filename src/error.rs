@@ -1,0 +1,104 @@
+//! The one error type that crosses module boundaries and the wire.
+//!
+//! Every error has a stable [`ErrorCode`]; tests and clients match on codes,
+//! never on message text.
+
+use std::fmt;
+
+/// Stable error codes (DESIGN.md "Results and errors").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    ParseError,
+    UnknownType,
+    NotAuthenticated,
+    Forbidden,
+    LimitReached,
+    InvalidTransition,
+    NotFound,
+    Conflict,
+    Timeout,
+    TooLarge,
+    InvalidArgument,
+    /// Stored bytes that do not decode: never expected, always reported.
+    Corruption,
+    /// The storage engine or the file system failed.
+    Io,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::ParseError => "PARSE_ERROR",
+            ErrorCode::UnknownType => "UNKNOWN_TYPE",
+            ErrorCode::NotAuthenticated => "NOT_AUTHENTICATED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::LimitReached => "LIMIT_REACHED",
+            ErrorCode::InvalidTransition => "INVALID_TRANSITION",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::Timeout => "TIMEOUT",
+            ErrorCode::TooLarge => "TOO_LARGE",
+            ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
+            ErrorCode::Corruption => "CORRUPTION",
+            ErrorCode::Io => "IO_ERROR",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error with its stable code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Error {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error { code, message: message.into() }
+    }
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidArgument, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Conflict, message)
+    }
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::TooLarge, message)
+    }
+    pub fn corruption(family: &str, message: impl fmt::Display) -> Self {
+        Self::new(ErrorCode::Corruption, format!("corrupt {family} record: {message}"))
+    }
+    pub fn io(message: impl fmt::Display) -> Self {
+        Self::new(ErrorCode::Io, message.to_string())
+    }
+}
+
+impl From<rocksdb::Error> for Error {
+    fn from(e: rocksdb::Error) -> Self {
+        Error::io(format!("storage: {e}"))
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::io(e)
+    }
+}

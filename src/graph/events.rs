@@ -1,0 +1,180 @@
+//! Events: the append-only audit log. The engine writes one for every
+//! mutation, in the same commit; `EMIT` adds custom ones. Indexed by time
+//! (the id), actor, target and type; read newest first.
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::graph::{TenantTxn, check_json_size, limits};
+use crate::keys::Family;
+use crate::model::{Event, Id, Millis, Props, now_ms};
+use crate::ontology::{Action, Grant, TypeKind};
+
+/// Event types the engine writes itself: emitting them by hand would let the
+/// audit log lie, so `EMIT` refuses them.
+pub const ENGINE_EVENTS: &[&str] = &[
+    "entity_created",
+    "entity_updated",
+    "entity_deleted",
+    "entity_archived",
+    "connection_created",
+    "connection_ended",
+    "organization_created",
+    "organization_updated",
+    "user_joined_org",
+    "user_removed_from_org",
+    "user_login",
+];
+
+/// What `EVENTS WHERE …` asks for. Newest first, at most `limit`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    pub target: Option<Id>,
+    /// Some(None) asks for events of the `system` actor.
+    pub actor: Option<Option<Id>>,
+    pub kind: Option<String>,
+    /// Inclusive bounds on the timestamp.
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+    pub limit: usize,
+}
+
+impl TenantTxn<'_> {
+    /// Writes one event with its index entries. `metadata` always carries the
+    /// org and the entity type.
+    pub(crate) fn log(&mut self, kind: &str, target: Option<Id>, entity_type: &str, extra: Props) -> Result<Event> {
+        let mut metadata = Props::new();
+        metadata.insert("org".into(), self.org_id().map_or(Value::Null, |id| json!(id)));
+        metadata.insert("entityType".into(), json!(entity_type));
+        metadata.extend(extra);
+        let event = Event {
+            id: Id::generate(crate::model::Dim::Event),
+            kind: kind.to_string(),
+            actor: Some(self.actor.person),
+            target,
+            timestamp: now_ms(),
+            metadata,
+        };
+        let t = self.tenant();
+        self.store(t.event(event.id), &event, None)?;
+        self.index(t.event_by_actor(event.actor, event.id))?;
+        if let Some(target) = target {
+            self.index(t.event_by_target(target, event.id))?;
+        }
+        self.index(t.event_by_type(kind, event.id))?;
+        Ok(event)
+    }
+
+    /// `EMIT type TARGET x {metadata}`: a custom event.
+    pub fn emit(&mut self, kind: &str, target: Option<Id>, metadata: Props) -> Result<Event> {
+        self.authorize(Action::EmitEvent)?;
+        self.check_org_writable()?;
+        self.vocabulary.check(TypeKind::Event, kind)?;
+        if ENGINE_EVENTS.contains(&kind) {
+            return Err(Error::invalid(format!("{kind} events are written by the engine only")));
+        }
+        check_json_size("event metadata", &metadata, limits::METADATA_BYTES)?;
+        let entity_type = match target {
+            Some(id) => self.entity_type_of(id)?,
+            None => "none".to_string(),
+        };
+        if kind == "inference_request" {
+            self.count_monthly("inference", 1)?;
+        }
+        self.log(kind, target, &entity_type, metadata)
+    }
+
+    /// The type name of an entity an event may target; `NOT_FOUND` if absent.
+    fn entity_type_of(&self, id: Id) -> Result<String> {
+        use crate::model::Dim;
+        let missing = || Error::not_found(format!("{id} does not exist in this organization"));
+        match id.dim() {
+            Dim::Thing => self.thing(id)?.map(|t| t.kind).ok_or_else(missing),
+            Dim::Person => self.person(id)?.map(|_| "person".to_string()).ok_or_else(missing),
+            Dim::Knowledge => self.knowledge(id)?.map(|_| "knowledge".to_string()).ok_or_else(missing),
+            Dim::Connection => self.connection(id)?.map(|c| c.kind).ok_or_else(missing),
+            Dim::Org | Dim::Event => Err(Error::invalid(format!("{id} cannot be an event target"))),
+        }
+    }
+
+    pub fn event(&self, id: Id) -> Result<Option<Event>> {
+        let event: Option<Event> = self.load(Family::Event.name(), &self.tenant().event(id))?;
+        Ok(event.filter(|e| self.may_see_event(e)))
+    }
+
+    fn may_see_event(&self, event: &Event) -> bool {
+        match crate::ontology::roles::grant(self.actor.role, Action::ReadAll) {
+            Grant::Allow => true,
+            _ => event.actor == Some(self.actor.person),
+        }
+    }
+
+    /// Events matching the filter, newest first. The first step uses the
+    /// most selective index given: target, then actor, then type, then time.
+    pub fn events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
+        let mut filter = filter.clone();
+        if crate::ontology::roles::grant(self.actor.role, Action::ReadAll) != Grant::Allow {
+            // Customers read the events they are the actor of, and only those.
+            match filter.actor {
+                Some(Some(a)) if a == self.actor.person => {}
+                Some(_) => return Ok(Vec::new()),
+                None => filter.actor = Some(Some(self.actor.person)),
+            }
+        }
+        let t = self.tenant();
+        let (prefix, index) = if let Some(target) = filter.target {
+            (t.events_by_target(target), true)
+        } else if let Some(actor) = filter.actor {
+            (t.events_by_actor(actor), true)
+        } else if let Some(kind) = &filter.kind {
+            (t.events_by_type(kind), true)
+        } else {
+            (t.events(), false)
+        };
+        let lower = with_time(&prefix, filter.since.unwrap_or(0), false);
+        let upper = match filter.until {
+            Some(until) => with_time(&prefix, until, true),
+            None => crate::keys::prefix_end(&prefix),
+        };
+        let mut out = Vec::new();
+        for entry in self.txn.scan_range(&lower, &upper, true)? {
+            if out.len() >= filter.limit {
+                break;
+            }
+            let (key, value) = entry?;
+            let event: Event = if index {
+                let id = event_id_suffix(&key)?;
+                match self.load(Family::Event.name(), &t.event(id))? {
+                    Some(e) => e,
+                    None => return Err(Error::corruption("event index", format!("points at missing {id}"))),
+                }
+            } else {
+                crate::graph::decode(Family::Event.name(), &value)?
+            };
+            let matches = filter.target.is_none_or(|x| event.target == Some(x))
+                && filter.actor.is_none_or(|a| event.actor == a)
+                && filter.kind.as_ref().is_none_or(|k| &event.kind == k);
+            if matches {
+                out.push(event);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The key in an event index where ids of time `ms` begin (or, with `after`,
+/// just past the ids of that millisecond).
+fn with_time(prefix: &[u8], ms: Millis, after: bool) -> Vec<u8> {
+    let ms = ms.max(0) as u128 + u128::from(after);
+    let mut key = prefix.to_vec();
+    key.extend_from_slice(&(ms.min((1u128 << 48) - 1) << 80).to_be_bytes());
+    key
+}
+
+fn event_id_suffix(key: &[u8]) -> Result<Id> {
+    let tail: [u8; 16] = key
+        .get(key.len().saturating_sub(16)..)
+        .and_then(|t| t.try_into().ok())
+        .ok_or_else(|| Error::corruption("event index", "short key"))?;
+    Ok(Id::from_raw(crate::model::Dim::Event, u128::from_be_bytes(tail)))
+}

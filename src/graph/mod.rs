@@ -1,0 +1,277 @@
+//! The graph: the six dimensions on top of storage, reached only through a
+//! tenant-scoped transaction ([`TenantTxn`]). Every write runs the standard
+//! pipeline of ONTOLOGY.md — authorize, validate, check limits, write the
+//! entity and its index entries, run triggers, log the event(s), count usage —
+//! inside that one transaction, so it commits whole or not at all.
+
+mod connections;
+mod events;
+mod knowledge;
+mod orgs;
+mod people;
+pub(crate) mod things;
+mod triggers;
+mod usage;
+pub mod validate;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::database::Shared;
+use crate::keys::Tenant;
+use crate::model::{Id, Org, Person};
+use crate::ontology::{Action, Grant, Role, Vocabulary, roles};
+use crate::storage::Txn;
+
+pub use connections::{Edge, NewConnection};
+pub use events::EventFilter;
+pub use knowledge::NewKnowledge;
+pub use orgs::{OrgUpdate, parse_org_status, parse_plan};
+pub use people::NewPerson;
+pub use things::{NewThing, ThingUpdate};
+pub use usage::UsageRow;
+
+/// Who is acting: an authenticated person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Actor {
+    pub person: Id,
+    pub email: String,
+    pub role: Role,
+    /// The person's own org; None for the platform owner.
+    pub org: Option<Id>,
+}
+
+impl Actor {
+    pub fn from_person(p: &Person) -> Actor {
+        Actor { person: p.id, email: p.email.clone(), role: p.role, org: p.org }
+    }
+}
+
+/// A transaction on one organization's data (or the platform tenant's),
+/// acting as one person. The only way to read or write tenant data.
+pub struct TenantTxn<'a> {
+    shared: &'a Shared,
+    txn: Txn<'a>,
+    actor: Actor,
+    /// The org the transaction works in; None is the platform tenant.
+    org: Option<Arc<Org>>,
+    vocabulary: Arc<Vocabulary>,
+    vocabulary_changed: bool,
+}
+
+impl<'a> TenantTxn<'a> {
+    /// A transaction as `actor` in `org` (None: the platform tenant). A
+    /// writer re-reads the org for update, so its status and limits hold
+    /// until the commit; a reader uses the session's copy.
+    pub(crate) fn open(shared: &'a Shared, txn: Txn<'a>, actor: Actor, org: Option<Arc<Org>>) -> Result<TenantTxn<'a>> {
+        let vocabulary = shared.vocabulary();
+        let mut t = TenantTxn { shared, txn, actor, org: None, vocabulary, vocabulary_changed: false };
+        if t.actor.role != Role::PlatformOwner && (org.is_none() || t.actor.org != org.as_ref().map(|o| o.id)) {
+            return Err(Error::forbidden("a person acts only inside their own organization"));
+        }
+        t.org = match org {
+            Some(o) if t.is_writable() => Some(Arc::new(t.load_org_for_update(o.id)?)),
+            other => other,
+        };
+        if t.is_writable() {
+            t.check_actor_active()?;
+        }
+        Ok(t)
+    }
+
+    /// The transaction that creates the platform owner of a new database
+    /// (who cannot be checked for yet).
+    pub(crate) fn bootstrap(shared: &'a Shared, txn: Txn<'a>, root: Actor) -> TenantTxn<'a> {
+        TenantTxn { shared, vocabulary: shared.vocabulary(), txn, actor: root, org: None, vocabulary_changed: false }
+    }
+
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// The org this transaction works in; None for the platform tenant.
+    pub fn org(&self) -> Option<&Org> {
+        self.org.as_deref()
+    }
+
+    pub fn vocabulary(&self) -> &Vocabulary {
+        &self.vocabulary
+    }
+
+    pub(crate) fn tenant(&self) -> Tenant {
+        self.txn.tenant()
+    }
+
+    pub fn is_writable(&self) -> bool {
+        self.txn.is_writable()
+    }
+
+    /// Commits every write of this transaction atomically.
+    pub fn commit(self) -> Result<u64> {
+        let seq = self.txn.commit()?;
+        if self.vocabulary_changed {
+            self.shared.reload_vocabulary()?;
+        }
+        Ok(seq)
+    }
+
+    /// Whether the transaction has anything to commit.
+    pub fn is_dirty(&self) -> bool {
+        self.txn.is_dirty()
+    }
+
+    /// A writer's actor must still be an active person.
+    fn check_actor_active(&self) -> Result<()> {
+        let tenant = self.actor.org.map_or(Tenant::PLATFORM, Tenant::of_org);
+        let person: Option<Person> = self.load("person", &tenant.person(self.actor.person))?;
+        match person {
+            Some(p) if p.status == crate::model::PersonStatus::Active => Ok(()),
+            _ => Err(Error::new(crate::error::ErrorCode::NotAuthenticated, "this person no longer exists")),
+        }
+    }
+
+    fn load_org_for_update(&mut self, id: Id) -> Result<Org> {
+        self.load_for_update::<Org>("org", &crate::keys::org(id))?
+            .map(|(o, _)| o)
+            .ok_or_else(|| Error::not_found(format!("organization {id} does not exist")))
+    }
+
+    // ---- authorization ----
+
+    /// The permission table's answer for the actor; `FORBIDDEN` on Deny.
+    fn authorize(&self, action: Action) -> Result<Grant> {
+        let grant = roles::grant(self.actor.role, action);
+        if grant == Grant::Deny {
+            return Err(Error::forbidden(format!("{} may not {}", self.actor.role.as_str(), describe(action))));
+        }
+        Ok(grant)
+    }
+
+    /// Writes need an org that accepts them (active or trial).
+    fn check_org_writable(&self) -> Result<()> {
+        if let Some(org) = &self.org
+            && !org.status.accepts_writes()
+        {
+            return Err(Error::forbidden(format!("organization {} is {} and rejects writes", org.slug, org.status.as_str())));
+        }
+        Ok(())
+    }
+
+    /// A name for messages: the org's slug or "platform".
+    fn org_label(&self) -> &str {
+        self.org.as_ref().map_or("platform", |o| o.slug.as_str())
+    }
+
+    fn org_id(&self) -> Option<Id> {
+        self.org.as_ref().map(|o| o.id)
+    }
+
+    // ---- records ----
+
+    fn load<T: DeserializeOwned>(&self, what: &str, key: &[u8]) -> Result<Option<T>> {
+        match self.txn.get(key)? {
+            Some(bytes) => decode(what, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads a record for update: the commit conflicts if it changed since.
+    fn load_for_update<T: DeserializeOwned>(&mut self, what: &str, key: &[u8]) -> Result<Option<(T, usize)>> {
+        match self.txn.get_for_update(key)? {
+            Some(bytes) => Ok(Some((decode(what, &bytes)?, bytes.len()))),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes a record and counts its size change toward `storage_bytes`.
+    fn store<T: Serialize>(&mut self, key: Vec<u8>, record: &T, old_len: Option<usize>) -> Result<()> {
+        let bytes = serde_json::to_vec(record).map_err(|e| Error::invalid(format!("cannot encode record: {e}")))?;
+        let new_size = (key.len() + bytes.len()) as i64;
+        let old_size = old_len.map_or(0, |len| (key.len() + len) as i64);
+        self.txn.put(key, bytes)?;
+        self.count_storage(new_size - old_size)
+    }
+
+    fn index(&mut self, key: Vec<u8>) -> Result<()> {
+        self.txn.put(key, Vec::new())
+    }
+
+    fn unindex(&mut self, key: Vec<u8>) -> Result<()> {
+        self.txn.delete(key)
+    }
+}
+
+/// Decodes a stored record; `CORRUPTION` names what did not decode.
+pub(crate) fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::corruption(what, e))
+}
+
+pub(crate) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(record).map_err(|e| Error::invalid(format!("cannot encode record: {e}")))
+}
+
+fn describe(action: Action) -> &'static str {
+    match action {
+        Action::ManageOrgs => "manage organizations",
+        Action::ExtendVocabulary => "extend the vocabulary",
+        Action::EnterAnyOrg => "enter another organization",
+        Action::WriteGlobal => "write global platform things",
+        Action::ManagePeople => "manage people",
+        Action::ManageTriggers => "manage triggers",
+        Action::CreateThing => "create things",
+        Action::UpdateThing => "update things",
+        Action::ChangeStatus => "change the status of things",
+        Action::DeleteThing => "delete things",
+        Action::Connect => "create connections",
+        Action::Disconnect => "end connections",
+        Action::WriteKnowledge => "write knowledge",
+        Action::EmitEvent => "emit events",
+        Action::ReadAll => "read everything in the organization",
+        Action::ReadPublished => "read published things",
+    }
+}
+
+/// A JSON map from pairs.
+pub(crate) fn props<const N: usize>(pairs: [(&str, serde_json::Value); N]) -> crate::model::Props {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Checks a user-given name: not empty, bounded, no control characters.
+pub(crate) fn check_text(what: &str, text: &str, max_bytes: usize) -> Result<()> {
+    if text.trim().is_empty() {
+        return Err(Error::invalid(format!("{what} may not be empty")));
+    }
+    if text.len() > max_bytes {
+        return Err(Error::too_large(format!("{what} is {} bytes; the limit is {max_bytes}", text.len())));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(Error::invalid(format!("{what} may not contain control characters")));
+    }
+    Ok(())
+}
+
+/// Checks the encoded size of a JSON map (properties, metadata, settings).
+pub(crate) fn check_json_size(what: &str, value: &serde_json::Map<String, serde_json::Value>, max_bytes: usize) -> Result<()> {
+    let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > max_bytes {
+        return Err(Error::too_large(format!("{what} is {size} bytes; the limit is {max_bytes}")));
+    }
+    Ok(())
+}
+
+/// Size limits on stored fields.
+pub mod limits {
+    pub const NAME_BYTES: usize = 1024;
+    pub const PROPERTIES_BYTES: usize = 1 << 20;
+    pub const METADATA_BYTES: usize = 64 << 10;
+    pub const TEXT_BYTES: usize = 1 << 20;
+    pub const EMBEDDING_DIMS: usize = 65_536;
+    pub const LABELS: usize = 256;
+    pub const LABEL_BYTES: usize = 256;
+    pub const EMAIL_BYTES: usize = 254;
+    pub const SLUG_BYTES: usize = 64;
+    pub const TRIGGERS_PER_ORG: usize = 256;
+}

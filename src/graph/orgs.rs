@@ -1,0 +1,234 @@
+//! Organizations (tenants) and the vocabulary: the platform owner's
+//! administration, plus entering an org.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::graph::props;
+use crate::graph::{TenantTxn, check_json_size, check_text, limits};
+use crate::keys::{self, Tenant};
+use crate::model::{COUNTERS, Dim, Id, Org, OrgStatus, Plan, Props, now_ms};
+use crate::ontology::vocabulary::{EXTENSION_CATEGORY, hint, is_valid_type_name};
+use crate::ontology::{Action, Role, TypeKind};
+
+/// What `ALTER ORG` may change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrgUpdate {
+    pub name: Option<String>,
+    pub plan: Option<Plan>,
+    pub status: Option<OrgStatus>,
+    pub settings: Option<Props>,
+}
+
+/// Slugs are short lowercase words: letters, digits, `-` and `_`.
+fn check_slug(slug: &str) -> Result<()> {
+    let ok = !slug.is_empty()
+        && slug.len() <= limits::SLUG_BYTES
+        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && slug.as_bytes()[0].is_ascii_lowercase();
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "an org slug is 1 to {} lowercase letters, digits, - or _, starting with a letter: {slug:?}",
+            limits::SLUG_BYTES
+        )))
+    }
+}
+
+pub fn parse_plan(text: &str) -> Result<Plan> {
+    Plan::ALL.into_iter().find(|p| p.as_str() == text).ok_or_else(|| {
+        let names: Vec<&str> = Plan::ALL.iter().map(|p| p.as_str()).collect();
+        Error::invalid(format!("unknown plan {text:?}{}", hint(text, &names)))
+    })
+}
+
+pub fn parse_org_status(text: &str) -> Result<OrgStatus> {
+    OrgStatus::ALL.into_iter().find(|s| s.as_str() == text).ok_or_else(|| {
+        let names: Vec<&str> = OrgStatus::ALL.iter().map(|s| s.as_str()).collect();
+        Error::invalid(format!("unknown org status {text:?}{}", hint(text, &names)))
+    })
+}
+
+impl TenantTxn<'_> {
+    /// Moves this transaction into another org (`USE ORG`, `IN ORG`): the
+    /// platform owner may enter any; everyone else only their own.
+    pub fn enter_org(&mut self, slug: &str) -> Result<Org> {
+        let org = self.org_by_slug(slug)?.ok_or_else(|| Error::not_found(format!("no organization {slug:?}")))?;
+        if self.actor.org != Some(org.id) {
+            self.authorize(Action::EnterAnyOrg)?;
+        }
+        self.enter(Some(org.clone()))?;
+        Ok(org)
+    }
+
+    /// Back to the platform tenant (platform owners only).
+    pub fn enter_platform(&mut self) -> Result<()> {
+        self.authorize(Action::EnterAnyOrg)?;
+        self.enter(None)
+    }
+
+    fn enter(&mut self, org: Option<Org>) -> Result<()> {
+        let tenant = org.as_ref().map_or(Tenant::PLATFORM, |o| Tenant::of_org(o.id));
+        self.txn.switch_tenant(tenant)?;
+        // Writers depend on the org's status and limits: read it for update.
+        let org = match org {
+            Some(o) if self.is_writable() => Some(self.load_org_for_update(o.id)?),
+            other => other,
+        };
+        self.org = org.map(Arc::new);
+        Ok(())
+    }
+
+    pub fn org_by_slug(&self, slug: &str) -> Result<Option<Org>> {
+        let Some(bytes) = self.txn.get(&keys::org_slug(slug))? else {
+            return Ok(None);
+        };
+        let raw: [u8; 16] = bytes.as_slice().try_into().map_err(|_| Error::corruption("org slug", "not 16 bytes"))?;
+        let id = Id::from_raw(Dim::Org, u128::from_be_bytes(raw));
+        let org: Option<Org> = self.load("org", &keys::org(id))?;
+        match org {
+            Some(o) if self.actor.role == Role::PlatformOwner || self.actor.org == Some(o.id) => Ok(Some(o)),
+            Some(_) => Ok(None),
+            None => Err(Error::corruption("org slug", format!("{slug} points at missing {id}"))),
+        }
+    }
+
+    /// All orgs for the platform owner; one's own org for everyone else.
+    pub fn orgs(&self) -> Result<Vec<Org>> {
+        let mut out = Vec::new();
+        for entry in self.txn.scan_prefix(&keys::orgs_prefix(), false)? {
+            let (_, value) = entry?;
+            let org: Org = crate::graph::decode("org", &value)?;
+            if self.actor.role == Role::PlatformOwner || self.actor.org == Some(org.id) {
+                out.push(org);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn create_org(&mut self, slug: &str, name: &str, plan: Plan) -> Result<Org> {
+        self.authorize(Action::ManageOrgs)?;
+        check_slug(slug)?;
+        check_text("an org's name", name, limits::NAME_BYTES)?;
+        if self.txn.get_for_update(&keys::org_slug(slug))?.is_some() {
+            return Err(Error::conflict(format!("organization {slug} already exists")));
+        }
+        let now = now_ms();
+        let org = Org {
+            id: Id::generate(Dim::Org),
+            slug: slug.to_string(),
+            name: name.to_string(),
+            plan,
+            status: OrgStatus::Active,
+            limits: plan.default_limits(),
+            settings: Props::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.txn.put(keys::org(org.id), crate::graph::encode(&org)?)?;
+        self.txn.put(keys::org_slug(slug), org.id.raw().to_be_bytes().to_vec())?;
+        // The event belongs to the new org's log.
+        let previous = self.org.as_deref().cloned();
+        self.enter(Some(org.clone()))?;
+        let meta = props([("slug", json!(slug)), ("plan", json!(plan.as_str()))]);
+        let logged = self.log("organization_created", None, "organization", meta);
+        self.enter(previous)?;
+        logged?;
+        Ok(org)
+    }
+
+    pub fn update_org(&mut self, slug: &str, update: OrgUpdate) -> Result<Org> {
+        self.authorize(Action::ManageOrgs)?;
+        let mut org = self.org_for_update(slug)?;
+        let mut changes = Props::new();
+        if let Some(name) = update.name {
+            check_text("an org's name", &name, limits::NAME_BYTES)?;
+            changes.insert("name".into(), json!({"from": org.name, "to": name}));
+            org.name = name;
+        }
+        if let Some(plan) = update.plan {
+            changes.insert("plan".into(), json!({"from": org.plan.as_str(), "to": plan.as_str()}));
+            org.plan = plan;
+        }
+        if let Some(status) = update.status {
+            changes.insert("status".into(), json!({"from": org.status.as_str(), "to": status.as_str()}));
+            org.status = status;
+        }
+        if let Some(settings) = update.settings {
+            check_json_size("settings", &settings, limits::METADATA_BYTES)?;
+            changes.insert("settings".into(), Value::Object(settings.clone()));
+            org.settings = settings;
+        }
+        self.save_org(org, changes)
+    }
+
+    /// `SET LIMITS ON ORG slug {name: n, …}`: counters or thing types; -1 is
+    /// unlimited. Lowering a limit below current usage is allowed (new
+    /// writes are refused until usage falls).
+    pub fn set_limits(&mut self, slug: &str, new_limits: BTreeMap<String, i64>) -> Result<Org> {
+        self.authorize(Action::ManageOrgs)?;
+        let mut org = self.org_for_update(slug)?;
+        for (name, value) in &new_limits {
+            if !COUNTERS.contains(&name.as_str()) && !self.vocabulary.contains(TypeKind::Thing, name) {
+                let mut names: Vec<String> = COUNTERS.iter().map(|c| c.to_string()).collect();
+                names.extend(self.vocabulary.types(TypeKind::Thing).into_iter().map(|(_, n)| n));
+                return Err(Error::new(
+                    ErrorCode::UnknownType,
+                    format!("{name:?} is neither a usage counter nor a thing type{}", hint(name, &names)),
+                ));
+            }
+            if *value < -1 {
+                return Err(Error::invalid(format!("limit {name} must be -1 (unlimited) or more, not {value}")));
+            }
+        }
+        org.limits.extend(new_limits.clone());
+        let changes = props([("limits", json!(new_limits))]);
+        self.save_org(org, changes)
+    }
+
+    fn org_for_update(&mut self, slug: &str) -> Result<Org> {
+        let org = self.org_by_slug(slug)?.ok_or_else(|| Error::not_found(format!("no organization {slug:?}")))?;
+        let (org, _) = self
+            .load_for_update::<Org>("org", &keys::org(org.id))?
+            .ok_or_else(|| Error::not_found(format!("no organization {slug:?}")))?;
+        Ok(org)
+    }
+
+    fn save_org(&mut self, mut org: Org, changes: Props) -> Result<Org> {
+        org.updated_at = now_ms();
+        self.txn.put(keys::org(org.id), crate::graph::encode(&org)?)?;
+        let previous = self.org.as_deref().cloned().filter(|p| p.id != org.id);
+        let stay = self.org.as_ref().is_some_and(|p| p.id == org.id);
+        self.enter(Some(org.clone()))?;
+        let logged = self.log("organization_updated", None, "organization", props([("changes", Value::Object(changes))]));
+        if !stay {
+            self.enter(previous)?;
+        }
+        logged?;
+        Ok(org)
+    }
+
+    /// The platform owner adds a type to the vocabulary; it persists.
+    pub fn add_type(&mut self, kind: TypeKind, name: &str) -> Result<()> {
+        self.authorize(Action::ExtendVocabulary)?;
+        if !is_valid_type_name(name) {
+            return Err(Error::invalid(format!("a type name is a lowercase word of letters, digits and _: {name:?}")));
+        }
+        if self.vocabulary.contains(kind, name) || self.txn.get_for_update(&keys::vocab(kind, name))?.is_some() {
+            return Err(Error::conflict(format!("{} type {name} already exists", kind.as_str())));
+        }
+        self.txn.put(keys::vocab(kind, name), EXTENSION_CATEGORY.as_bytes().to_vec())?;
+        self.vocabulary_changed = true;
+        // Audited in the platform's own log.
+        let previous = self.org.as_deref().cloned();
+        self.enter(None)?;
+        let meta = props([("vocabulary", json!({"kind": kind.as_str(), "name": name}))]);
+        let logged = self.log("settings_updated", None, "vocabulary", meta);
+        self.enter(previous)?;
+        logged.map(|_| ())
+    }
+}

@@ -1,0 +1,277 @@
+//! Things: typed entities with a status lifecycle.
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::graph::{TenantTxn, check_json_size, check_text, limits, props};
+use crate::keys::{Family, Tenant};
+use crate::model::{Dim, Id, Props, Thing, TriggerOn, now_ms};
+use crate::ontology::roles::CUSTOMER_THING_TYPES;
+use crate::ontology::{Action, Grant, Status, TypeKind};
+
+/// What `CREATE THING type "name" {properties}` asks for. Created while the
+/// session is in no org (the platform tenant), it is a global platform thing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewThing {
+    pub kind: String,
+    pub name: String,
+    pub properties: Props,
+}
+
+/// What `UPDATE x SET …` asks for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ThingUpdate {
+    pub name: Option<String>,
+    /// Replaces the whole properties map (applied before `set`).
+    pub properties: Option<Props>,
+    /// `properties.a.b = value` assignments: the path below `properties`.
+    pub set: Vec<(Vec<String>, Value)>,
+}
+
+impl TenantTxn<'_> {
+    pub fn create_thing(&mut self, new: NewThing) -> Result<Thing> {
+        let grant = self.authorize(Action::CreateThing)?;
+        if grant == Grant::CustomerThingTypes && !CUSTOMER_THING_TYPES.contains(&new.kind.as_str()) {
+            return Err(Error::forbidden(format!("customers may create only {} things", CUSTOMER_THING_TYPES.join(" and "))));
+        }
+        if self.org.is_none() {
+            self.authorize(Action::WriteGlobal)?;
+        }
+        self.check_org_writable()?;
+        self.vocabulary.check(TypeKind::Thing, &new.kind)?;
+        check_text("a thing's name", &new.name, limits::NAME_BYTES)?;
+        check_json_size("properties", &new.properties, limits::PROPERTIES_BYTES)?;
+
+        self.count_standard("things", 1)?;
+        self.count_thing_type(&new.kind, 1)?;
+
+        let now = now_ms();
+        let thing = Thing {
+            id: Id::generate(Dim::Thing),
+            kind: new.kind,
+            name: new.name,
+            properties: new.properties,
+            status: Status::Draft,
+            org: self.org_id(),
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        };
+        let t = self.tenant();
+        self.store(t.thing(thing.id), &thing, None)?;
+        self.index(t.thing_by_type(&thing.kind, thing.id))?;
+        self.index(t.thing_by_status(&thing.kind, thing.status, thing.id))?;
+        self.fire_triggers(TriggerOn::Create, &thing.kind, thing.id, &thing.kind)?;
+        self.log("entity_created", Some(thing.id), &thing.kind, props([("name", json!(thing.name))]))?;
+        Ok(thing)
+    }
+
+    pub fn update_thing(&mut self, id: Id, update: ThingUpdate) -> Result<Thing> {
+        self.authorize(Action::UpdateThing)?;
+        self.check_org_writable()?;
+        let (mut thing, old_len) = self.live_thing_for_update(id)?;
+        let mut changes = Props::new();
+        if let Some(name) = update.name {
+            check_text("a thing's name", &name, limits::NAME_BYTES)?;
+            if name != thing.name {
+                changes.insert("name".into(), json!({"from": thing.name, "to": name}));
+                thing.name = name;
+            }
+        }
+        let before = Value::Object(thing.properties.clone());
+        if let Some(replacement) = update.properties {
+            thing.properties = replacement;
+        }
+        for (path, value) in update.set {
+            set_path(&mut thing.properties, &path, value)?;
+        }
+        check_json_size("properties", &thing.properties, limits::PROPERTIES_BYTES)?;
+        let after = Value::Object(thing.properties.clone());
+        if before != after {
+            changes.insert("properties".into(), json!({"from": before, "to": after}));
+        }
+        thing.updated_at = now_ms();
+        let t = self.tenant();
+        self.store(t.thing(id), &thing, Some(old_len))?;
+        self.fire_triggers(TriggerOn::Update, &thing.kind, id, &thing.kind)?;
+        self.log("entity_updated", Some(id), &thing.kind, props([("changes", Value::Object(changes))]))?;
+        Ok(thing)
+    }
+
+    /// Moves a thing through the lifecycle; anything off the table is
+    /// `INVALID_TRANSITION`. Archiving logs `entity_archived`.
+    pub fn set_status(&mut self, id: Id, to: Status) -> Result<Thing> {
+        self.authorize(Action::ChangeStatus)?;
+        self.check_org_writable()?;
+        let (mut thing, old_len) = self.live_thing_for_update(id)?;
+        let from = thing.status;
+        from.check_transition(to)?;
+        thing.status = to;
+        thing.updated_at = now_ms();
+        let t = self.tenant();
+        self.store(t.thing(id), &thing, Some(old_len))?;
+        self.unindex(t.thing_by_status(&thing.kind, from, id))?;
+        self.index(t.thing_by_status(&thing.kind, to, id))?;
+        self.fire_triggers(TriggerOn::Status, &thing.kind, id, &thing.kind)?;
+        let kind = if to == Status::Archived { "entity_archived" } else { "entity_updated" };
+        let change = json!({"status": {"from": from.as_str(), "to": to.as_str()}});
+        self.log(kind, Some(id), &thing.kind, props([("changes", change)]))?;
+        Ok(thing)
+    }
+
+    /// Soft delete: the thing and its connections vanish from queries; its
+    /// record and events stay. Its open connections end with it.
+    pub fn delete_thing(&mut self, id: Id) -> Result<()> {
+        let grant = self.authorize(Action::DeleteThing)?;
+        self.check_org_writable()?;
+        let (mut thing, old_len) = self.live_thing_for_update(id)?;
+        if grant == Grant::OwnOnly && self.creator_of(id)? != Some(self.actor.person) {
+            return Err(Error::forbidden("org_user may delete only what they created"));
+        }
+        let now = now_ms();
+        thing.deleted_at = Some(now);
+        thing.updated_at = now;
+        let t = self.tenant();
+        self.store(t.thing(id), &thing, Some(old_len))?;
+        self.unindex(t.thing_by_type(&thing.kind, id))?;
+        self.unindex(t.thing_by_status(&thing.kind, thing.status, id))?;
+        self.count_standard("things", -1)?;
+        self.count_thing_type(&thing.kind, -1)?;
+        let ended = self.hide_edges_of(id, now)?;
+        self.log("entity_deleted", Some(id), &thing.kind, props([("connectionsEnded", json!(ended))]))?;
+        Ok(())
+    }
+
+    /// The person whose `entity_created` event made the entity.
+    fn creator_of(&self, id: Id) -> Result<Option<Id>> {
+        let prefix = self.tenant().events_by_target(id);
+        // Oldest first: the creation event is the first one.
+        if let Some(entry) = self.txn.scan_prefix(&prefix, false)?.next() {
+            let (key, _) = entry?;
+            if let crate::keys::Key::Tenant(_, crate::keys::TenantKey::EventByTarget { event, .. }) = crate::keys::decode(&key)?
+                && let Some(e) = self.load::<crate::model::Event>(Family::Event.name(), &self.tenant().event(event))?
+                && e.kind == "entity_created"
+            {
+                return Ok(e.actor);
+            }
+        }
+        Ok(None)
+    }
+
+    /// A live thing of this tenant, read for update.
+    fn live_thing_for_update(&mut self, id: Id) -> Result<(Thing, usize)> {
+        if id.dim() != Dim::Thing {
+            return Err(Error::invalid(format!("{id} is not a thing")));
+        }
+        let key = self.tenant().thing(id);
+        match self.load_for_update::<Thing>(Family::Thing.name(), &key)? {
+            Some((thing, len)) if thing.deleted_at.is_none() => Ok((thing, len)),
+            _ => Err(Error::not_found(format!("thing {id} does not exist in organization {}", self.org_label()))),
+        }
+    }
+
+    // ---- reading ----
+
+    /// A live thing visible to the actor: of this org, or a global platform
+    /// thing. Customers see only published things.
+    pub fn thing(&self, id: Id) -> Result<Option<Thing>> {
+        if id.dim() != Dim::Thing {
+            return Ok(None);
+        }
+        let mut found: Option<Thing> = self.load(Family::Thing.name(), &self.tenant().thing(id))?;
+        if found.is_none() && self.tenant() != Tenant::PLATFORM {
+            found = self.load(Family::Thing.name(), &Tenant::PLATFORM.thing(id))?;
+        }
+        Ok(found.filter(|t| t.deleted_at.is_none() && self.may_see(t)))
+    }
+
+    fn may_see(&self, thing: &Thing) -> bool {
+        match crate::ontology::roles::grant(self.actor.role, Action::ReadAll) {
+            Grant::Allow => true,
+            _ => thing.status == Status::Published || thing.org.is_none(),
+        }
+    }
+
+    /// Things of a type (and status), this org's first, then global ones, by
+    /// creation. Lazy: stop pulling to stop reading.
+    pub fn things_of_type<'s>(&'s self, kind: &str, status: Option<Status>) -> Result<impl Iterator<Item = Result<Thing>> + 's> {
+        let mut tenants = vec![self.tenant()];
+        if self.tenant() != Tenant::PLATFORM {
+            tenants.push(Tenant::PLATFORM);
+        }
+        let mut scans = Vec::new();
+        for t in tenants {
+            let prefix = match status {
+                Some(s) => t.things_of_status(kind, s),
+                None => t.things_of_type(kind),
+            };
+            scans.push(self.txn.scan_prefix(&prefix, false)?);
+        }
+        Ok(scans.into_iter().flatten().filter_map(move |entry| self.thing_of_index_entry(entry).transpose()))
+    }
+
+    /// Every live thing of this org (not global ones), by creation.
+    pub fn all_things<'s>(&'s self) -> Result<impl Iterator<Item = Result<Thing>> + 's> {
+        let scan = self.txn.scan_prefix(&self.tenant().things(), false)?;
+        Ok(scan.filter_map(move |entry| {
+            let thing = entry.and_then(|(_, v)| crate::graph::decode::<Thing>(Family::Thing.name(), &v));
+            match thing {
+                Ok(t) if t.deleted_at.is_none() && self.may_see(&t) => Some(Ok(t)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            }
+        }))
+    }
+
+    fn thing_of_index_entry(&self, entry: Result<(Vec<u8>, Vec<u8>)>) -> Result<Option<Thing>> {
+        let (key, _) = entry?;
+        let tail: [u8; 16] = key
+            .get(key.len().saturating_sub(16)..)
+            .and_then(|t| t.try_into().ok())
+            .ok_or_else(|| Error::corruption("thing index", "short key"))?;
+        let id = Id::from_raw(Dim::Thing, u128::from_be_bytes(tail));
+        let tenant = crate::keys::tenant_of(&key).unwrap_or(Tenant::PLATFORM);
+        let thing: Option<Thing> = self.load(Family::Thing.name(), &tenant.thing(id))?;
+        match thing {
+            Some(t) if t.deleted_at.is_none() => Ok(self.may_see(&t).then_some(t)),
+            _ => Err(Error::corruption("thing index", format!("points at missing or deleted {id}"))),
+        }
+    }
+}
+
+/// Sets `properties.a.b…` to a value, creating objects on the way.
+fn set_path(properties: &mut Props, path: &[String], value: Value) -> Result<()> {
+    let Some((last, parents)) = path.split_last() else {
+        return Err(Error::invalid("an empty property path"));
+    };
+    let mut map = properties;
+    for (depth, key) in parents.iter().enumerate() {
+        let slot = map.entry(key.clone()).or_insert_with(|| Value::Object(Props::new()));
+        map = match slot {
+            Value::Object(inner) => inner,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "properties.{} is not an object",
+                    path[..=depth].join(".")
+                )));
+            }
+        };
+    }
+    map.insert(last.clone(), value);
+    Ok(())
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_path_creates_objects_and_refuses_scalars() {
+        let mut p = Props::new();
+        set_path(&mut p, &["a".into(), "b".into()], json!(1)).unwrap();
+        assert_eq!(Value::Object(p.clone()), json!({"a": {"b": 1}}));
+        let err = set_path(&mut p, &["a".into(), "b".into(), "c".into()], json!(2)).unwrap_err();
+        assert_eq!(err.code, crate::error::ErrorCode::InvalidArgument);
+    }
+}

@@ -1,0 +1,97 @@
+//! User-defined triggers: on create / update / status / connect of a type,
+//! emit an event — inside the same commit as the change that fired them.
+
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::graph::events::ENGINE_EVENTS;
+use crate::graph::{TenantTxn, check_json_size, limits};
+use crate::keys::Family;
+use crate::model::{Id, Props, Trigger, TriggerOn, now_ms};
+use crate::ontology::vocabulary::is_valid_type_name;
+use crate::ontology::{Action, TypeKind};
+
+impl TenantTxn<'_> {
+    /// The org's triggers. Read for update by writers, so a trigger created
+    /// concurrently either fires for a change or is ordered after it.
+    fn load_triggers(&mut self) -> Result<Vec<Trigger>> {
+        let key = self.tenant().triggers();
+        let found: Option<(Vec<Trigger>, usize)> = if self.is_writable() {
+            self.load_for_update(Family::Triggers.name(), &key)?
+        } else {
+            self.load::<Vec<Trigger>>(Family::Triggers.name(), &key)?.map(|t| (t, 0))
+        };
+        Ok(found.map(|(t, _)| t).unwrap_or_default())
+    }
+
+    pub fn triggers(&mut self) -> Result<Vec<Trigger>> {
+        self.authorize(Action::ReadAll)?;
+        self.load_triggers()
+    }
+
+    pub fn create_trigger(&mut self, name: &str, on: TriggerOn, kind: &str, emit: &str, metadata: Props) -> Result<Trigger> {
+        self.authorize(Action::ManageTriggers)?;
+        self.check_org_writable()?;
+        if self.org.is_none() {
+            return Err(Error::invalid("triggers belong to an organization: USE ORG first"));
+        }
+        if !is_valid_type_name(name) {
+            return Err(Error::invalid(format!("trigger name {name:?} must be a lowercase word")));
+        }
+        let type_kind = if on == TriggerOn::Connect { TypeKind::Connection } else { TypeKind::Thing };
+        self.vocabulary.check(type_kind, kind)?;
+        self.vocabulary.check(TypeKind::Event, emit)?;
+        if ENGINE_EVENTS.contains(&emit) {
+            return Err(Error::invalid(format!("{emit} events are written by the engine only")));
+        }
+        check_json_size("trigger metadata", &metadata, limits::METADATA_BYTES)?;
+        let mut all = self.load_triggers()?;
+        if all.iter().any(|t| t.name == name) {
+            return Err(Error::conflict(format!("trigger {name} already exists")));
+        }
+        if all.len() >= limits::TRIGGERS_PER_ORG {
+            return Err(Error::too_large(format!("an organization has at most {} triggers", limits::TRIGGERS_PER_ORG)));
+        }
+        let trigger = Trigger {
+            name: name.to_string(),
+            on,
+            kind: kind.to_string(),
+            emit: emit.to_string(),
+            metadata,
+            created_at: now_ms(),
+        };
+        all.push(trigger.clone());
+        let key = self.tenant().triggers();
+        let bytes = crate::graph::encode(&all)?;
+        self.txn.put(key, bytes)?;
+        Ok(trigger)
+    }
+
+    pub fn drop_trigger(&mut self, name: &str) -> Result<()> {
+        self.authorize(Action::ManageTriggers)?;
+        self.check_org_writable()?;
+        let mut all = self.load_triggers()?;
+        let before = all.len();
+        all.retain(|t| t.name != name);
+        if all.len() == before {
+            return Err(Error::not_found(format!("no trigger named {name}")));
+        }
+        let key = self.tenant().triggers();
+        let bytes = crate::graph::encode(&all)?;
+        self.txn.put(key, bytes)
+    }
+
+    /// Emits the events of every trigger on (`on`, `kind`) for `target`.
+    pub(crate) fn fire_triggers(&mut self, on: TriggerOn, kind: &str, target: Id, entity_type: &str) -> Result<()> {
+        if self.org.is_none() {
+            return Ok(());
+        }
+        let matching: Vec<Trigger> = self.load_triggers()?.into_iter().filter(|t| t.on == on && t.kind == kind).collect();
+        for trigger in matching {
+            let mut metadata = trigger.metadata.clone();
+            metadata.insert("trigger".into(), json!(trigger.name));
+            self.log(&trigger.emit, Some(target), entity_type, metadata)?;
+        }
+        Ok(())
+    }
+}

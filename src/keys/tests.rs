@@ -1,0 +1,146 @@
+//! T3: the key encoder is injective, round-trips, and keeps tenants apart.
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn name() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9_]{0,12}"
+}
+
+fn id(dim: Dim) -> impl Strategy<Value = Id> {
+    any::<u128>().prop_map(move |raw| Id::from_raw(dim, raw))
+}
+
+fn node() -> impl Strategy<Value = Id> {
+    prop_oneof![id(Dim::Thing), id(Dim::Person)]
+}
+
+fn status() -> impl Strategy<Value = Status> {
+    prop::sample::select(Status::ALL.to_vec())
+}
+
+fn tenant_key() -> impl Strategy<Value = TenantKey> {
+    prop_oneof![
+        id(Dim::Thing).prop_map(TenantKey::Thing),
+        (name(), id(Dim::Thing)).prop_map(|(kind, thing)| TenantKey::ThingByType { kind, thing }),
+        (name(), status(), id(Dim::Thing)).prop_map(|(kind, status, thing)| TenantKey::ThingByStatus {
+            kind,
+            status,
+            thing
+        }),
+        id(Dim::Person).prop_map(TenantKey::Person),
+        id(Dim::Connection).prop_map(TenantKey::Connection),
+        (any::<bool>(), node(), name(), node(), id(Dim::Connection)).prop_map(|(out, node, kind, other, con)| {
+            TenantKey::Edge { dir: if out { Direction::Out } else { Direction::In }, node, kind, other, con }
+        }),
+        id(Dim::Event).prop_map(TenantKey::Event),
+        (prop::option::of(id(Dim::Person)), id(Dim::Event))
+            .prop_map(|(actor, event)| TenantKey::EventByActor { actor, event }),
+        (node(), id(Dim::Event)).prop_map(|(target, event)| TenantKey::EventByTarget { target, event }),
+        (name(), id(Dim::Event)).prop_map(|(kind, event)| TenantKey::EventByType { kind, event }),
+        id(Dim::Knowledge).prop_map(TenantKey::Knowledge),
+        (id(Dim::Thing), id(Dim::Knowledge))
+            .prop_map(|(source, knowledge)| TenantKey::KnowledgeBySource { source, knowledge }),
+        (id(Dim::Knowledge), id(Dim::Thing)).prop_map(|(knowledge, thing)| TenantKey::JunctionOut { knowledge, thing }),
+        (id(Dim::Thing), id(Dim::Knowledge)).prop_map(|(thing, knowledge)| TenantKey::JunctionIn { thing, knowledge }),
+        name().prop_map(TenantKey::Counter),
+        Just(TenantKey::Triggers),
+        name().prop_map(TenantKey::Setting),
+    ]
+}
+
+/// Builds the bytes of a decoded key with the public builders.
+fn encode(tenant: Tenant, key: &TenantKey) -> Vec<u8> {
+    match key {
+        TenantKey::Thing(id) => tenant.thing(*id),
+        TenantKey::ThingByType { kind, thing } => tenant.thing_by_type(kind, *thing),
+        TenantKey::ThingByStatus { kind, status, thing } => tenant.thing_by_status(kind, *status, *thing),
+        TenantKey::Person(id) => tenant.person(*id),
+        TenantKey::Connection(id) => tenant.connection(*id),
+        TenantKey::Edge { dir, node, kind, other, con } => tenant.edge(*dir, *node, kind, *other, *con),
+        TenantKey::Event(id) => tenant.event(*id),
+        TenantKey::EventByActor { actor, event } => tenant.event_by_actor(*actor, *event),
+        TenantKey::EventByTarget { target, event } => tenant.event_by_target(*target, *event),
+        TenantKey::EventByType { kind, event } => tenant.event_by_type(kind, *event),
+        TenantKey::Knowledge(id) => tenant.knowledge(*id),
+        TenantKey::KnowledgeBySource { source, knowledge } => tenant.knowledge_by_source(*source, *knowledge),
+        TenantKey::JunctionOut { knowledge, thing } => tenant.junction_out(*knowledge, *thing),
+        TenantKey::JunctionIn { thing, knowledge } => tenant.junction_in(*thing, *knowledge),
+        TenantKey::Counter(name) => tenant.counter(name),
+        TenantKey::Triggers => tenant.triggers(),
+        TenantKey::Setting(name) => tenant.setting(name),
+    }
+}
+
+proptest! {
+    #[test]
+    fn tenant_keys_round_trip(raw in any::<u128>(), key in tenant_key()) {
+        let tenant = Tenant::from_raw(raw);
+        let bytes = encode(tenant, &key);
+        prop_assert_eq!(decode(&bytes)?, Key::Tenant(tenant, key.clone()));
+        prop_assert_eq!(tenant_of(&bytes), Some(tenant));
+        prop_assert!(bytes.starts_with(&tenant.prefix()));
+    }
+
+    #[test]
+    fn encoding_is_injective(a in (any::<u128>(), tenant_key()), b in (any::<u128>(), tenant_key())) {
+        let ka = encode(Tenant::from_raw(a.0), &a.1);
+        let kb = encode(Tenant::from_raw(b.0), &b.1);
+        if (a.0, &a.1) != (b.0, &b.1) {
+            prop_assert_ne!(ka, kb);
+        }
+    }
+
+    #[test]
+    fn no_tenant_prefix_is_a_prefix_of_another(a in any::<u128>(), b in any::<u128>(), key in tenant_key()) {
+        prop_assume!(a != b);
+        let pa = Tenant::from_raw(a).prefix();
+        let kb = encode(Tenant::from_raw(b), &key);
+        prop_assert!(!kb.starts_with(&pa));
+        // A scan bounded by [prefix, prefix_end) never reaches the other tenant.
+        let end = prefix_end(&pa);
+        prop_assert!(!(kb.as_slice() >= pa.as_slice() && kb.as_slice() < end.as_slice()));
+    }
+
+    #[test]
+    fn scan_prefixes_cover_exactly_their_entries(raw in any::<u128>(), kind in name(), other in name(), thing in id(Dim::Thing)) {
+        // `kind` must not capture the entries of a type it is a prefix of.
+        prop_assume!(kind != other);
+        let t = Tenant::from_raw(raw);
+        let prefix = t.things_of_type(&kind);
+        prop_assert!(t.thing_by_type(&kind, thing).starts_with(&prefix));
+        prop_assert!(!t.thing_by_type(&other, thing).starts_with(&prefix));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..80)) {
+        let _ = decode(&bytes);
+    }
+}
+
+#[test]
+fn platform_keys_round_trip() {
+    let org = Id::generate(Dim::Org);
+    assert_eq!(decode(&super::org(org)), Ok(Key::Org(org)));
+    assert_eq!(decode(&org_slug("acme")), Ok(Key::OrgSlug("acme".into())));
+    assert_eq!(decode(&email("a@b.c")), Ok(Key::Email("a@b.c".into())));
+    assert_eq!(decode(&vocab(TypeKind::Event, "x")), Ok(Key::Vocab(TypeKind::Event, "x".into())));
+    assert_eq!(decode(&format_version()), Ok(Key::FormatVersion));
+    assert_eq!(decode(&commit_seq()), Ok(Key::CommitSeq));
+    assert!(is_platform_key(&super::org(org)));
+    assert_eq!(tenant_of(&super::org(org)), None);
+}
+
+#[test]
+fn trailing_bytes_are_corruption() {
+    let mut k = Tenant::from_raw(7).thing(Id::generate(Dim::Thing));
+    k.push(0);
+    assert_eq!(decode(&k).unwrap_err().code, crate::error::ErrorCode::Corruption);
+}
+
+#[test]
+fn prefix_end_is_the_tightest_bound() {
+    assert_eq!(prefix_end(&[1, 2]), vec![1, 3]);
+    assert_eq!(prefix_end(&[1, 0xFF]), vec![2]);
+}

@@ -1,0 +1,122 @@
+//! A session: one authenticated person, working in one org at a time. The
+//! way to tenant-scoped transactions.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::database::Database;
+use crate::error::{Error, ErrorCode, Result};
+use crate::graph::props;
+use crate::graph::{Actor, TenantTxn};
+use crate::keys::Tenant;
+use crate::model::Org;
+use crate::ontology::Role;
+use crate::storage::Scope;
+
+/// How often an autocommitted unit of work is retried after a `CONFLICT`.
+const CONFLICT_RETRIES: usize = 32;
+
+pub struct Session {
+    db: Database,
+    actor: Actor,
+    /// The org statements run in; None is the platform tenant.
+    org: Option<Arc<Org>>,
+}
+
+impl Session {
+    pub(crate) fn new(db: Database, actor: Actor, org: Option<Arc<Org>>) -> Session {
+        Session { db, actor, org }
+    }
+
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// The current org; None for the platform tenant.
+    pub fn org(&self) -> Option<&Org> {
+        self.org.as_deref()
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    fn scope(&self) -> Scope {
+        let tenant = self.org.as_ref().map_or(Tenant::PLATFORM, |o| Tenant::of_org(o.id));
+        if self.actor.role == Role::PlatformOwner { Scope::platform(tenant) } else { Scope::tenant(tenant) }
+    }
+
+    /// A read-only transaction on one consistent snapshot.
+    pub fn read(&self) -> Result<TenantTxn<'_>> {
+        let shared = self.db.shared();
+        TenantTxn::open(shared, shared.storage.read(self.scope()), self.actor.clone(), self.org.clone())
+    }
+
+    /// A read-write transaction; nothing is stored until `commit`.
+    pub fn write(&self) -> Result<TenantTxn<'_>> {
+        let shared = self.db.shared();
+        TenantTxn::open(shared, shared.storage.write(self.scope()), self.actor.clone(), self.org.clone())
+    }
+
+    /// Runs `work` in a write transaction and commits it, retrying the whole
+    /// unit when a concurrent commit conflicts with it.
+    pub fn run<T>(&self, mut work: impl FnMut(&mut TenantTxn<'_>) -> Result<T>) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            let mut txn = self.write()?;
+            let value = work(&mut txn)?;
+            match txn.commit() {
+                Err(e) if e.code == ErrorCode::Conflict && attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_micros(50 * attempt as u64));
+                }
+                Err(e) => return Err(e),
+                Ok(_) => return Ok(value),
+            }
+        }
+    }
+
+    /// `USE ORG slug`: the platform owner may enter any org; everyone else
+    /// only their own (and is told FORBIDDEN, whether or not it exists).
+    pub fn use_org(&mut self, slug: &str) -> Result<()> {
+        let org = {
+            let mut txn = self.db.shared().storage.read(Scope::platform(Tenant::PLATFORM));
+            let root_view = Actor { role: Role::PlatformOwner, ..self.actor.clone() };
+            txn.switch_tenant(Tenant::PLATFORM)?;
+            let t = TenantTxn::open(self.db.shared(), txn, root_view, None)?;
+            t.org_by_slug(slug)?
+        };
+        match org {
+            Some(org) if self.actor.role == Role::PlatformOwner || self.actor.org == Some(org.id) => {
+                self.org = Some(Arc::new(org));
+                Ok(())
+            }
+            None if self.actor.role == Role::PlatformOwner => Err(Error::not_found(format!("no organization {slug:?}"))),
+            _ => Err(Error::forbidden(format!("{} may not enter organization {slug}", self.actor.email))),
+        }
+    }
+
+    /// Leaves every org for the platform tenant (platform owners only).
+    pub fn use_platform(&mut self) -> Result<()> {
+        if self.actor.role != Role::PlatformOwner {
+            return Err(Error::forbidden("only the platform owner works outside an organization"));
+        }
+        self.org = None;
+        Ok(())
+    }
+
+    /// Rereads the current org (after the session changed it).
+    pub fn refresh_org(&mut self) -> Result<()> {
+        if let Some(org) = &self.org {
+            self.org = Some(Arc::new(self.db.org_by_id(org.id)?.ok_or_else(|| Error::not_found("the organization is gone"))?));
+        }
+        Ok(())
+    }
+
+    /// The `user_login` event of a password check, in the person's org.
+    pub(crate) fn log_login(&self, success: bool) -> Result<()> {
+        let person = self.actor.person;
+        self.run(|t| t.log("user_login", Some(person), "person", props([("success", json!(success))])).map(|_| ()))
+    }
+}

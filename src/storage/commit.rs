@@ -1,0 +1,213 @@
+//! Group commit with conflict detection.
+//!
+//! Committers queue their requests; one of them (the leader) takes the whole
+//! queue, checks each request in order — keys it read for update must not have
+//! changed since its snapshot, counters must stay within their limits — and
+//! writes the accepted ones as ONE RocksDB batch with one WAL sync. The others
+//! wait and get their own verdict. Under load many commits share a sync;
+//! alone, a commit pays exactly one.
+//!
+//! The leader is the only writer, so the latest stored value of a counter is
+//! exact while it decides; usage can never pass a limit, whatever the
+//! concurrency.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::keys;
+use crate::storage::Durability;
+use crate::storage::rocks::{Rocks, RocksSnapshot};
+
+/// A change to a counter: applied to the latest value at commit.
+#[derive(Debug, Clone)]
+pub(crate) struct CounterChange {
+    pub delta: i64,
+    /// A limit ≥ 0 that an increase may not pass.
+    pub limit: Option<i64>,
+    pub exceeded: String,
+}
+
+pub(crate) struct CommitRequest {
+    pub snapshot_seq: u64,
+    pub reads: HashSet<Vec<u8>>,
+    pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub counters: BTreeMap<Vec<u8>, CounterChange>,
+}
+
+/// Most commits a leader takes into one batch.
+const MAX_GROUP: usize = 256;
+/// Tracker size at which history nobody can conflict with is dropped.
+const PRUNE_AT: usize = 100_000;
+
+#[derive(Default)]
+pub(crate) struct CommitQueue {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    tracker: Mutex<Tracker>,
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: Vec<(u64, CommitRequest)>,
+    done: HashMap<u64, Result<u64>>,
+    next_ticket: u64,
+    leader_busy: bool,
+}
+
+/// What the leader needs to detect conflicts: the sequence at which each
+/// recently written key last changed, and the snapshots still open.
+#[derive(Default)]
+struct Tracker {
+    last_write: HashMap<Vec<u8>, u64>,
+    open_snapshots: BTreeMap<u64, usize>,
+}
+
+impl CommitQueue {
+    /// Takes a writer's snapshot while registered, so no write it could
+    /// conflict with is forgotten. Returns the snapshot and its sequence.
+    pub fn register<'a>(&self, take: impl FnOnce() -> RocksSnapshot<'a>) -> (RocksSnapshot<'a>, u64) {
+        let mut tracker = self.tracker.lock();
+        let snapshot = take();
+        let seq = snapshot.sequence();
+        *tracker.open_snapshots.entry(seq).or_default() += 1;
+        (snapshot, seq)
+    }
+
+    pub fn unregister(&self, seq: u64) {
+        let mut tracker = self.tracker.lock();
+        if let Some(n) = tracker.open_snapshots.get_mut(&seq) {
+            *n -= 1;
+            if *n == 0 {
+                tracker.open_snapshots.remove(&seq);
+            }
+        }
+    }
+
+    /// Commits one request, as leader or follower; returns its sequence.
+    pub fn commit(&self, rocks: &Rocks, durability: Durability, request: CommitRequest) -> Result<u64> {
+        let mut queue = self.queue.lock();
+        let ticket = queue.next_ticket;
+        queue.next_ticket += 1;
+        queue.pending.push((ticket, request));
+        loop {
+            if let Some(result) = queue.done.remove(&ticket) {
+                return result;
+            }
+            if queue.leader_busy {
+                self.wake.wait(&mut queue);
+                continue;
+            }
+            queue.leader_busy = true;
+            let take = queue.pending.len().min(MAX_GROUP);
+            let group: Vec<_> = queue.pending.drain(..take).collect();
+            drop(queue);
+            let results = self.commit_group(rocks, durability, group);
+            queue = self.queue.lock();
+            queue.done.extend(results);
+            queue.leader_busy = false;
+            self.wake.notify_all();
+        }
+    }
+
+    fn commit_group(&self, rocks: &Rocks, durability: Durability, group: Vec<(u64, CommitRequest)>) -> Vec<(u64, Result<u64>)> {
+        let mut verdicts: Vec<(u64, Result<()>)> = Vec::with_capacity(group.len());
+        let mut batch: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        let mut counters: HashMap<Vec<u8>, i64> = HashMap::new();
+        {
+            let tracker = self.tracker.lock();
+            for (ticket, request) in group {
+                let verdict = check(&tracker, rocks, &request, &batch, &mut counters);
+                if verdict.is_ok() {
+                    apply(&request, &mut batch, &mut counters);
+                }
+                verdicts.push((ticket, verdict));
+            }
+        }
+        if batch.is_empty() {
+            return verdicts.into_iter().map(|(t, v)| (t, v.map(|()| rocks.latest_sequence()))).collect();
+        }
+        for (key, value) in &counters {
+            batch.insert(key.clone(), Some(keys::encode_i64(*value)));
+        }
+        // The commit counter: derived indexes record the last one they applied.
+        let commits = match rocks.get_latest(&keys::commit_seq()) {
+            Ok(Some(bytes)) => keys::decode_u64(&bytes),
+            Ok(None) => Ok(0),
+            Err(e) => Err(e),
+        };
+        let commits = match commits {
+            Ok(n) => n,
+            Err(e) => return verdicts.into_iter().map(|(t, v)| (t, v.and(Err(e.clone())))).collect(),
+        };
+        batch.insert(keys::commit_seq(), Some(keys::encode_u64(commits + 1)));
+        let written = rocks.write(batch.iter().map(|(k, v)| (k.as_slice(), v.as_deref())), durability.syncs_wal());
+        match written {
+            Ok(seq) => {
+                self.remember(batch.into_keys(), seq);
+                verdicts.into_iter().map(|(t, v)| (t, v.map(|()| seq))).collect()
+            }
+            Err(e) => verdicts.into_iter().map(|(t, v)| (t, v.and(Err(e.clone())))).collect(),
+        }
+    }
+
+    fn remember(&self, written: impl Iterator<Item = Vec<u8>>, seq: u64) {
+        let mut tracker = self.tracker.lock();
+        for key in written {
+            tracker.last_write.insert(key, seq);
+        }
+        if tracker.last_write.len() >= PRUNE_AT {
+            // Nobody can conflict with a write their snapshot already saw.
+            match tracker.open_snapshots.keys().next().copied() {
+                Some(oldest) => tracker.last_write.retain(|_, s| *s > oldest),
+                None => tracker.last_write.clear(),
+            }
+        }
+    }
+}
+
+/// Whether `request` may commit after the requests accepted into `batch`.
+fn check(
+    tracker: &Tracker,
+    rocks: &Rocks,
+    request: &CommitRequest,
+    batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    counters: &mut HashMap<Vec<u8>, i64>,
+) -> Result<()> {
+    for key in &request.reads {
+        let changed_since = tracker.last_write.get(key).is_some_and(|s| *s > request.snapshot_seq);
+        if changed_since || batch.contains_key(key) {
+            return Err(Error::conflict("a concurrent transaction changed the same data; retry"));
+        }
+    }
+    for (key, change) in &request.counters {
+        let current = match counters.get(key) {
+            Some(v) => *v,
+            None => {
+                let v = match rocks.get_latest(key)? {
+                    Some(bytes) => keys::decode_i64(&bytes)?,
+                    None => 0,
+                };
+                counters.insert(key.clone(), v);
+                v
+            }
+        };
+        if change.delta > 0
+            && let Some(limit) = change.limit.filter(|l| *l >= 0)
+            && current + change.delta > limit
+        {
+            return Err(Error::new(ErrorCode::LimitReached, change.exceeded.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn apply(request: &CommitRequest, batch: &mut BTreeMap<Vec<u8>, Option<Vec<u8>>>, counters: &mut HashMap<Vec<u8>, i64>) {
+    for (key, value) in &request.writes {
+        batch.insert(key.clone(), value.clone());
+    }
+    for (key, change) in &request.counters {
+        *counters.entry(key.clone()).or_insert(0) += change.delta;
+    }
+}

@@ -1,0 +1,137 @@
+//! The storage facade: an ordered, transactional key-value interface —
+//! snapshots, point gets, bounded range scans, atomic commits with conflict
+//! detection and bounded counters — implemented on RocksDB.
+//!
+//! A distributed engine (TiKV, FoundationDB) offers the same five things;
+//! swapping it in means reimplementing this module's `Storage` and `Txn`,
+//! nothing above them. See docs/ARCHITECTURE.md.
+
+mod commit;
+pub(crate) mod rocks;
+mod txn;
+
+use std::path::Path;
+
+use parking_lot::Mutex;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::keys::{self, FORMAT_VERSION};
+
+pub(crate) use commit::CommitQueue;
+pub(crate) use rocks::Rocks;
+pub use txn::{Scope, Txn};
+
+/// When a commit is acknowledged (DESIGN.md "Durability").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// After the write-ahead log is synced to disk: survives power loss.
+    #[default]
+    Sync,
+    /// After the write-ahead log reached the operating system: survives a
+    /// crash of onedb, not of the machine.
+    Relaxed,
+}
+
+impl Durability {
+    /// Whether a commit's WAL write must be synced before it is acknowledged.
+    pub fn syncs_wal(self) -> bool {
+        matches!(self, Durability::Sync)
+    }
+
+    pub fn parse(text: &str) -> Result<Durability> {
+        match text {
+            "sync" => Ok(Durability::Sync),
+            "relaxed" => Ok(Durability::Relaxed),
+            _ => Err(Error::invalid(format!("durability must be sync or relaxed, not {text:?}"))),
+        }
+    }
+}
+
+pub(crate) struct Storage {
+    rocks: Rocks,
+    durability: Durability,
+    commits: CommitQueue,
+    /// Serializes the process-wide checks of `open` with nothing else; kept
+    /// so a second `open` of the same directory fails cleanly (RocksDB's LOCK).
+    _open: Mutex<()>,
+}
+
+impl Storage {
+    pub fn open(dir: &Path, durability: Durability) -> Result<Storage> {
+        std::fs::create_dir_all(dir)?;
+        let rocks = Rocks::open(dir).map_err(|e| {
+            if e.message.contains("lock") || e.message.contains("LOCK") {
+                Error::new(ErrorCode::Conflict, format!("{}: the data directory is in use by another onedb process", dir.display()))
+            } else {
+                e
+            }
+        })?;
+        let storage = Storage { rocks, durability, commits: CommitQueue::default(), _open: Mutex::new(()) };
+        storage.check_format_version()?;
+        Ok(storage)
+    }
+
+    /// A new directory gets the current format; an existing one must match.
+    fn check_format_version(&self) -> Result<()> {
+        match self.rocks.get_latest(&keys::format_version())? {
+            None => {
+                let version = FORMAT_VERSION.to_be_bytes();
+                let entries: [(&[u8], Option<&[u8]>); 1] = [(&keys::format_version(), Some(&version))];
+                self.rocks.write(entries.into_iter(), true)?;
+                Ok(())
+            }
+            Some(bytes) => {
+                let found = bytes
+                    .as_slice()
+                    .try_into()
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| Error::corruption("format version", "not 4 bytes"))?;
+                if found == FORMAT_VERSION {
+                    Ok(())
+                } else {
+                    Err(Error::new(
+                        ErrorCode::InvalidArgument,
+                        format!("data directory has format version {found}; this onedb reads version {FORMAT_VERSION}"),
+                    ))
+                }
+            }
+        }
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// A read-only transaction: a consistent snapshot, never committed.
+    pub fn read(&self, scope: Scope) -> Txn<'_> {
+        Txn::begin(self, scope, false)
+    }
+
+    /// A read-write transaction over a snapshot, committed atomically.
+    pub fn write(&self, scope: Scope) -> Txn<'_> {
+        Txn::begin(self, scope, true)
+    }
+
+    pub(crate) fn rocks(&self) -> &Rocks {
+        &self.rocks
+    }
+
+    pub(crate) fn commits(&self) -> &CommitQueue {
+        &self.commits
+    }
+
+    /// How many commits the database has applied (stored under `keys::commit_seq`).
+    pub fn last_commit(&self) -> Result<u64> {
+        match self.rocks.get_latest(&keys::commit_seq())? {
+            Some(bytes) => keys::decode_u64(&bytes),
+            None => Ok(0),
+        }
+    }
+
+    pub fn checkpoint(&self, dir: &Path) -> Result<()> {
+        self.rocks.checkpoint(dir)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,332 @@
+//! A transaction: a snapshot, the writes buffered over it (read back by its
+//! own reads), the keys it read (for conflict detection) and the counters it
+//! changes (checked against their limits at commit).
+
+use std::collections::btree_map::{self, BTreeMap};
+use std::collections::HashSet;
+use std::iter::Peekable;
+use std::ops::Bound;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::keys::{self, Tenant};
+use crate::storage::Storage;
+use crate::storage::commit::{CommitRequest, CounterChange};
+use crate::storage::rocks::{Cursor, RocksSnapshot};
+
+/// The tenants a transaction may touch. Enforced on every key it reads or
+/// writes: a transaction of org A cannot read or write org B's keys, however
+/// the key was built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    tenant: Tenant,
+    every_tenant: bool,
+}
+
+impl Scope {
+    /// One org's keys, plus reads of the platform tenant (global things).
+    pub(crate) fn tenant(tenant: Tenant) -> Scope {
+        Scope { tenant, every_tenant: false }
+    }
+
+    /// Every tenant: the platform owner and whole-database checks.
+    pub(crate) fn platform(current: Tenant) -> Scope {
+        Scope { tenant: current, every_tenant: true }
+    }
+
+    pub fn current_tenant(self) -> Tenant {
+        self.tenant
+    }
+
+    pub fn is_platform(self) -> bool {
+        self.every_tenant
+    }
+
+    fn check(self, key: &[u8], write: bool) -> Result<()> {
+        if self.every_tenant || keys::is_platform_key(key) {
+            return Ok(());
+        }
+        match keys::tenant_of(key) {
+            Some(t) if t == self.tenant => Ok(()),
+            Some(t) if t == Tenant::PLATFORM && !write => Ok(()),
+            _ => Err(Error::forbidden("access outside the organization")),
+        }
+    }
+}
+
+type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+pub struct Txn<'a> {
+    storage: &'a Storage,
+    snapshot: RocksSnapshot<'a>,
+    /// Writers only: keeps the conflict tracker's history back to our snapshot.
+    _registration: Option<Registration<'a>>,
+    scope: Scope,
+    writable: bool,
+    writes: Writes,
+    reads: HashSet<Vec<u8>>,
+    counters: BTreeMap<Vec<u8>, CounterChange>,
+}
+
+impl<'a> Txn<'a> {
+    pub(super) fn begin(storage: &'a Storage, scope: Scope, writable: bool) -> Txn<'a> {
+        // Writers register before taking their snapshot, so the conflict
+        // tracker keeps every write they could miss.
+        let (snapshot, registration) = if writable {
+            let (snapshot, seq) = storage.commits().register(|| storage.rocks().snapshot());
+            (snapshot, Some(Registration { storage, seq }))
+        } else {
+            (storage.rocks().snapshot(), None)
+        };
+        Txn {
+            storage,
+            snapshot,
+            _registration: registration,
+            scope,
+            writable,
+            writes: BTreeMap::new(),
+            reads: HashSet::new(),
+            counters: BTreeMap::new(),
+        }
+    }
+
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    pub fn tenant(&self) -> Tenant {
+        self.scope.tenant
+    }
+
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Moves a platform-wide transaction to another tenant; others may only
+    /// stay where they are.
+    pub fn switch_tenant(&mut self, tenant: Tenant) -> Result<()> {
+        if tenant != self.scope.tenant && !self.scope.every_tenant {
+            return Err(Error::forbidden("access outside the organization"));
+        }
+        self.scope.tenant = tenant;
+        Ok(())
+    }
+
+    /// Whether anything would be committed.
+    pub fn is_dirty(&self) -> bool {
+        !self.writes.is_empty() || !self.counters.is_empty()
+    }
+
+    /// The value as this transaction sees it (its own writes first).
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.scope.check(key, false)?;
+        if let Some(v) = self.writes.get(key) {
+            return Ok(v.clone());
+        }
+        self.snapshot.get(key)
+    }
+
+    /// Like `get`, and the commit fails with `CONFLICT` if another commit
+    /// changed the key after this transaction's snapshot.
+    pub fn get_for_update(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if self.writable && !self.writes.contains_key(key) {
+            self.reads.insert(key.to_vec());
+        }
+        self.get(key)
+    }
+
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
+        self.check_write(&key)?;
+        self.writes.insert(key, Some(value));
+        Ok(())
+    }
+
+    pub fn delete(&mut self, key: Vec<u8>) -> Result<()> {
+        self.check_write(&key)?;
+        self.writes.insert(key, None);
+        Ok(())
+    }
+
+    fn check_write(&self, key: &[u8]) -> Result<()> {
+        if !self.writable {
+            return Err(Error::invalid("write in a read-only transaction"));
+        }
+        if self.counters.contains_key(key) {
+            return Err(Error::invalid("a counter key is changed through add_counter only"));
+        }
+        self.scope.check(key, true)
+    }
+
+    /// A counter's value as this transaction sees it.
+    pub fn counter(&self, key: &[u8]) -> Result<i64> {
+        let stored = match self.get(key)? {
+            Some(bytes) => keys::decode_i64(&bytes)?,
+            None => 0,
+        };
+        Ok(stored + self.counters.get(key).map_or(0, |c| c.delta))
+    }
+
+    /// Adds `delta` to a counter. With a limit (≥ 0), an increase that would
+    /// pass it fails with `LIMIT_REACHED` — now against the snapshot, and
+    /// again at commit against the latest value, so concurrent transactions
+    /// never pass it together. `exceeded` is the error message.
+    pub fn add_counter(&mut self, key: Vec<u8>, delta: i64, limit: Option<i64>, exceeded: impl Into<String>) -> Result<()> {
+        self.scope.check(&key, true)?;
+        if !self.writable {
+            return Err(Error::invalid("write in a read-only transaction"));
+        }
+        let exceeded = exceeded.into();
+        if delta > 0
+            && let Some(limit) = limit.filter(|l| *l >= 0)
+            && self.counter(&key)? + delta > limit
+        {
+            return Err(Error::new(ErrorCode::LimitReached, exceeded));
+        }
+        let change = self.counters.entry(key).or_insert_with(|| CounterChange { delta: 0, limit: None, exceeded: String::new() });
+        change.delta += delta;
+        if limit.is_some() {
+            change.limit = limit;
+            change.exceeded = exceeded;
+        }
+        Ok(())
+    }
+
+    /// Entries with keys in `[prefix, prefix_end)`, merged with this
+    /// transaction's own writes, ascending or descending.
+    pub fn scan_prefix(&self, prefix: &[u8], reverse: bool) -> Result<Scan<'_>> {
+        self.scan_range(prefix, &keys::prefix_end(prefix), reverse)
+    }
+
+    /// Entries with keys in `[lower, upper)`.
+    pub fn scan_range(&self, lower: &[u8], upper: &[u8], reverse: bool) -> Result<Scan<'_>> {
+        self.check_range(lower, upper)?;
+        let range = (Bound::Included(lower.to_vec()), Bound::Excluded(upper.to_vec()));
+        let overlay = self.writes.range(range);
+        Ok(Scan {
+            snapshot: self.snapshot.cursor(lower, upper, reverse),
+            overlay: if reverse { Overlay::Reverse(overlay.rev().peekable()) } else { Overlay::Forward(overlay.peekable()) },
+            reverse,
+        })
+    }
+
+    /// A scan may not run past the tenant (or the platform tables) its lower
+    /// bound is in, so a range can never spill into another tenant.
+    fn check_range(&self, lower: &[u8], upper: &[u8]) -> Result<()> {
+        self.scope.check(lower, false)?;
+        let limit = match keys::tenant_of(lower) {
+            Some(tenant) => keys::prefix_end(&tenant.prefix()),
+            None => keys::tenant_data_start(),
+        };
+        if upper > limit.as_slice() && !self.scope.every_tenant {
+            return Err(Error::forbidden("scan outside the organization"));
+        }
+        Ok(())
+    }
+
+    /// Commits atomically. `CONFLICT` if a key read for update changed
+    /// since the snapshot; `LIMIT_REACHED` if a counter would pass its limit.
+    /// Acknowledged only once durable to the configured level.
+    pub fn commit(self) -> Result<u64> {
+        if !self.is_dirty() {
+            return Ok(0);
+        }
+        let request = CommitRequest {
+            snapshot_seq: self.snapshot.sequence(),
+            reads: self.reads,
+            writes: self.writes,
+            counters: self.counters,
+        };
+        let storage = self.storage;
+        storage.commits().commit(storage.rocks(), storage.durability(), request)
+        // The registration drops here, after the commit is decided.
+    }
+}
+
+/// Unregisters a writer's snapshot from the conflict tracker when dropped.
+struct Registration<'a> {
+    storage: &'a Storage,
+    seq: u64,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.storage.commits().unregister(self.seq);
+    }
+}
+
+enum Overlay<'t> {
+    Forward(Peekable<btree_map::Range<'t, Vec<u8>, Option<Vec<u8>>>>),
+    Reverse(Peekable<std::iter::Rev<btree_map::Range<'t, Vec<u8>, Option<Vec<u8>>>>>),
+}
+
+impl<'t> Overlay<'t> {
+    fn peek(&mut self) -> Option<(&'t Vec<u8>, &'t Option<Vec<u8>>)> {
+        match self {
+            Overlay::Forward(it) => it.peek().copied(),
+            Overlay::Reverse(it) => it.peek().copied(),
+        }
+    }
+    fn advance(&mut self) {
+        match self {
+            Overlay::Forward(it) => {
+                it.next();
+            }
+            Overlay::Reverse(it) => {
+                it.next();
+            }
+        }
+    }
+}
+
+/// A scan: the snapshot's entries merged with the transaction's writes.
+pub struct Scan<'t> {
+    snapshot: Cursor<'t>,
+    overlay: Overlay<'t>,
+    reverse: bool,
+}
+
+/// What the merge takes next.
+enum Step {
+    Done,
+    Failed(Error),
+    /// The transaction's own entry; `shadows` when it replaces a stored one.
+    Own { shadows: bool },
+    Stored(Vec<u8>, Vec<u8>),
+}
+
+impl Iterator for Scan<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let own = self.overlay.peek();
+            let step = match (self.snapshot.peek(), own) {
+                (Some(Err(e)), _) => Step::Failed(e),
+                (None, None) => Step::Done,
+                (None, Some(_)) => Step::Own { shadows: false },
+                (Some(Ok((sk, sv))), own) => match own {
+                    Some((ok, _)) if ok.as_slice() == sk => Step::Own { shadows: true },
+                    Some((ok, _)) if (ok.as_slice() < sk) != self.reverse => Step::Own { shadows: false },
+                    _ => Step::Stored(sk.to_vec(), sv.to_vec()),
+                },
+            };
+            match step {
+                Step::Done => return None,
+                Step::Failed(e) => return Some(Err(e)),
+                Step::Stored(k, v) => {
+                    self.snapshot.advance();
+                    return Some(Ok((k, v)));
+                }
+                Step::Own { shadows } => {
+                    if shadows {
+                        self.snapshot.advance();
+                    }
+                    let (k, v) = own?;
+                    self.overlay.advance();
+                    if let Some(v) = v {
+                        return Some(Ok((k.clone(), v.clone())));
+                    }
+                }
+            }
+        }
+    }
+}
