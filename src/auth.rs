@@ -1,9 +1,9 @@
 //! Password hashing: argon2id with RustCrypto's defaults (m = 19 MiB, t = 2,
 //! p = 1, the OWASP minimum that RELIABILITY.md asks for).
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 
 use crate::error::{Error, Result};
 
@@ -12,10 +12,14 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 pub fn hash_password(password: &str) -> Result<String> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(Error::invalid(format!("a password has at least {MIN_PASSWORD_CHARS} characters")));
+        return Err(Error::invalid(format!(
+            "a password has at least {MIN_PASSWORD_CHARS} characters"
+        )));
     }
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(Error::too_large(format!("a password has at most {MAX_PASSWORD_BYTES} bytes")));
+        return Err(Error::too_large(format!(
+            "a password has at most {MAX_PASSWORD_BYTES} bytes"
+        )));
     }
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
@@ -31,14 +35,19 @@ pub fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| {
         let salt = SaltString::generate(&mut OsRng);
         let secret: [u8; 16] = rand::random();
-        Argon2::default().hash_password(&secret, &salt).map(|h| h.to_string()).unwrap_or_default()
+        Argon2::default()
+            .hash_password(&secret, &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
     })
 }
 
 /// Constant-time comparison inside argon2; false for any malformed hash.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }

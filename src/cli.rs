@@ -9,10 +9,19 @@ use clap::{Parser, Subcommand};
 use crate::{Database, Durability, Error, Options, ROOT_EMAIL, Result};
 
 #[derive(Debug, Parser)]
-#[command(name = "onedb", version, about = "A multi-tenant graph database of the six-dimension ontology")]
+#[command(
+    name = "onedb",
+    version,
+    about = "A multi-tenant graph database of the six-dimension ontology"
+)]
 pub struct Cli {
     /// The data directory.
-    #[arg(long, global = true, env = "ONEDB_DATA", default_value = "./onedb-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "ONEDB_DATA",
+        default_value = "./onedb-data"
+    )]
     pub data: PathBuf,
     /// When a commit is acknowledged: sync (survives power loss) or relaxed
     /// (survives a crash of onedb).
@@ -57,7 +66,12 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    let db = Database::open_with(&cli.data, Options { durability: cli.durability })?;
+    let db = Database::open_with(
+        &cli.data,
+        Options {
+            durability: cli.durability,
+        },
+    )?;
     let mut out = std::io::stdout().lock();
     match cli.command.unwrap_or(Command::Info) {
         Command::Info => info(&db, &mut out),
@@ -91,7 +105,14 @@ fn info(db: &Database, out: &mut impl Write) -> Result<ExitCode> {
     let orgs = txn.orgs()?;
     writeln!(out, "organizations: {}", orgs.len())?;
     for org in orgs {
-        writeln!(out, "  {} ({}, {}, {})", org.slug, org.name, org.plan.as_str(), org.status.as_str())?;
+        writeln!(
+            out,
+            "  {} ({}, {}, {})",
+            org.slug,
+            org.name,
+            org.plan.as_str(),
+            org.status.as_str()
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -44,7 +44,8 @@ impl Shared {
         for entry in txn.scan_prefix(&keys::vocab_prefix(), false)? {
             let (key, value) = entry?;
             if let Key::Vocab(kind, name) = keys::decode(&key)? {
-                let category = String::from_utf8(value).map_err(|_| Error::corruption("vocabulary", "category is not UTF-8"))?;
+                let category = String::from_utf8(value)
+                    .map_err(|_| Error::corruption("vocabulary", "category is not UTF-8"))?;
                 additions.push((kind, name, category));
             }
         }
@@ -68,9 +69,15 @@ impl Database {
     pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<Database> {
         let dir = dir.as_ref().to_path_buf();
         let storage = Storage::open(&dir, options.durability)?;
-        let shared = Shared { storage, vocabulary: RwLock::new(Arc::new(Vocabulary::builtin())), dir };
+        let shared = Shared {
+            storage,
+            vocabulary: RwLock::new(Arc::new(Vocabulary::builtin())),
+            dir,
+        };
         shared.reload_vocabulary()?;
-        let db = Database { shared: Arc::new(shared) };
+        let db = Database {
+            shared: Arc::new(shared),
+        };
         db.ensure_root()?;
         Ok(db)
     }
@@ -116,12 +123,23 @@ impl Database {
         if entry.len() != 32 {
             return Err(Error::corruption("email index", "entry is not 32 bytes"));
         }
-        let raw = |b: &[u8]| b.try_into().map(u128::from_be_bytes).map_err(|_| Error::corruption("email index", "bad id"));
+        let raw = |b: &[u8]| {
+            b.try_into()
+                .map(u128::from_be_bytes)
+                .map_err(|_| Error::corruption("email index", "bad id"))
+        };
         let (org, person) = (raw(&entry[..16])?, raw(&entry[16..])?);
-        let tenant = if org == 0 { Tenant::PLATFORM } else { Tenant::of_org(Id::from_raw(Dim::Org, org)) };
+        let tenant = if org == 0 {
+            Tenant::PLATFORM
+        } else {
+            Tenant::of_org(Id::from_raw(Dim::Org, org))
+        };
         match txn.get(&tenant.person(Id::from_raw(Dim::Person, person)))? {
             Some(bytes) => Ok(Some(crate::graph::decode("person", &bytes)?)),
-            None => Err(Error::corruption("email index", format!("{email} points at a missing person"))),
+            None => Err(Error::corruption(
+                "email index",
+                format!("{email} points at a missing person"),
+            )),
         }
     }
 
@@ -135,10 +153,17 @@ impl Database {
 
     fn session_for(&self, person: Person) -> Result<Session> {
         if person.status != PersonStatus::Active {
-            return Err(Error::new(ErrorCode::NotAuthenticated, "unknown person or wrong password"));
+            return Err(Error::new(
+                ErrorCode::NotAuthenticated,
+                "unknown person or wrong password",
+            ));
         }
         let org = match person.org {
-            Some(id) => Some(Arc::new(self.org_by_id(id)?.ok_or_else(|| Error::corruption("person", "org is missing"))?)),
+            Some(id) => {
+                Some(Arc::new(self.org_by_id(id)?.ok_or_else(|| {
+                    Error::corruption("person", "org is missing")
+                })?))
+            }
             None => None,
         };
         Ok(Session::new(self.clone(), Actor::from_person(&person), org))
@@ -146,7 +171,9 @@ impl Database {
 
     /// Local mode: the operating-system user is trusted and acts as `root`.
     pub fn local_session(&self) -> Result<Session> {
-        let root = self.find_person(ROOT_EMAIL)?.ok_or_else(|| Error::corruption("platform", "root is missing"))?;
+        let root = self
+            .find_person(ROOT_EMAIL)?
+            .ok_or_else(|| Error::corruption("platform", "root is missing"))?;
         self.session_for(root)
     }
 
@@ -163,13 +190,24 @@ impl Database {
     /// error; every attempt on a known person is logged as `user_login`.
     pub fn login(&self, email: &str, password: &str) -> Result<Session> {
         let email = email.trim().to_lowercase();
-        let denied = || Error::new(ErrorCode::NotAuthenticated, "unknown person or wrong password");
-        let Some(person) = self.find_person(&email)?.filter(|p| p.status == PersonStatus::Active) else {
+        let denied = || {
+            Error::new(
+                ErrorCode::NotAuthenticated,
+                "unknown person or wrong password",
+            )
+        };
+        let Some(person) = self
+            .find_person(&email)?
+            .filter(|p| p.status == PersonStatus::Active)
+        else {
             // Spend the time a real check takes, so timing does not tell.
             crate::auth::verify_password(password, crate::auth::dummy_hash());
             return Err(denied());
         };
-        let ok = person.password_hash.as_deref().is_some_and(|h| crate::auth::verify_password(password, h));
+        let ok = person
+            .password_hash
+            .as_deref()
+            .is_some_and(|h| crate::auth::verify_password(password, h));
         let session = self.session_for(person)?;
         session.log_login(ok)?;
         if ok { Ok(session) } else { Err(denied()) }
@@ -178,7 +216,9 @@ impl Database {
     /// Sets a person's password (local administration: `onedb passwd`).
     pub fn set_password(&self, email: &str, password: &str) -> Result<()> {
         let hash = crate::auth::hash_password(password)?;
-        let person = self.find_person(email)?.ok_or_else(|| Error::not_found(format!("no person with email {email}")))?;
+        let person = self
+            .find_person(email)?
+            .ok_or_else(|| Error::not_found(format!("no person with email {email}")))?;
         let session = self.session_for(person.clone())?;
         session.run(|t| t.set_own_password_hash(&hash))
     }

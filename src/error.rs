@@ -63,7 +63,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Error { code, message: message.into() }
+        Error {
+            code,
+            message: message.into(),
+        }
     }
     pub fn code(&self) -> ErrorCode {
         self.code
@@ -84,7 +87,10 @@ impl Error {
         Self::new(ErrorCode::TooLarge, message)
     }
     pub fn corruption(family: &str, message: impl fmt::Display) -> Self {
-        Self::new(ErrorCode::Corruption, format!("corrupt {family} record: {message}"))
+        Self::new(
+            ErrorCode::Corruption,
+            format!("corrupt {family} record: {message}"),
+        )
     }
     pub fn io(message: impl fmt::Display) -> Self {
         Self::new(ErrorCode::Io, message.to_string())

@@ -26,11 +26,14 @@ pub mod storage;
 pub use database::{Database, Options, ROOT_EMAIL};
 pub use error::{Error, ErrorCode, Result};
 pub use graph::validate::Report;
-pub use graph::{Actor, Edge, EventFilter, NewConnection, NewKnowledge, NewPerson, NewThing, TenantTxn, ThingUpdate, UsageRow};
+pub use graph::{
+    Actor, Edge, EventFilter, NewConnection, NewKnowledge, NewPerson, NewThing, TenantTxn,
+    ThingUpdate, UsageRow,
+};
 pub use keys::Direction;
 pub use model::{
-    Connection, Dim, Event, Id, JunctionRole, Knowledge, KnowledgeKind, Org, OrgStatus, Person, Plan, Props, Thing, Trigger,
-    TriggerOn,
+    Connection, Dim, Event, Id, JunctionRole, Knowledge, KnowledgeKind, Org, OrgStatus, Person,
+    Plan, Props, Thing, Trigger, TriggerOn,
 };
 pub use ontology::{Role, Status, TypeKind};
 pub use session::Session;

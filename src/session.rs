@@ -43,20 +43,37 @@ impl Session {
     }
 
     fn scope(&self) -> Scope {
-        let tenant = self.org.as_ref().map_or(Tenant::PLATFORM, |o| Tenant::of_org(o.id));
-        if self.actor.role == Role::PlatformOwner { Scope::platform(tenant) } else { Scope::tenant(tenant) }
+        let tenant = self
+            .org
+            .as_ref()
+            .map_or(Tenant::PLATFORM, |o| Tenant::of_org(o.id));
+        if self.actor.role == Role::PlatformOwner {
+            Scope::platform(tenant)
+        } else {
+            Scope::tenant(tenant)
+        }
     }
 
     /// A read-only transaction on one consistent snapshot.
     pub fn read(&self) -> Result<TenantTxn<'_>> {
         let shared = self.db.shared();
-        TenantTxn::open(shared, shared.storage.read(self.scope()), self.actor.clone(), self.org.clone())
+        TenantTxn::open(
+            shared,
+            shared.storage.read(self.scope()),
+            self.actor.clone(),
+            self.org.clone(),
+        )
     }
 
     /// A read-write transaction; nothing is stored until `commit`.
     pub fn write(&self) -> Result<TenantTxn<'_>> {
         let shared = self.db.shared();
-        TenantTxn::open(shared, shared.storage.write(self.scope()), self.actor.clone(), self.org.clone())
+        TenantTxn::open(
+            shared,
+            shared.storage.write(self.scope()),
+            self.actor.clone(),
+            self.org.clone(),
+        )
     }
 
     /// Runs `work` in a write transaction and commits it, retrying the whole
@@ -81,26 +98,42 @@ impl Session {
     /// only their own (and is told FORBIDDEN, whether or not it exists).
     pub fn use_org(&mut self, slug: &str) -> Result<()> {
         let org = {
-            let mut txn = self.db.shared().storage.read(Scope::platform(Tenant::PLATFORM));
-            let root_view = Actor { role: Role::PlatformOwner, ..self.actor.clone() };
+            let mut txn = self
+                .db
+                .shared()
+                .storage
+                .read(Scope::platform(Tenant::PLATFORM));
+            let root_view = Actor {
+                role: Role::PlatformOwner,
+                ..self.actor.clone()
+            };
             txn.switch_tenant(Tenant::PLATFORM)?;
             let t = TenantTxn::open(self.db.shared(), txn, root_view, None)?;
             t.org_by_slug(slug)?
         };
         match org {
-            Some(org) if self.actor.role == Role::PlatformOwner || self.actor.org == Some(org.id) => {
+            Some(org)
+                if self.actor.role == Role::PlatformOwner || self.actor.org == Some(org.id) =>
+            {
                 self.org = Some(Arc::new(org));
                 Ok(())
             }
-            None if self.actor.role == Role::PlatformOwner => Err(Error::not_found(format!("no organization {slug:?}"))),
-            _ => Err(Error::forbidden(format!("{} may not enter organization {slug}", self.actor.email))),
+            None if self.actor.role == Role::PlatformOwner => {
+                Err(Error::not_found(format!("no organization {slug:?}")))
+            }
+            _ => Err(Error::forbidden(format!(
+                "{} may not enter organization {slug}",
+                self.actor.email
+            ))),
         }
     }
 
     /// Leaves every org for the platform tenant (platform owners only).
     pub fn use_platform(&mut self) -> Result<()> {
         if self.actor.role != Role::PlatformOwner {
-            return Err(Error::forbidden("only the platform owner works outside an organization"));
+            return Err(Error::forbidden(
+                "only the platform owner works outside an organization",
+            ));
         }
         self.org = None;
         Ok(())
@@ -109,7 +142,10 @@ impl Session {
     /// Rereads the current org (after the session changed it).
     pub fn refresh_org(&mut self) -> Result<()> {
         if let Some(org) = &self.org {
-            self.org = Some(Arc::new(self.db.org_by_id(org.id)?.ok_or_else(|| Error::not_found("the organization is gone"))?));
+            self.org =
+                Some(Arc::new(self.db.org_by_id(org.id)?.ok_or_else(|| {
+                    Error::not_found("the organization is gone")
+                })?));
         }
         Ok(())
     }
@@ -117,6 +153,14 @@ impl Session {
     /// The `user_login` event of a password check, in the person's org.
     pub(crate) fn log_login(&self, success: bool) -> Result<()> {
         let person = self.actor.person;
-        self.run(|t| t.log("user_login", Some(person), "person", props([("success", json!(success))])).map(|_| ()))
+        self.run(|t| {
+            t.log(
+                "user_login",
+                Some(person),
+                "person",
+                props([("success", json!(success))]),
+            )
+            .map(|_| ())
+        })
     }
 }

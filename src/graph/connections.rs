@@ -48,7 +48,11 @@ pub(crate) struct EdgeValue {
 
 impl EdgeValue {
     pub fn of(c: &Connection, hidden: bool) -> EdgeValue {
-        EdgeValue { valid_from: c.valid_from, valid_to: c.valid_to, hidden }
+        EdgeValue {
+            valid_from: c.valid_from,
+            valid_to: c.valid_to,
+            hidden,
+        }
     }
 
     pub fn encode(self) -> Vec<u8> {
@@ -66,7 +70,11 @@ impl EdgeValue {
         }
         let from = i64::from_be_bytes(bytes[0..8].try_into().map_err(|_| bad())?);
         let to = i64::from_be_bytes(bytes[8..16].try_into().map_err(|_| bad())?);
-        Ok(EdgeValue { valid_from: from, valid_to: (to != i64::MAX).then_some(to), hidden: bytes[16] != 0 })
+        Ok(EdgeValue {
+            valid_from: from,
+            valid_to: (to != i64::MAX).then_some(to),
+            hidden: bytes[16] != 0,
+        })
     }
 
     fn valid_at(self, at: Millis) -> bool {
@@ -79,13 +87,20 @@ impl TenantTxn<'_> {
         let grant = self.authorize(Action::Connect)?;
         self.check_org_writable()?;
         let from = new.from.unwrap_or(self.actor.person);
-        let to = new.to.ok_or_else(|| Error::invalid("a connection needs a target"))?;
+        let to = new
+            .to
+            .ok_or_else(|| Error::invalid("a connection needs a target"))?;
         if grant == Grant::FromSelf {
             if from != self.actor.person {
-                return Err(Error::forbidden("customers may connect only from themselves"));
+                return Err(Error::forbidden(
+                    "customers may connect only from themselves",
+                ));
             }
             if !CUSTOMER_CONNECTION_TYPES.contains(&new.kind.as_str()) {
-                return Err(Error::forbidden(format!("customers may connect only with {}", CUSTOMER_CONNECTION_TYPES.join(", "))));
+                return Err(Error::forbidden(format!(
+                    "customers may connect only with {}",
+                    CUSTOMER_CONNECTION_TYPES.join(", ")
+                )));
             }
         }
         self.vocabulary.check(TypeKind::Connection, &new.kind)?;
@@ -96,22 +111,34 @@ impl TenantTxn<'_> {
         if let Some(s) = new.strength
             && !(0.0..=1.0).contains(&s)
         {
-            return Err(Error::invalid(format!("strength must be between 0 and 1, not {s}")));
+            return Err(Error::invalid(format!(
+                "strength must be between 0 and 1, not {s}"
+            )));
         }
         let now = now_ms();
         let valid_from = new.valid_from.unwrap_or(now);
         if let Some(valid_to) = new.valid_to
             && valid_to <= valid_from
         {
-            return Err(Error::invalid("a connection's validity must end after it starts"));
+            return Err(Error::invalid(
+                "a connection's validity must end after it starts",
+            ));
         }
         self.check_endpoint(from, false)?;
         self.check_endpoint(to, true)?;
-        let overlapping = self.edges_between(from, &new.kind, to)?.into_iter().any(|(_, v)| {
-            !v.hidden && valid_from < v.valid_to.unwrap_or(i64::MAX) && v.valid_from < new.valid_to.unwrap_or(i64::MAX)
-        });
+        let overlapping = self
+            .edges_between(from, &new.kind, to)?
+            .into_iter()
+            .any(|(_, v)| {
+                !v.hidden
+                    && valid_from < v.valid_to.unwrap_or(i64::MAX)
+                    && v.valid_from < new.valid_to.unwrap_or(i64::MAX)
+            });
         if overlapping {
-            return Err(Error::conflict(format!("{from} is already connected to {to} by {} in that period", new.kind)));
+            return Err(Error::conflict(format!(
+                "{from} is already connected to {to} by {} in that period",
+                new.kind
+            )));
         }
         self.count_standard("connections", 1)?;
         let connection = Connection {
@@ -129,9 +156,19 @@ impl TenantTxn<'_> {
         let t = self.tenant();
         self.store(t.connection(connection.id), &connection, None)?;
         self.write_edge_entries(&connection, false)?;
-        self.fire_triggers(TriggerOn::Connect, &connection.kind, connection.id, &connection.kind)?;
+        self.fire_triggers(
+            TriggerOn::Connect,
+            &connection.kind,
+            connection.id,
+            &connection.kind,
+        )?;
         let meta = props([("from", json!(from)), ("to", json!(to))]);
-        self.log("connection_created", Some(connection.id), &connection.kind, meta)?;
+        self.log(
+            "connection_created",
+            Some(connection.id),
+            &connection.kind,
+            meta,
+        )?;
         Ok(connection)
     }
 
@@ -140,14 +177,22 @@ impl TenantTxn<'_> {
         let grant = self.authorize(Action::Disconnect)?;
         self.check_org_writable()?;
         if grant == Grant::FromSelf && from != self.actor.person {
-            return Err(Error::forbidden("customers may end only their own connections"));
+            return Err(Error::forbidden(
+                "customers may end only their own connections",
+            ));
         }
         self.vocabulary.check(TypeKind::Connection, kind)?;
         let now = now_ms();
-        let current: Vec<Id> =
-            self.edges_between(from, kind, to)?.into_iter().filter(|(_, v)| v.valid_at(now)).map(|(con, _)| con).collect();
+        let current: Vec<Id> = self
+            .edges_between(from, kind, to)?
+            .into_iter()
+            .filter(|(_, v)| v.valid_at(now))
+            .map(|(con, _)| con)
+            .collect();
         if current.is_empty() {
-            return Err(Error::not_found(format!("no current {kind} connection from {from} to {to}")));
+            return Err(Error::not_found(format!(
+                "no current {kind} connection from {from} to {to}"
+            )));
         }
         let mut ended = Vec::new();
         for con in current {
@@ -176,7 +221,10 @@ impl TenantTxn<'_> {
     pub(crate) fn hide_edges_of(&mut self, node: Id, now: Millis) -> Result<usize> {
         let mut cons = Vec::new();
         for dir in [Direction::Out, Direction::In] {
-            for entry in self.txn.scan_prefix(&self.tenant().edges(dir, node, None), false)? {
+            for entry in self
+                .txn
+                .scan_prefix(&self.tenant().edges(dir, node, None), false)?
+            {
                 let (key, _) = entry?;
                 if let Key::Tenant(_, TenantKey::Edge { con, .. }) = crate::keys::decode(&key)? {
                     cons.push(con);
@@ -188,7 +236,9 @@ impl TenantTxn<'_> {
             let key = self.tenant().connection(con);
             let (mut c, old_len) = self
                 .load_for_update::<Connection>(Family::Connection.name(), &key)?
-                .ok_or_else(|| Error::corruption("edge index", format!("points at missing {con}")))?;
+                .ok_or_else(|| {
+                    Error::corruption("edge index", format!("points at missing {con}"))
+                })?;
             if c.ended_at.is_none() {
                 c.ended_at = Some(now);
                 if c.valid_to.is_none_or(|to| to > now) {
@@ -206,8 +256,12 @@ impl TenantTxn<'_> {
     fn write_edge_entries(&mut self, c: &Connection, hidden: bool) -> Result<()> {
         let t = self.tenant();
         let value = EdgeValue::of(c, hidden).encode();
-        self.txn.put(t.edge(Direction::Out, c.from, &c.kind, c.to, c.id), value.clone())?;
-        self.txn.put(t.edge(Direction::In, c.to, &c.kind, c.from, c.id), value)
+        self.txn.put(
+            t.edge(Direction::Out, c.from, &c.kind, c.to, c.id),
+            value.clone(),
+        )?;
+        self.txn
+            .put(t.edge(Direction::In, c.to, &c.kind, c.from, c.id), value)
     }
 
     /// Every edge `from -[kind]-> to`, with its validity.
@@ -231,12 +285,16 @@ impl TenantTxn<'_> {
         let t = self.tenant();
         let live = match id.dim() {
             Dim::Thing => {
-                let own = self.load_for_update::<crate::model::Thing>(Family::Thing.name(), &t.thing(id))?;
+                let own = self
+                    .load_for_update::<crate::model::Thing>(Family::Thing.name(), &t.thing(id))?;
                 match own {
                     Some((thing, _)) => thing.deleted_at.is_none(),
-                    None if may_be_global && t != Tenant::PLATFORM => {
-                        self.load::<crate::model::Thing>(Family::Thing.name(), &Tenant::PLATFORM.thing(id))?.is_some_and(|g| g.deleted_at.is_none())
-                    }
+                    None if may_be_global && t != Tenant::PLATFORM => self
+                        .load::<crate::model::Thing>(
+                            Family::Thing.name(),
+                            &Tenant::PLATFORM.thing(id),
+                        )?
+                        .is_some_and(|g| g.deleted_at.is_none()),
                     None => false,
                 }
             }
@@ -245,7 +303,14 @@ impl TenantTxn<'_> {
                 .is_some_and(|(p, _)| p.status == crate::model::PersonStatus::Active),
             _ => return Err(Error::invalid(format!("{id} is not a thing or a person"))),
         };
-        if live { Ok(()) } else { Err(Error::not_found(format!("{id} does not exist in organization {}", self.org_label()))) }
+        if live {
+            Ok(())
+        } else {
+            Err(Error::not_found(format!(
+                "{id} does not exist in organization {}",
+                self.org_label()
+            )))
+        }
     }
 
     // ---- reading ----
@@ -267,7 +332,9 @@ impl TenantTxn<'_> {
         kind: Option<&str>,
         at: Millis,
     ) -> Result<impl Iterator<Item = Result<Edge>> + 's> {
-        let scan = self.txn.scan_prefix(&self.tenant().edges(dir, node, kind), false)?;
+        let scan = self
+            .txn
+            .scan_prefix(&self.tenant().edges(dir, node, kind), false)?;
         Ok(scan.filter_map(move |entry| {
             let edge = entry.and_then(|(key, value)| {
                 let v = EdgeValue::decode(&value)?;
@@ -275,9 +342,29 @@ impl TenantTxn<'_> {
                     return Ok(None);
                 }
                 match crate::keys::decode(&key)? {
-                    Key::Tenant(_, TenantKey::Edge { node, kind, other, con, .. }) => {
-                        let (from, to) = if dir == Direction::Out { (node, other) } else { (other, node) };
-                        Ok(Some(Edge { con, kind, from, to, valid_from: v.valid_from, valid_to: v.valid_to }))
+                    Key::Tenant(
+                        _,
+                        TenantKey::Edge {
+                            node,
+                            kind,
+                            other,
+                            con,
+                            ..
+                        },
+                    ) => {
+                        let (from, to) = if dir == Direction::Out {
+                            (node, other)
+                        } else {
+                            (other, node)
+                        };
+                        Ok(Some(Edge {
+                            con,
+                            kind,
+                            from,
+                            to,
+                            valid_from: v.valid_from,
+                            valid_to: v.valid_to,
+                        }))
                     }
                     _ => Err(Error::corruption("edge index", "key of another family")),
                 }
@@ -294,8 +381,16 @@ mod tests {
     #[test]
     fn edge_values_round_trip() {
         for v in [
-            EdgeValue { valid_from: 5, valid_to: None, hidden: false },
-            EdgeValue { valid_from: -1, valid_to: Some(9), hidden: true },
+            EdgeValue {
+                valid_from: 5,
+                valid_to: None,
+                hidden: false,
+            },
+            EdgeValue {
+                valid_from: -1,
+                valid_to: Some(9),
+                hidden: true,
+            },
         ] {
             assert_eq!(EdgeValue::decode(&v.encode()).unwrap(), v);
         }
@@ -304,7 +399,11 @@ mod tests {
 
     #[test]
     fn validity_is_half_open_and_hidden_edges_are_never_valid() {
-        let v = EdgeValue { valid_from: 10, valid_to: Some(20), hidden: false };
+        let v = EdgeValue {
+            valid_from: 10,
+            valid_to: Some(20),
+            hidden: false,
+        };
         assert!(!v.valid_at(9) && v.valid_at(10) && v.valid_at(19) && !v.valid_at(20));
         assert!(!EdgeValue { hidden: true, ..v }.valid_at(15));
     }

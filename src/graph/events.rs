@@ -42,9 +42,18 @@ pub struct EventFilter {
 impl TenantTxn<'_> {
     /// Writes one event with its index entries. `metadata` always carries the
     /// org and the entity type.
-    pub(crate) fn log(&mut self, kind: &str, target: Option<Id>, entity_type: &str, extra: Props) -> Result<Event> {
+    pub(crate) fn log(
+        &mut self,
+        kind: &str,
+        target: Option<Id>,
+        entity_type: &str,
+        extra: Props,
+    ) -> Result<Event> {
         let mut metadata = Props::new();
-        metadata.insert("org".into(), self.org_id().map_or(Value::Null, |id| json!(id)));
+        metadata.insert(
+            "org".into(),
+            self.org_id().map_or(Value::Null, |id| json!(id)),
+        );
         metadata.insert("entityType".into(), json!(entity_type));
         metadata.extend(extra);
         let event = Event {
@@ -71,7 +80,9 @@ impl TenantTxn<'_> {
         self.check_org_writable()?;
         self.vocabulary.check(TypeKind::Event, kind)?;
         if ENGINE_EVENTS.contains(&kind) {
-            return Err(Error::invalid(format!("{kind} events are written by the engine only")));
+            return Err(Error::invalid(format!(
+                "{kind} events are written by the engine only"
+            )));
         }
         check_json_size("event metadata", &metadata, limits::METADATA_BYTES)?;
         let entity_type = match target {
@@ -90,8 +101,14 @@ impl TenantTxn<'_> {
         let missing = || Error::not_found(format!("{id} does not exist in this organization"));
         match id.dim() {
             Dim::Thing => self.thing(id)?.map(|t| t.kind).ok_or_else(missing),
-            Dim::Person => self.person(id)?.map(|_| "person".to_string()).ok_or_else(missing),
-            Dim::Knowledge => self.knowledge(id)?.map(|_| "knowledge".to_string()).ok_or_else(missing),
+            Dim::Person => self
+                .person(id)?
+                .map(|_| "person".to_string())
+                .ok_or_else(missing),
+            Dim::Knowledge => self
+                .knowledge(id)?
+                .map(|_| "knowledge".to_string())
+                .ok_or_else(missing),
             Dim::Connection => self.connection(id)?.map(|c| c.kind).ok_or_else(missing),
             Dim::Org | Dim::Event => Err(Error::invalid(format!("{id} cannot be an event target"))),
         }
@@ -146,7 +163,12 @@ impl TenantTxn<'_> {
                 let id = event_id_suffix(&key)?;
                 match self.load(Family::Event.name(), &t.event(id))? {
                     Some(e) => e,
-                    None => return Err(Error::corruption("event index", format!("points at missing {id}"))),
+                    None => {
+                        return Err(Error::corruption(
+                            "event index",
+                            format!("points at missing {id}"),
+                        ));
+                    }
                 }
             } else {
                 crate::graph::decode(Family::Event.name(), &value)?
@@ -176,5 +198,8 @@ fn event_id_suffix(key: &[u8]) -> Result<Id> {
         .get(key.len().saturating_sub(16)..)
         .and_then(|t| t.try_into().ok())
         .ok_or_else(|| Error::corruption("event index", "short key"))?;
-    Ok(Id::from_raw(crate::model::Dim::Event, u128::from_be_bytes(tail)))
+    Ok(Id::from_raw(
+        crate::model::Dim::Event,
+        u128::from_be_bytes(tail),
+    ))
 }

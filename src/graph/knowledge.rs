@@ -31,7 +31,10 @@ impl TenantTxn<'_> {
         self.check_org_writable()?;
         check_text("knowledge text", &new.text, limits::TEXT_BYTES)?;
         if new.labels.len() > limits::LABELS {
-            return Err(Error::too_large(format!("at most {} labels", limits::LABELS)));
+            return Err(Error::too_large(format!(
+                "at most {} labels",
+                limits::LABELS
+            )));
         }
         for label in &new.labels {
             check_text("a label", label, limits::LABEL_BYTES)?;
@@ -48,9 +51,14 @@ impl TenantTxn<'_> {
         }
         for (id, _) in &things {
             let live = id.dim() == Dim::Thing
-                && self.load_for_update::<crate::model::Thing>(Family::Thing.name(), &t.thing(*id))?.is_some_and(|(x, _)| x.deleted_at.is_none());
+                && self
+                    .load_for_update::<crate::model::Thing>(Family::Thing.name(), &t.thing(*id))?
+                    .is_some_and(|(x, _)| x.deleted_at.is_none());
             if !live {
-                return Err(Error::not_found(format!("thing {id} does not exist in organization {}", self.org_label())));
+                return Err(Error::not_found(format!(
+                    "thing {id} does not exist in organization {}",
+                    self.org_label()
+                )));
             }
         }
         self.count_standard("knowledge", 1)?;
@@ -70,7 +78,8 @@ impl TenantTxn<'_> {
         }
         for (thing, role) in &things {
             let role = role.as_str().as_bytes().to_vec();
-            self.txn.put(t.junction_out(knowledge.id, *thing), role.clone())?;
+            self.txn
+                .put(t.junction_out(knowledge.id, *thing), role.clone())?;
             self.txn.put(t.junction_in(*thing, knowledge.id), role)?;
         }
         let meta = props([("kind", json!(knowledge.kind.as_str()))]);
@@ -81,7 +90,10 @@ impl TenantTxn<'_> {
     /// Every chunk of an org has one embedding dimension, fixed by the first.
     fn check_embedding(&mut self, embedding: &[f32]) -> Result<()> {
         if embedding.is_empty() || embedding.len() > limits::EMBEDDING_DIMS {
-            return Err(Error::invalid(format!("an embedding has 1 to {} dimensions", limits::EMBEDDING_DIMS)));
+            return Err(Error::invalid(format!(
+                "an embedding has 1 to {} dimensions",
+                limits::EMBEDDING_DIMS
+            )));
         }
         if embedding.iter().any(|x| !x.is_finite()) {
             return Err(Error::invalid("an embedding holds finite numbers only"));
@@ -99,7 +111,9 @@ impl TenantTxn<'_> {
                 }
                 Ok(())
             }
-            None => self.txn.put(key, crate::keys::encode_i64(embedding.len() as i64)),
+            None => self
+                .txn
+                .put(key, crate::keys::encode_i64(embedding.len() as i64)),
         }
     }
 
@@ -107,10 +121,11 @@ impl TenantTxn<'_> {
         self.authorize(Action::WriteKnowledge)?;
         self.check_org_writable()?;
         let t = self.tenant();
-        let (mut k, old_len) = match self.load_for_update::<Knowledge>(Family::Knowledge.name(), &t.knowledge(id))? {
-            Some((k, len)) if k.deleted_at.is_none() => (k, len),
-            _ => return Err(Error::not_found(format!("knowledge {id} does not exist"))),
-        };
+        let (mut k, old_len) =
+            match self.load_for_update::<Knowledge>(Family::Knowledge.name(), &t.knowledge(id))? {
+                Some((k, len)) if k.deleted_at.is_none() => (k, len),
+                _ => return Err(Error::not_found(format!("knowledge {id} does not exist"))),
+            };
         k.deleted_at = Some(now_ms());
         self.store(t.knowledge(id), &k, Some(old_len))?;
         if let Some(source) = k.source {
@@ -121,7 +136,12 @@ impl TenantTxn<'_> {
             self.unindex(t.junction_in(thing.0, id))?;
         }
         self.count_standard("knowledge", -1)?;
-        self.log("entity_deleted", Some(id), "knowledge", props([("kind", json!(k.kind.as_str()))]))?;
+        self.log(
+            "entity_deleted",
+            Some(id),
+            "knowledge",
+            props([("kind", json!(k.kind.as_str()))]),
+        )?;
         Ok(())
     }
 
@@ -131,15 +151,20 @@ impl TenantTxn<'_> {
         if id.dim() != Dim::Knowledge {
             return Ok(None);
         }
-        let k: Option<Knowledge> = self.load(Family::Knowledge.name(), &self.tenant().knowledge(id))?;
+        let k: Option<Knowledge> =
+            self.load(Family::Knowledge.name(), &self.tenant().knowledge(id))?;
         Ok(k.filter(|k| k.deleted_at.is_none()))
     }
 
     /// Every live knowledge item of the org, by creation.
     pub fn all_knowledge<'s>(&'s self) -> Result<impl Iterator<Item = Result<Knowledge>> + 's> {
-        let scan = self.txn.scan_prefix(&self.tenant().knowledge_all(), false)?;
+        let scan = self
+            .txn
+            .scan_prefix(&self.tenant().knowledge_all(), false)?;
         Ok(scan.filter_map(|entry| {
-            match entry.and_then(|(_, v)| crate::graph::decode::<Knowledge>(Family::Knowledge.name(), &v)) {
+            match entry
+                .and_then(|(_, v)| crate::graph::decode::<Knowledge>(Family::Knowledge.name(), &v))
+            {
                 Ok(k) if k.deleted_at.is_none() => Some(Ok(k)),
                 Ok(_) => None,
                 Err(e) => Some(Err(e)),
@@ -164,7 +189,9 @@ impl TenantTxn<'_> {
             let role = parse_role(&value)?;
             match crate::keys::decode(&key)? {
                 Key::Tenant(_, TenantKey::JunctionOut { thing, .. }) => out.push((thing, role)),
-                Key::Tenant(_, TenantKey::JunctionIn { knowledge, .. }) => out.push((knowledge, role)),
+                Key::Tenant(_, TenantKey::JunctionIn { knowledge, .. }) => {
+                    out.push((knowledge, role))
+                }
                 _ => return Err(Error::corruption("junction", "key of another family")),
             }
         }

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, Result};
 use crate::database::Shared;
+use crate::error::{Error, Result};
 use crate::keys::Tenant;
 use crate::model::{Id, Org, Person};
 use crate::ontology::{Action, Grant, Role, Vocabulary, roles};
@@ -46,7 +46,12 @@ pub struct Actor {
 
 impl Actor {
     pub fn from_person(p: &Person) -> Actor {
-        Actor { person: p.id, email: p.email.clone(), role: p.role, org: p.org }
+        Actor {
+            person: p.id,
+            email: p.email.clone(),
+            role: p.role,
+            org: p.org,
+        }
     }
 }
 
@@ -66,11 +71,27 @@ impl<'a> TenantTxn<'a> {
     /// A transaction as `actor` in `org` (None: the platform tenant). A
     /// writer re-reads the org for update, so its status and limits hold
     /// until the commit; a reader uses the session's copy.
-    pub(crate) fn open(shared: &'a Shared, txn: Txn<'a>, actor: Actor, org: Option<Arc<Org>>) -> Result<TenantTxn<'a>> {
+    pub(crate) fn open(
+        shared: &'a Shared,
+        txn: Txn<'a>,
+        actor: Actor,
+        org: Option<Arc<Org>>,
+    ) -> Result<TenantTxn<'a>> {
         let vocabulary = shared.vocabulary();
-        let mut t = TenantTxn { shared, txn, actor, org: None, vocabulary, vocabulary_changed: false };
-        if t.actor.role != Role::PlatformOwner && (org.is_none() || t.actor.org != org.as_ref().map(|o| o.id)) {
-            return Err(Error::forbidden("a person acts only inside their own organization"));
+        let mut t = TenantTxn {
+            shared,
+            txn,
+            actor,
+            org: None,
+            vocabulary,
+            vocabulary_changed: false,
+        };
+        if t.actor.role != Role::PlatformOwner
+            && (org.is_none() || t.actor.org != org.as_ref().map(|o| o.id))
+        {
+            return Err(Error::forbidden(
+                "a person acts only inside their own organization",
+            ));
         }
         t.org = match org {
             Some(o) if t.is_writable() => Some(Arc::new(t.load_org_for_update(o.id)?)),
@@ -85,7 +106,14 @@ impl<'a> TenantTxn<'a> {
     /// The transaction that creates the platform owner of a new database
     /// (who cannot be checked for yet).
     pub(crate) fn bootstrap(shared: &'a Shared, txn: Txn<'a>, root: Actor) -> TenantTxn<'a> {
-        TenantTxn { shared, vocabulary: shared.vocabulary(), txn, actor: root, org: None, vocabulary_changed: false }
+        TenantTxn {
+            shared,
+            vocabulary: shared.vocabulary(),
+            txn,
+            actor: root,
+            org: None,
+            vocabulary_changed: false,
+        }
     }
 
     pub fn actor(&self) -> &Actor {
@@ -129,7 +157,10 @@ impl<'a> TenantTxn<'a> {
         let person: Option<Person> = self.load("person", &tenant.person(self.actor.person))?;
         match person {
             Some(p) if p.status == crate::model::PersonStatus::Active => Ok(()),
-            _ => Err(Error::new(crate::error::ErrorCode::NotAuthenticated, "this person no longer exists")),
+            _ => Err(Error::new(
+                crate::error::ErrorCode::NotAuthenticated,
+                "this person no longer exists",
+            )),
         }
     }
 
@@ -145,7 +176,11 @@ impl<'a> TenantTxn<'a> {
     fn authorize(&self, action: Action) -> Result<Grant> {
         let grant = roles::grant(self.actor.role, action);
         if grant == Grant::Deny {
-            return Err(Error::forbidden(format!("{} may not {}", self.actor.role.as_str(), describe(action))));
+            return Err(Error::forbidden(format!(
+                "{} may not {}",
+                self.actor.role.as_str(),
+                describe(action)
+            )));
         }
         Ok(grant)
     }
@@ -155,7 +190,11 @@ impl<'a> TenantTxn<'a> {
         if let Some(org) = &self.org
             && !org.status.accepts_writes()
         {
-            return Err(Error::forbidden(format!("organization {} is {} and rejects writes", org.slug, org.status.as_str())));
+            return Err(Error::forbidden(format!(
+                "organization {} is {} and rejects writes",
+                org.slug,
+                org.status.as_str()
+            )));
         }
         Ok(())
     }
@@ -179,7 +218,11 @@ impl<'a> TenantTxn<'a> {
     }
 
     /// Reads a record for update: the commit conflicts if it changed since.
-    fn load_for_update<T: DeserializeOwned>(&mut self, what: &str, key: &[u8]) -> Result<Option<(T, usize)>> {
+    fn load_for_update<T: DeserializeOwned>(
+        &mut self,
+        what: &str,
+        key: &[u8],
+    ) -> Result<Option<(T, usize)>> {
         match self.txn.get_for_update(key)? {
             Some(bytes) => Ok(Some((decode(what, &bytes)?, bytes.len()))),
             None => Ok(None),
@@ -187,8 +230,14 @@ impl<'a> TenantTxn<'a> {
     }
 
     /// Writes a record and counts its size change toward `storage_bytes`.
-    fn store<T: Serialize>(&mut self, key: Vec<u8>, record: &T, old_len: Option<usize>) -> Result<()> {
-        let bytes = serde_json::to_vec(record).map_err(|e| Error::invalid(format!("cannot encode record: {e}")))?;
+    fn store<T: Serialize>(
+        &mut self,
+        key: Vec<u8>,
+        record: &T,
+        old_len: Option<usize>,
+    ) -> Result<()> {
+        let bytes = serde_json::to_vec(record)
+            .map_err(|e| Error::invalid(format!("cannot encode record: {e}")))?;
         let new_size = (key.len() + bytes.len()) as i64;
         let old_size = old_len.map_or(0, |len| (key.len() + len) as i64);
         self.txn.put(key, bytes)?;
@@ -245,19 +294,35 @@ pub(crate) fn check_text(what: &str, text: &str, max_bytes: usize) -> Result<()>
         return Err(Error::invalid(format!("{what} may not be empty")));
     }
     if text.len() > max_bytes {
-        return Err(Error::too_large(format!("{what} is {} bytes; the limit is {max_bytes}", text.len())));
+        return Err(Error::too_large(format!(
+            "{what} is {} bytes; the limit is {max_bytes}",
+            text.len()
+        )));
     }
-    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(Error::invalid(format!("{what} may not contain control characters")));
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(Error::invalid(format!(
+            "{what} may not contain control characters"
+        )));
     }
     Ok(())
 }
 
 /// Checks the encoded size of a JSON map (properties, metadata, settings).
-pub(crate) fn check_json_size(what: &str, value: &serde_json::Map<String, serde_json::Value>, max_bytes: usize) -> Result<()> {
-    let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
+pub(crate) fn check_json_size(
+    what: &str,
+    value: &serde_json::Map<String, serde_json::Value>,
+    max_bytes: usize,
+) -> Result<()> {
+    let size = serde_json::to_vec(value)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > max_bytes {
-        return Err(Error::too_large(format!("{what} is {size} bytes; the limit is {max_bytes}")));
+        return Err(Error::too_large(format!(
+            "{what} is {size} bytes; the limit is {max_bytes}"
+        )));
     }
     Ok(())
 }

@@ -27,7 +27,9 @@ pub struct OrgUpdate {
 fn check_slug(slug: &str) -> Result<()> {
     let ok = !slug.is_empty()
         && slug.len() <= limits::SLUG_BYTES
-        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && slug.as_bytes()[0].is_ascii_lowercase();
     if ok {
         Ok(())
@@ -40,24 +42,32 @@ fn check_slug(slug: &str) -> Result<()> {
 }
 
 pub fn parse_plan(text: &str) -> Result<Plan> {
-    Plan::ALL.into_iter().find(|p| p.as_str() == text).ok_or_else(|| {
-        let names: Vec<&str> = Plan::ALL.iter().map(|p| p.as_str()).collect();
-        Error::invalid(format!("unknown plan {text:?}{}", hint(text, &names)))
-    })
+    Plan::ALL
+        .into_iter()
+        .find(|p| p.as_str() == text)
+        .ok_or_else(|| {
+            let names: Vec<&str> = Plan::ALL.iter().map(|p| p.as_str()).collect();
+            Error::invalid(format!("unknown plan {text:?}{}", hint(text, &names)))
+        })
 }
 
 pub fn parse_org_status(text: &str) -> Result<OrgStatus> {
-    OrgStatus::ALL.into_iter().find(|s| s.as_str() == text).ok_or_else(|| {
-        let names: Vec<&str> = OrgStatus::ALL.iter().map(|s| s.as_str()).collect();
-        Error::invalid(format!("unknown org status {text:?}{}", hint(text, &names)))
-    })
+    OrgStatus::ALL
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| {
+            let names: Vec<&str> = OrgStatus::ALL.iter().map(|s| s.as_str()).collect();
+            Error::invalid(format!("unknown org status {text:?}{}", hint(text, &names)))
+        })
 }
 
 impl TenantTxn<'_> {
     /// Moves this transaction into another org (`USE ORG`, `IN ORG`): the
     /// platform owner may enter any; everyone else only their own.
     pub fn enter_org(&mut self, slug: &str) -> Result<Org> {
-        let org = self.org_by_slug(slug)?.ok_or_else(|| Error::not_found(format!("no organization {slug:?}")))?;
+        let org = self
+            .org_by_slug(slug)?
+            .ok_or_else(|| Error::not_found(format!("no organization {slug:?}")))?;
         if self.actor.org != Some(org.id) {
             self.authorize(Action::EnterAnyOrg)?;
         }
@@ -72,7 +82,9 @@ impl TenantTxn<'_> {
     }
 
     fn enter(&mut self, org: Option<Org>) -> Result<()> {
-        let tenant = org.as_ref().map_or(Tenant::PLATFORM, |o| Tenant::of_org(o.id));
+        let tenant = org
+            .as_ref()
+            .map_or(Tenant::PLATFORM, |o| Tenant::of_org(o.id));
         self.txn.switch_tenant(tenant)?;
         // Writers depend on the org's status and limits: read it for update.
         let org = match org {
@@ -87,13 +99,21 @@ impl TenantTxn<'_> {
         let Some(bytes) = self.txn.get(&keys::org_slug(slug))? else {
             return Ok(None);
         };
-        let raw: [u8; 16] = bytes.as_slice().try_into().map_err(|_| Error::corruption("org slug", "not 16 bytes"))?;
+        let raw: [u8; 16] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::corruption("org slug", "not 16 bytes"))?;
         let id = Id::from_raw(Dim::Org, u128::from_be_bytes(raw));
         let org: Option<Org> = self.load("org", &keys::org(id))?;
         match org {
-            Some(o) if self.actor.role == Role::PlatformOwner || self.actor.org == Some(o.id) => Ok(Some(o)),
+            Some(o) if self.actor.role == Role::PlatformOwner || self.actor.org == Some(o.id) => {
+                Ok(Some(o))
+            }
             Some(_) => Ok(None),
-            None => Err(Error::corruption("org slug", format!("{slug} points at missing {id}"))),
+            None => Err(Error::corruption(
+                "org slug",
+                format!("{slug} points at missing {id}"),
+            )),
         }
     }
 
@@ -115,7 +135,9 @@ impl TenantTxn<'_> {
         check_slug(slug)?;
         check_text("an org's name", name, limits::NAME_BYTES)?;
         if self.txn.get_for_update(&keys::org_slug(slug))?.is_some() {
-            return Err(Error::conflict(format!("organization {slug} already exists")));
+            return Err(Error::conflict(format!(
+                "organization {slug} already exists"
+            )));
         }
         let now = now_ms();
         let org = Org {
@@ -129,8 +151,10 @@ impl TenantTxn<'_> {
             created_at: now,
             updated_at: now,
         };
-        self.txn.put(keys::org(org.id), crate::graph::encode(&org)?)?;
-        self.txn.put(keys::org_slug(slug), org.id.raw().to_be_bytes().to_vec())?;
+        self.txn
+            .put(keys::org(org.id), crate::graph::encode(&org)?)?;
+        self.txn
+            .put(keys::org_slug(slug), org.id.raw().to_be_bytes().to_vec())?;
         // The event belongs to the new org's log.
         let previous = self.org.as_deref().cloned();
         self.enter(Some(org.clone()))?;
@@ -151,11 +175,17 @@ impl TenantTxn<'_> {
             org.name = name;
         }
         if let Some(plan) = update.plan {
-            changes.insert("plan".into(), json!({"from": org.plan.as_str(), "to": plan.as_str()}));
+            changes.insert(
+                "plan".into(),
+                json!({"from": org.plan.as_str(), "to": plan.as_str()}),
+            );
             org.plan = plan;
         }
         if let Some(status) = update.status {
-            changes.insert("status".into(), json!({"from": org.status.as_str(), "to": status.as_str()}));
+            changes.insert(
+                "status".into(),
+                json!({"from": org.status.as_str(), "to": status.as_str()}),
+            );
             org.status = status;
         }
         if let Some(settings) = update.settings {
@@ -173,16 +203,28 @@ impl TenantTxn<'_> {
         self.authorize(Action::ManageOrgs)?;
         let mut org = self.org_for_update(slug)?;
         for (name, value) in &new_limits {
-            if !COUNTERS.contains(&name.as_str()) && !self.vocabulary.contains(TypeKind::Thing, name) {
+            if !COUNTERS.contains(&name.as_str())
+                && !self.vocabulary.contains(TypeKind::Thing, name)
+            {
                 let mut names: Vec<String> = COUNTERS.iter().map(|c| c.to_string()).collect();
-                names.extend(self.vocabulary.types(TypeKind::Thing).into_iter().map(|(_, n)| n));
+                names.extend(
+                    self.vocabulary
+                        .types(TypeKind::Thing)
+                        .into_iter()
+                        .map(|(_, n)| n),
+                );
                 return Err(Error::new(
                     ErrorCode::UnknownType,
-                    format!("{name:?} is neither a usage counter nor a thing type{}", hint(name, &names)),
+                    format!(
+                        "{name:?} is neither a usage counter nor a thing type{}",
+                        hint(name, &names)
+                    ),
                 ));
             }
             if *value < -1 {
-                return Err(Error::invalid(format!("limit {name} must be -1 (unlimited) or more, not {value}")));
+                return Err(Error::invalid(format!(
+                    "limit {name} must be -1 (unlimited) or more, not {value}"
+                )));
             }
         }
         org.limits.extend(new_limits.clone());
@@ -191,7 +233,9 @@ impl TenantTxn<'_> {
     }
 
     fn org_for_update(&mut self, slug: &str) -> Result<Org> {
-        let org = self.org_by_slug(slug)?.ok_or_else(|| Error::not_found(format!("no organization {slug:?}")))?;
+        let org = self
+            .org_by_slug(slug)?
+            .ok_or_else(|| Error::not_found(format!("no organization {slug:?}")))?;
         let (org, _) = self
             .load_for_update::<Org>("org", &keys::org(org.id))?
             .ok_or_else(|| Error::not_found(format!("no organization {slug:?}")))?;
@@ -200,11 +244,17 @@ impl TenantTxn<'_> {
 
     fn save_org(&mut self, mut org: Org, changes: Props) -> Result<Org> {
         org.updated_at = now_ms();
-        self.txn.put(keys::org(org.id), crate::graph::encode(&org)?)?;
+        self.txn
+            .put(keys::org(org.id), crate::graph::encode(&org)?)?;
         let previous = self.org.as_deref().cloned().filter(|p| p.id != org.id);
         let stay = self.org.as_ref().is_some_and(|p| p.id == org.id);
         self.enter(Some(org.clone()))?;
-        let logged = self.log("organization_updated", None, "organization", props([("changes", Value::Object(changes))]));
+        let logged = self.log(
+            "organization_updated",
+            None,
+            "organization",
+            props([("changes", Value::Object(changes))]),
+        );
         if !stay {
             self.enter(previous)?;
         }
@@ -216,12 +266,22 @@ impl TenantTxn<'_> {
     pub fn add_type(&mut self, kind: TypeKind, name: &str) -> Result<()> {
         self.authorize(Action::ExtendVocabulary)?;
         if !is_valid_type_name(name) {
-            return Err(Error::invalid(format!("a type name is a lowercase word of letters, digits and _: {name:?}")));
+            return Err(Error::invalid(format!(
+                "a type name is a lowercase word of letters, digits and _: {name:?}"
+            )));
         }
-        if self.vocabulary.contains(kind, name) || self.txn.get_for_update(&keys::vocab(kind, name))?.is_some() {
-            return Err(Error::conflict(format!("{} type {name} already exists", kind.as_str())));
+        if self.vocabulary.contains(kind, name)
+            || self.txn.get_for_update(&keys::vocab(kind, name))?.is_some()
+        {
+            return Err(Error::conflict(format!(
+                "{} type {name} already exists",
+                kind.as_str()
+            )));
         }
-        self.txn.put(keys::vocab(kind, name), EXTENSION_CATEGORY.as_bytes().to_vec())?;
+        self.txn.put(
+            keys::vocab(kind, name),
+            EXTENSION_CATEGORY.as_bytes().to_vec(),
+        )?;
         self.vocabulary_changed = true;
         // Audited in the platform's own log.
         let previous = self.org.as_deref().cloned();

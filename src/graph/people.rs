@@ -27,7 +27,13 @@ pub fn normalize_email(email: &str) -> Result<String> {
     let valid = email.len() <= limits::EMAIL_BYTES
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && matches!(email.split_once('@'), Some((user, domain)) if !user.is_empty() && !domain.is_empty() && !domain.contains('@'));
-    if valid { Ok(email) } else { Err(Error::invalid(format!("not a valid email address: {email:?}"))) }
+    if valid {
+        Ok(email)
+    } else {
+        Err(Error::invalid(format!(
+            "not a valid email address: {email:?}"
+        )))
+    }
 }
 
 impl TenantTxn<'_> {
@@ -40,13 +46,21 @@ impl TenantTxn<'_> {
                 return Err(Error::invalid("platform owners belong to no organization"));
             }
         } else if self.org.is_none() {
-            return Err(Error::invalid("a person joins an organization: USE ORG first or say IN ORG"));
+            return Err(Error::invalid(
+                "a person joins an organization: USE ORG first or say IN ORG",
+            ));
         }
         let email = normalize_email(&new.email)?;
         check_text("a person's name", &new.name, limits::NAME_BYTES)?;
-        let password_hash = new.password.as_deref().map(auth::hash_password).transpose()?;
+        let password_hash = new
+            .password
+            .as_deref()
+            .map(auth::hash_password)
+            .transpose()?;
         if self.txn.get_for_update(&keys::email(&email))?.is_some() {
-            return Err(Error::conflict(format!("{email} is already a person on this platform")));
+            return Err(Error::conflict(format!(
+                "{email} is already a person on this platform"
+            )));
         }
         self.count_standard("people", 1)?;
         let now = now_ms();
@@ -62,7 +76,10 @@ impl TenantTxn<'_> {
             updated_at: now,
         };
         self.write_person(&person, None)?;
-        let meta = props([("role", json!(person.role.as_str())), ("email", json!(person.email))]);
+        let meta = props([
+            ("role", json!(person.role.as_str())),
+            ("email", json!(person.email)),
+        ]);
         self.log("user_joined_org", Some(person.id), "person", meta)?;
         Ok(person)
     }
@@ -81,19 +98,30 @@ impl TenantTxn<'_> {
     pub(crate) fn bootstrap_root(&mut self, root: &Person) -> Result<()> {
         self.count_standard("people", 1)?;
         self.write_person(root, None)?;
-        self.log("user_registered", Some(root.id), "person", props([("email", json!(root.email))]))?;
+        self.log(
+            "user_registered",
+            Some(root.id),
+            "person",
+            props([("email", json!(root.email))]),
+        )?;
         Ok(())
     }
 
     /// Replaces the actor's own password hash.
     pub(crate) fn set_own_password_hash(&mut self, hash: &str) -> Result<()> {
         let key = self.tenant().person(self.actor.person);
-        let (mut person, old_len) =
-            self.load_for_update::<Person>(Family::Person.name(), &key)?.ok_or_else(|| Error::not_found("no such person"))?;
+        let (mut person, old_len) = self
+            .load_for_update::<Person>(Family::Person.name(), &key)?
+            .ok_or_else(|| Error::not_found("no such person"))?;
         person.password_hash = Some(hash.to_string());
         person.updated_at = now_ms();
         self.store(key, &person, Some(old_len))?;
-        self.log("password_reset_completed", Some(person.id), "person", props([]))?;
+        self.log(
+            "password_reset_completed",
+            Some(person.id),
+            "person",
+            props([]),
+        )?;
         Ok(())
     }
 
@@ -101,12 +129,20 @@ impl TenantTxn<'_> {
         self.authorize(Action::ManagePeople)?;
         self.check_org_writable()?;
         let key = self.tenant().person(id);
-        let (mut person, old_len) = match self.load_for_update::<Person>(Family::Person.name(), &key)? {
-            Some((p, len)) if p.status == PersonStatus::Active => (p, len),
-            _ => return Err(Error::not_found(format!("person {id} does not exist in organization {}", self.org_label()))),
-        };
+        let (mut person, old_len) =
+            match self.load_for_update::<Person>(Family::Person.name(), &key)? {
+                Some((p, len)) if p.status == PersonStatus::Active => (p, len),
+                _ => {
+                    return Err(Error::not_found(format!(
+                        "person {id} does not exist in organization {}",
+                        self.org_label()
+                    )));
+                }
+            };
         if person.role == Role::PlatformOwner || person.id == self.actor.person {
-            return Err(Error::forbidden("platform owners and oneself cannot be removed"));
+            return Err(Error::forbidden(
+                "platform owners and oneself cannot be removed",
+            ));
         }
         person.status = PersonStatus::Removed;
         person.updated_at = now_ms();
@@ -114,7 +150,12 @@ impl TenantTxn<'_> {
         // The email is free again for a new person.
         self.txn.delete(keys::email(&person.email))?;
         self.count_standard("people", -1)?;
-        self.log("user_removed_from_org", Some(id), "person", props([("email", json!(person.email))]))?;
+        self.log(
+            "user_removed_from_org",
+            Some(id),
+            "person",
+            props([("email", json!(person.email))]),
+        )?;
         Ok(person)
     }
 
@@ -125,7 +166,9 @@ impl TenantTxn<'_> {
         if id.dim() != Dim::Person {
             return Ok(None);
         }
-        if crate::ontology::roles::grant(self.actor.role, Action::ReadAll) != Grant::Allow && id != self.actor.person {
+        if crate::ontology::roles::grant(self.actor.role, Action::ReadAll) != Grant::Allow
+            && id != self.actor.person
+        {
             return Ok(None);
         }
         let p: Option<Person> = self.load(Family::Person.name(), &self.tenant().person(id))?;
@@ -153,7 +196,9 @@ mod tests {
     #[test]
     fn emails_are_normalized_and_checked() {
         assert_eq!(normalize_email(" Alice@Acme.IO ").unwrap(), "alice@acme.io");
-        for bad in ["", "alice", "@acme.io", "alice@", "a b@c.d", "a@b@c", "a\0@b.c"] {
+        for bad in [
+            "", "alice", "@acme.io", "alice@", "a b@c.d", "a@b@c", "a\0@b.c",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad:?}");
         }
     }

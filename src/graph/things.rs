@@ -31,8 +31,12 @@ pub struct ThingUpdate {
 impl TenantTxn<'_> {
     pub fn create_thing(&mut self, new: NewThing) -> Result<Thing> {
         let grant = self.authorize(Action::CreateThing)?;
-        if grant == Grant::CustomerThingTypes && !CUSTOMER_THING_TYPES.contains(&new.kind.as_str()) {
-            return Err(Error::forbidden(format!("customers may create only {} things", CUSTOMER_THING_TYPES.join(" and "))));
+        if grant == Grant::CustomerThingTypes && !CUSTOMER_THING_TYPES.contains(&new.kind.as_str())
+        {
+            return Err(Error::forbidden(format!(
+                "customers may create only {} things",
+                CUSTOMER_THING_TYPES.join(" and ")
+            )));
         }
         if self.org.is_none() {
             self.authorize(Action::WriteGlobal)?;
@@ -62,7 +66,12 @@ impl TenantTxn<'_> {
         self.index(t.thing_by_type(&thing.kind, thing.id))?;
         self.index(t.thing_by_status(&thing.kind, thing.status, thing.id))?;
         self.fire_triggers(TriggerOn::Create, &thing.kind, thing.id, &thing.kind)?;
-        self.log("entity_created", Some(thing.id), &thing.kind, props([("name", json!(thing.name))]))?;
+        self.log(
+            "entity_created",
+            Some(thing.id),
+            &thing.kind,
+            props([("name", json!(thing.name))]),
+        )?;
         Ok(thing)
     }
 
@@ -94,7 +103,12 @@ impl TenantTxn<'_> {
         let t = self.tenant();
         self.store(t.thing(id), &thing, Some(old_len))?;
         self.fire_triggers(TriggerOn::Update, &thing.kind, id, &thing.kind)?;
-        self.log("entity_updated", Some(id), &thing.kind, props([("changes", Value::Object(changes))]))?;
+        self.log(
+            "entity_updated",
+            Some(id),
+            &thing.kind,
+            props([("changes", Value::Object(changes))]),
+        )?;
         Ok(thing)
     }
 
@@ -113,7 +127,11 @@ impl TenantTxn<'_> {
         self.unindex(t.thing_by_status(&thing.kind, from, id))?;
         self.index(t.thing_by_status(&thing.kind, to, id))?;
         self.fire_triggers(TriggerOn::Status, &thing.kind, id, &thing.kind)?;
-        let kind = if to == Status::Archived { "entity_archived" } else { "entity_updated" };
+        let kind = if to == Status::Archived {
+            "entity_archived"
+        } else {
+            "entity_updated"
+        };
         let change = json!({"status": {"from": from.as_str(), "to": to.as_str()}});
         self.log(kind, Some(id), &thing.kind, props([("changes", change)]))?;
         Ok(thing)
@@ -126,7 +144,9 @@ impl TenantTxn<'_> {
         self.check_org_writable()?;
         let (mut thing, old_len) = self.live_thing_for_update(id)?;
         if grant == Grant::OwnOnly && self.creator_of(id)? != Some(self.actor.person) {
-            return Err(Error::forbidden("org_user may delete only what they created"));
+            return Err(Error::forbidden(
+                "org_user may delete only what they created",
+            ));
         }
         let now = now_ms();
         thing.deleted_at = Some(now);
@@ -138,7 +158,12 @@ impl TenantTxn<'_> {
         self.count_standard("things", -1)?;
         self.count_thing_type(&thing.kind, -1)?;
         let ended = self.hide_edges_of(id, now)?;
-        self.log("entity_deleted", Some(id), &thing.kind, props([("connectionsEnded", json!(ended))]))?;
+        self.log(
+            "entity_deleted",
+            Some(id),
+            &thing.kind,
+            props([("connectionsEnded", json!(ended))]),
+        )?;
         Ok(())
     }
 
@@ -148,8 +173,12 @@ impl TenantTxn<'_> {
         // Oldest first: the creation event is the first one.
         if let Some(entry) = self.txn.scan_prefix(&prefix, false)?.next() {
             let (key, _) = entry?;
-            if let crate::keys::Key::Tenant(_, crate::keys::TenantKey::EventByTarget { event, .. }) = crate::keys::decode(&key)?
-                && let Some(e) = self.load::<crate::model::Event>(Family::Event.name(), &self.tenant().event(event))?
+            if let crate::keys::Key::Tenant(_, crate::keys::TenantKey::EventByTarget { event, .. }) =
+                crate::keys::decode(&key)?
+                && let Some(e) = self.load::<crate::model::Event>(
+                    Family::Event.name(),
+                    &self.tenant().event(event),
+                )?
                 && e.kind == "entity_created"
             {
                 return Ok(e.actor);
@@ -166,7 +195,10 @@ impl TenantTxn<'_> {
         let key = self.tenant().thing(id);
         match self.load_for_update::<Thing>(Family::Thing.name(), &key)? {
             Some((thing, len)) if thing.deleted_at.is_none() => Ok((thing, len)),
-            _ => Err(Error::not_found(format!("thing {id} does not exist in organization {}", self.org_label()))),
+            _ => Err(Error::not_found(format!(
+                "thing {id} does not exist in organization {}",
+                self.org_label()
+            ))),
         }
     }
 
@@ -194,7 +226,11 @@ impl TenantTxn<'_> {
 
     /// Things of a type (and status), this org's first, then global ones, by
     /// creation. Lazy: stop pulling to stop reading.
-    pub fn things_of_type<'s>(&'s self, kind: &str, status: Option<Status>) -> Result<impl Iterator<Item = Result<Thing>> + 's> {
+    pub fn things_of_type<'s>(
+        &'s self,
+        kind: &str,
+        status: Option<Status>,
+    ) -> Result<impl Iterator<Item = Result<Thing>> + 's> {
         let mut tenants = vec![self.tenant()];
         if self.tenant() != Tenant::PLATFORM {
             tenants.push(Tenant::PLATFORM);
@@ -207,14 +243,18 @@ impl TenantTxn<'_> {
             };
             scans.push(self.txn.scan_prefix(&prefix, false)?);
         }
-        Ok(scans.into_iter().flatten().filter_map(move |entry| self.thing_of_index_entry(entry).transpose()))
+        Ok(scans
+            .into_iter()
+            .flatten()
+            .filter_map(move |entry| self.thing_of_index_entry(entry).transpose()))
     }
 
     /// Every live thing of this org (not global ones), by creation.
     pub fn all_things<'s>(&'s self) -> Result<impl Iterator<Item = Result<Thing>> + 's> {
         let scan = self.txn.scan_prefix(&self.tenant().things(), false)?;
         Ok(scan.filter_map(move |entry| {
-            let thing = entry.and_then(|(_, v)| crate::graph::decode::<Thing>(Family::Thing.name(), &v));
+            let thing =
+                entry.and_then(|(_, v)| crate::graph::decode::<Thing>(Family::Thing.name(), &v));
             match thing {
                 Ok(t) if t.deleted_at.is_none() && self.may_see(&t) => Some(Ok(t)),
                 Ok(_) => None,
@@ -234,7 +274,10 @@ impl TenantTxn<'_> {
         let thing: Option<Thing> = self.load(Family::Thing.name(), &tenant.thing(id))?;
         match thing {
             Some(t) if t.deleted_at.is_none() => Ok(self.may_see(&t).then_some(t)),
-            _ => Err(Error::corruption("thing index", format!("points at missing or deleted {id}"))),
+            _ => Err(Error::corruption(
+                "thing index",
+                format!("points at missing or deleted {id}"),
+            )),
         }
     }
 }
@@ -246,7 +289,9 @@ fn set_path(properties: &mut Props, path: &[String], value: Value) -> Result<()>
     };
     let mut map = properties;
     for (depth, key) in parents.iter().enumerate() {
-        let slot = map.entry(key.clone()).or_insert_with(|| Value::Object(Props::new()));
+        let slot = map
+            .entry(key.clone())
+            .or_insert_with(|| Value::Object(Props::new()));
         map = match slot {
             Value::Object(inner) => inner,
             _ => {
@@ -260,7 +305,6 @@ fn set_path(properties: &mut Props, path: &[String], value: Value) -> Result<()>
     map.insert(last.clone(), value);
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {

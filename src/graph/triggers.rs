@@ -19,7 +19,8 @@ impl TenantTxn<'_> {
         let found: Option<(Vec<Trigger>, usize)> = if self.is_writable() {
             self.load_for_update(Family::Triggers.name(), &key)?
         } else {
-            self.load::<Vec<Trigger>>(Family::Triggers.name(), &key)?.map(|t| (t, 0))
+            self.load::<Vec<Trigger>>(Family::Triggers.name(), &key)?
+                .map(|t| (t, 0))
         };
         Ok(found.map(|(t, _)| t).unwrap_or_default())
     }
@@ -29,20 +30,37 @@ impl TenantTxn<'_> {
         self.load_triggers()
     }
 
-    pub fn create_trigger(&mut self, name: &str, on: TriggerOn, kind: &str, emit: &str, metadata: Props) -> Result<Trigger> {
+    pub fn create_trigger(
+        &mut self,
+        name: &str,
+        on: TriggerOn,
+        kind: &str,
+        emit: &str,
+        metadata: Props,
+    ) -> Result<Trigger> {
         self.authorize(Action::ManageTriggers)?;
         self.check_org_writable()?;
         if self.org.is_none() {
-            return Err(Error::invalid("triggers belong to an organization: USE ORG first"));
+            return Err(Error::invalid(
+                "triggers belong to an organization: USE ORG first",
+            ));
         }
         if !is_valid_type_name(name) {
-            return Err(Error::invalid(format!("trigger name {name:?} must be a lowercase word")));
+            return Err(Error::invalid(format!(
+                "trigger name {name:?} must be a lowercase word"
+            )));
         }
-        let type_kind = if on == TriggerOn::Connect { TypeKind::Connection } else { TypeKind::Thing };
+        let type_kind = if on == TriggerOn::Connect {
+            TypeKind::Connection
+        } else {
+            TypeKind::Thing
+        };
         self.vocabulary.check(type_kind, kind)?;
         self.vocabulary.check(TypeKind::Event, emit)?;
         if ENGINE_EVENTS.contains(&emit) {
-            return Err(Error::invalid(format!("{emit} events are written by the engine only")));
+            return Err(Error::invalid(format!(
+                "{emit} events are written by the engine only"
+            )));
         }
         check_json_size("trigger metadata", &metadata, limits::METADATA_BYTES)?;
         let mut all = self.load_triggers()?;
@@ -50,7 +68,10 @@ impl TenantTxn<'_> {
             return Err(Error::conflict(format!("trigger {name} already exists")));
         }
         if all.len() >= limits::TRIGGERS_PER_ORG {
-            return Err(Error::too_large(format!("an organization has at most {} triggers", limits::TRIGGERS_PER_ORG)));
+            return Err(Error::too_large(format!(
+                "an organization has at most {} triggers",
+                limits::TRIGGERS_PER_ORG
+            )));
         }
         let trigger = Trigger {
             name: name.to_string(),
@@ -82,11 +103,21 @@ impl TenantTxn<'_> {
     }
 
     /// Emits the events of every trigger on (`on`, `kind`) for `target`.
-    pub(crate) fn fire_triggers(&mut self, on: TriggerOn, kind: &str, target: Id, entity_type: &str) -> Result<()> {
+    pub(crate) fn fire_triggers(
+        &mut self,
+        on: TriggerOn,
+        kind: &str,
+        target: Id,
+        entity_type: &str,
+    ) -> Result<()> {
         if self.org.is_none() {
             return Ok(());
         }
-        let matching: Vec<Trigger> = self.load_triggers()?.into_iter().filter(|t| t.on == on && t.kind == kind).collect();
+        let matching: Vec<Trigger> = self
+            .load_triggers()?
+            .into_iter()
+            .filter(|t| t.on == on && t.kind == kind)
+            .collect();
         for trigger in matching {
             let mut metadata = trigger.metadata.clone();
             metadata.insert("trigger".into(), json!(trigger.name));

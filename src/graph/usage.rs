@@ -29,7 +29,8 @@ pub(crate) fn monthly_counter(name: &str) -> String {
 
 /// The limit on a counter (by its limit name), if any.
 pub(crate) fn limit_of(org: Option<&Org>, limit_name: &str) -> Option<i64> {
-    org.and_then(|o| o.limits.get(limit_name).copied()).filter(|l| *l >= 0)
+    org.and_then(|o| o.limits.get(limit_name).copied())
+        .filter(|l| *l >= 0)
 }
 
 impl TenantTxn<'_> {
@@ -37,7 +38,11 @@ impl TenantTxn<'_> {
     /// named `limit_name`.
     fn count(&mut self, limit_name: &str, counter: &str, delta: i64) -> Result<()> {
         let limit = limit_of(self.org.as_deref(), limit_name);
-        let message = format!("organization {}: {limit_name} limit {} reached", self.org_label(), limit.unwrap_or(-1));
+        let message = format!(
+            "organization {}: {limit_name} limit {} reached",
+            self.org_label(),
+            limit.unwrap_or(-1)
+        );
         let key = self.tenant().counter(counter);
         self.txn.add_counter(key, delta, limit, message)
     }
@@ -77,7 +82,11 @@ impl TenantTxn<'_> {
         let org = self.org.as_deref();
         let mut rows = Vec::new();
         for name in COUNTERS {
-            let stored = if MONTHLY_COUNTERS.contains(name) { monthly_counter(name) } else { name.to_string() };
+            let stored = if MONTHLY_COUNTERS.contains(name) {
+                monthly_counter(name)
+            } else {
+                name.to_string()
+            };
             rows.push(UsageRow {
                 counter: name.to_string(),
                 used: self.counter_value(&stored)?,
@@ -88,7 +97,8 @@ impl TenantTxn<'_> {
         let mut typed = Vec::new();
         for entry in self.txn.scan_prefix(&prefix[..prefix.len() - 1], false)? {
             let (key, _) = entry?;
-            if let crate::keys::Key::Tenant(_, crate::keys::TenantKey::Counter(name)) = crate::keys::decode(&key)?
+            if let crate::keys::Key::Tenant(_, crate::keys::TenantKey::Counter(name)) =
+                crate::keys::decode(&key)?
                 && let Some(kind) = name.strip_prefix("type:")
             {
                 typed.push(kind.to_string());
@@ -106,7 +116,11 @@ impl TenantTxn<'_> {
             let used = self.counter_value(&type_counter(&kind))?;
             let limit = limit_of(org, &kind).unwrap_or(-1);
             if used != 0 || limit >= 0 {
-                rows.push(UsageRow { counter: kind, used, limit });
+                rows.push(UsageRow {
+                    counter: kind,
+                    used,
+                    limit,
+                });
             }
         }
         Ok(rows)

@@ -13,7 +13,9 @@ use crate::graph::decode;
 use crate::graph::knowledge::parse_role;
 use crate::graph::usage::type_counter;
 use crate::keys::{self, Direction, Key, Tenant, TenantKey};
-use crate::model::{Connection, Event, Id, Knowledge, Org, Person, PersonStatus, Thing, Trigger, time::month_of};
+use crate::model::{
+    Connection, Event, Id, Knowledge, Org, Person, PersonStatus, Thing, Trigger, time::month_of,
+};
 use crate::ontology::Vocabulary;
 use crate::storage::{Scope, Storage};
 
@@ -105,7 +107,10 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
                 finish(t, state, &mut report, &mut people_seen);
             }
             if tenant != Tenant::PLATFORM && !orgs.contains_key(&tenant.raw()) {
-                report.problem(format!("keys under tenant {:032x}, which is no organization", tenant.raw()));
+                report.problem(format!(
+                    "keys under tenant {:032x}, which is no organization",
+                    tenant.raw()
+                ));
             }
             report.tenants += 1;
             current = Some((tenant, TenantState::default()));
@@ -119,7 +124,10 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
     }
     for (slug, value) in slugs {
         let raw = value.as_slice().try_into().map(u128::from_be_bytes).ok();
-        if !raw.and_then(|r| orgs.get(&r)).is_some_and(|o| o.slug == slug) {
+        if !raw
+            .and_then(|r| orgs.get(&r))
+            .is_some_and(|o| o.slug == slug)
+        {
             report.problem(format!("slug {slug} does not point at its organization"));
         }
     }
@@ -133,18 +141,30 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
             people_seen.get(&(org, id)).is_some_and(|e| *e == email)
         };
         if !ok {
-            report.problem(format!("email {email} does not point at an active person with that email"));
+            report.problem(format!(
+                "email {email} does not point at an active person with that email"
+            ));
         }
     }
     for (key, email) in &people_seen {
         if !emailed.contains(key) {
-            report.problem(format!("active person {} ({email}) has no email entry", key.1));
+            report.problem(format!(
+                "active person {} ({email}) has no email entry",
+                key.1
+            ));
         }
     }
     Ok(report)
 }
 
-fn check_entry(state: &mut TenantState, key: &[u8], entry: TenantKey, value: &[u8], vocabulary: &Vocabulary, report: &mut Report) {
+fn check_entry(
+    state: &mut TenantState,
+    key: &[u8],
+    entry: TenantKey,
+    value: &[u8],
+    vocabulary: &Vocabulary,
+    report: &mut Report,
+) {
     let family = entry.family();
     if family.is_record() {
         state.storage_bytes += (key.len() + value.len()) as i64;
@@ -162,14 +182,31 @@ fn check_entry(state: &mut TenantState, key: &[u8], entry: TenantKey, value: &[u
             Err(e) => problem(e.message),
         },
         TenantKey::ThingByType { kind, thing } => {
-            if !state.things.get(&thing).is_some_and(|t| t.deleted_at.is_none() && t.kind == kind) {
-                problem(format!("type index entry {kind}/{thing} points at no live {kind}"));
+            if !state
+                .things
+                .get(&thing)
+                .is_some_and(|t| t.deleted_at.is_none() && t.kind == kind)
+            {
+                problem(format!(
+                    "type index entry {kind}/{thing} points at no live {kind}"
+                ));
             }
             state.by_type.insert(thing);
         }
-        TenantKey::ThingByStatus { kind, status, thing } => {
-            if !state.things.get(&thing).is_some_and(|t| t.deleted_at.is_none() && t.kind == kind && t.status == status) {
-                problem(format!("status index entry {kind}/{}/{thing} disagrees with the record", status.as_str()));
+        TenantKey::ThingByStatus {
+            kind,
+            status,
+            thing,
+        } => {
+            if !state
+                .things
+                .get(&thing)
+                .is_some_and(|t| t.deleted_at.is_none() && t.kind == kind && t.status == status)
+            {
+                problem(format!(
+                    "status index entry {kind}/{}/{thing} disagrees with the record",
+                    status.as_str()
+                ));
             }
             state.by_status.insert(thing);
         }
@@ -187,18 +224,34 @@ fn check_entry(state: &mut TenantState, key: &[u8], entry: TenantKey, value: &[u
             Ok(_) => problem(format!("connection record {id} holds another id")),
             Err(e) => problem(e.message),
         },
-        TenantKey::Edge { dir, node, kind, other, con } => {
+        TenantKey::Edge {
+            dir,
+            node,
+            kind,
+            other,
+            con,
+        } => {
             let Some(c) = state.connections.get(&con) else {
                 problem(format!("edge entry points at missing connection {con}"));
                 return;
             };
-            let (from, to) = if dir == Direction::Out { (node, other) } else { (other, node) };
+            let (from, to) = if dir == Direction::Out {
+                (node, other)
+            } else {
+                (other, node)
+            };
             if c.from != from || c.to != to || c.kind != kind {
                 problem(format!("edge entry of {con} disagrees with the record"));
             }
             let dead = |id: Id| {
-                state.things.get(&id).is_some_and(|t| t.deleted_at.is_some())
-                    || state.people.get(&id).is_some_and(|p| p.status != PersonStatus::Active)
+                state
+                    .things
+                    .get(&id)
+                    .is_some_and(|t| t.deleted_at.is_some())
+                    || state
+                        .people
+                        .get(&id)
+                        .is_some_and(|p| p.status != PersonStatus::Active)
             };
             let expected = EdgeValue::of(c, dead(c.from) || dead(c.to));
             if EdgeValue::decode(value).ok() != Some(expected) {
@@ -215,19 +268,29 @@ fn check_entry(state: &mut TenantState, key: &[u8], entry: TenantKey, value: &[u
         },
         TenantKey::EventByActor { actor, event } => {
             if !state.events.get(&event).is_some_and(|e| e.actor == actor) {
-                problem(format!("actor index entry of {event} disagrees with the event"));
+                problem(format!(
+                    "actor index entry of {event} disagrees with the event"
+                ));
             }
             state.event_index.insert((1, event));
         }
         TenantKey::EventByTarget { target, event } => {
-            if !state.events.get(&event).is_some_and(|e| e.target == Some(target)) {
-                problem(format!("target index entry of {event} disagrees with the event"));
+            if !state
+                .events
+                .get(&event)
+                .is_some_and(|e| e.target == Some(target))
+            {
+                problem(format!(
+                    "target index entry of {event} disagrees with the event"
+                ));
             }
             state.event_index.insert((2, event));
         }
         TenantKey::EventByType { kind, event } => {
             if !state.events.get(&event).is_some_and(|e| e.kind == kind) {
-                problem(format!("type index entry of {event} disagrees with the event"));
+                problem(format!(
+                    "type index entry of {event} disagrees with the event"
+                ));
             }
             state.event_index.insert((3, event));
         }
@@ -236,7 +299,10 @@ fn check_entry(state: &mut TenantState, key: &[u8], entry: TenantKey, value: &[u
                 if let (Some(e), Some(dim)) = (&k.embedding, state.embedding_dim)
                     && e.len() as i64 != dim
                 {
-                    problem(format!("knowledge {id} has {} dimensions, the org {dim}", e.len()));
+                    problem(format!(
+                        "knowledge {id} has {} dimensions, the org {dim}",
+                        e.len()
+                    ));
                 }
                 state.knowledge.insert(id, k);
             }
@@ -244,20 +310,36 @@ fn check_entry(state: &mut TenantState, key: &[u8], entry: TenantKey, value: &[u
             Err(e) => problem(e.message),
         },
         TenantKey::KnowledgeBySource { source, knowledge } => {
-            if !state.knowledge.get(&knowledge).is_some_and(|k| k.deleted_at.is_none() && k.source == Some(source)) {
-                problem(format!("source index entry of {knowledge} disagrees with the record"));
+            if !state
+                .knowledge
+                .get(&knowledge)
+                .is_some_and(|k| k.deleted_at.is_none() && k.source == Some(source))
+            {
+                problem(format!(
+                    "source index entry of {knowledge} disagrees with the record"
+                ));
             }
             state.by_source.insert(knowledge);
         }
         TenantKey::JunctionOut { knowledge, thing } => {
-            let role = parse_role(value).map(|r| r.as_str().to_string()).unwrap_or_default();
-            if !state.knowledge.get(&knowledge).is_some_and(|k| k.deleted_at.is_none()) {
-                problem(format!("junction entry of {knowledge} points at no live knowledge"));
+            let role = parse_role(value)
+                .map(|r| r.as_str().to_string())
+                .unwrap_or_default();
+            if !state
+                .knowledge
+                .get(&knowledge)
+                .is_some_and(|k| k.deleted_at.is_none())
+            {
+                problem(format!(
+                    "junction entry of {knowledge} points at no live knowledge"
+                ));
             }
             state.junction_out.insert((knowledge, thing, role));
         }
         TenantKey::JunctionIn { thing, knowledge } => {
-            let role = parse_role(value).map(|r| r.as_str().to_string()).unwrap_or_default();
+            let role = parse_role(value)
+                .map(|r| r.as_str().to_string())
+                .unwrap_or_default();
             state.junction_in.insert((knowledge, thing, role));
         }
         TenantKey::Counter(name) => match keys::decode_i64(value) {
@@ -284,8 +366,17 @@ fn check_entry(state: &mut TenantState, key: &[u8], entry: TenantKey, value: &[u
 
 /// The checks that need the whole tenant: missing index entries, reverse
 /// edges, usage recounts.
-fn finish(tenant: Tenant, state: TenantState, report: &mut Report, people_seen: &mut HashMap<(u128, Id), String>) {
-    let label = if tenant == Tenant::PLATFORM { "platform".to_string() } else { format!("{:032x}", tenant.raw()) };
+fn finish(
+    tenant: Tenant,
+    state: TenantState,
+    report: &mut Report,
+    people_seen: &mut HashMap<(u128, Id), String>,
+) {
+    let label = if tenant == Tenant::PLATFORM {
+        "platform".to_string()
+    } else {
+        format!("{:032x}", tenant.raw())
+    };
     let mut live_by_type: BTreeMap<String, i64> = BTreeMap::new();
     for t in state.things.values().filter(|t| t.deleted_at.is_none()) {
         *live_by_type.entry(t.kind.clone()).or_default() += 1;
@@ -294,7 +385,9 @@ fn finish(tenant: Tenant, state: TenantState, report: &mut Report, people_seen: 
         }
     }
     for c in state.connections.values() {
-        if !state.edges.contains(&(Direction::Out, c.id)) || !state.edges.contains(&(Direction::In, c.id)) {
+        if !state.edges.contains(&(Direction::Out, c.id))
+            || !state.edges.contains(&(Direction::In, c.id))
+        {
             report.problem(format!("connection {} lacks an edge entry", c.id));
         }
         for end in [c.from, c.to] {
@@ -317,7 +410,9 @@ fn finish(tenant: Tenant, state: TenantState, report: &mut Report, people_seen: 
         }
     }
     if state.junction_out != state.junction_in {
-        report.problem(format!("tenant {label}: the knowledge-thing junction differs between its two directions"));
+        report.problem(format!(
+            "tenant {label}: the knowledge-thing junction differs between its two directions"
+        ));
     }
     for (id, p) in &state.people {
         if p.status == PersonStatus::Active {
@@ -330,26 +425,61 @@ fn finish(tenant: Tenant, state: TenantState, report: &mut Report, people_seen: 
     for (kind, n) in live_by_type {
         expected.insert(type_counter(&kind), n);
     }
-    expected.insert("connections".into(), state.connections.values().filter(|c| c.ended_at.is_none()).count() as i64);
-    expected.insert("people".into(), state.people.values().filter(|p| p.status == PersonStatus::Active).count() as i64);
-    expected.insert("knowledge".into(), state.knowledge.values().filter(|k| k.deleted_at.is_none()).count() as i64);
+    expected.insert(
+        "connections".into(),
+        state
+            .connections
+            .values()
+            .filter(|c| c.ended_at.is_none())
+            .count() as i64,
+    );
+    expected.insert(
+        "people".into(),
+        state
+            .people
+            .values()
+            .filter(|p| p.status == PersonStatus::Active)
+            .count() as i64,
+    );
+    expected.insert(
+        "knowledge".into(),
+        state
+            .knowledge
+            .values()
+            .filter(|k| k.deleted_at.is_none())
+            .count() as i64,
+    );
     expected.insert("storage_bytes".into(), state.storage_bytes);
-    for e in state.events.values().filter(|e| e.kind == "inference_request") {
-        *expected.entry(format!("inference:{}", month_of(e.timestamp))).or_default() += 1;
+    for e in state
+        .events
+        .values()
+        .filter(|e| e.kind == "inference_request")
+    {
+        *expected
+            .entry(format!("inference:{}", month_of(e.timestamp)))
+            .or_default() += 1;
     }
     for (name, want) in &expected {
         let have = state.counters.get(name).copied().unwrap_or(0);
         if have != *want {
-            report.problem(format!("tenant {label}: usage {name} is {have}, a recount finds {want}"));
+            report.problem(format!(
+                "tenant {label}: usage {name} is {have}, a recount finds {want}"
+            ));
         }
     }
     for (name, have) in &state.counters {
         let derived = !name.starts_with("api_calls:");
         if derived && !expected.contains_key(name) && *have != 0 {
-            report.problem(format!("tenant {label}: usage {name} is {have}, a recount finds 0"));
+            report.problem(format!(
+                "tenant {label}: usage {name} is {have}, a recount finds 0"
+            ));
         }
     }
-    report.things += state.things.values().filter(|t| t.deleted_at.is_none()).count() as u64;
+    report.things += state
+        .things
+        .values()
+        .filter(|t| t.deleted_at.is_none())
+        .count() as u64;
     report.connections += state.connections.len() as u64;
     report.events += state.events.len() as u64;
 }

@@ -505,19 +505,50 @@ pub enum Key {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TenantKey {
     Thing(Id),
-    ThingByType { kind: String, thing: Id },
-    ThingByStatus { kind: String, status: Status, thing: Id },
+    ThingByType {
+        kind: String,
+        thing: Id,
+    },
+    ThingByStatus {
+        kind: String,
+        status: Status,
+        thing: Id,
+    },
     Person(Id),
     Connection(Id),
-    Edge { dir: Direction, node: Id, kind: String, other: Id, con: Id },
+    Edge {
+        dir: Direction,
+        node: Id,
+        kind: String,
+        other: Id,
+        con: Id,
+    },
     Event(Id),
-    EventByActor { actor: Option<Id>, event: Id },
-    EventByTarget { target: Id, event: Id },
-    EventByType { kind: String, event: Id },
+    EventByActor {
+        actor: Option<Id>,
+        event: Id,
+    },
+    EventByTarget {
+        target: Id,
+        event: Id,
+    },
+    EventByType {
+        kind: String,
+        event: Id,
+    },
     Knowledge(Id),
-    KnowledgeBySource { source: Id, knowledge: Id },
-    JunctionOut { knowledge: Id, thing: Id },
-    JunctionIn { thing: Id, knowledge: Id },
+    KnowledgeBySource {
+        source: Id,
+        knowledge: Id,
+    },
+    JunctionOut {
+        knowledge: Id,
+        thing: Id,
+    },
+    JunctionIn {
+        thing: Id,
+        knowledge: Id,
+    },
     Counter(String),
     Triggers,
     Setting(String),
@@ -531,8 +562,13 @@ impl TenantKey {
             TenantKey::ThingByStatus { .. } => Family::ThingByStatus,
             TenantKey::Person(_) => Family::Person,
             TenantKey::Connection(_) => Family::Connection,
-            TenantKey::Edge { dir: Direction::Out, .. } => Family::EdgeOut,
-            TenantKey::Edge { dir: Direction::In, .. } => Family::EdgeIn,
+            TenantKey::Edge {
+                dir: Direction::Out,
+                ..
+            } => Family::EdgeOut,
+            TenantKey::Edge {
+                dir: Direction::In, ..
+            } => Family::EdgeIn,
             TenantKey::Event(_) => Family::Event,
             TenantKey::EventByActor { .. } => Family::EventByActor,
             TenantKey::EventByTarget { .. } => Family::EventByTarget,
@@ -594,7 +630,8 @@ impl<'a> Reader<'a> {
 
 /// Decodes any stored key; `CORRUPTION` names what did not decode.
 pub fn decode(key: &[u8]) -> Result<Key> {
-    decode_inner(key).ok_or_else(|| Error::corruption("key", format!("undecodable key {}", hex(key))))
+    decode_inner(key)
+        .ok_or_else(|| Error::corruption("key", format!("undecodable key {}", hex(key))))
 }
 
 fn decode_inner(key: &[u8]) -> Option<Key> {
@@ -619,7 +656,10 @@ fn decode_inner(key: &[u8]) -> Option<Key> {
             let tenant = Tenant(r.raw16()?);
             let entry = match Family::from_byte(r.byte()?)? {
                 Family::Thing => TenantKey::Thing(r.id(Dim::Thing)?),
-                Family::ThingByType => TenantKey::ThingByType { kind: r.name()?, thing: r.id(Dim::Thing)? },
+                Family::ThingByType => TenantKey::ThingByType {
+                    kind: r.name()?,
+                    thing: r.id(Dim::Thing)?,
+                },
                 Family::ThingByStatus => TenantKey::ThingByStatus {
                     kind: r.name()?,
                     status: Status::from_tag(r.byte()?)?,
@@ -628,16 +668,29 @@ fn decode_inner(key: &[u8]) -> Option<Key> {
                 Family::Person => TenantKey::Person(r.id(Dim::Person)?),
                 Family::Connection => TenantKey::Connection(r.id(Dim::Connection)?),
                 family @ (Family::EdgeOut | Family::EdgeIn) => TenantKey::Edge {
-                    dir: if family == Family::EdgeOut { Direction::Out } else { Direction::In },
+                    dir: if family == Family::EdgeOut {
+                        Direction::Out
+                    } else {
+                        Direction::In
+                    },
                     node: r.node()??,
                     kind: r.name()?,
                     other: r.node()??,
                     con: r.id(Dim::Connection)?,
                 },
                 Family::Event => TenantKey::Event(r.id(Dim::Event)?),
-                Family::EventByActor => TenantKey::EventByActor { actor: r.node()?, event: r.id(Dim::Event)? },
-                Family::EventByTarget => TenantKey::EventByTarget { target: r.node()??, event: r.id(Dim::Event)? },
-                Family::EventByType => TenantKey::EventByType { kind: r.name()?, event: r.id(Dim::Event)? },
+                Family::EventByActor => TenantKey::EventByActor {
+                    actor: r.node()?,
+                    event: r.id(Dim::Event)?,
+                },
+                Family::EventByTarget => TenantKey::EventByTarget {
+                    target: r.node()??,
+                    event: r.id(Dim::Event)?,
+                },
+                Family::EventByType => TenantKey::EventByType {
+                    kind: r.name()?,
+                    event: r.id(Dim::Event)?,
+                },
                 Family::Knowledge => TenantKey::Knowledge(r.id(Dim::Knowledge)?),
                 Family::KnowledgeBySource => TenantKey::KnowledgeBySource {
                     source: r.id(Dim::Thing)?,
@@ -673,7 +726,9 @@ pub fn encode_i64(v: i64) -> Vec<u8> {
 }
 
 pub fn decode_i64(bytes: &[u8]) -> Result<i64> {
-    let arr: [u8; 8] = bytes.try_into().map_err(|_| Error::corruption("counter", "not 8 bytes"))?;
+    let arr: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| Error::corruption("counter", "not 8 bytes"))?;
     Ok(i64::from_be_bytes(arr))
 }
 
@@ -682,7 +737,9 @@ pub fn encode_u64(v: u64) -> Vec<u8> {
 }
 
 pub fn decode_u64(bytes: &[u8]) -> Result<u64> {
-    let arr: [u8; 8] = bytes.try_into().map_err(|_| Error::corruption("sequence", "not 8 bytes"))?;
+    let arr: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| Error::corruption("sequence", "not 8 bytes"))?;
     Ok(u64::from_be_bytes(arr))
 }
 

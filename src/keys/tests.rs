@@ -24,26 +24,39 @@ fn tenant_key() -> impl Strategy<Value = TenantKey> {
     prop_oneof![
         id(Dim::Thing).prop_map(TenantKey::Thing),
         (name(), id(Dim::Thing)).prop_map(|(kind, thing)| TenantKey::ThingByType { kind, thing }),
-        (name(), status(), id(Dim::Thing)).prop_map(|(kind, status, thing)| TenantKey::ThingByStatus {
-            kind,
-            status,
-            thing
+        (name(), status(), id(Dim::Thing)).prop_map(|(kind, status, thing)| {
+            TenantKey::ThingByStatus {
+                kind,
+                status,
+                thing,
+            }
         }),
         id(Dim::Person).prop_map(TenantKey::Person),
         id(Dim::Connection).prop_map(TenantKey::Connection),
-        (any::<bool>(), node(), name(), node(), id(Dim::Connection)).prop_map(|(out, node, kind, other, con)| {
-            TenantKey::Edge { dir: if out { Direction::Out } else { Direction::In }, node, kind, other, con }
-        }),
+        (any::<bool>(), node(), name(), node(), id(Dim::Connection)).prop_map(
+            |(out, node, kind, other, con)| {
+                TenantKey::Edge {
+                    dir: if out { Direction::Out } else { Direction::In },
+                    node,
+                    kind,
+                    other,
+                    con,
+                }
+            }
+        ),
         id(Dim::Event).prop_map(TenantKey::Event),
         (prop::option::of(id(Dim::Person)), id(Dim::Event))
             .prop_map(|(actor, event)| TenantKey::EventByActor { actor, event }),
-        (node(), id(Dim::Event)).prop_map(|(target, event)| TenantKey::EventByTarget { target, event }),
+        (node(), id(Dim::Event))
+            .prop_map(|(target, event)| TenantKey::EventByTarget { target, event }),
         (name(), id(Dim::Event)).prop_map(|(kind, event)| TenantKey::EventByType { kind, event }),
         id(Dim::Knowledge).prop_map(TenantKey::Knowledge),
         (id(Dim::Thing), id(Dim::Knowledge))
             .prop_map(|(source, knowledge)| TenantKey::KnowledgeBySource { source, knowledge }),
-        (id(Dim::Knowledge), id(Dim::Thing)).prop_map(|(knowledge, thing)| TenantKey::JunctionOut { knowledge, thing }),
-        (id(Dim::Thing), id(Dim::Knowledge)).prop_map(|(thing, knowledge)| TenantKey::JunctionIn { thing, knowledge }),
+        (id(Dim::Knowledge), id(Dim::Thing))
+            .prop_map(|(knowledge, thing)| TenantKey::JunctionOut { knowledge, thing }),
+        (id(Dim::Thing), id(Dim::Knowledge))
+            .prop_map(|(thing, knowledge)| TenantKey::JunctionIn { thing, knowledge }),
         name().prop_map(TenantKey::Counter),
         Just(TenantKey::Triggers),
         name().prop_map(TenantKey::Setting),
@@ -55,16 +68,28 @@ fn encode(tenant: Tenant, key: &TenantKey) -> Vec<u8> {
     match key {
         TenantKey::Thing(id) => tenant.thing(*id),
         TenantKey::ThingByType { kind, thing } => tenant.thing_by_type(kind, *thing),
-        TenantKey::ThingByStatus { kind, status, thing } => tenant.thing_by_status(kind, *status, *thing),
+        TenantKey::ThingByStatus {
+            kind,
+            status,
+            thing,
+        } => tenant.thing_by_status(kind, *status, *thing),
         TenantKey::Person(id) => tenant.person(*id),
         TenantKey::Connection(id) => tenant.connection(*id),
-        TenantKey::Edge { dir, node, kind, other, con } => tenant.edge(*dir, *node, kind, *other, *con),
+        TenantKey::Edge {
+            dir,
+            node,
+            kind,
+            other,
+            con,
+        } => tenant.edge(*dir, *node, kind, *other, *con),
         TenantKey::Event(id) => tenant.event(*id),
         TenantKey::EventByActor { actor, event } => tenant.event_by_actor(*actor, *event),
         TenantKey::EventByTarget { target, event } => tenant.event_by_target(*target, *event),
         TenantKey::EventByType { kind, event } => tenant.event_by_type(kind, *event),
         TenantKey::Knowledge(id) => tenant.knowledge(*id),
-        TenantKey::KnowledgeBySource { source, knowledge } => tenant.knowledge_by_source(*source, *knowledge),
+        TenantKey::KnowledgeBySource { source, knowledge } => {
+            tenant.knowledge_by_source(*source, *knowledge)
+        }
         TenantKey::JunctionOut { knowledge, thing } => tenant.junction_out(*knowledge, *thing),
         TenantKey::JunctionIn { thing, knowledge } => tenant.junction_in(*thing, *knowledge),
         TenantKey::Counter(name) => tenant.counter(name),
@@ -125,7 +150,10 @@ fn platform_keys_round_trip() {
     assert_eq!(decode(&super::org(org)), Ok(Key::Org(org)));
     assert_eq!(decode(&org_slug("acme")), Ok(Key::OrgSlug("acme".into())));
     assert_eq!(decode(&email("a@b.c")), Ok(Key::Email("a@b.c".into())));
-    assert_eq!(decode(&vocab(TypeKind::Event, "x")), Ok(Key::Vocab(TypeKind::Event, "x".into())));
+    assert_eq!(
+        decode(&vocab(TypeKind::Event, "x")),
+        Ok(Key::Vocab(TypeKind::Event, "x".into()))
+    );
     assert_eq!(decode(&format_version()), Ok(Key::FormatVersion));
     assert_eq!(decode(&commit_seq()), Ok(Key::CommitSeq));
     assert!(is_platform_key(&super::org(org)));
@@ -136,7 +164,10 @@ fn platform_keys_round_trip() {
 fn trailing_bytes_are_corruption() {
     let mut k = Tenant::from_raw(7).thing(Id::generate(Dim::Thing));
     k.push(0);
-    assert_eq!(decode(&k).unwrap_err().code, crate::error::ErrorCode::Corruption);
+    assert_eq!(
+        decode(&k).unwrap_err().code,
+        crate::error::ErrorCode::Corruption
+    );
 }
 
 #[test]

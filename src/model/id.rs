@@ -71,7 +71,9 @@ static GENERATOR: Mutex<Option<Generator>> = Mutex::new(None);
 impl Id {
     /// A new id, strictly greater than every id this process made before.
     pub fn generate(dim: Dim) -> Id {
-        let mut guard = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = GENERATOR
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let generator = guard.get_or_insert_with(Generator::new);
         // The generator only fails when 2^80 ids were made in one millisecond.
         let ulid = generator.generate().unwrap_or_else(|_| Ulid::new());
@@ -131,7 +133,10 @@ impl FromStr for Id {
     fn from_str(text: &str) -> Result<Id> {
         let bad = || Error::invalid(format!("not a valid id: {text:?}"));
         let (prefix, body) = text.split_once('_').ok_or_else(bad)?;
-        let dim = Dim::ALL.into_iter().find(|d| d.prefix() == prefix).ok_or_else(bad)?;
+        let dim = Dim::ALL
+            .into_iter()
+            .find(|d| d.prefix() == prefix)
+            .ok_or_else(bad)?;
         let ulid = Ulid::from_string(body).map_err(|_| bad())?;
         Ok(Id { dim, raw: ulid.0 })
     }

@@ -42,7 +42,12 @@ pub enum OrgStatus {
 }
 
 impl OrgStatus {
-    pub const ALL: [OrgStatus; 4] = [OrgStatus::Active, OrgStatus::Trial, OrgStatus::Suspended, OrgStatus::Cancelled];
+    pub const ALL: [OrgStatus; 4] = [
+        OrgStatus::Active,
+        OrgStatus::Trial,
+        OrgStatus::Suspended,
+        OrgStatus::Cancelled,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             OrgStatus::Active => "active",
@@ -252,7 +257,15 @@ pub struct Trigger {
 }
 
 /// Usage counter names (ONTOLOGY.md "Organizations").
-pub const COUNTERS: &[&str] = &["people", "things", "connections", "knowledge", "storage_bytes", "api_calls", "inference"];
+pub const COUNTERS: &[&str] = &[
+    "people",
+    "things",
+    "connections",
+    "knowledge",
+    "storage_bytes",
+    "api_calls",
+    "inference",
+];
 
 /// Counters kept per calendar month.
 pub const MONTHLY_COUNTERS: &[&str] = &["api_calls", "inference"];
@@ -276,6 +289,9 @@ impl Plan {
             Plan::Pro => 1,
             Plan::Enterprise => 2,
         };
-        PLAN_LIMITS.iter().map(|(name, limits)| (name.to_string(), limits[column])).collect()
+        PLAN_LIMITS
+            .iter()
+            .map(|(name, limits)| (name.to_string(), limits[column]))
+            .collect()
     }
 }

@@ -18,7 +18,10 @@ pub enum Status {
 /// from → the statuses it may go to. Anything else is `INVALID_TRANSITION`.
 pub const TRANSITIONS: &[(Status, &[Status])] = &[
     (Status::Draft, &[Status::Active, Status::Archived]),
-    (Status::Active, &[Status::Published, Status::Inactive, Status::Archived]),
+    (
+        Status::Active,
+        &[Status::Published, Status::Inactive, Status::Archived],
+    ),
     (Status::Published, &[Status::Active, Status::Archived]),
     (Status::Inactive, &[Status::Active, Status::Archived]),
     (Status::Archived, &[]),
@@ -59,14 +62,19 @@ impl Status {
     }
 
     pub fn parse(text: &str) -> Result<Status> {
-        Status::ALL.into_iter().find(|s| s.as_str() == text).ok_or_else(|| {
-            let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
-            Error::invalid(format!("unknown status {text:?}{}", hint(text, &names)))
-        })
+        Status::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+                Error::invalid(format!("unknown status {text:?}{}", hint(text, &names)))
+            })
     }
 
     pub fn may_become(self, to: Status) -> bool {
-        TRANSITIONS.iter().any(|(from, tos)| *from == self && tos.contains(&to))
+        TRANSITIONS
+            .iter()
+            .any(|(from, tos)| *from == self && tos.contains(&to))
     }
 
     /// Ok when the move is legal, `INVALID_TRANSITION` otherwise.
@@ -102,7 +110,10 @@ mod tests {
             assert!(!s.may_become(s));
         }
         assert_eq!(
-            Status::Draft.check_transition(Status::Published).unwrap_err().code,
+            Status::Draft
+                .check_transition(Status::Published)
+                .unwrap_err()
+                .code,
             ErrorCode::InvalidTransition
         );
     }

@@ -16,7 +16,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::PlatformOwner, Role::OrgOwner, Role::OrgUser, Role::Customer];
+    pub const ALL: [Role; 4] = [
+        Role::PlatformOwner,
+        Role::OrgOwner,
+        Role::OrgUser,
+        Role::Customer,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -28,10 +33,13 @@ impl Role {
     }
 
     pub fn parse(text: &str) -> Result<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == text).ok_or_else(|| {
-            let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
-            Error::invalid(format!("unknown role {text:?}{}", hint(text, &names)))
-        })
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                Error::invalid(format!("unknown role {text:?}{}", hint(text, &names)))
+            })
     }
 
     fn column(self) -> usize {
@@ -114,7 +122,10 @@ pub const PERMISSIONS: &[(Action, [Grant; 4])] = &[
     (Action::WriteGlobal, [Allow, Deny, Deny, Deny]),
     (Action::ManagePeople, [Allow, Allow, Deny, Deny]),
     (Action::ManageTriggers, [Allow, Allow, Deny, Deny]),
-    (Action::CreateThing, [Allow, Allow, Allow, CustomerThingTypes]),
+    (
+        Action::CreateThing,
+        [Allow, Allow, Allow, CustomerThingTypes],
+    ),
     (Action::UpdateThing, [Allow, Allow, Allow, Deny]),
     (Action::ChangeStatus, [Allow, Allow, Allow, Deny]),
     (Action::DeleteThing, [Allow, Allow, OwnOnly, Deny]),
@@ -130,8 +141,14 @@ pub const PERMISSIONS: &[(Action, [Grant; 4])] = &[
 pub const CUSTOMER_THING_TYPES: &[&str] = &["message", "conversation"];
 
 /// Connection types a customer may make from themselves.
-pub const CUSTOMER_CONNECTION_TYPES: &[&str] =
-    &["following", "purchased", "enrolled_in", "completed", "participated_in", "communicated"];
+pub const CUSTOMER_CONNECTION_TYPES: &[&str] = &[
+    "following",
+    "purchased",
+    "enrolled_in",
+    "completed",
+    "participated_in",
+    "communicated",
+];
 
 /// The table's answer; an action absent from the table is denied.
 pub fn grant(role: Role, action: Action) -> Grant {
@@ -149,19 +166,31 @@ mod tests {
     #[test]
     fn every_action_has_exactly_one_row() {
         for action in Action::ALL {
-            assert_eq!(PERMISSIONS.iter().filter(|(a, _)| *a == action).count(), 1, "{action:?}");
+            assert_eq!(
+                PERMISSIONS.iter().filter(|(a, _)| *a == action).count(),
+                1,
+                "{action:?}"
+            );
         }
     }
 
     #[test]
     fn platform_owner_may_do_everything() {
-        assert!(Action::ALL.iter().all(|a| grant(Role::PlatformOwner, *a) == Allow));
+        assert!(
+            Action::ALL
+                .iter()
+                .all(|a| grant(Role::PlatformOwner, *a) == Allow)
+        );
     }
 
     #[test]
     fn roles_parse_with_hints() {
         assert_eq!(Role::parse("org_user"), Ok(Role::OrgUser));
         let err = Role::parse("org_owners").unwrap_err();
-        assert!(err.message.contains("did you mean org_owner"), "{}", err.message);
+        assert!(
+            err.message.contains("did you mean org_owner"),
+            "{}",
+            err.message
+        );
     }
 }

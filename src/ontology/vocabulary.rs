@@ -40,13 +40,20 @@ impl TypeKind {
         TypeKind::ALL
             .into_iter()
             .find(|k| k.as_str() == text)
-            .ok_or_else(|| Error::invalid(format!("{text:?} is not a type kind (thing, connection, event)")))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "{text:?} is not a type kind (thing, connection, event)"
+                ))
+            })
     }
 }
 
 /// (category, types) rows, in ONTOLOGY.md order.
 pub const THING_TYPES: &[(&str, &[&str])] = &[
-    ("core", &["creator", "ai_clone", "audience_member", "organization"]),
+    (
+        "core",
+        &["creator", "ai_clone", "audience_member", "organization"],
+    ),
     (
         "business agents",
         &[
@@ -62,48 +69,133 @@ pub const THING_TYPES: &[(&str, &[&str])] = &[
             "intelligence_agent",
         ],
     ),
-    ("content", &["blog_post", "video", "podcast", "social_post", "email", "course", "lesson"]),
-    ("products", &["digital_product", "membership", "consultation", "nft"]),
+    (
+        "content",
+        &[
+            "blog_post",
+            "video",
+            "podcast",
+            "social_post",
+            "email",
+            "course",
+            "lesson",
+        ],
+    ),
+    (
+        "products",
+        &["digital_product", "membership", "consultation", "nft"],
+    ),
     ("community", &["community", "conversation", "message"]),
     ("token", &["token", "token_contract"]),
     ("knowledge", &["knowledge_item", "embedding"]),
     (
         "platform",
-        &["website", "landing_page", "template", "livestream", "recording", "media_asset"],
+        &[
+            "website",
+            "landing_page",
+            "template",
+            "livestream",
+            "recording",
+            "media_asset",
+        ],
     ),
     (
         "business",
-        &["payment", "subscription", "invoice", "metric", "insight", "prediction", "report"],
+        &[
+            "payment",
+            "subscription",
+            "invoice",
+            "metric",
+            "insight",
+            "prediction",
+            "report",
+        ],
     ),
     (
         "auth and session",
-        &["session", "oauth_account", "verification_token", "password_reset_token", "ui_preferences"],
+        &[
+            "session",
+            "oauth_account",
+            "verification_token",
+            "password_reset_token",
+            "ui_preferences",
+        ],
     ),
     (
         "marketing",
-        &["notification", "email_campaign", "announcement", "referral", "campaign", "lead"],
+        &[
+            "notification",
+            "email_campaign",
+            "announcement",
+            "referral",
+            "campaign",
+            "lead",
+        ],
     ),
-    ("external", &["external_agent", "external_workflow", "external_connection"]),
+    (
+        "external",
+        &["external_agent", "external_workflow", "external_connection"],
+    ),
     ("protocol", &["mandate", "product"]),
 ];
 
 pub const CONNECTION_TYPES: &[(&str, &[&str])] = &[
     ("ownership", &["owns", "created_by"]),
     ("AI", &["clone_of", "trained_on", "powers"]),
-    ("content", &["authored", "generated_by", "published_to", "part_of", "references"]),
-    ("community", &["member_of", "following", "moderates", "participated_in"]),
+    (
+        "content",
+        &[
+            "authored",
+            "generated_by",
+            "published_to",
+            "part_of",
+            "references",
+        ],
+    ),
+    (
+        "community",
+        &["member_of", "following", "moderates", "participated_in"],
+    ),
     ("business", &["manages", "reports_to", "collaborates_with"]),
     ("token", &["holds_tokens", "staked_in", "earned_from"]),
-    ("product", &["purchased", "enrolled_in", "completed", "teaching"]),
+    (
+        "product",
+        &["purchased", "enrolled_in", "completed", "teaching"],
+    ),
     (
         "consolidated",
-        &["transacted", "notified", "referred", "communicated", "delegated", "approved", "fulfilled"],
+        &[
+            "transacted",
+            "notified",
+            "referred",
+            "communicated",
+            "delegated",
+            "approved",
+            "fulfilled",
+        ],
     ),
 ];
 
 pub const EVENT_TYPES: &[(&str, &[&str])] = &[
-    ("entity lifecycle", &["entity_created", "entity_updated", "entity_deleted", "entity_archived"]),
-    ("user", &["user_registered", "user_verified", "user_login", "user_logout", "profile_updated"]),
+    (
+        "entity lifecycle",
+        &[
+            "entity_created",
+            "entity_updated",
+            "entity_deleted",
+            "entity_archived",
+        ],
+    ),
+    (
+        "user",
+        &[
+            "user_registered",
+            "user_verified",
+            "user_login",
+            "user_logout",
+            "profile_updated",
+        ],
+    ),
     (
         "authentication",
         &[
@@ -127,10 +219,31 @@ pub const EVENT_TYPES: &[(&str, &[&str])] = &[
     ),
     (
         "dashboard and UI",
-        &["dashboard_viewed", "settings_updated", "theme_changed", "preferences_updated"],
+        &[
+            "dashboard_viewed",
+            "settings_updated",
+            "theme_changed",
+            "preferences_updated",
+        ],
     ),
-    ("AI clone", &["clone_created", "clone_updated", "voice_cloned", "appearance_cloned"]),
-    ("agent", &["agent_created", "agent_executed", "agent_completed", "agent_failed"]),
+    (
+        "AI clone",
+        &[
+            "clone_created",
+            "clone_updated",
+            "voice_cloned",
+            "appearance_cloned",
+        ],
+    ),
+    (
+        "agent",
+        &[
+            "agent_created",
+            "agent_executed",
+            "agent_completed",
+            "agent_failed",
+        ],
+    ),
     (
         "token",
         &[
@@ -145,7 +258,13 @@ pub const EVENT_TYPES: &[(&str, &[&str])] = &[
     ),
     (
         "course",
-        &["course_created", "course_enrolled", "lesson_completed", "course_completed", "certificate_earned"],
+        &[
+            "course_created",
+            "course_enrolled",
+            "lesson_completed",
+            "course_completed",
+            "certificate_earned",
+        ],
     ),
     (
         "analytics",
@@ -171,7 +290,13 @@ pub const EVENT_TYPES: &[(&str, &[&str])] = &[
     ),
     (
         "blockchain",
-        &["nft_minted", "nft_transferred", "tokens_bridged", "contract_deployed", "treasury_withdrawal"],
+        &[
+            "nft_minted",
+            "nft_transferred",
+            "tokens_bridged",
+            "contract_deployed",
+            "treasury_withdrawal",
+        ],
     ),
     (
         "consolidated",
@@ -211,9 +336,14 @@ impl Vocabulary {
         Vocabulary::default()
     }
 
-    pub fn with_extensions(extensions: impl IntoIterator<Item = (TypeKind, String, String)>) -> Vocabulary {
+    pub fn with_extensions(
+        extensions: impl IntoIterator<Item = (TypeKind, String, String)>,
+    ) -> Vocabulary {
         Vocabulary {
-            extensions: extensions.into_iter().map(|(k, n, c)| ((k, n), c)).collect(),
+            extensions: extensions
+                .into_iter()
+                .map(|(k, n, c)| ((k, n), c))
+                .collect(),
         }
     }
 
@@ -261,7 +391,11 @@ impl Vocabulary {
         let names: Vec<String> = self.types(kind).into_iter().map(|(_, n)| n).collect();
         Err(Error::new(
             ErrorCode::UnknownType,
-            format!("unknown {} type {name:?}{}", kind.as_str(), hint(name, &names)),
+            format!(
+                "unknown {} type {name:?}{}",
+                kind.as_str(),
+                hint(name, &names)
+            ),
         ))
     }
 }
@@ -286,7 +420,9 @@ pub fn hint<S: AsRef<str>>(name: &str, candidates: &[S]) -> String {
 pub fn is_valid_type_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && name.as_bytes()[0].is_ascii_lowercase()
 }
 
@@ -309,7 +445,11 @@ mod tests {
     #[test]
     fn names_are_unique_and_valid() {
         for kind in TypeKind::ALL {
-            let names: Vec<String> = Vocabulary::builtin().types(kind).into_iter().map(|(_, n)| n).collect();
+            let names: Vec<String> = Vocabulary::builtin()
+                .types(kind)
+                .into_iter()
+                .map(|(_, n)| n)
+                .collect();
             let mut sorted = names.clone();
             sorted.sort();
             sorted.dedup();
@@ -323,17 +463,33 @@ mod tests {
         let v = Vocabulary::builtin();
         let err = v.check(TypeKind::Thing, "cours").unwrap_err();
         assert_eq!(err.code, ErrorCode::UnknownType);
-        assert!(err.message.contains("did you mean course"), "{}", err.message);
+        assert!(
+            err.message.contains("did you mean course"),
+            "{}",
+            err.message
+        );
         let err = v.check(TypeKind::Connection, "follows").unwrap_err();
         assert!(err.message.contains("following"), "{}", err.message);
-        assert!(v.check(TypeKind::Thing, "zzzzzz").unwrap_err().message.ends_with("\"zzzzzz\""));
+        assert!(
+            v.check(TypeKind::Thing, "zzzzzz")
+                .unwrap_err()
+                .message
+                .ends_with("\"zzzzzz\"")
+        );
     }
 
     #[test]
     fn extensions_join_the_vocabulary() {
-        let v = Vocabulary::with_extensions([(TypeKind::Thing, "workshop".into(), EXTENSION_CATEGORY.into())]);
+        let v = Vocabulary::with_extensions([(
+            TypeKind::Thing,
+            "workshop".into(),
+            EXTENSION_CATEGORY.into(),
+        )]);
         assert!(v.check(TypeKind::Thing, "workshop").is_ok());
         assert!(v.check(TypeKind::Connection, "workshop").is_err());
-        assert_eq!(v.category(TypeKind::Thing, "workshop").as_deref(), Some("extension"));
+        assert_eq!(
+            v.category(TypeKind::Thing, "workshop").as_deref(),
+            Some("extension")
+        );
     }
 }

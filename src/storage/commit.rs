@@ -67,7 +67,10 @@ struct Tracker {
 impl CommitQueue {
     /// Takes a writer's snapshot while registered, so no write it could
     /// conflict with is forgotten. Returns the snapshot and its sequence.
-    pub fn register<'a>(&self, take: impl FnOnce() -> RocksSnapshot<'a>) -> (RocksSnapshot<'a>, u64) {
+    pub fn register<'a>(
+        &self,
+        take: impl FnOnce() -> RocksSnapshot<'a>,
+    ) -> (RocksSnapshot<'a>, u64) {
         let mut tracker = self.tracker.lock();
         let snapshot = take();
         let seq = snapshot.sequence();
@@ -86,7 +89,12 @@ impl CommitQueue {
     }
 
     /// Commits one request, as leader or follower; returns its sequence.
-    pub fn commit(&self, rocks: &Rocks, durability: Durability, request: CommitRequest) -> Result<u64> {
+    pub fn commit(
+        &self,
+        rocks: &Rocks,
+        durability: Durability,
+        request: CommitRequest,
+    ) -> Result<u64> {
         let mut queue = self.queue.lock();
         let ticket = queue.next_ticket;
         queue.next_ticket += 1;
@@ -111,7 +119,12 @@ impl CommitQueue {
         }
     }
 
-    fn commit_group(&self, rocks: &Rocks, durability: Durability, group: Vec<(u64, CommitRequest)>) -> Vec<(u64, Result<u64>)> {
+    fn commit_group(
+        &self,
+        rocks: &Rocks,
+        durability: Durability,
+        group: Vec<(u64, CommitRequest)>,
+    ) -> Vec<(u64, Result<u64>)> {
         let mut verdicts: Vec<(u64, Result<()>)> = Vec::with_capacity(group.len());
         let mut batch: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
         let mut counters: HashMap<Vec<u8>, i64> = HashMap::new();
@@ -126,7 +139,10 @@ impl CommitQueue {
             }
         }
         if batch.is_empty() {
-            return verdicts.into_iter().map(|(t, v)| (t, v.map(|()| rocks.latest_sequence()))).collect();
+            return verdicts
+                .into_iter()
+                .map(|(t, v)| (t, v.map(|()| rocks.latest_sequence())))
+                .collect();
         }
         for (key, value) in &counters {
             batch.insert(key.clone(), Some(keys::encode_i64(*value)));
@@ -139,16 +155,30 @@ impl CommitQueue {
         };
         let commits = match commits {
             Ok(n) => n,
-            Err(e) => return verdicts.into_iter().map(|(t, v)| (t, v.and(Err(e.clone())))).collect(),
+            Err(e) => {
+                return verdicts
+                    .into_iter()
+                    .map(|(t, v)| (t, v.and(Err(e.clone()))))
+                    .collect();
+            }
         };
         batch.insert(keys::commit_seq(), Some(keys::encode_u64(commits + 1)));
-        let written = rocks.write(batch.iter().map(|(k, v)| (k.as_slice(), v.as_deref())), durability.syncs_wal());
+        let written = rocks.write(
+            batch.iter().map(|(k, v)| (k.as_slice(), v.as_deref())),
+            durability.syncs_wal(),
+        );
         match written {
             Ok(seq) => {
                 self.remember(batch.into_keys(), seq);
-                verdicts.into_iter().map(|(t, v)| (t, v.map(|()| seq))).collect()
+                verdicts
+                    .into_iter()
+                    .map(|(t, v)| (t, v.map(|()| seq)))
+                    .collect()
             }
-            Err(e) => verdicts.into_iter().map(|(t, v)| (t, v.and(Err(e.clone())))).collect(),
+            Err(e) => verdicts
+                .into_iter()
+                .map(|(t, v)| (t, v.and(Err(e.clone()))))
+                .collect(),
         }
     }
 
@@ -176,9 +206,14 @@ fn check(
     counters: &mut HashMap<Vec<u8>, i64>,
 ) -> Result<()> {
     for key in &request.reads {
-        let changed_since = tracker.last_write.get(key).is_some_and(|s| *s > request.snapshot_seq);
+        let changed_since = tracker
+            .last_write
+            .get(key)
+            .is_some_and(|s| *s > request.snapshot_seq);
         if changed_since || batch.contains_key(key) {
-            return Err(Error::conflict("a concurrent transaction changed the same data; retry"));
+            return Err(Error::conflict(
+                "a concurrent transaction changed the same data; retry",
+            ));
         }
     }
     for (key, change) in &request.counters {
@@ -203,7 +238,11 @@ fn check(
     Ok(())
 }
 
-fn apply(request: &CommitRequest, batch: &mut BTreeMap<Vec<u8>, Option<Vec<u8>>>, counters: &mut HashMap<Vec<u8>, i64>) {
+fn apply(
+    request: &CommitRequest,
+    batch: &mut BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    counters: &mut HashMap<Vec<u8>, i64>,
+) {
     for (key, value) in &request.writes {
         batch.insert(key.clone(), value.clone());
     }

@@ -7,7 +7,7 @@
 //! nothing above them. See docs/ARCHITECTURE.md.
 
 mod commit;
-pub(crate) mod rocks;
+mod rocks;
 mod txn;
 
 use std::path::Path;
@@ -19,6 +19,7 @@ use crate::keys::{self, FORMAT_VERSION};
 
 pub(crate) use commit::CommitQueue;
 pub(crate) use rocks::Rocks;
+pub use rocks::{options as rocksdb_options, write_options as rocksdb_write_options};
 pub use txn::{Scope, Txn};
 
 /// When a commit is acknowledged (DESIGN.md "Durability").
@@ -42,7 +43,9 @@ impl Durability {
         match text {
             "sync" => Ok(Durability::Sync),
             "relaxed" => Ok(Durability::Relaxed),
-            _ => Err(Error::invalid(format!("durability must be sync or relaxed, not {text:?}"))),
+            _ => Err(Error::invalid(format!(
+                "durability must be sync or relaxed, not {text:?}"
+            ))),
         }
     }
 }
@@ -61,12 +64,23 @@ impl Storage {
         std::fs::create_dir_all(dir)?;
         let rocks = Rocks::open(dir).map_err(|e| {
             if e.message.contains("lock") || e.message.contains("LOCK") {
-                Error::new(ErrorCode::Conflict, format!("{}: the data directory is in use by another onedb process", dir.display()))
+                Error::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "{}: the data directory is in use by another onedb process",
+                        dir.display()
+                    ),
+                )
             } else {
                 e
             }
         })?;
-        let storage = Storage { rocks, durability, commits: CommitQueue::default(), _open: Mutex::new(()) };
+        let storage = Storage {
+            rocks,
+            durability,
+            commits: CommitQueue::default(),
+            _open: Mutex::new(()),
+        };
         storage.check_format_version()?;
         Ok(storage)
     }
@@ -76,7 +90,8 @@ impl Storage {
         match self.rocks.get_latest(&keys::format_version())? {
             None => {
                 let version = FORMAT_VERSION.to_be_bytes();
-                let entries: [(&[u8], Option<&[u8]>); 1] = [(&keys::format_version(), Some(&version))];
+                let entries: [(&[u8], Option<&[u8]>); 1] =
+                    [(&keys::format_version(), Some(&version))];
                 self.rocks.write(entries.into_iter(), true)?;
                 Ok(())
             }
@@ -91,7 +106,9 @@ impl Storage {
                 } else {
                     Err(Error::new(
                         ErrorCode::InvalidArgument,
-                        format!("data directory has format version {found}; this onedb reads version {FORMAT_VERSION}"),
+                        format!(
+                            "data directory has format version {found}; this onedb reads version {FORMAT_VERSION}"
+                        ),
                     ))
                 }
             }

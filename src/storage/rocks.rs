@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use rocksdb::{BlockBasedOptions, Cache, DBRawIterator, Options, ReadOptions, WriteBatch, WriteOptions};
+use rocksdb::{
+    BlockBasedOptions, Cache, DBRawIterator, Options, ReadOptions, WriteBatch, WriteOptions,
+};
 
 use crate::error::Result;
 
@@ -11,32 +13,40 @@ use crate::error::Result;
 const BLOCK_CACHE_BYTES: usize = 64 << 20;
 const WRITE_BUFFER_BYTES: usize = 32 << 20;
 
+/// The RocksDB options onedb opens its data directory with. Public so that
+/// benchmarks can measure raw RocksDB with exactly the same settings.
+pub fn options() -> Options {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.increase_parallelism(2);
+    opts.set_write_buffer_size(WRITE_BUFFER_BYTES);
+    opts.set_max_write_buffer_number(3);
+    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    // The WAL is never disabled; relaxed durability only skips the sync.
+    opts.set_manual_wal_flush(false);
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(&Cache::new_lru_cache(BLOCK_CACHE_BYTES));
+    table.set_bloom_filter(10.0, false);
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    opts.set_block_based_table_factory(&table);
+    opts
+}
+
 pub(crate) struct Rocks {
     db: rocksdb::DB,
 }
 
 impl Rocks {
     pub fn open(dir: &Path) -> Result<Rocks> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.increase_parallelism(2);
-        opts.set_write_buffer_size(WRITE_BUFFER_BYTES);
-        opts.set_max_write_buffer_number(3);
-        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        // The WAL is never disabled; relaxed durability only skips the sync.
-        opts.set_manual_wal_flush(false);
-        let mut table = BlockBasedOptions::default();
-        table.set_block_cache(&Cache::new_lru_cache(BLOCK_CACHE_BYTES));
-        table.set_bloom_filter(10.0, false);
-        table.set_cache_index_and_filter_blocks(true);
-        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
-        opts.set_block_based_table_factory(&table);
-        let db = rocksdb::DB::open(&opts, dir)?;
+        let db = rocksdb::DB::open(&options(), dir)?;
         Ok(Rocks { db })
     }
 
     pub fn snapshot(&self) -> RocksSnapshot<'_> {
-        RocksSnapshot { snap: self.db.snapshot() }
+        RocksSnapshot {
+            snap: self.db.snapshot(),
+        }
     }
 
     /// The newest committed value (only the commit leader, the sole writer,
@@ -50,7 +60,11 @@ impl Rocks {
     }
 
     /// Writes one atomic batch; returns the sequence number it ends at.
-    pub fn write<'k>(&self, entries: impl Iterator<Item = (&'k [u8], Option<&'k [u8]>)>, sync: bool) -> Result<u64> {
+    pub fn write<'k>(
+        &self,
+        entries: impl Iterator<Item = (&'k [u8], Option<&'k [u8]>)>,
+        sync: bool,
+    ) -> Result<u64> {
         let mut batch = WriteBatch::default();
         for (key, value) in entries {
             match value {
@@ -71,7 +85,7 @@ impl Rocks {
 
 /// The write options of a commit: `sync` makes the acknowledgment wait for
 /// the WAL to reach the disk.
-pub(crate) fn write_options(sync: bool) -> WriteOptions {
+pub fn write_options(sync: bool) -> WriteOptions {
     let mut w = WriteOptions::default();
     w.set_sync(sync);
     w.disable_wal(false);
@@ -103,7 +117,11 @@ impl RocksSnapshot<'_> {
         } else {
             it.seek_to_first();
         }
-        Cursor { it, reverse, failed: false }
+        Cursor {
+            it,
+            reverse,
+            failed: false,
+        }
     }
 }
 

@@ -34,7 +34,10 @@ fn snapshots_do_not_see_later_commits() {
     let reader = s.read(Scope::tenant(t(1)));
     put(&s, t(1), "a", "2");
     assert_eq!(reader.get(&key(t(1), "a")).unwrap(), Some(b"1".to_vec()));
-    assert_eq!(s.read(Scope::tenant(t(1))).get(&key(t(1), "a")).unwrap(), Some(b"2".to_vec()));
+    assert_eq!(
+        s.read(Scope::tenant(t(1))).get(&key(t(1), "a")).unwrap(),
+        Some(b"2".to_vec())
+    );
 }
 
 #[test]
@@ -49,10 +52,24 @@ fn scans_merge_own_writes_both_ways() {
     txn.delete(key(t(1), "f")).unwrap();
     txn.put(key(t(1), "g"), b"g".to_vec()).unwrap();
     let prefix = t(1).counters();
-    let forward: Vec<Vec<u8>> = txn.scan_prefix(&prefix, false).unwrap().map(|r| r.unwrap().1).collect();
-    assert_eq!(forward, vec![b"a".to_vec(), b"b".to_vec(), b"D".to_vec(), b"g".to_vec()]);
-    let backward: Vec<Vec<u8>> = txn.scan_prefix(&prefix, true).unwrap().map(|r| r.unwrap().1).collect();
-    assert_eq!(backward, vec![b"g".to_vec(), b"D".to_vec(), b"b".to_vec(), b"a".to_vec()]);
+    let forward: Vec<Vec<u8>> = txn
+        .scan_prefix(&prefix, false)
+        .unwrap()
+        .map(|r| r.unwrap().1)
+        .collect();
+    assert_eq!(
+        forward,
+        vec![b"a".to_vec(), b"b".to_vec(), b"D".to_vec(), b"g".to_vec()]
+    );
+    let backward: Vec<Vec<u8>> = txn
+        .scan_prefix(&prefix, true)
+        .unwrap()
+        .map(|r| r.unwrap().1)
+        .collect();
+    assert_eq!(
+        backward,
+        vec![b"g".to_vec(), b"D".to_vec(), b"b".to_vec(), b"a".to_vec()]
+    );
 }
 
 #[test]
@@ -90,16 +107,36 @@ fn scope_keeps_tenants_apart() {
     let (_d, s) = open();
     put(&s, t(2), "secret", "b");
     let mut txn = s.write(Scope::tenant(t(1)));
-    assert_eq!(txn.get(&key(t(2), "secret")).unwrap_err().code, ErrorCode::Forbidden);
-    assert_eq!(txn.put(key(t(2), "x"), vec![]).unwrap_err().code, ErrorCode::Forbidden);
-    assert_eq!(txn.put(key(Tenant::PLATFORM, "x"), vec![]).unwrap_err().code, ErrorCode::Forbidden);
-    assert!(txn.get(&key(Tenant::PLATFORM, "x")).is_ok(), "global things are readable");
+    assert_eq!(
+        txn.get(&key(t(2), "secret")).unwrap_err().code,
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        txn.put(key(t(2), "x"), vec![]).unwrap_err().code,
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        txn.put(key(Tenant::PLATFORM, "x"), vec![])
+            .unwrap_err()
+            .code,
+        ErrorCode::Forbidden
+    );
+    assert!(
+        txn.get(&key(Tenant::PLATFORM, "x")).is_ok(),
+        "global things are readable"
+    );
     // A range that starts in our tenant may not run into the next one.
     let lower = t(1).prefix();
     let upper = keys::prefix_end(&t(2).prefix());
-    assert_eq!(txn.scan_range(&lower, &upper, false).err().map(|e| e.code), Some(ErrorCode::Forbidden));
+    assert_eq!(
+        txn.scan_range(&lower, &upper, false).err().map(|e| e.code),
+        Some(ErrorCode::Forbidden)
+    );
     let platform = s.read(Scope::platform(t(1)));
-    assert_eq!(platform.get(&key(t(2), "secret")).unwrap(), Some(b"b".to_vec()));
+    assert_eq!(
+        platform.get(&key(t(2), "secret")).unwrap(),
+        Some(b"b".to_vec())
+    );
 }
 
 #[test]
@@ -115,7 +152,10 @@ fn counters_never_pass_their_limit_under_concurrency() {
                     let mut txn = s.write(Scope::tenant(t(1)));
                     let id = format!("item{}", rand::random::<u64>());
                     txn.put(key(t(1), &id), vec![i]).unwrap();
-                    match txn.add_counter(key(t(1), "n"), 1, Some(100), "limit 100").and_then(|()| txn.commit().map(|_| ())) {
+                    match txn
+                        .add_counter(key(t(1), "n"), 1, Some(100), "limit 100")
+                        .and_then(|()| txn.commit().map(|_| ()))
+                    {
                         Ok(()) => {
                             accepted.fetch_add(1, Ordering::SeqCst);
                         }
@@ -126,7 +166,12 @@ fn counters_never_pass_their_limit_under_concurrency() {
         }
     });
     assert_eq!(accepted.load(Ordering::SeqCst), 100);
-    assert_eq!(s.read(Scope::tenant(t(1))).counter(&key(t(1), "n")).unwrap(), 100);
+    assert_eq!(
+        s.read(Scope::tenant(t(1)))
+            .counter(&key(t(1), "n"))
+            .unwrap(),
+        100
+    );
 }
 
 #[test]
@@ -145,7 +190,8 @@ fn reopening_checks_the_format_version() {
     let dir = tempfile::tempdir().unwrap();
     drop(Storage::open(dir.path(), Durability::Sync).unwrap());
     let s = Storage::open(dir.path(), Durability::Sync).unwrap();
-    let entries: [(&[u8], Option<&[u8]>); 1] = [(&keys::format_version(), Some(&99u32.to_be_bytes()))];
+    let entries: [(&[u8], Option<&[u8]>); 1] =
+        [(&keys::format_version(), Some(&99u32.to_be_bytes()))];
     s.rocks().write(entries.into_iter(), true).unwrap();
     drop(s);
     let err = Storage::open(dir.path(), Durability::Sync).err().unwrap();

@@ -2,8 +2,8 @@
 //! own reads), the keys it read (for conflict detection) and the counters it
 //! changes (checked against their limits at commit).
 
-use std::collections::btree_map::{self, BTreeMap};
 use std::collections::HashSet;
+use std::collections::btree_map::{self, BTreeMap};
 use std::iter::Peekable;
 use std::ops::Bound;
 
@@ -25,12 +25,18 @@ pub struct Scope {
 impl Scope {
     /// One org's keys, plus reads of the platform tenant (global things).
     pub(crate) fn tenant(tenant: Tenant) -> Scope {
-        Scope { tenant, every_tenant: false }
+        Scope {
+            tenant,
+            every_tenant: false,
+        }
     }
 
     /// Every tenant: the platform owner and whole-database checks.
     pub(crate) fn platform(current: Tenant) -> Scope {
-        Scope { tenant: current, every_tenant: true }
+        Scope {
+            tenant: current,
+            every_tenant: true,
+        }
     }
 
     pub fn current_tenant(self) -> Tenant {
@@ -151,7 +157,9 @@ impl<'a> Txn<'a> {
             return Err(Error::invalid("write in a read-only transaction"));
         }
         if self.counters.contains_key(key) {
-            return Err(Error::invalid("a counter key is changed through add_counter only"));
+            return Err(Error::invalid(
+                "a counter key is changed through add_counter only",
+            ));
         }
         self.scope.check(key, true)
     }
@@ -169,7 +177,13 @@ impl<'a> Txn<'a> {
     /// pass it fails with `LIMIT_REACHED` — now against the snapshot, and
     /// again at commit against the latest value, so concurrent transactions
     /// never pass it together. `exceeded` is the error message.
-    pub fn add_counter(&mut self, key: Vec<u8>, delta: i64, limit: Option<i64>, exceeded: impl Into<String>) -> Result<()> {
+    pub fn add_counter(
+        &mut self,
+        key: Vec<u8>,
+        delta: i64,
+        limit: Option<i64>,
+        exceeded: impl Into<String>,
+    ) -> Result<()> {
         self.scope.check(&key, true)?;
         if !self.writable {
             return Err(Error::invalid("write in a read-only transaction"));
@@ -181,7 +195,11 @@ impl<'a> Txn<'a> {
         {
             return Err(Error::new(ErrorCode::LimitReached, exceeded));
         }
-        let change = self.counters.entry(key).or_insert_with(|| CounterChange { delta: 0, limit: None, exceeded: String::new() });
+        let change = self.counters.entry(key).or_insert_with(|| CounterChange {
+            delta: 0,
+            limit: None,
+            exceeded: String::new(),
+        });
         change.delta += delta;
         if limit.is_some() {
             change.limit = limit;
@@ -199,11 +217,18 @@ impl<'a> Txn<'a> {
     /// Entries with keys in `[lower, upper)`.
     pub fn scan_range(&self, lower: &[u8], upper: &[u8], reverse: bool) -> Result<Scan<'_>> {
         self.check_range(lower, upper)?;
-        let range = (Bound::Included(lower.to_vec()), Bound::Excluded(upper.to_vec()));
+        let range = (
+            Bound::Included(lower.to_vec()),
+            Bound::Excluded(upper.to_vec()),
+        );
         let overlay = self.writes.range(range);
         Ok(Scan {
             snapshot: self.snapshot.cursor(lower, upper, reverse),
-            overlay: if reverse { Overlay::Reverse(overlay.rev().peekable()) } else { Overlay::Forward(overlay.peekable()) },
+            overlay: if reverse {
+                Overlay::Reverse(overlay.rev().peekable())
+            } else {
+                Overlay::Forward(overlay.peekable())
+            },
             reverse,
         })
     }
@@ -236,7 +261,9 @@ impl<'a> Txn<'a> {
             counters: self.counters,
         };
         let storage = self.storage;
-        storage.commits().commit(storage.rocks(), storage.durability(), request)
+        storage
+            .commits()
+            .commit(storage.rocks(), storage.durability(), request)
         // The registration drops here, after the commit is decided.
     }
 }
@@ -289,7 +316,9 @@ enum Step {
     Done,
     Failed(Error),
     /// The transaction's own entry; `shadows` when it replaces a stored one.
-    Own { shadows: bool },
+    Own {
+        shadows: bool,
+    },
     Stored(Vec<u8>, Vec<u8>),
 }
 
@@ -305,7 +334,9 @@ impl Iterator for Scan<'_> {
                 (None, Some(_)) => Step::Own { shadows: false },
                 (Some(Ok((sk, sv))), own) => match own {
                     Some((ok, _)) if ok.as_slice() == sk => Step::Own { shadows: true },
-                    Some((ok, _)) if (ok.as_slice() < sk) != self.reverse => Step::Own { shadows: false },
+                    Some((ok, _)) if (ok.as_slice() < sk) != self.reverse => {
+                        Step::Own { shadows: false }
+                    }
                     _ => Step::Stored(sk.to_vec(), sv.to_vec()),
                 },
             };

@@ -5,14 +5,24 @@ use onedb::{Database, Durability, NewPerson, NewThing, Options, Plan, Role, Sess
 
 pub fn open() -> (tempfile::TempDir, Database) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = Database::open_with(dir.path(), Options { durability: Durability::Relaxed }).expect("open");
+    let db = Database::open_with(
+        dir.path(),
+        Options {
+            durability: Durability::Relaxed,
+        },
+    )
+    .expect("open");
     (dir, db)
 }
 
 /// Creates an org (as root) and returns root's session inside it.
 pub fn org(db: &Database, slug: &str) -> Session {
     let mut root = db.local_session().expect("root");
-    root.run(|t| t.create_org(slug, &format!("{slug} inc"), Plan::Enterprise).map(|_| ())).expect("create org");
+    root.run(|t| {
+        t.create_org(slug, &format!("{slug} inc"), Plan::Enterprise)
+            .map(|_| ())
+    })
+    .expect("create org");
     root.use_org(slug).expect("use org");
     root
 }
@@ -20,17 +30,31 @@ pub fn org(db: &Database, slug: &str) -> Session {
 /// Adds a person to the session's org and returns their session.
 pub fn person(admin: &Session, email: &str, role: Role) -> Session {
     admin
-        .run(|t| t.create_person(NewPerson { email: email.into(), name: email.into(), role, password: None }).map(|_| ()))
+        .run(|t| {
+            t.create_person(NewPerson {
+                email: email.into(),
+                name: email.into(),
+                role,
+                password: None,
+            })
+            .map(|_| ())
+        })
         .expect("create person");
     admin.database().session_as(email).expect("session as")
 }
 
 pub fn new_thing(kind: &str, name: &str) -> NewThing {
-    NewThing { kind: kind.into(), name: name.into(), ..Default::default() }
+    NewThing {
+        kind: kind.into(),
+        name: name.into(),
+        ..Default::default()
+    }
 }
 
 pub fn create(session: &Session, kind: &str, name: &str) -> Thing {
-    session.run(|t| t.create_thing(new_thing(kind, name))).expect("create thing")
+    session
+        .run(|t| t.create_thing(new_thing(kind, name)))
+        .expect("create thing")
 }
 
 /// Every key and value in the database, for before/after comparisons.
@@ -40,5 +64,9 @@ pub fn all_entries(db: &Database) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 pub fn assert_valid(db: &Database) {
     let report = db.validate().expect("validate");
-    assert!(report.is_ok(), "validate found problems: {:#?}", report.problems);
+    assert!(
+        report.is_ok(),
+        "validate found problems: {:#?}",
+        report.problems
+    );
 }
