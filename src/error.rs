@@ -57,6 +57,42 @@ impl fmt::Display for ErrorCode {
 pub struct Error {
     pub code: ErrorCode,
     pub message: String,
+    /// Where in the statement text, for errors that point at it.
+    pub position: Option<Position>,
+}
+
+/// A place in source text: 1-based line and column (in characters), and the
+/// byte offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub line: u32,
+    pub col: u32,
+    pub offset: usize,
+}
+
+impl Position {
+    /// The position of byte `offset` in `text` (clamped to its length).
+    pub fn of(text: &str, offset: usize) -> Position {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &text[..offset];
+        let line = before.matches('\n').count() as u32 + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = text[line_start..offset].chars().count() as u32 + 1;
+        Position { line, col, offset }
+    }
+
+    /// The line of `text` holding this position and a caret under it.
+    pub fn snippet(&self, text: &str) -> String {
+        let line = text
+            .lines()
+            .nth(self.line.saturating_sub(1) as usize)
+            .unwrap_or("");
+        let caret = " ".repeat(self.col.saturating_sub(1) as usize);
+        format!("{line}\n{caret}^")
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -66,7 +102,14 @@ impl Error {
         Error {
             code,
             message: message.into(),
+            position: None,
         }
+    }
+
+    /// The same error, pointing at byte `offset` of `text`.
+    pub fn at(mut self, text: &str, offset: usize) -> Self {
+        self.position = Some(Position::of(text, offset));
+        self
     }
     pub fn code(&self) -> ErrorCode {
         self.code
@@ -106,5 +149,19 @@ impl From<rocksdb::Error> for Error {
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::io(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_count_lines_and_characters() {
+        let text = "MATCH (a)\nRETURN é, x";
+        let p = Position::of(text, text.find('x').unwrap());
+        assert_eq!((p.line, p.col), (2, 11));
+        assert_eq!(p.snippet(text), "RETURN é, x\n          ^");
+        assert_eq!(Position::of(text, 999).line, 2);
     }
 }

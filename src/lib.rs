@@ -20,11 +20,12 @@ pub mod graph;
 pub mod keys;
 pub mod model;
 pub mod ontology;
+pub mod query;
 mod session;
 pub mod storage;
 
 pub use database::{Database, Options, ROOT_EMAIL};
-pub use error::{Error, ErrorCode, Result};
+pub use error::{Error, ErrorCode, Position, Result};
 pub use graph::validate::Report;
 pub use graph::{
     Actor, Edge, EventFilter, NewConnection, NewKnowledge, NewPerson, NewThing, TenantTxn,

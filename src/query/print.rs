@@ -1,0 +1,1 @@
+//! Canonical OQL printing of the AST. (Being written.)

@@ -1,0 +1,1 @@
+//! Splits a script into statements as it streams in. (Being written.)
