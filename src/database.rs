@@ -151,6 +151,19 @@ impl Database {
         }
     }
 
+    /// An org by slug (engine use: sessions check who may enter it).
+    pub(crate) fn org_by_slug(&self, slug: &str) -> Result<Option<Org>> {
+        let txn = self.shared.storage.read(Scope::platform(Tenant::PLATFORM));
+        let Some(bytes) = txn.get(&keys::org_slug(slug))? else {
+            return Ok(None);
+        };
+        let raw: [u8; 16] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::corruption("org slug", "not 16 bytes"))?;
+        self.org_by_id(Id::from_raw(Dim::Org, u128::from_be_bytes(raw)))
+    }
+
     fn session_for(&self, person: Person) -> Result<Session> {
         if person.status != PersonStatus::Active {
             return Err(Error::new(

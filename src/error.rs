@@ -106,6 +106,19 @@ impl Error {
         }
     }
 
+    /// Marks the byte offset in the statement this error is about; the
+    /// runner turns it into a line and column (see `Error::at`).
+    pub fn at_span(mut self, span: crate::query::ast::Span) -> Self {
+        if self.position.is_none() {
+            self.position = Some(Position {
+                line: 0,
+                col: 0,
+                offset: span.start,
+            });
+        }
+        self
+    }
+
     /// The same error, pointing at byte `offset` of `text`.
     pub fn at(mut self, text: &str, offset: usize) -> Self {
         self.position = Some(Position::of(text, offset));

@@ -97,26 +97,17 @@ impl Session {
     /// `USE ORG slug`: the platform owner may enter any org; everyone else
     /// only their own (and is told FORBIDDEN, whether or not it exists).
     pub fn use_org(&mut self, slug: &str) -> Result<()> {
-        let org = {
-            let mut txn = self
-                .db
-                .shared()
-                .storage
-                .read(Scope::platform(Tenant::PLATFORM));
-            let root_view = Actor {
-                role: Role::PlatformOwner,
-                ..self.actor.clone()
-            };
-            txn.switch_tenant(Tenant::PLATFORM)?;
-            let t = TenantTxn::open(self.db.shared(), txn, root_view, None)?;
-            t.org_by_slug(slug)?
-        };
-        match org {
+        self.org = Some(self.resolve_org(slug)?);
+        Ok(())
+    }
+
+    /// The org `slug` names, if this person may enter it.
+    pub fn resolve_org(&self, slug: &str) -> Result<Arc<Org>> {
+        match self.db.org_by_slug(slug)? {
             Some(org)
                 if self.actor.role == Role::PlatformOwner || self.actor.org == Some(org.id) =>
             {
-                self.org = Some(Arc::new(org));
-                Ok(())
+                Ok(Arc::new(org))
             }
             None if self.actor.role == Role::PlatformOwner => {
                 Err(Error::not_found(format!("no organization {slug:?}")))

@@ -25,9 +25,12 @@ impl TenantTxn<'_> {
         Ok(found.map(|(t, _)| t).unwrap_or_default())
     }
 
-    pub fn triggers(&mut self) -> Result<Vec<Trigger>> {
+    /// The org's triggers (read-only: not part of the conflict check).
+    pub fn triggers(&self) -> Result<Vec<Trigger>> {
         self.authorize(Action::ReadAll)?;
-        self.load_triggers()
+        Ok(self
+            .load::<Vec<Trigger>>(Family::Triggers.name(), &self.tenant().triggers())?
+            .unwrap_or_default())
     }
 
     pub fn create_trigger(
