@@ -668,3 +668,48 @@ fn login_checks_passwords_and_logs_each_attempt() {
     assert_eq!(outcomes, vec![json!(false), json!(true)]);
     assert_valid(&db);
 }
+
+#[test]
+fn removing_a_person_hides_and_ends_their_connections() {
+    let (_dir, db) = open();
+    let acme = org(&db, "acme");
+    let user = person(&acme, "u@acme.io", Role::OrgUser);
+    let lesson = create(&acme, "lesson", "Ownership");
+    let me = user.actor().person;
+    acme.run(|t| {
+        t.connect(NewConnection {
+            from: Some(me),
+            to: Some(lesson.id),
+            kind: "completed".into(),
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert_eq!(usage(&acme, "connections"), 1);
+    acme.run(|t| t.remove_person(me).map(|_| ())).unwrap();
+    let read = acme.read().unwrap();
+    assert_eq!(
+        read.edges(lesson.id, Direction::In, None, onedb::model::now_ms())
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(
+        read.edges(lesson.id, Direction::In, None, 0)
+            .unwrap()
+            .count(),
+        0
+    );
+    drop(read);
+    assert_eq!(usage(&acme, "connections"), 0);
+    assert_eq!(usage(&acme, "people"), 0);
+    // The removed person can no longer write, and the email is free again.
+    assert_eq!(
+        user.run(|t| t.create_thing(new_thing("video", "v")))
+            .unwrap_err()
+            .code,
+        ErrorCode::NotAuthenticated
+    );
+    person(&acme, "u@acme.io", Role::OrgUser);
+    assert_valid(&db);
+}

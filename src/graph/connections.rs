@@ -221,10 +221,9 @@ impl TenantTxn<'_> {
     pub(crate) fn hide_edges_of(&mut self, node: Id, now: Millis) -> Result<usize> {
         let mut cons = Vec::new();
         for dir in [Direction::Out, Direction::In] {
-            for entry in self
-                .txn
-                .scan_prefix(&self.tenant().edges(dir, node, None), false)?
-            {
+            // For update: an edge committed concurrently conflicts with us.
+            let prefix = self.tenant().edges(dir, node, None);
+            for entry in self.txn.scan_prefix_for_update(&prefix, false)? {
                 let (key, _) = entry?;
                 if let Key::Tenant(_, TenantKey::Edge { con, .. }) = crate::keys::decode(&key)? {
                     cons.push(con);
@@ -264,13 +263,14 @@ impl TenantTxn<'_> {
             .put(t.edge(Direction::In, c.to, &c.kind, c.from, c.id), value)
     }
 
-    /// Every edge `from -[kind]-> to`, with its validity.
-    fn edges_between(&self, from: Id, kind: &str, to: Id) -> Result<Vec<(Id, EdgeValue)>> {
+    /// Every edge `from -[kind]-> to`, with its validity. Read for update:
+    /// a concurrent connect or disconnect of the same pair conflicts.
+    fn edges_between(&mut self, from: Id, kind: &str, to: Id) -> Result<Vec<(Id, EdgeValue)>> {
         let mut prefix = self.tenant().edges(Direction::Out, from, Some(kind));
         prefix.push(to.dim().tag());
         prefix.extend_from_slice(&to.raw().to_be_bytes());
         let mut out = Vec::new();
-        for entry in self.txn.scan_prefix(&prefix, false)? {
+        for entry in self.txn.scan_prefix_for_update(&prefix, false)? {
             let (key, value) = entry?;
             if let Key::Tenant(_, TenantKey::Edge { con, .. }) = crate::keys::decode(&key)? {
                 out.push((con, EdgeValue::decode(&value)?));

@@ -144,18 +144,20 @@ impl TenantTxn<'_> {
                 "platform owners and oneself cannot be removed",
             ));
         }
+        let now = now_ms();
         person.status = PersonStatus::Removed;
-        person.updated_at = now_ms();
+        person.updated_at = now;
         self.store(key, &person, Some(old_len))?;
+        // Like a deleted thing, a removed person's edges vanish and end.
+        let ended = self.hide_edges_of(id, now)?;
         // The email is free again for a new person.
         self.txn.delete(keys::email(&person.email))?;
         self.count_standard("people", -1)?;
-        self.log(
-            "user_removed_from_org",
-            Some(id),
-            "person",
-            props([("email", json!(person.email))]),
-        )?;
+        let meta = props([
+            ("email", json!(person.email)),
+            ("connectionsEnded", json!(ended)),
+        ]);
+        self.log("user_removed_from_org", Some(id), "person", meta)?;
         Ok(person)
     }
 

@@ -32,6 +32,7 @@ pub(crate) struct CounterChange {
 pub(crate) struct CommitRequest {
     pub snapshot_seq: u64,
     pub reads: HashSet<Vec<u8>>,
+    pub read_ranges: Vec<(Vec<u8>, Vec<u8>)>,
     pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     pub counters: BTreeMap<Vec<u8>, CounterChange>,
 }
@@ -60,7 +61,8 @@ struct Queue {
 /// recently written key last changed, and the snapshots still open.
 #[derive(Default)]
 struct Tracker {
-    last_write: HashMap<Vec<u8>, u64>,
+    /// Ordered, so a read range can be checked with one range query.
+    last_write: BTreeMap<Vec<u8>, u64>,
     open_snapshots: BTreeMap<u64, usize>,
 }
 
@@ -211,6 +213,18 @@ fn check(
             .get(key)
             .is_some_and(|s| *s > request.snapshot_seq);
         if changed_since || batch.contains_key(key) {
+            return Err(Error::conflict(
+                "a concurrent transaction changed the same data; retry",
+            ));
+        }
+    }
+    for (lower, upper) in &request.read_ranges {
+        let range = lower.clone()..upper.clone();
+        let changed_since = tracker
+            .last_write
+            .range(range.clone())
+            .any(|(_, s)| *s > request.snapshot_seq);
+        if changed_since || batch.range(range).next().is_some() {
             return Err(Error::conflict(
                 "a concurrent transaction changed the same data; retry",
             ));

@@ -206,3 +206,32 @@ fn sync_durability_syncs_the_wal() {
     assert!(Durability::Sync.syncs_wal());
     assert!(!Durability::Relaxed.syncs_wal());
 }
+
+#[test]
+fn a_range_read_for_update_conflicts_with_a_phantom() {
+    let (_d, s) = open();
+    let prefix = t(1).counters();
+    let mut scanner = s.write(Scope::tenant(t(1)));
+    assert_eq!(
+        scanner
+            .scan_prefix_for_update(&prefix, false)
+            .unwrap()
+            .count(),
+        0
+    );
+    scanner
+        .put(key(t(1), "derived"), b"none seen".to_vec())
+        .unwrap();
+    // Another commit adds a key inside the scanned range.
+    put(&s, t(1), "phantom", "1");
+    assert_eq!(scanner.commit().unwrap_err().code, ErrorCode::Conflict);
+    // A key outside the range does not conflict.
+    let mut scanner = s.write(Scope::tenant(t(1)));
+    scanner
+        .scan_prefix_for_update(&t(1).counter("a"), false)
+        .unwrap()
+        .count();
+    scanner.put(key(t(1), "derived"), b"ok".to_vec()).unwrap();
+    put(&s, t(1), "b", "1");
+    scanner.commit().unwrap();
+}

@@ -70,6 +70,9 @@ pub struct Txn<'a> {
     writable: bool,
     writes: Writes,
     reads: HashSet<Vec<u8>>,
+    /// Key ranges `[lower, upper)` read for update: a commit that adds or
+    /// changes any key inside one after our snapshot conflicts (phantoms).
+    read_ranges: Vec<(Vec<u8>, Vec<u8>)>,
     counters: BTreeMap<Vec<u8>, CounterChange>,
 }
 
@@ -91,6 +94,7 @@ impl<'a> Txn<'a> {
             writable,
             writes: BTreeMap::new(),
             reads: HashSet::new(),
+            read_ranges: Vec::new(),
             counters: BTreeMap::new(),
         }
     }
@@ -138,6 +142,17 @@ impl<'a> Txn<'a> {
             self.reads.insert(key.to_vec());
         }
         self.get(key)
+    }
+
+    /// Like `scan_prefix`, and the commit fails with `CONFLICT` if another
+    /// commit wrote any key under the prefix after this snapshot — so a scan
+    /// that found nothing stays true until we commit.
+    pub fn scan_prefix_for_update(&mut self, prefix: &[u8], reverse: bool) -> Result<Scan<'_>> {
+        if self.writable {
+            self.read_ranges
+                .push((prefix.to_vec(), keys::prefix_end(prefix)));
+        }
+        self.scan_prefix(prefix, reverse)
     }
 
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
@@ -257,6 +272,7 @@ impl<'a> Txn<'a> {
         let request = CommitRequest {
             snapshot_seq: self.snapshot.sequence(),
             reads: self.reads,
+            read_ranges: self.read_ranges,
             writes: self.writes,
             counters: self.counters,
         };
