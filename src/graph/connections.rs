@@ -156,18 +156,18 @@ impl TenantTxn<'_> {
         let t = self.tenant();
         self.store(t.connection(connection.id), &connection, None)?;
         self.write_edge_entries(&connection, false)?;
-        self.fire_triggers(
-            TriggerOn::Connect,
-            &connection.kind,
-            connection.id,
-            &connection.kind,
-        )?;
         let meta = props([("from", json!(from)), ("to", json!(to))]);
         self.log(
             "connection_created",
             Some(connection.id),
             &connection.kind,
             meta,
+        )?;
+        self.fire_triggers(
+            TriggerOn::Connect,
+            &connection.kind,
+            connection.id,
+            &connection.kind,
         )?;
         Ok(connection)
     }
@@ -176,10 +176,13 @@ impl TenantTxn<'_> {
     pub fn disconnect(&mut self, from: Id, kind: &str, to: Id) -> Result<Vec<Connection>> {
         let grant = self.authorize(Action::Disconnect)?;
         self.check_org_writable()?;
-        if grant == Grant::FromSelf && from != self.actor.person {
-            return Err(Error::forbidden(
-                "customers may end only their own connections",
-            ));
+        if grant == Grant::FromSelf
+            && (from != self.actor.person || !CUSTOMER_CONNECTION_TYPES.contains(&kind))
+        {
+            return Err(Error::forbidden(format!(
+                "customers may end only their own {} connections",
+                CUSTOMER_CONNECTION_TYPES.join(", ")
+            )));
         }
         self.vocabulary.check(TypeKind::Connection, kind)?;
         let now = now_ms();
@@ -319,7 +322,12 @@ impl TenantTxn<'_> {
         if id.dim() != Dim::Connection {
             return Ok(None);
         }
-        self.load(Family::Connection.name(), &self.tenant().connection(id))
+        let c: Option<Connection> = self.load(Family::Connection.name(), &self.tenant().connection(id))?;
+        match c {
+            // Customers see a connection only when they may see both ends.
+            Some(c) if !self.reads_all() && !(self.node_visible(c.from)? && self.node_visible(c.to)?) => Ok(None),
+            other => Ok(other),
+        }
     }
 
     /// The edges of `node` in one direction (optionally of one type) valid
@@ -332,13 +340,14 @@ impl TenantTxn<'_> {
         kind: Option<&str>,
         at: Millis,
     ) -> Result<impl Iterator<Item = Result<Edge>> + 's> {
-        let scan = self
-            .txn
-            .scan_prefix(&self.tenant().edges(dir, node, kind), false)?;
+        let scan = self.txn.scan_prefix(&self.tenant().edges(dir, node, kind), false)?;
+        // Customers see only edges whose both ends they may see.
+        let filtered = !self.reads_all();
+        let node_seen = !filtered || self.node_visible(node)?;
         Ok(scan.filter_map(move |entry| {
             let edge = entry.and_then(|(key, value)| {
                 let v = EdgeValue::decode(&value)?;
-                if !v.valid_at(at) {
+                if !v.valid_at(at) || !node_seen {
                     return Ok(None);
                 }
                 match crate::keys::decode(&key)? {
@@ -357,14 +366,10 @@ impl TenantTxn<'_> {
                         } else {
                             (other, node)
                         };
-                        Ok(Some(Edge {
-                            con,
-                            kind,
-                            from,
-                            to,
-                            valid_from: v.valid_from,
-                            valid_to: v.valid_to,
-                        }))
+                        if filtered && !self.node_visible(other)? {
+                            return Ok(None);
+                        }
+                        Ok(Some(Edge { con, kind, from, to, valid_from: v.valid_from, valid_to: v.valid_to }))
                     }
                     _ => Err(Error::corruption("edge index", "key of another family")),
                 }

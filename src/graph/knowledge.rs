@@ -118,8 +118,11 @@ impl TenantTxn<'_> {
     }
 
     pub fn delete_knowledge(&mut self, id: Id) -> Result<()> {
-        self.authorize(Action::WriteKnowledge)?;
+        let grant = self.authorize(Action::DeleteKnowledge)?;
         self.check_org_writable()?;
+        if grant == crate::ontology::Grant::OwnOnly && self.creator_of(id)? != Some(self.actor.person) {
+            return Err(Error::forbidden("org_user may delete only the knowledge they created"));
+        }
         let t = self.tenant();
         let (mut k, old_len) =
             match self.load_for_update::<Knowledge>(Family::Knowledge.name(), &t.knowledge(id))? {
@@ -151,9 +154,23 @@ impl TenantTxn<'_> {
         if id.dim() != Dim::Knowledge {
             return Ok(None);
         }
-        let k: Option<Knowledge> =
-            self.load(Family::Knowledge.name(), &self.tenant().knowledge(id))?;
-        Ok(k.filter(|k| k.deleted_at.is_none()))
+        let k: Option<Knowledge> = self.load(Family::Knowledge.name(), &self.tenant().knowledge(id))?;
+        match k {
+            Some(k) if k.deleted_at.is_none() && self.may_see_knowledge(&k)? => Ok(Some(k)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Customers see knowledge only when it comes from a thing they may see
+    /// (a published or global thing): it is as public as its source.
+    fn may_see_knowledge(&self, k: &Knowledge) -> Result<bool> {
+        if self.reads_all() {
+            return Ok(true);
+        }
+        match k.source {
+            Some(source) => Ok(self.thing(source)?.is_some()),
+            None => Ok(false),
+        }
     }
 
     /// Every live knowledge item of the org, by creation.
@@ -161,11 +178,15 @@ impl TenantTxn<'_> {
         let scan = self
             .txn
             .scan_prefix(&self.tenant().knowledge_all(), false)?;
-        Ok(scan.filter_map(|entry| {
+        Ok(scan.filter_map(move |entry| {
             match entry
                 .and_then(|(_, v)| crate::graph::decode::<Knowledge>(Family::Knowledge.name(), &v))
             {
-                Ok(k) if k.deleted_at.is_none() => Some(Ok(k)),
+                Ok(k) if k.deleted_at.is_none() => match self.may_see_knowledge(&k) {
+                    Ok(true) => Some(Ok(k)),
+                    Ok(false) => None,
+                    Err(e) => Some(Err(e)),
+                },
                 Ok(_) => None,
                 Err(e) => Some(Err(e)),
             }
@@ -194,6 +215,16 @@ impl TenantTxn<'_> {
                 }
                 _ => return Err(Error::corruption("junction", "key of another family")),
             }
+        }
+        if !self.reads_all() {
+            // Customers see only the links whose far end they may see.
+            let mut visible = Vec::with_capacity(out.len());
+            for (id, role) in out {
+                if self.node_visible(id)? {
+                    visible.push((id, role));
+                }
+            }
+            out = visible;
         }
         Ok(out)
     }

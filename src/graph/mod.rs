@@ -185,6 +185,22 @@ impl<'a> TenantTxn<'a> {
         Ok(grant)
     }
 
+    /// Whether the actor reads everything in the org (all but customers).
+    pub(crate) fn reads_all(&self) -> bool {
+        roles::grant(self.actor.role, Action::ReadAll) == Grant::Allow
+    }
+
+    /// Whether the actor may see a node (a thing, person or knowledge item).
+    pub(crate) fn node_visible(&self, id: Id) -> Result<bool> {
+        use crate::model::Dim;
+        Ok(match id.dim() {
+            Dim::Thing => self.thing(id)?.is_some(),
+            Dim::Person => self.person(id)?.is_some(),
+            Dim::Knowledge => self.knowledge(id)?.is_some(),
+            _ => false,
+        })
+    }
+
     /// Writes need an org that accepts them (active or trial).
     fn check_org_writable(&self) -> Result<()> {
         if let Some(org) = &self.org
@@ -277,6 +293,7 @@ fn describe(action: Action) -> &'static str {
         Action::Connect => "create connections",
         Action::Disconnect => "end connections",
         Action::WriteKnowledge => "write knowledge",
+        Action::DeleteKnowledge => "delete knowledge",
         Action::EmitEvent => "emit events",
         Action::ReadAll => "read everything in the organization",
         Action::ReadPublished => "read published things",

@@ -81,7 +81,8 @@ impl TenantTxn<'_> {
         self.enter(None)
     }
 
-    fn enter(&mut self, org: Option<Org>) -> Result<()> {
+    /// Moves the transaction's current tenant (callers check the right).
+    pub(crate) fn enter(&mut self, org: Option<Org>) -> Result<()> {
         let tenant = org
             .as_ref()
             .map_or(Tenant::PLATFORM, |o| Tenant::of_org(o.id));

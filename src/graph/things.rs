@@ -65,13 +65,13 @@ impl TenantTxn<'_> {
         self.store(t.thing(thing.id), &thing, None)?;
         self.index(t.thing_by_type(&thing.kind, thing.id))?;
         self.index(t.thing_by_status(&thing.kind, thing.status, thing.id))?;
-        self.fire_triggers(TriggerOn::Create, &thing.kind, thing.id, &thing.kind)?;
         self.log(
             "entity_created",
             Some(thing.id),
             &thing.kind,
             props([("name", json!(thing.name))]),
         )?;
+        self.fire_triggers(TriggerOn::Create, &thing.kind, thing.id, &thing.kind)?;
         Ok(thing)
     }
 
@@ -102,13 +102,13 @@ impl TenantTxn<'_> {
         thing.updated_at = now_ms();
         let t = self.tenant();
         self.store(t.thing(id), &thing, Some(old_len))?;
-        self.fire_triggers(TriggerOn::Update, &thing.kind, id, &thing.kind)?;
         self.log(
             "entity_updated",
             Some(id),
             &thing.kind,
             props([("changes", Value::Object(changes))]),
         )?;
+        self.fire_triggers(TriggerOn::Update, &thing.kind, id, &thing.kind)?;
         Ok(thing)
     }
 
@@ -126,7 +126,6 @@ impl TenantTxn<'_> {
         self.store(t.thing(id), &thing, Some(old_len))?;
         self.unindex(t.thing_by_status(&thing.kind, from, id))?;
         self.index(t.thing_by_status(&thing.kind, to, id))?;
-        self.fire_triggers(TriggerOn::Status, &thing.kind, id, &thing.kind)?;
         let kind = if to == Status::Archived {
             "entity_archived"
         } else {
@@ -134,6 +133,7 @@ impl TenantTxn<'_> {
         };
         let change = json!({"status": {"from": from.as_str(), "to": to.as_str()}});
         self.log(kind, Some(id), &thing.kind, props([("changes", change)]))?;
+        self.fire_triggers(TriggerOn::Status, &thing.kind, id, &thing.kind)?;
         Ok(thing)
     }
 
@@ -157,7 +157,16 @@ impl TenantTxn<'_> {
         self.unindex(t.thing_by_status(&thing.kind, thing.status, id))?;
         self.count_standard("things", -1)?;
         self.count_thing_type(&thing.kind, -1)?;
-        let ended = self.hide_edges_of(id, now)?;
+        let mut ended = self.hide_edges_of(id, now)?;
+        if self.org.is_none() {
+            // A global thing may be the target of any org's edges, kept in
+            // that org's keys: end and hide them there too.
+            for org in self.orgs()? {
+                self.enter(Some(org))?;
+                ended += self.hide_edges_of(id, now)?;
+            }
+            self.enter(None)?;
+        }
         self.log(
             "entity_deleted",
             Some(id),
@@ -168,7 +177,7 @@ impl TenantTxn<'_> {
     }
 
     /// The person whose `entity_created` event made the entity.
-    fn creator_of(&self, id: Id) -> Result<Option<Id>> {
+    pub(crate) fn creator_of(&self, id: Id) -> Result<Option<Id>> {
         let prefix = self.tenant().events_by_target(id);
         // Oldest first: the creation event is the first one.
         if let Some(entry) = self.txn.scan_prefix(&prefix, false)?.next() {

@@ -85,9 +85,8 @@ impl TenantTxn<'_> {
             created_at: now_ms(),
         };
         all.push(trigger.clone());
-        let key = self.tenant().triggers();
-        let bytes = crate::graph::encode(&all)?;
-        self.txn.put(key, bytes)?;
+        self.save_triggers(&all)?;
+        self.log_trigger_change("created", &trigger)?;
         Ok(trigger)
     }
 
@@ -96,13 +95,34 @@ impl TenantTxn<'_> {
         self.check_org_writable()?;
         let mut all = self.load_triggers()?;
         let before = all.len();
+        let dropped = all.iter().find(|t| t.name == name).cloned();
         all.retain(|t| t.name != name);
         if all.len() == before {
             return Err(Error::not_found(format!("no trigger named {name}")));
         }
+        self.save_triggers(&all)?;
+        match dropped {
+            Some(t) => self.log_trigger_change("dropped", &t),
+            None => Ok(()),
+        }
+    }
+
+    fn save_triggers(&mut self, all: &[Trigger]) -> Result<()> {
         let key = self.tenant().triggers();
         let bytes = crate::graph::encode(&all)?;
         self.txn.put(key, bytes)
+    }
+
+    /// Trigger changes are audited like every other write.
+    fn log_trigger_change(&mut self, action: &str, trigger: &Trigger) -> Result<()> {
+        let meta = crate::graph::props([
+            ("action", json!(action)),
+            ("trigger", json!(trigger.name)),
+            ("on", json!(trigger.on.as_str())),
+            ("type", json!(trigger.kind)),
+            ("emit", json!(trigger.emit)),
+        ]);
+        self.log("settings_updated", None, "trigger", meta).map(|_| ())
     }
 
     /// Emits the events of every trigger on (`on`, `kind`) for `target`.

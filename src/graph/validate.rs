@@ -76,6 +76,9 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
     let mut emails: Vec<(String, Vec<u8>)> = Vec::new();
     let mut people_seen: HashMap<(u128, Id), String> = HashMap::new();
     let mut current: Option<(Tenant, TenantState)> = None;
+    // Deleted global things (the platform tenant sorts first): org edges to
+    // them must be hidden.
+    let mut global_deleted: HashSet<Id> = HashSet::new();
 
     for entry in txn.scan_range(&[], &[0xFF], false)? {
         let (key, value) = entry?;
@@ -104,6 +107,9 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
         };
         if current.as_ref().is_none_or(|(t, _)| *t != tenant) {
             if let Some((t, state)) = current.take() {
+                if t == Tenant::PLATFORM {
+                    global_deleted.extend(state.things.values().filter(|t| t.deleted_at.is_some()).map(|t| t.id));
+                }
                 finish(t, state, &mut report, &mut people_seen);
             }
             if tenant != Tenant::PLATFORM && !orgs.contains_key(&tenant.raw()) {
@@ -116,7 +122,7 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
             current = Some((tenant, TenantState::default()));
         }
         if let Some((_, state)) = current.as_mut() {
-            check_entry(state, &key, entry, &value, vocabulary, &mut report);
+            check_entry(state, &key, entry, &value, vocabulary, &global_deleted, &mut report);
         }
     }
     if let Some((t, state)) = current.take() {
@@ -163,6 +169,7 @@ fn check_entry(
     entry: TenantKey,
     value: &[u8],
     vocabulary: &Vocabulary,
+    global_deleted: &HashSet<Id>,
     report: &mut Report,
 ) {
     let family = entry.family();
@@ -244,14 +251,9 @@ fn check_entry(
                 problem(format!("edge entry of {con} disagrees with the record"));
             }
             let dead = |id: Id| {
-                state
-                    .things
-                    .get(&id)
-                    .is_some_and(|t| t.deleted_at.is_some())
-                    || state
-                        .people
-                        .get(&id)
-                        .is_some_and(|p| p.status != PersonStatus::Active)
+                global_deleted.contains(&id)
+                    || state.things.get(&id).is_some_and(|t| t.deleted_at.is_some())
+                    || state.people.get(&id).is_some_and(|p| p.status != PersonStatus::Active)
             };
             let expected = EdgeValue::of(c, dead(c.from) || dead(c.to));
             if EdgeValue::decode(value).ok() != Some(expected) {

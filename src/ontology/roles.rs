@@ -71,6 +71,8 @@ pub enum Action {
     Connect,
     Disconnect,
     WriteKnowledge,
+    /// Delete knowledge (org_user: only what they created).
+    DeleteKnowledge,
     EmitEvent,
     /// Read every thing (any status), every event and the usage of the org.
     ReadAll,
@@ -79,7 +81,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::ManageOrgs,
         Action::ExtendVocabulary,
         Action::EnterAnyOrg,
@@ -93,6 +95,7 @@ impl Action {
         Action::Connect,
         Action::Disconnect,
         Action::WriteKnowledge,
+        Action::DeleteKnowledge,
         Action::EmitEvent,
         Action::ReadAll,
         Action::ReadPublished,
@@ -132,6 +135,7 @@ pub const PERMISSIONS: &[(Action, [Grant; 4])] = &[
     (Action::Connect, [Allow, Allow, Allow, FromSelf]),
     (Action::Disconnect, [Allow, Allow, Allow, FromSelf]),
     (Action::WriteKnowledge, [Allow, Allow, Allow, Deny]),
+    (Action::DeleteKnowledge, [Allow, Allow, OwnOnly, Deny]),
     (Action::EmitEvent, [Allow, Allow, Allow, Deny]),
     (Action::ReadAll, [Allow, Allow, Allow, Deny]),
     (Action::ReadPublished, [Allow, Allow, Allow, Allow]),
