@@ -31,8 +31,31 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run an OQL script statement by statement (`-` reads stdin); stops at
+    /// the first error unless --continue.
+    Run {
+        /// The script, or `-` for standard input.
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Bind $NAME to a JSON value, e.g. --param 'price=39' (repeatable).
+        #[arg(long = "param", value_name = "NAME=JSON")]
+        params: Vec<String>,
+        /// Keep going after a failed statement (the exit status still fails).
+        #[arg(long = "continue")]
+        keep_going: bool,
+        /// Act as this person instead of root.
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_email: Option<String>,
+    },
     /// Summarize the data directory: commits, organizations, vocabulary.
     Info,
     /// Check the whole database: keys, indexes, edges, usage.
@@ -75,6 +98,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cli.command.unwrap_or(Command::Info) {
         Command::Info => info(&db, &mut out),
+        Command::Run { file, format, params, keep_going, as_email } => {
+            let session = match as_email {
+                Some(email) => db.session_as(&email)?,
+                None => db.local_session()?,
+            };
+            let input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+                Box::new(std::io::stdin().lock())
+            } else {
+                Box::new(std::io::BufReader::new(std::fs::File::open(&file).map_err(|e| Error::io(format!("{}: {e}", file.display())))?))
+            };
+            run_script(&session, input, format, &params, keep_going, &mut out)
+        }
         Command::Check => check(&db, &mut out),
         Command::Backup { dir } => {
             db.backup(&dir)?;
@@ -95,6 +130,71 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `--param NAME=JSON`: a value bound as `$NAME`; text that is not JSON is
+/// taken as a string.
+pub fn parse_param(text: &str) -> Result<(String, serde_json::Value)> {
+    let (name, value) = text.split_once('=').ok_or_else(|| Error::invalid(format!("--param takes NAME=JSON, not {text:?}")))?;
+    let name = name.trim().trim_start_matches('$');
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(Error::invalid(format!("--param name {name:?} must be a word")));
+    }
+    let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+    Ok((name.to_string(), value))
+}
+
+/// Runs a script as it streams in; each result is written and flushed as
+/// soon as its statement finished (so what was printed was acknowledged).
+pub fn run_script(
+    session: &crate::Session,
+    input: impl std::io::BufRead,
+    format: Format,
+    params: &[String],
+    keep_going: bool,
+    out: &mut impl Write,
+) -> Result<ExitCode> {
+    use crate::query::{format as fmt, run::Runner, script::ScriptReader};
+    let mut runner = Runner::new(session);
+    for p in params {
+        let (name, value) = parse_param(p)?;
+        runner.set_param(&name, value);
+    }
+    let mut failed = false;
+    for statement in ScriptReader::new(input) {
+        let (result, text) = match statement {
+            Ok(s) => (runner.execute(&s.text).map_err(|e| (s.locate(e.clone()), e)), Some(s.text)),
+            Err(e) => (Err((e.clone(), e)), None),
+        };
+        match (result, format) {
+            (Ok(outcome), Format::Json) => writeln!(out, "{}", fmt::json_result(&outcome))?,
+            (Ok(outcome), Format::Table) => write!(out, "{}", fmt::table(&outcome))?,
+            (Err((located, local)), format) => {
+                failed = true;
+                match format {
+                    Format::Json => writeln!(out, "{}", fmt::json_error(&located))?,
+                    Format::Table => {
+                        // The place in the script; the caret under the statement's own line.
+                        let snippet = local.position.zip(text.as_deref()).map(|(p, t)| p.snippet(t));
+                        eprint!("{}", fmt::error_text(&located, snippet.as_deref()));
+                    }
+                }
+            }
+        }
+        out.flush()?;
+        if failed && !keep_going {
+            break;
+        }
+    }
+    if runner.in_block() {
+        let e = Error::invalid("the script ended inside BEGIN without COMMIT: nothing in the block was committed");
+        match format {
+            Format::Json => writeln!(out, "{}", fmt::json_error(&e))?,
+            Format::Table => eprint!("{}", fmt::error_text(&e, None)),
+        }
+        failed = true;
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 fn info(db: &Database, out: &mut impl Write) -> Result<ExitCode> {

@@ -42,38 +42,33 @@ impl Session {
         &self.db
     }
 
-    fn scope(&self) -> Scope {
-        let tenant = self
-            .org
-            .as_ref()
-            .map_or(Tenant::PLATFORM, |o| Tenant::of_org(o.id));
-        if self.actor.role == Role::PlatformOwner {
-            Scope::platform(tenant)
-        } else {
-            Scope::tenant(tenant)
-        }
+    fn scope(&self, org: Option<&Arc<Org>>) -> Scope {
+        let tenant = org.map_or(Tenant::PLATFORM, |o| Tenant::of_org(o.id));
+        if self.actor.role == Role::PlatformOwner { Scope::platform(tenant) } else { Scope::tenant(tenant) }
     }
 
     /// A read-only transaction on one consistent snapshot.
     pub fn read(&self) -> Result<TenantTxn<'_>> {
-        let shared = self.db.shared();
-        TenantTxn::open(
-            shared,
-            shared.storage.read(self.scope()),
-            self.actor.clone(),
-            self.org.clone(),
-        )
+        self.read_in(self.org.clone())
     }
 
     /// A read-write transaction; nothing is stored until `commit`.
     pub fn write(&self) -> Result<TenantTxn<'_>> {
+        self.write_in(self.org.clone())
+    }
+
+    /// A read-only transaction in `org` (as `resolve_org` returned it, or
+    /// None for the platform tenant). `TenantTxn::open` refuses an org the
+    /// person may not act in.
+    pub fn read_in(&self, org: Option<Arc<Org>>) -> Result<TenantTxn<'_>> {
         let shared = self.db.shared();
-        TenantTxn::open(
-            shared,
-            shared.storage.write(self.scope()),
-            self.actor.clone(),
-            self.org.clone(),
-        )
+        TenantTxn::open(shared, shared.storage.read(self.scope(org.as_ref())), self.actor.clone(), org)
+    }
+
+    /// A read-write transaction in `org`.
+    pub fn write_in(&self, org: Option<Arc<Org>>) -> Result<TenantTxn<'_>> {
+        let shared = self.db.shared();
+        TenantTxn::open(shared, shared.storage.write(self.scope(org.as_ref())), self.actor.clone(), org)
     }
 
     /// Runs `work` in a write transaction and commits it, retrying the whole

@@ -1,7 +1,14 @@
-//! OQL: text → parser → AST → analysis → plan → execution over one tenant
-//! snapshot → rows.
+//! OQL: text → parser → AST → plan → execution over one tenant snapshot →
+//! rows. `run::Runner` is the entry point: it runs statement texts for one
+//! session.
 
 pub mod ast;
+pub mod exec;
+pub mod expr;
+pub mod format;
 pub mod parser;
+pub mod plan;
 pub mod print;
+pub mod run;
 pub mod script;
+pub mod value;

@@ -1,0 +1,696 @@
+//! Executing a plan: pull operators over one tenant snapshot. Every loop
+//! checks the deadline; results without LIMIT are capped.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as Json, json};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::graph::{Edge, TenantTxn};
+use crate::keys::Direction;
+use crate::model::{Dim, Id, Millis};
+use crate::query::expr::{AggFunc, CExpr, Env};
+use crate::query::plan::{Access, AggOut, Aggregate, Expand, Op, Plan, Shortest, Way};
+use crate::query::value::{NULL, Node, Path, Val, compare, equal};
+
+pub type Row = Vec<Val>;
+
+/// Limits and inputs of one execution.
+pub struct Context<'e, 't> {
+    pub env: Env<'e, 't>,
+    pub deadline: Instant,
+    /// Most rows a result may have without LIMIT.
+    pub max_rows: usize,
+    /// Per-operator (rows, time), in plan pre-order, when profiling.
+    pub profile: Option<Rc<RefCell<Vec<(u64, Duration)>>>>,
+}
+
+impl Context<'_, '_> {
+    fn check_deadline(&self) -> Result<()> {
+        if Instant::now() > self.deadline {
+            return Err(Error::new(ErrorCode::Timeout, "the query ran past its time limit"));
+        }
+        Ok(())
+    }
+}
+
+/// Runs a plan to completion; returns its rows.
+pub fn run(plan: &Plan, ctx: &Context<'_, '_>) -> Result<Vec<Row>> {
+    let mut next_id = 0;
+    let mut root = build(&plan.root, plan.width, ctx, &mut next_id)?;
+    let mut rows = Vec::new();
+    while let Some(row) = root.next()? {
+        if !plan.limited && rows.len() >= ctx.max_rows {
+            return Err(Error::too_large(format!(
+                "the result has more than {} rows; add LIMIT (up to the configured cap)",
+                ctx.max_rows
+            )));
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+trait Operator {
+    fn next(&mut self) -> Result<Option<Row>>;
+}
+
+type BoxOp<'c> = Box<dyn Operator + 'c>;
+
+fn build<'c>(op: &'c Op, width: usize, ctx: &'c Context<'c, 'c>, next_id: &mut usize) -> Result<BoxOp<'c>> {
+    let id = *next_id;
+    *next_id += 1;
+    let mut child = |o: &'c Op| build(o, width, ctx, next_id);
+    let built: BoxOp<'c> = match op {
+        Op::Once => Box::new(Once { done: false, width }),
+        Op::Scan { slot, access, .. } => Box::new(Scan::new(*slot, access, width, ctx)?),
+        Op::Expand { input, expand } => Box::new(ExpandOp { input: child(input)?, e: expand, ctx, queue: VecDeque::new() }),
+        Op::Shortest { input, shortest } => Box::new(ShortestOp { input: child(input)?, s: shortest, ctx }),
+        Op::Filter { input, pred } => Box::new(Filter { input: child(input)?, pred, ctx }),
+        Op::Product { left, right } => {
+            Box::new(Product { left: child(left)?, right: Some(right), width, ctx, rights: None, current: None, index: 0 })
+        }
+        Op::Project { input, items } => Box::new(Project { input: child(input)?, items, ctx }),
+        Op::Aggregate { input, keys, aggs, out } => {
+            Box::new(AggregateOp { input: child(input)?, keys, aggs, out, ctx, output: None })
+        }
+        Op::Distinct { input } => Box::new(Distinct { input: child(input)?, seen: HashSet::new() }),
+        Op::Sort { input, keys } => Box::new(Sort { input: child(input)?, keys, ctx, sorted: None }),
+        Op::Skip { input, count } => Box::new(Skip { input: child(input)?, left: count_of(count, ctx)? }),
+        Op::Limit { input, count } => Box::new(Limit { input: child(input)?, left: count_of(count, ctx)? }),
+        Op::Trim { input, width } => Box::new(Trim { input: child(input)?, width: *width }),
+    };
+    Ok(match &ctx.profile {
+        Some(stats) => Box::new(Profiled { inner: built, id, stats: stats.clone() }),
+        None => built,
+    })
+}
+
+fn count_of(expr: &CExpr, ctx: &Context<'_, '_>) -> Result<usize> {
+    let v = expr.eval(&[], &ctx.env)?;
+    match v.as_i64() {
+        Some(n) if n >= 0 => Ok(n as usize),
+        _ => Err(Error::invalid(format!("SKIP and LIMIT take a whole number ≥ 0, not {}", v.to_json()))),
+    }
+}
+
+struct Profiled<'c> {
+    inner: BoxOp<'c>,
+    id: usize,
+    stats: Rc<RefCell<Vec<(u64, Duration)>>>,
+}
+
+impl Operator for Profiled<'_> {
+    fn next(&mut self) -> Result<Option<Row>> {
+        let started = Instant::now();
+        let row = self.inner.next()?;
+        let mut stats = self.stats.borrow_mut();
+        if stats.len() <= self.id {
+            stats.resize(self.id + 1, (0, Duration::ZERO));
+        }
+        // Time includes the children's: PROFILE shows inclusive time.
+        stats[self.id].1 += started.elapsed();
+        if row.is_some() {
+            stats[self.id].0 += 1;
+        }
+        Ok(row)
+    }
+}
+
+struct Once {
+    done: bool,
+    width: usize,
+}
+
+impl Operator for Once {
+    fn next(&mut self) -> Result<Option<Row>> {
+        if self.done {
+            return Ok(None);
+        }
+        self.done = true;
+        Ok(Some(vec![NULL; self.width]))
+    }
+}
+
+/// A node scan through an index.
+struct Scan<'c> {
+    slot: usize,
+    width: usize,
+    ctx: &'c Context<'c, 'c>,
+    nodes: Box<dyn Iterator<Item = Result<Node>> + 'c>,
+}
+
+impl<'c> Scan<'c> {
+    fn new(slot: usize, access: &'c Access, width: usize, ctx: &'c Context<'c, 'c>) -> Result<Scan<'c>> {
+        let txn = ctx.env.txn;
+        let nodes: Box<dyn Iterator<Item = Result<Node>> + 'c> = match access {
+            Access::ById(expr) => {
+                let value = expr.eval(&[], &ctx.env)?;
+                let node = match value.as_id() {
+                    Ok(id) => load_node(txn, id)?,
+                    Err(_) => None,
+                };
+                Box::new(node.into_iter().map(Ok))
+            }
+            Access::ByStatus(kind, status) => Box::new(txn.things_of_type(kind, Some(*status))?.map(|t| t.map(Node::Thing))),
+            Access::ByType(kind) => Box::new(txn.things_of_type(kind, None)?.map(|t| t.map(Node::Thing))),
+            Access::People => Box::new(txn.people()?.into_iter().map(|p| Ok(Node::Person(p)))),
+            Access::AllThings => Box::new(txn.all_things()?.map(|t| t.map(Node::Thing))),
+        };
+        Ok(Scan { slot, width, ctx, nodes })
+    }
+}
+
+impl Operator for Scan<'_> {
+    fn next(&mut self) -> Result<Option<Row>> {
+        self.ctx.check_deadline()?;
+        match self.nodes.next().transpose()? {
+            Some(node) => {
+                let mut row = vec![NULL; self.width];
+                row[self.slot] = Val::Node(Arc::new(node));
+                Ok(Some(row))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// A visible, live node by id (thing, person or knowledge).
+pub fn load_node(txn: &TenantTxn<'_>, id: Id) -> Result<Option<Node>> {
+    Ok(match id.dim() {
+        Dim::Thing => txn.thing(id)?.map(Node::Thing),
+        Dim::Person => txn.person(id)?.map(Node::Person),
+        Dim::Knowledge => txn.knowledge(id)?.map(Node::Knowledge),
+        _ => None,
+    })
+}
+
+fn label_ok(node: &Node, label: &Option<String>) -> bool {
+    label.as_deref().is_none_or(|l| node.label() == l)
+}
+
+/// Edges of a node one hop away, in the requested way and types.
+fn neighbours(txn: &TenantTxn<'_>, node: Id, way: Way, types: &[String], at: Millis) -> Result<Vec<Edge>> {
+    let mut out = Vec::new();
+    let dirs: &[Direction] = match way {
+        Way::Out => &[Direction::Out],
+        Way::In => &[Direction::In],
+        Way::Both => &[Direction::Out, Direction::In],
+    };
+    if types.first().is_some_and(|t| t == "about") {
+        // The knowledge–thing junction: not a connection type.
+        if way != Way::In {
+            for (thing, role) in txn.things_of_knowledge(node)? {
+                out.push(junction_edge(node, thing, role.as_str()));
+            }
+        }
+        if way != Way::Out {
+            for (kno, role) in txn.knowledge_of_thing(node)? {
+                out.push(junction_edge(kno, node, role.as_str()));
+            }
+        }
+        return Ok(out);
+    }
+    for dir in dirs {
+        if types.is_empty() {
+            for e in txn.edges(node, *dir, None, at)? {
+                out.push(e?);
+            }
+        } else {
+            for t in types {
+                for e in txn.edges(node, *dir, Some(t), at)? {
+                    out.push(e?);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn junction_edge(knowledge: Id, thing: Id, role: &str) -> Edge {
+    Edge { con: knowledge, kind: format!("about:{role}"), from: knowledge, to: thing, valid_from: 0, valid_to: None }
+}
+
+fn far_end(edge: &Edge, near: Id) -> Id {
+    if edge.from == near { edge.to } else { edge.from }
+}
+
+struct ExpandOp<'c> {
+    input: BoxOp<'c>,
+    e: &'c Expand,
+    ctx: &'c Context<'c, 'c>,
+    queue: VecDeque<Row>,
+}
+
+impl ExpandOp<'_> {
+    fn at(&self) -> Result<Millis> {
+        match &self.e.at {
+            Some(expr) => expr.eval(&[], &self.ctx.env)?.as_millis(),
+            None => Ok(self.ctx.env.now),
+        }
+    }
+
+    /// Every row one input row expands to.
+    fn expand(&mut self, row: Row) -> Result<()> {
+        let txn = self.ctx.env.txn;
+        let Val::Node(start) = &row[self.e.from] else { return Ok(()) };
+        let at = self.at()?;
+        let (min, max) = self.e.hops.unwrap_or((1, 1));
+        // Depth-first over simple paths (no node twice): cycle-safe, bounded.
+        let mut stack: Vec<(Arc<Node>, u32, Vec<Id>)> = vec![(start.clone(), 0, vec![start.id()])];
+        while let Some((node, depth, path)) = stack.pop() {
+            self.ctx.check_deadline()?;
+            if depth >= min && (depth > 0 || min == 0) {
+                self.emit(&row, &node, None)?;
+            }
+            if depth == max {
+                continue;
+            }
+            for edge in neighbours(txn, node.id(), self.e.way, &self.e.types, at)? {
+                let next = far_end(&edge, node.id());
+                if path.contains(&next) {
+                    continue;
+                }
+                let Some(found) = load_node(txn, next)? else { continue };
+                let found = Arc::new(found);
+                if self.e.hops.is_none() {
+                    self.emit(&row, &found, Some(edge))?;
+                } else {
+                    let mut longer = path.clone();
+                    longer.push(next);
+                    stack.push((found, depth + 1, longer));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, row: &Row, node: &Arc<Node>, edge: Option<Edge>) -> Result<()> {
+        if !label_ok(node, &self.e.label) {
+            return Ok(());
+        }
+        if self.e.to_bound && !equal(&row[self.e.to], &Val::Node(node.clone())) {
+            return Ok(());
+        }
+        let mut out = row.clone();
+        out[self.e.to] = Val::Node(node.clone());
+        if let (Some(slot), Some(edge)) = (self.e.rel, edge) {
+            out[slot] = Val::Rel(Arc::new(edge));
+        }
+        self.queue.push_back(out);
+        if self.queue.len() > self.ctx.max_rows.saturating_mul(10) {
+            return Err(Error::too_large("an expansion produced too many rows; narrow the pattern"));
+        }
+        Ok(())
+    }
+}
+
+impl Operator for ExpandOp<'_> {
+    fn next(&mut self) -> Result<Option<Row>> {
+        loop {
+            if let Some(row) = self.queue.pop_front() {
+                return Ok(Some(row));
+            }
+            match self.input.next()? {
+                Some(row) => self.expand(row)?,
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+/// Shortest path between two bound nodes: breadth-first collection of the
+/// reachable subgraph (bounded by `max` hops), then petgraph's search.
+struct ShortestOp<'c> {
+    input: BoxOp<'c>,
+    s: &'c Shortest,
+    ctx: &'c Context<'c, 'c>,
+}
+
+impl ShortestOp<'_> {
+    fn find(&self, from: &Arc<Node>, to: &Arc<Node>) -> Result<Option<Path>> {
+        use petgraph::graph::{DiGraph, NodeIndex};
+        let txn = self.ctx.env.txn;
+        let at = match &self.s.at {
+            Some(e) => e.eval(&[], &self.ctx.env)?.as_millis()?,
+            None => self.ctx.env.now,
+        };
+        let mut graph: DiGraph<Id, Edge> = DiGraph::new();
+        let mut index: HashMap<Id, NodeIndex> = HashMap::new();
+        let start = graph.add_node(from.id());
+        index.insert(from.id(), start);
+        let mut frontier = vec![from.id()];
+        for _ in 0..self.s.max {
+            let mut next = Vec::new();
+            for id in frontier {
+                self.ctx.check_deadline()?;
+                for edge in neighbours(txn, id, self.s.way, &self.s.types, at)? {
+                    let far = far_end(&edge, id);
+                    if load_node(txn, far)?.is_none() {
+                        continue;
+                    }
+                    let far_index = *index.entry(far).or_insert_with(|| {
+                        next.push(far);
+                        graph.add_node(far)
+                    });
+                    graph.add_edge(index[&id], far_index, edge);
+                }
+            }
+            if index.contains_key(&to.id()) || next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+        let Some(&goal) = index.get(&to.id()) else { return Ok(None) };
+        let Some((_, route)) = petgraph::algo::astar(&graph, start, |n| n == goal, |_| 1u32, |_| 0) else {
+            return Ok(None);
+        };
+        let mut nodes = Vec::new();
+        let mut rels = Vec::new();
+        for (i, n) in route.iter().enumerate() {
+            let id = graph[*n];
+            nodes.push(Arc::new(load_node(txn, id)?.ok_or_else(|| Error::not_found(format!("{id} vanished")))?));
+            if i > 0
+                && let Some(e) = graph.find_edge(route[i - 1], *n)
+            {
+                rels.push(Arc::new(graph[e].clone()));
+            }
+        }
+        Ok(Some(Path { nodes, rels }))
+    }
+}
+
+impl Operator for ShortestOp<'_> {
+    fn next(&mut self) -> Result<Option<Row>> {
+        while let Some(mut row) = self.input.next()? {
+            let (Val::Node(a), Val::Node(b)) = (&row[self.s.from], &row[self.s.to]) else { continue };
+            if let Some(path) = self.find(a, b)? {
+                row[self.s.path] = Val::Path(Arc::new(path));
+                return Ok(Some(row));
+            }
+        }
+        Ok(None)
+    }
+}
+
+struct Filter<'c> {
+    input: BoxOp<'c>,
+    pred: &'c CExpr,
+    ctx: &'c Context<'c, 'c>,
+}
+
+impl Operator for Filter<'_> {
+    fn next(&mut self) -> Result<Option<Row>> {
+        while let Some(row) = self.input.next()? {
+            self.ctx.check_deadline()?;
+            if self.pred.eval(&row, &self.ctx.env)?.truthy() {
+                return Ok(Some(row));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Every left row with every right row (the right side is run once).
+struct Product<'c> {
+    left: BoxOp<'c>,
+    right: Option<&'c Op>,
+    width: usize,
+    ctx: &'c Context<'c, 'c>,
+    rights: Option<Vec<Row>>,
+    current: Option<Row>,
+    index: usize,
+}
+
+impl Operator for Product<'_> {
+    fn next(&mut self) -> Result<Option<Row>> {
+        if self.rights.is_none() {
+            let mut id = 0;
+            let mut right = match self.right {
+                Some(op) => build(op, self.width, self.ctx, &mut id)?,
+                None => return Ok(None),
+            };
+            let mut rows = Vec::new();
+            while let Some(r) = right.next()? {
+                if rows.len() >= self.ctx.max_rows {
+                    return Err(Error::too_large("a cartesian product side has too many rows; connect the patterns"));
+                }
+                rows.push(r);
+            }
+            self.rights = Some(rows);
+        }
+        let rights = self.rights.as_deref().unwrap_or(&[]);
+        loop {
+            self.ctx.check_deadline()?;
+            if let Some(left) = &self.current
+                && let Some(right) = rights.get(self.index)
+            {
+                self.index += 1;
+                let merged = left.iter().zip(right).map(|(l, r)| if r.is_null() { l.clone() } else { r.clone() }).collect();
+                return Ok(Some(merged));
+            }
+            match self.left.next()? {
+                Some(l) => {
+                    self.current = Some(l);
+                    self.index = 0;
+                }
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+struct Project<'c> {
+    input: BoxOp<'c>,
+    items: &'c [CExpr],
+    ctx: &'c Context<'c, 'c>,
+}
+
+impl Operator for Project<'_> {
+    fn next(&mut self) -> Result<Option<Row>> {
+        match self.input.next()? {
+            Some(row) => Ok(Some(self.items.iter().map(|e| e.eval(&row, &self.ctx.env)).collect::<Result<_>>()?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Groups by the key columns; one output row per group (one row for no
+/// keys, even over no input).
+struct AggregateOp<'c> {
+    input: BoxOp<'c>,
+    keys: &'c [CExpr],
+    aggs: &'c [Aggregate],
+    out: &'c [AggOut],
+    ctx: &'c Context<'c, 'c>,
+    output: Option<std::vec::IntoIter<Row>>,
+}
+
+#[derive(Default, Clone)]
+struct Acc {
+    count: i64,
+    sum: f64,
+    all_int: bool,
+    int_sum: i64,
+    best: Option<Val>,
+    items: Vec<Json>,
+    seen: HashSet<String>,
+}
+
+impl AggregateOp<'_> {
+    fn compute(&mut self) -> Result<Vec<Row>> {
+        let mut groups: Vec<(Vec<Val>, Vec<Acc>)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        while let Some(row) = self.input.next()? {
+            self.ctx.check_deadline()?;
+            let key: Vec<Val> = self.keys.iter().map(|k| k.eval(&row, &self.ctx.env)).collect::<Result<_>>()?;
+            let key_text = serde_json::to_string(&key.iter().map(|v| v.to_json()).collect::<Vec<_>>()).unwrap_or_default();
+            let g = *index.entry(key_text).or_insert_with(|| {
+                groups.push((key, vec![Acc { all_int: true, ..Default::default() }; self.aggs.len()]));
+                groups.len() - 1
+            });
+            if groups.len() > self.ctx.max_rows {
+                return Err(Error::too_large("too many groups; add LIMIT or narrow the pattern"));
+            }
+            for (agg, acc) in self.aggs.iter().zip(groups[g].1.iter_mut()) {
+                let value = match &agg.arg {
+                    Some(e) => e.eval(&row, &self.ctx.env)?,
+                    None => Val::Data(json!(true)),
+                };
+                accumulate(agg, acc, value);
+            }
+        }
+        if groups.is_empty() && self.keys.is_empty() {
+            groups.push((vec![], vec![Acc { all_int: true, ..Default::default() }; self.aggs.len()]));
+        }
+        Ok(groups
+            .into_iter()
+            .map(|(key, accs)| {
+                self.out
+                    .iter()
+                    .map(|o| match o {
+                        AggOut::Key(i) => key[*i].clone(),
+                        AggOut::Agg(i) => finish_agg(&self.aggs[*i], &accs[*i]),
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+fn accumulate(agg: &Aggregate, acc: &mut Acc, value: Val) {
+    if value.is_null() {
+        return;
+    }
+    if agg.distinct && !acc.seen.insert(value.to_json().to_string()) {
+        return;
+    }
+    acc.count += 1;
+    match agg.func {
+        AggFunc::Sum | AggFunc::Avg => {
+            if let Some(i) = value.as_i64() {
+                acc.int_sum = acc.int_sum.saturating_add(i);
+            } else {
+                acc.all_int = false;
+            }
+            acc.sum += value.as_f64().unwrap_or(0.0);
+        }
+        AggFunc::Min | AggFunc::Max => {
+            let better = match &acc.best {
+                None => true,
+                Some(b) => {
+                    let o = compare(&value, b);
+                    if agg.func == AggFunc::Min { o.is_lt() } else { o.is_gt() }
+                }
+            };
+            if better {
+                acc.best = Some(value);
+            }
+        }
+        AggFunc::Collect => acc.items.push(value.to_json()),
+        AggFunc::Count => {}
+    }
+}
+
+fn finish_agg(agg: &Aggregate, acc: &Acc) -> Val {
+    match agg.func {
+        AggFunc::Count => Val::Data(json!(acc.count)),
+        AggFunc::Sum if acc.all_int => Val::Data(json!(acc.int_sum)),
+        AggFunc::Sum => Val::Data(json!(acc.sum)),
+        AggFunc::Avg if acc.count == 0 => NULL,
+        AggFunc::Avg => Val::Data(json!(acc.sum / acc.count as f64)),
+        AggFunc::Min | AggFunc::Max => acc.best.clone().unwrap_or(NULL),
+        AggFunc::Collect => Val::Data(Json::Array(acc.items.clone())),
+    }
+}
+
+impl Operator for AggregateOp<'_> {
+    fn next(&mut self) -> Result<Option<Row>> {
+        if self.output.is_none() {
+            self.output = Some(self.compute()?.into_iter());
+        }
+        Ok(self.output.as_mut().and_then(|o| o.next()))
+    }
+}
+
+struct Distinct<'c> {
+    input: BoxOp<'c>,
+    seen: HashSet<String>,
+}
+
+impl Operator for Distinct<'_> {
+    fn next(&mut self) -> Result<Option<Row>> {
+        while let Some(row) = self.input.next()? {
+            let key = serde_json::to_string(&row.iter().map(|v| v.to_json()).collect::<Vec<_>>()).unwrap_or_default();
+            if self.seen.insert(key) {
+                return Ok(Some(row));
+            }
+        }
+        Ok(None)
+    }
+}
+
+struct Sort<'c> {
+    input: BoxOp<'c>,
+    keys: &'c [(usize, bool)],
+    ctx: &'c Context<'c, 'c>,
+    sorted: Option<std::vec::IntoIter<Row>>,
+}
+
+impl Operator for Sort<'_> {
+    fn next(&mut self) -> Result<Option<Row>> {
+        if self.sorted.is_none() {
+            let mut rows = Vec::new();
+            while let Some(row) = self.input.next()? {
+                self.ctx.check_deadline()?;
+                if rows.len() >= self.ctx.max_rows.saturating_mul(10) {
+                    return Err(Error::too_large("too many rows to sort; narrow the pattern"));
+                }
+                rows.push(row);
+            }
+            let keys = self.keys;
+            rows.sort_by(|a, b| {
+                for (col, desc) in keys {
+                    let o = compare(&a[*col], &b[*col]);
+                    let o = if *desc { o.reverse() } else { o };
+                    if o.is_ne() {
+                        return o;
+                    }
+                }
+                std::cmp::Ordering::Equal
+            });
+            self.sorted = Some(rows.into_iter());
+        }
+        Ok(self.sorted.as_mut().and_then(|s| s.next()))
+    }
+}
+
+struct Skip<'c> {
+    input: BoxOp<'c>,
+    left: usize,
+}
+
+impl Operator for Skip<'_> {
+    fn next(&mut self) -> Result<Option<Row>> {
+        while self.left > 0 {
+            if self.input.next()?.is_none() {
+                return Ok(None);
+            }
+            self.left -= 1;
+        }
+        self.input.next()
+    }
+}
+
+struct Limit<'c> {
+    input: BoxOp<'c>,
+    left: usize,
+}
+
+impl Operator for Limit<'_> {
+    fn next(&mut self) -> Result<Option<Row>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        self.input.next()
+    }
+}
+
+struct Trim<'c> {
+    input: BoxOp<'c>,
+    width: usize,
+}
+
+impl Operator for Trim<'_> {
+    fn next(&mut self) -> Result<Option<Row>> {
+        Ok(self.input.next()?.map(|mut r| {
+            r.truncate(self.width);
+            r
+        }))
+    }
+}

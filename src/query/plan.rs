@@ -1,0 +1,595 @@
+//! Planning a MATCH: patterns and WHERE → a tree of physical operators.
+//!
+//! Passes, in order:
+//! 1. `bind`: every node, relationship and path variable gets a row slot;
+//!    node property maps become WHERE conjuncts.
+//! 2. `choose_anchor`: per pattern, the node with the best access path —
+//!    id > type+status > type > people > all things — starts the scan.
+//! 3. `place_filters`: each conjunct runs right after the operator that binds
+//!    the last slot it reads.
+//! 4. `finish`: projection or aggregation, DISTINCT, ORDER BY, SKIP, LIMIT.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use crate::error::{Error, Result};
+use crate::ontology::{Status, TypeKind, Vocabulary};
+use crate::query::ast::{BinaryOp, Expr, ExprKind, NodePattern, Pattern, Query, RelDirection, Return};
+use crate::query::expr::{AggFunc, CExpr, compile};
+
+/// Longest variable-length traversal (RELIABILITY.md: traversal depth 10).
+pub const MAX_HOPS: u32 = 10;
+
+/// Where a scan starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Access {
+    ById(CExpr),
+    ByStatus(String, Status),
+    ByType(String),
+    People,
+    AllThings,
+}
+
+/// Which way an expansion follows edges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Way {
+    Out,
+    In,
+    Both,
+}
+
+impl Way {
+    fn of(dir: RelDirection, reversed: bool) -> Way {
+        match (dir, reversed) {
+            (RelDirection::Out, false) | (RelDirection::In, true) => Way::Out,
+            (RelDirection::In, false) | (RelDirection::Out, true) => Way::In,
+            (RelDirection::Both, _) => Way::Both,
+        }
+    }
+    fn arrow(self) -> (&'static str, &'static str) {
+        match self {
+            Way::Out => ("-", "->"),
+            Way::In => ("<-", "-"),
+            Way::Both => ("-", "-"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expand {
+    pub from: usize,
+    pub to: usize,
+    pub to_name: String,
+    pub rel: Option<usize>,
+    pub way: Way,
+    /// Empty: any type. `about` follows the knowledge–thing junction.
+    pub types: Vec<String>,
+    /// (min, max) for variable length; None is exactly one hop.
+    pub hops: Option<(u32, u32)>,
+    pub at: Option<CExpr>,
+    pub label: Option<String>,
+    /// The far end is already bound: keep rows where it matches.
+    pub to_bound: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shortest {
+    pub from: usize,
+    pub to: usize,
+    pub path: usize,
+    pub way: Way,
+    pub types: Vec<String>,
+    pub max: u32,
+    pub at: Option<CExpr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aggregate {
+    pub func: AggFunc,
+    pub distinct: bool,
+    /// None for `count(*)`.
+    pub arg: Option<CExpr>,
+}
+
+/// An output column of an aggregation: a group key or an aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggOut {
+    Key(usize),
+    Agg(usize),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Once,
+    Scan { slot: usize, name: String, access: Access },
+    Expand { input: Box<Op>, expand: Expand },
+    Shortest { input: Box<Op>, shortest: Shortest },
+    Filter { input: Box<Op>, pred: CExpr },
+    Product { left: Box<Op>, right: Box<Op> },
+    /// Output rows: the items (then hidden sort keys).
+    Project { input: Box<Op>, items: Vec<CExpr> },
+    Aggregate { input: Box<Op>, keys: Vec<CExpr>, aggs: Vec<Aggregate>, out: Vec<AggOut> },
+    Distinct { input: Box<Op> },
+    Sort { input: Box<Op>, keys: Vec<(usize, bool)> },
+    Skip { input: Box<Op>, count: CExpr },
+    Limit { input: Box<Op>, count: CExpr },
+    /// Drops hidden sort columns.
+    Trim { input: Box<Op>, width: usize },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub root: Op,
+    pub columns: Vec<String>,
+    /// Row slots the pattern part uses.
+    pub width: usize,
+    /// Whether LIMIT bounds the result (else the row cap applies).
+    pub limited: bool,
+}
+
+/// Variables and their slots.
+#[derive(Default)]
+struct Slots {
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+    anonymous: usize,
+}
+
+impl Slots {
+    fn slot(&mut self, name: Option<&str>) -> (usize, String) {
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => {
+                self.anonymous += 1;
+                format!("_{}", self.anonymous)
+            }
+        };
+        if let Some(s) = self.index.get(&name) {
+            return (*s, name);
+        }
+        let s = self.names.len();
+        self.names.push(name.clone());
+        self.index.insert(name.clone(), s);
+        (s, name)
+    }
+    fn resolve(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+}
+
+/// Splits `a AND b AND c` into its conjuncts.
+fn conjuncts(expr: &Expr, out: &mut Vec<Expr>) {
+    match &expr.kind {
+        ExprKind::Binary(BinaryOp::And, l, r) => {
+            conjuncts(l, out);
+            conjuncts(r, out);
+        }
+        _ => out.push(expr.clone()),
+    }
+}
+
+/// `var.field = <no variables>` (either side): the value expression.
+fn equality_on<'e>(conjunct: &'e Expr, var: &str, field: &str) -> Option<&'e Expr> {
+    let ExprKind::Binary(BinaryOp::Eq, l, r) = &conjunct.kind else { return None };
+    let is_field = |e: &Expr| matches!(&e.kind, ExprKind::Prop(b, f) if f.name == field && matches!(&b.kind, ExprKind::Var(v) if v == var));
+    let constant = |e: &Expr| !mentions_var(e);
+    if is_field(l) && constant(r) {
+        Some(r)
+    } else if is_field(r) && constant(l) {
+        Some(l)
+    } else {
+        None
+    }
+}
+
+fn mentions_var(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Var(_) => true,
+        ExprKind::Prop(b, _) => mentions_var(b),
+        ExprKind::List(items) => items.iter().any(mentions_var),
+        ExprKind::Map(entries) => entries.iter().any(|(_, v)| mentions_var(v)),
+        ExprKind::Unary(_, e) => mentions_var(e),
+        ExprKind::Binary(_, l, r) => mentions_var(l) || mentions_var(r),
+        ExprKind::Call { args, .. } => args.iter().any(mentions_var),
+        ExprKind::IsNull { expr, .. } => mentions_var(expr),
+        _ => false,
+    }
+}
+
+fn no_vars(_: &str) -> Option<usize> {
+    None
+}
+
+pub fn plan_match(query: &Query, vocabulary: &Vocabulary) -> Result<Plan> {
+    let mut slots = Slots::default();
+    let mut filters: Vec<Expr> = Vec::new();
+    if let Some(w) = &query.filter {
+        conjuncts(w, &mut filters);
+    }
+    // Pass 1: bind variables; property maps become conjuncts.
+    let mut named_patterns = Vec::new();
+    for pattern in &query.patterns {
+        let mut nodes = Vec::new();
+        for node in std::iter::once(&pattern.start).chain(pattern.steps.iter().map(|(_, n)| n)) {
+            check_label(node, vocabulary)?;
+            let (slot, name) = slots.slot(node.var.as_ref().map(|v| v.name.as_str()));
+            for (key, value) in &node.props {
+                let var = Expr { kind: ExprKind::Var(name.clone()), span: node.span };
+                let field = Expr { kind: ExprKind::Prop(Box::new(var), key.clone()), span: key.span };
+                filters.push(Expr { kind: ExprKind::Binary(BinaryOp::Eq, Box::new(field), Box::new(value.clone())), span: value.span });
+            }
+            nodes.push((slot, name));
+        }
+        let mut rels = Vec::new();
+        for (rel, _) in &pattern.steps {
+            for t in &rel.types {
+                if t.name != "about" {
+                    vocabulary.check(TypeKind::Connection, &t.name).map_err(|e| e.at_span(t.span))?;
+                }
+            }
+            rels.push(rel.var.as_ref().map(|v| slots.slot(Some(&v.name)).0));
+        }
+        let path = pattern.path_var.as_ref().map(|v| slots.slot(Some(&v.name)).0);
+        named_patterns.push((pattern, nodes, rels, path));
+    }
+
+    // Passes 2 and 3: scans from the best anchor, expansions outward, and
+    // each filter as soon as its slots are bound.
+    let mut bound: Vec<bool> = vec![false; slots.names.len()];
+    // Indexed like `filters`; None once placed or answered by an index.
+    let mut pending: Pending = Vec::new();
+    for f in &filters {
+        let c = compile(f, &|n| slots.resolve(n))?;
+        let mut used = Vec::new();
+        c.slots(&mut used);
+        pending.push(Some((c, used)));
+    }
+    let mut root: Option<Op> = None;
+    for (pattern, nodes, rels, path) in &named_patterns {
+        let mut planner = PatternPlanner { filters: &filters, pending: &mut pending, bound: &mut bound };
+        root = Some(planner.plan(pattern, nodes, rels, *path, root.take())?);
+    }
+    let mut root = root.unwrap_or(Op::Once);
+    root = place_filters(root, &mut pending, &vec![true; bound.len()]);
+
+    // Pass 4: RETURN, DISTINCT, ORDER BY, SKIP, LIMIT.
+    finish(root, &query.ret, &query.order, query.skip.as_ref(), query.limit.as_ref(), &slots)
+}
+
+fn check_label(node: &NodePattern, vocabulary: &Vocabulary) -> Result<()> {
+    match &node.label {
+        Some(l) if l.name == "person" || l.name == "knowledge" => Ok(()),
+        Some(l) => vocabulary.check(TypeKind::Thing, &l.name).map_err(|e| e.at_span(l.span)),
+        None => Ok(()),
+    }
+}
+
+type Pending = Vec<Option<(CExpr, Vec<usize>)>>;
+
+/// The access path for a node: (score, access, the conjunct it answers).
+/// A lower score is a better index.
+fn access_for(node: &NodePattern, name: &str, filters: &[Expr]) -> Result<(u8, Access, Option<usize>)> {
+    for (i, f) in filters.iter().enumerate() {
+        if let Some(value) = equality_on(f, name, "id") {
+            return Ok((0, Access::ById(compile(value, &no_vars)?), Some(i)));
+        }
+    }
+    match node.label.as_ref().map(|l| l.name.as_str()) {
+        Some("person") => Ok((3, Access::People, None)),
+        Some("knowledge") => Err(Error::invalid("knowledge nodes are reached from SEARCH KNOWLEDGE or -[:about]-")),
+        Some(kind) => {
+            for (i, f) in filters.iter().enumerate() {
+                if let Some(value) = equality_on(f, name, "status")
+                    && let ExprKind::Str(s) = &value.kind
+                    && let Ok(status) = Status::parse(s)
+                {
+                    return Ok((1, Access::ByStatus(kind.to_string(), status), Some(i)));
+                }
+            }
+            Ok((2, Access::ByType(kind.to_string()), None))
+        }
+        None => Ok((4, Access::AllThings, None)),
+    }
+}
+
+/// Plans one pattern into the operators so far, placing filters as soon as
+/// their variables are bound.
+struct PatternPlanner<'p> {
+    filters: &'p [Expr],
+    pending: &'p mut Pending,
+    bound: &'p mut Vec<bool>,
+}
+
+impl PatternPlanner<'_> {
+    /// A scan of node `name` (slot `slot`), after `input` if any.
+    fn scan(&mut self, node: &NodePattern, slot: usize, name: &str, input: Option<Op>) -> Result<Op> {
+        let (_, access, answered) = access_for(node, name, self.filters)?;
+        if let Some(i) = answered {
+            // The index returns exactly the rows the conjunct would keep.
+            self.pending[i] = None;
+        }
+        let scan = Op::Scan { slot, name: name.to_string(), access };
+        self.bound[slot] = true;
+        let op = match input {
+            Some(left) => Op::Product { left: Box::new(left), right: Box::new(scan) },
+            None => scan,
+        };
+        Ok(place_filters(op, self.pending, self.bound))
+    }
+
+    fn plan(
+        &mut self,
+        pattern: &Pattern,
+        nodes: &[(usize, String)],
+        rels: &[Option<usize>],
+        path: Option<usize>,
+        input: Option<Op>,
+    ) -> Result<Op> {
+        let all_nodes: Vec<&NodePattern> = std::iter::once(&pattern.start).chain(pattern.steps.iter().map(|(_, n)| n)).collect();
+        if pattern.shortest {
+            return self.plan_shortest(pattern, nodes, path, input);
+        }
+        if path.is_some() {
+            return Err(Error::invalid("a path variable needs SHORTEST (p = SHORTEST (a)-[…]-(b))").at_span(pattern.span));
+        }
+        // The anchor: an already bound node, else the best access path.
+        let anchor = match nodes.iter().position(|(s, _)| self.bound[*s]) {
+            Some(i) => i,
+            None => {
+                let mut best = (u8::MAX, 0);
+                for (i, (node, (_, name))) in all_nodes.iter().zip(nodes).enumerate() {
+                    let (score, _, _) = access_for(node, name, self.filters)?;
+                    if score < best.0 {
+                        best = (score, i);
+                    }
+                }
+                best.1
+            }
+        };
+        let mut op = match input {
+            Some(op) if self.bound[nodes[anchor].0] => op,
+            other => self.scan(all_nodes[anchor], nodes[anchor].0, &nodes[anchor].1, other)?,
+        };
+        // Forward from the anchor, then backward.
+        let order: Vec<(usize, usize, bool)> =
+            (anchor..pattern.steps.len()).map(|i| (i, i + 1, false)).chain((0..anchor).rev().map(|i| (i + 1, i, true))).collect();
+        for (from, to, reversed) in order {
+            let step = if reversed { from - 1 } else { from };
+            let (rel, _) = &pattern.steps[step];
+            let (to_slot, to_name) = &nodes[to];
+            let hops = rel.hops.map(|h| (h.min.unwrap_or(1), h.max.unwrap_or(MAX_HOPS)));
+            if let Some((min, max)) = hops
+                && (max > MAX_HOPS || min > max)
+            {
+                return Err(Error::too_large(format!("variable-length patterns go at most {MAX_HOPS} hops (*{min}..{max})")).at_span(rel.span));
+            }
+            let expand = Expand {
+                from: nodes[from].0,
+                to: *to_slot,
+                to_name: to_name.clone(),
+                rel: rels[step],
+                way: Way::of(rel.dir, reversed),
+                types: rel.types.iter().map(|t| t.name.clone()).collect(),
+                hops,
+                at: rel.at.as_ref().map(|e| compile(e, &no_vars)).transpose()?,
+                label: all_nodes[to].label.as_ref().map(|l| l.name.clone()),
+                to_bound: self.bound[*to_slot],
+            };
+            self.bound[*to_slot] = true;
+            if let Some(r) = rels[step] {
+                self.bound[r] = true;
+            }
+            op = place_filters(Op::Expand { input: Box::new(op), expand }, self.pending, self.bound);
+        }
+        Ok(op)
+    }
+
+    fn plan_shortest(&mut self, pattern: &Pattern, nodes: &[(usize, String)], path: Option<usize>, input: Option<Op>) -> Result<Op> {
+        let [(rel, end)] = pattern.steps.as_slice() else {
+            return Err(Error::invalid("SHORTEST takes one relationship pattern: (a)-[:type*..n]-(b)").at_span(pattern.span));
+        };
+        let path = path.ok_or_else(|| Error::invalid("SHORTEST needs a path variable: p = SHORTEST …").at_span(pattern.span))?;
+        let mut op = input;
+        for (node, (slot, name)) in [&pattern.start, end].into_iter().zip(nodes) {
+            if !self.bound[*slot] {
+                op = Some(self.scan(node, *slot, name, op)?);
+            }
+        }
+        let max = rel.hops.and_then(|h| h.max).unwrap_or(MAX_HOPS);
+        if max > MAX_HOPS {
+            return Err(Error::too_large(format!("SHORTEST searches at most {MAX_HOPS} hops")).at_span(rel.span));
+        }
+        self.bound[path] = true;
+        let shortest = Shortest {
+            from: nodes[0].0,
+            to: nodes[1].0,
+            path,
+            way: Way::of(rel.dir, false),
+            types: rel.types.iter().map(|t| t.name.clone()).collect(),
+            max,
+            at: rel.at.as_ref().map(|e| compile(e, &no_vars)).transpose()?,
+        };
+        let op = Op::Shortest { input: Box::new(op.unwrap_or(Op::Once)), shortest };
+        Ok(place_filters(op, self.pending, self.bound))
+    }
+}
+
+/// Wraps `op` in every pending filter whose slots are all bound.
+fn place_filters(mut op: Op, pending: &mut Pending, bound: &[bool]) -> Op {
+    for entry in pending.iter_mut() {
+        let ready = entry.as_ref().is_some_and(|(_, used)| used.iter().all(|s| bound.get(*s).copied().unwrap_or(false)));
+        if ready && let Some((pred, _)) = entry.take() {
+            op = Op::Filter { input: Box::new(op), pred };
+        }
+    }
+    op
+}
+
+/// Whether an expression is an aggregate call.
+fn aggregate_of(expr: &Expr, slots: &Slots) -> Result<Option<Aggregate>> {
+    if let ExprKind::Call { name, distinct, star, args } = &expr.kind
+        && let Some(func) = AggFunc::parse(&name.name)
+    {
+        let arg = match (star, args.as_slice()) {
+            (true, []) if func == AggFunc::Count => None,
+            (false, [a]) => Some(compile(a, &|n| slots.resolve(n))?),
+            _ => return Err(Error::invalid(format!("{}() takes one argument", name.name)).at_span(expr.span)),
+        };
+        return Ok(Some(Aggregate { func, distinct: *distinct, arg }));
+    }
+    Ok(None)
+}
+
+/// The column name of a RETURN item: its alias, or its text.
+pub fn column_name(expr: &Expr, alias: Option<&str>) -> String {
+    alias.map(str::to_string).unwrap_or_else(|| expr.to_string())
+}
+
+fn finish(
+    input: Op,
+    ret: &Return,
+    order: &[(Expr, bool)],
+    skip: Option<&Expr>,
+    limit: Option<&Expr>,
+    slots: &Slots,
+) -> Result<Plan> {
+    let columns: Vec<String> = ret.items.iter().map(|(e, a)| column_name(e, a.as_ref().map(|a| a.name.as_str()))).collect();
+    let resolve = |n: &str| slots.resolve(n);
+    let mut aggs = Vec::new();
+    let mut out = Vec::new();
+    let mut keys = Vec::new();
+    for (expr, _) in &ret.items {
+        match aggregate_of(expr, slots)? {
+            Some(a) => {
+                out.push(AggOut::Agg(aggs.len()));
+                aggs.push(a);
+            }
+            None => {
+                out.push(AggOut::Key(keys.len()));
+                keys.push(compile(expr, &resolve)?);
+            }
+        }
+    }
+    // ORDER BY: a RETURN column (by alias or text), else an expression over
+    // the pattern's variables (not allowed with aggregation or DISTINCT).
+    let mut sort_keys = Vec::new();
+    let mut hidden = Vec::new();
+    for (expr, desc) in order {
+        let text = expr.to_string();
+        let by_column = columns.iter().position(|c| *c == text || matches!(&expr.kind, ExprKind::Var(v) if v == c));
+        match by_column {
+            Some(i) => sort_keys.push((i, *desc)),
+            None if aggs.is_empty() && !ret.distinct => {
+                sort_keys.push((columns.len() + hidden.len(), *desc));
+                hidden.push(compile(expr, &resolve)?);
+            }
+            None => return Err(Error::invalid(format!("ORDER BY {text} must name a RETURN column here")).at_span(expr.span)),
+        }
+    }
+    let mut op = if aggs.is_empty() {
+        let mut items = keys;
+        items.extend(hidden.iter().cloned());
+        Op::Project { input: Box::new(input), items }
+    } else {
+        Op::Aggregate { input: Box::new(input), keys, aggs, out }
+    };
+    if ret.distinct {
+        op = Op::Distinct { input: Box::new(op) };
+    }
+    if !sort_keys.is_empty() {
+        op = Op::Sort { input: Box::new(op), keys: sort_keys };
+    }
+    if let Some(s) = skip {
+        op = Op::Skip { input: Box::new(op), count: compile(s, &no_vars)? };
+    }
+    if let Some(l) = limit {
+        op = Op::Limit { input: Box::new(op), count: compile(l, &no_vars)? };
+    }
+    if !hidden.is_empty() {
+        op = Op::Trim { input: Box::new(op), width: columns.len() };
+    }
+    Ok(Plan { root: op, columns, width: slots.names.len(), limited: limit.is_some() })
+}
+
+impl Op {
+    /// One line describing this operator (EXPLAIN).
+    pub fn describe(&self) -> String {
+        match self {
+            Op::Once => "Once".into(),
+            Op::Scan { name, access, .. } => match access {
+                Access::ById(e) => format!("NodeById {name} id={e}"),
+                Access::ByStatus(kind, s) => format!("NodesByTypeStatus {name}:{kind} status={}", s.as_str()),
+                Access::ByType(kind) => format!("NodesByType {name}:{kind}"),
+                Access::People => format!("People {name}:person"),
+                Access::AllThings => format!("AllThings {name}"),
+            },
+            Op::Expand { expand: e, .. } => {
+                let (l, r) = e.way.arrow();
+                let types = if e.types.is_empty() { String::new() } else { format!(":{}", e.types.join("|")) };
+                let hops = e.hops.map_or(String::new(), |(a, b)| format!("*{a}..{b}"));
+                let at = e.at.as_ref().map_or(String::new(), |a| format!(" AT {a}"));
+                let label = e.label.as_ref().map_or(String::new(), |l| format!(":{l}"));
+                let into = if e.to_bound { " (bound)" } else { "" };
+                let index = if e.types.first().is_some_and(|t| t == "about") { "Junction" } else { "Expand" };
+                format!("{index} {l}[{types}{hops}{at}]{r} ({}{label}){into}", e.to_name)
+            }
+            Op::Shortest { shortest: s, .. } => {
+                let (l, r) = s.way.arrow();
+                format!("ShortestPath {l}[:{}*..{}]{r}", s.types.join("|"), s.max)
+            }
+            Op::Filter { pred, .. } => format!("Filter {pred}"),
+            Op::Product { .. } => "CartesianProduct".into(),
+            Op::Project { items, .. } => {
+                let mut s = "Project ".to_string();
+                for (i, e) in items.iter().enumerate() {
+                    let _ = write!(s, "{}{e}", if i > 0 { ", " } else { "" });
+                }
+                s
+            }
+            Op::Aggregate { keys, aggs, .. } => format!("Aggregate keys={} aggregates={}", keys.len(), aggs.len()),
+            Op::Distinct { .. } => "Distinct".into(),
+            Op::Sort { keys, .. } => {
+                let ks: Vec<String> = keys.iter().map(|(c, d)| format!("#{c}{}", if *d { " DESC" } else { "" })).collect();
+                format!("Sort {}", ks.join(", "))
+            }
+            Op::Skip { count, .. } => format!("Skip {count}"),
+            Op::Limit { count, .. } => format!("Limit {count}"),
+            Op::Trim { width, .. } => format!("Trim {width}"),
+        }
+    }
+
+    pub fn children(&self) -> Vec<&Op> {
+        match self {
+            Op::Once | Op::Scan { .. } => vec![],
+            Op::Product { left, right } => vec![left, right],
+            Op::Expand { input, .. }
+            | Op::Shortest { input, .. }
+            | Op::Filter { input, .. }
+            | Op::Project { input, .. }
+            | Op::Aggregate { input, .. }
+            | Op::Distinct { input }
+            | Op::Sort { input, .. }
+            | Op::Skip { input, .. }
+            | Op::Limit { input, .. }
+            | Op::Trim { input, .. } => vec![input],
+        }
+    }
+
+    /// The plan tree, one operator per line, children indented (EXPLAIN).
+    /// `annotate` adds text per operator in pre-order (PROFILE).
+    pub fn tree(&self, annotate: &dyn Fn(usize) -> String) -> String {
+        let mut out = String::new();
+        let mut next = 0;
+        self.write_tree(0, &mut next, annotate, &mut out);
+        out
+    }
+
+    fn write_tree(&self, depth: usize, next: &mut usize, annotate: &dyn Fn(usize) -> String, out: &mut String) {
+        let id = *next;
+        *next += 1;
+        let _ = writeln!(out, "{}{}{}", "  ".repeat(depth), self.describe(), annotate(id));
+        for child in self.children() {
+            child.write_tree(depth + 1, next, annotate, out);
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Runtime values of OQL: JSON data, plus graph elements (nodes,
+//! relationships, paths) that keep their records until they are printed.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json, json};
+
+use crate::error::{Error, Result};
+use crate::graph::Edge;
+use crate::model::{Id, Knowledge, Millis, Person, Thing, parse_iso};
+
+/// A node a pattern variable can bind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    Thing(Thing),
+    Person(Person),
+    Knowledge(Knowledge),
+}
+
+impl Node {
+    pub fn id(&self) -> Id {
+        match self {
+            Node::Thing(t) => t.id,
+            Node::Person(p) => p.id,
+            Node::Knowledge(k) => k.id,
+        }
+    }
+
+    /// The label a node pattern matches: the thing type, `person` or `knowledge`.
+    pub fn label(&self) -> &str {
+        match self {
+            Node::Thing(t) => &t.kind,
+            Node::Person(_) => "person",
+            Node::Knowledge(_) => "knowledge",
+        }
+    }
+
+    /// A field by name; unknown names fall back to a thing's properties
+    /// (`c.price` reads `properties.price`).
+    pub fn field(&self, name: &str) -> Json {
+        let fields = self.to_json();
+        match fields.get(name) {
+            Some(v) => v.clone(),
+            None => match self {
+                Node::Thing(t) => t.properties.get(name).cloned().unwrap_or(Json::Null),
+                _ => Json::Null,
+            },
+        }
+    }
+
+    /// All fields as a map; a person's password hash never appears.
+    pub fn to_json(&self) -> Json {
+        let mut value = match self {
+            Node::Thing(t) => serde_json::to_value(t),
+            Node::Person(p) => serde_json::to_value(p),
+            Node::Knowledge(k) => serde_json::to_value(k),
+        }
+        .unwrap_or(Json::Null);
+        if let Json::Object(map) = &mut value {
+            map.remove("passwordHash");
+            if matches!(self, Node::Person(_)) {
+                map.insert("type".into(), json!("person"));
+            }
+            if matches!(self, Node::Knowledge(_)) {
+                map.insert("type".into(), json!("knowledge"));
+            }
+        }
+        value
+    }
+}
+
+/// A path: nodes joined by relationships (`nodes.len() == rels.len() + 1`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Path {
+    pub nodes: Vec<Arc<Node>>,
+    pub rels: Vec<Arc<Edge>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Data(Json),
+    Node(Arc<Node>),
+    Rel(Arc<Edge>),
+    Path(Arc<Path>),
+}
+
+pub const NULL: Val = Val::Data(Json::Null);
+
+pub fn edge_json(e: &Edge) -> Json {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(e.con));
+    m.insert("type".into(), json!(e.kind));
+    m.insert("from".into(), json!(e.from));
+    m.insert("to".into(), json!(e.to));
+    m.insert("validFrom".into(), json!(e.valid_from));
+    m.insert("validTo".into(), e.valid_to.map_or(Json::Null, |t| json!(t)));
+    Json::Object(m)
+}
+
+impl Val {
+    pub fn from_json(v: Json) -> Val {
+        Val::Data(v)
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Val::Data(Json::Null))
+    }
+
+    /// The value as JSON, for output and for comparisons with data.
+    pub fn to_json(&self) -> Json {
+        match self {
+            Val::Data(v) => v.clone(),
+            Val::Node(n) => n.to_json(),
+            Val::Rel(e) => edge_json(e),
+            Val::Path(p) => json!({
+                "nodes": p.nodes.iter().map(|n| n.to_json()).collect::<Vec<_>>(),
+                "relationships": p.rels.iter().map(|e| edge_json(e)).collect::<Vec<_>>(),
+            }),
+        }
+    }
+
+    /// `value.name`: a node's field, a map's entry, a relationship's field.
+    pub fn field(&self, name: &str) -> Val {
+        match self {
+            Val::Node(n) => Val::Data(n.field(name)),
+            Val::Rel(e) => Val::Data(edge_json(e).get(name).cloned().unwrap_or(Json::Null)),
+            Val::Data(Json::Object(m)) => Val::Data(m.get(name).cloned().unwrap_or(Json::Null)),
+            _ => NULL,
+        }
+    }
+
+    /// Truth in WHERE: only `true` is true (null and everything else is not).
+    pub fn truthy(&self) -> bool {
+        matches!(self, Val::Data(Json::Bool(true)))
+    }
+
+    /// An id, from an id string or a node or relationship.
+    pub fn as_id(&self) -> Result<Id> {
+        match self {
+            Val::Node(n) => Ok(n.id()),
+            Val::Rel(e) => Ok(e.con),
+            Val::Data(Json::String(s)) => s.parse(),
+            other => Err(Error::invalid(format!("expected an id, found {}", other.describe()))),
+        }
+    }
+
+    /// A time: epoch milliseconds, or an ISO date / date-time string.
+    pub fn as_millis(&self) -> Result<Millis> {
+        match self {
+            Val::Data(Json::Number(n)) => n
+                .as_i64()
+                .or_else(|| n.as_f64().map(|f| f as i64))
+                .ok_or_else(|| Error::invalid("a time must be whole milliseconds")),
+            Val::Data(Json::String(s)) => parse_iso(s),
+            other => Err(Error::invalid(format!("expected a time, found {}", other.describe()))),
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Val::Data(Json::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Val::Data(Json::Number(n)) => n.as_i64(),
+            _ => None,
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Val::Data(Json::Number(n)) => n.as_f64(),
+            _ => None,
+        }
+    }
+
+    /// A short description for error messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Val::Data(Json::Null) => "null".into(),
+            Val::Data(Json::Bool(_)) => "a boolean".into(),
+            Val::Data(Json::Number(_)) => "a number".into(),
+            Val::Data(Json::String(_)) => "a string".into(),
+            Val::Data(Json::Array(_)) => "a list".into(),
+            Val::Data(Json::Object(_)) => "a map".into(),
+            Val::Node(_) => "a node".into(),
+            Val::Rel(_) => "a relationship".into(),
+            Val::Path(_) => "a path".into(),
+        }
+    }
+}
+
+/// Equality as `=` sees it: graph elements by identity, numbers by value
+/// (1 = 1.0), everything else as JSON.
+pub fn equal(a: &Val, b: &Val) -> bool {
+    match (a, b) {
+        (Val::Node(x), Val::Node(y)) => x.id() == y.id(),
+        (Val::Rel(x), Val::Rel(y)) => x.con == y.con,
+        (Val::Node(n), other) | (other, Val::Node(n)) => other.as_str() == Some(&n.id().to_string()),
+        _ => json_equal(&a.to_json(), &b.to_json()),
+    }
+}
+
+fn json_equal(a: &Json, b: &Json) -> bool {
+    match (a, b) {
+        (Json::Number(x), Json::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(i), Some(j)) => i == j,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b)),
+        _ => a == b,
+    }
+}
+
+/// Ordering for `<`, ORDER BY, min and max: nulls first, then booleans,
+/// numbers, strings, lists, maps; values of different kinds compare by kind.
+pub fn compare(a: &Val, b: &Val) -> Ordering {
+    compare_json(&a.to_json(), &b.to_json())
+}
+
+fn rank(v: &Json) -> u8 {
+    match v {
+        Json::Null => 0,
+        Json::Bool(_) => 1,
+        Json::Number(_) => 2,
+        Json::String(_) => 3,
+        Json::Array(_) => 4,
+        Json::Object(_) => 5,
+    }
+}
+
+pub fn compare_json(a: &Json, b: &Json) -> Ordering {
+    match (a, b) {
+        (Json::Bool(x), Json::Bool(y)) => x.cmp(y),
+        (Json::Number(x), Json::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(i), Some(j)) => i.cmp(&j),
+            _ => x.as_f64().unwrap_or(f64::NAN).total_cmp(&y.as_f64().unwrap_or(f64::NAN)),
+        },
+        (Json::String(x), Json::String(y)) => x.cmp(y),
+        (Json::Array(x), Json::Array(y)) => {
+            for (a, b) in x.iter().zip(y) {
+                let o = compare_json(a, b);
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            x.len().cmp(&y.len())
+        }
+        (Json::Object(x), Json::Object(y)) => serde_json::to_string(x).unwrap_or_default().cmp(&serde_json::to_string(y).unwrap_or_default()),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_compare_by_value_and_kinds_by_rank() {
+        assert!(equal(&Val::Data(json!(1)), &Val::Data(json!(1.0))));
+        assert!(!equal(&Val::Data(json!(1)), &Val::Data(json!("1"))));
+        assert_eq!(compare(&Val::Data(json!(2)), &Val::Data(json!(10.5))), Ordering::Less);
+        assert_eq!(compare(&NULL, &Val::Data(json!(false))), Ordering::Less);
+        assert_eq!(compare(&Val::Data(json!("b")), &Val::Data(json!("a"))), Ordering::Greater);
+    }
+
+    #[test]
+    fn times_accept_millis_and_iso_text() {
+        assert_eq!(Val::Data(json!(5)).as_millis().unwrap(), 5);
+        assert_eq!(Val::Data(json!("1970-01-02")).as_millis().unwrap(), 86_400_000);
+        assert!(Val::Data(json!(true)).as_millis().is_err());
+    }
+}

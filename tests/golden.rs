@@ -1,0 +1,188 @@
+//! Golden query tests: every `tests/queries/**/*.oql` runs top to bottom on a
+//! new database. After each statement, the `-- ` comment lines that follow
+//! hold its expected result:
+//!
+//! ```text
+//! MATCH (c:course) RETURN c.name;
+//! -- c.name
+//! -- "Rust"
+//! CREATE THING cours "x";
+//! -- error UNKNOWN_TYPE
+//! ```
+//!
+//! A result prints as its columns, then one line per row (JSON values joined
+//! by ` | `); a statement without columns prints `ok`. Ids print as their
+//! prefix (`<thg>`), times after 2001 as `<time>`. A statement must end its
+//! line with `;`. `ONEDB_BLESS=1 cargo test --release --test golden` rewrites
+//! the expectations after an intended change.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use onedb::query::run::Runner;
+use onedb::{Database, Durability, Options};
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "oql") {
+            out.push(path);
+        }
+    }
+}
+
+/// Replaces ids and wall-clock times, which differ between runs.
+fn mask(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < text.len() {
+        let rest = &text[i..];
+        let id = ["org_", "per_", "thg_", "con_", "evt_", "kno_"]
+            .iter()
+            .find(|p| {
+                rest.starts_with(*p)
+                    && rest.len() >= 30
+                    && rest.as_bytes()[4..30]
+                        .iter()
+                        .all(|b| b.is_ascii_alphanumeric())
+            });
+        if let Some(prefix) = id {
+            out.push_str(&format!("<{}>", &prefix[..3]));
+            i += 30;
+            continue;
+        }
+        let digits = bytes[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let starts_number = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        if digits == 13 && starts_number && rest[..13] > *"1000000000000" {
+            out.push_str("<time>");
+            i += 13;
+            continue;
+        }
+        if let Some(after) = rest.strip_prefix("time=") {
+            let n = after.bytes().take_while(|b| b.is_ascii_digit()).count();
+            if n > 0 && after[n..].starts_with("µs") {
+                out.push_str("time=<µs>");
+                i += 5 + n + "µs".len();
+                continue;
+            }
+        }
+        let ch = rest.chars().next().unwrap_or(' ');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+fn render(result: &onedb::Result<onedb::query::run::Outcome>) -> Vec<String> {
+    match result {
+        Err(e) => vec![format!("error {}", e.code)],
+        Ok(o) if o.columns.is_empty() => vec!["ok".to_string()],
+        Ok(o) => {
+            let mut lines = vec![o.columns.join(" | ")];
+            for row in &o.rows {
+                lines.push(
+                    row.iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" | "),
+                );
+            }
+            lines.into_iter().map(|l| mask(&l)).collect()
+        }
+    }
+}
+
+/// Runs one file; returns (the file as it should read, mismatch messages).
+fn run_file(path: &Path) -> (String, Vec<String>) {
+    let text = fs::read_to_string(path).expect("read golden file");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Database::open_with(
+        dir.path(),
+        Options {
+            durability: Durability::Relaxed,
+        },
+    )
+    .expect("open");
+    let session = db.local_session().expect("root");
+    let mut runner = Runner::new(&session);
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut mismatches = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if line.trim().is_empty() || line.trim_start().starts_with("--") {
+            out.push(line.to_string());
+            i += 1;
+            continue;
+        }
+        // A statement: up to the line that ends with `;`.
+        let start = i;
+        while i < lines.len() && !lines[i].trim_end().ends_with(';') {
+            i += 1;
+        }
+        let end = i.min(lines.len() - 1);
+        let statement = lines[start..=end].join("\n");
+        out.extend(lines[start..=end].iter().map(|l| l.to_string()));
+        i = end + 1;
+        let mut expected = Vec::new();
+        while i < lines.len() && lines[i].starts_with("-- ") {
+            expected.push(lines[i][3..].to_string());
+            i += 1;
+        }
+        let actual = render(&runner.execute(&statement));
+        if actual != expected {
+            mismatches.push(format!(
+                "{}:{}: {statement}\n  expected: {expected:?}\n  actual:   {actual:?}",
+                path.display(),
+                start + 1
+            ));
+        }
+        out.extend(actual.into_iter().map(|l| format!("-- {l}")));
+    }
+    (out.join("\n") + "\n", mismatches)
+}
+
+#[test]
+fn golden_queries() {
+    let mut paths = Vec::new();
+    files(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/queries")
+            .as_path(),
+        &mut paths,
+    );
+    assert!(!paths.is_empty(), "no golden files found");
+    let bless = std::env::var("ONEDB_BLESS").is_ok_and(|v| v == "1");
+    let mut failures = Vec::new();
+    for path in &paths {
+        let (rewritten, mismatches) = run_file(path);
+        if bless {
+            fs::write(path, rewritten).expect("bless");
+        } else {
+            failures.extend(mismatches);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} golden mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn masking_hides_ids_and_times_only() {
+    assert_eq!(
+        mask("\"thg_01JD5ZK7Q9E8W3X2V1T0S9R8P7\" 1764000000000 42"),
+        "\"<thg>\" <time> 42"
+    );
+    assert_eq!(mask("thg_short 12"), "thg_short 12");
+}
