@@ -39,6 +39,12 @@ pub enum Format {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The interactive shell on the data directory (the default command).
+    Repl {
+        /// Act as this person instead of root.
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_email: Option<String>,
+    },
     /// Run an OQL script statement by statement (`-` reads stdin); stops at
     /// the first error unless --continue.
     Run {
@@ -96,8 +102,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
         },
     )?;
     let mut out = std::io::stdout().lock();
-    match cli.command.unwrap_or(Command::Info) {
+    match cli.command.unwrap_or(Command::Repl { as_email: None }) {
         Command::Info => info(&db, &mut out),
+        Command::Repl { as_email } => {
+            let session = match as_email {
+                Some(email) => db.session_as(&email)?,
+                None => db.local_session()?,
+            };
+            let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+            crate::repl::run(&session, std::io::stdin().lock(), &mut out, interactive)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run { file, format, params, keep_going, as_email } => {
             let session = match as_email {
                 Some(email) => db.session_as(&email)?,

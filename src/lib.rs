@@ -21,6 +21,7 @@ pub mod keys;
 pub mod model;
 pub mod ontology;
 pub mod query;
+pub mod repl;
 mod session;
 pub mod storage;
 

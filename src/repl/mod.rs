@@ -1,0 +1,128 @@
+//! The shell: reads statements as they are typed, runs each when its `;`
+//! arrives, prints a table or an error with a caret. Generic over its input
+//! and output so tests can drive it.
+
+use std::io::{BufRead, Write};
+
+use crate::error::Result;
+use crate::query::format;
+use crate::query::run::Runner;
+use crate::query::script::ScriptReader;
+use crate::session::Session;
+
+/// Shell commands that are not OQL (they start with a backslash).
+const HELP: &str = "\
+Type OQL statements ending with ';' (see docs/oql.md), for example:
+  CREATE ORG acme NAME \"Acme Inc\";  USE ORG acme;
+  CREATE THING course \"Rust\" {price: 39};
+  MATCH (c:course) RETURN c.name;
+Shell commands: \\help, \\quit (or end of input).
+";
+
+/// Whether the text so far ends a statement: a `;` outside strings and
+/// comments.
+fn complete(buffer: &str) -> bool {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut last_code = None;
+    let mut chars = buffer.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                last_code = Some(c);
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                // A comment: skip to the end of the line.
+                for n in chars.by_ref() {
+                    if n == '\n' {
+                        break;
+                    }
+                }
+            }
+            c if !c.is_whitespace() => last_code = Some(c),
+            _ => {}
+        }
+    }
+    !in_string && last_code == Some(';')
+}
+
+/// Runs the shell until `\quit` or the end of `input`.
+pub fn run(session: &Session, input: impl BufRead, out: &mut impl Write, interactive: bool) -> Result<()> {
+    let mut runner = Runner::new(session);
+    let mut buffer = String::new();
+    if interactive {
+        writeln!(out, "onedb {} — {} as {}. \\help for help.", env!("CARGO_PKG_VERSION"), session.database().dir().display(), session.actor().email)?;
+    }
+    let mut lines = input.lines();
+    loop {
+        if interactive {
+            let prompt = match (buffer.trim().is_empty(), runner.org_slug()) {
+                (false, _) => "   ...> ".to_string(),
+                (true, Some(org)) => format!("{org}> "),
+                (true, None) => "onedb> ".to_string(),
+            };
+            write!(out, "{prompt}")?;
+            out.flush()?;
+        }
+        let Some(line) = lines.next().transpose()? else { break };
+        if buffer.trim().is_empty() {
+            match line.trim() {
+                "\\q" | "\\quit" | "exit" | "quit" => break,
+                "\\h" | "\\help" | "help" => {
+                    write!(out, "{HELP}")?;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        buffer.push_str(&line);
+        buffer.push('\n');
+        if !complete(&buffer) {
+            continue;
+        }
+        let text = std::mem::take(&mut buffer);
+        for statement in ScriptReader::new(text.as_bytes()) {
+            let shown = match statement {
+                Ok(s) => match runner.execute(&s.text) {
+                    Ok(outcome) => format::table(&outcome),
+                    Err(e) => {
+                        let snippet = e.position.map(|p| p.snippet(&s.text));
+                        format::error_text(&e, snippet.as_deref())
+                    }
+                },
+                Err(e) => format::error_text(&e, None),
+            };
+            write!(out, "{shown}")?;
+        }
+        out.flush()?;
+    }
+    if runner.in_block() {
+        writeln!(out, "the session ended inside BEGIN: nothing in the block was committed")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_complete_at_a_semicolon_outside_strings_and_comments() {
+        assert!(complete("SHOW ORGS;"));
+        assert!(complete("MATCH (a)\nRETURN a;  \n"));
+        assert!(!complete("CREATE THING course \"a;"));
+        assert!(complete("CREATE THING course \"a;\";"));
+        assert!(!complete("SHOW ORGS -- ;"));
+        assert!(!complete("MATCH (a)"));
+    }
+}
