@@ -37,6 +37,14 @@ pub(crate) const RESERVED: &[&str] = &[
     "THEN",
     "SINCE",
     "UNTIL",
+    "LET",
+    "EXPLAIN",
+    "PROFILE",
+];
+
+/// Words that start a `simple_statement`: after `LET $x =` they mean a
+/// statement, not an expression (so they are reserved in expressions too).
+pub(crate) const STATEMENT_WORDS: &[&str] = &[
     "CREATE",
     "ALTER",
     "SET",
@@ -52,21 +60,18 @@ pub(crate) const RESERVED: &[&str] = &[
     "DISCONNECT",
     "EMIT",
     "DROP",
-    "LET",
     "MATCH",
     "EVENTS",
     "SEARCH",
     "SHOW",
     "WHOAMI",
-    "EXPLAIN",
-    "PROFILE",
     "BEGIN",
     "COMMIT",
     "ROLLBACK",
 ];
 
 pub(crate) fn is_reserved(word: &str) -> bool {
-    RESERVED.iter().any(|r| r.eq_ignore_ascii_case(word))
+    RESERVED.iter().chain(STATEMENT_WORDS).any(|r| r.eq_ignore_ascii_case(word))
 }
 
 pub(crate) fn is_ident_start(b: u8) -> bool {

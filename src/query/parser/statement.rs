@@ -10,38 +10,10 @@ use crate::query::ast::{
 
 use super::expr::{endpoint, expr, map_or_parameter, property_name};
 use super::input::{Expect, In, PError, PResult, commit};
-use super::lexer::{
+use super::lexer::{STATEMENT_WORDS, 
     clause, comma_list, identifier, keyword, kw, parameter, peek_word, punct, punctuation, skip,
 };
 use super::pattern::{limit_clause, query, search, where_clause};
-
-/// Words that start a `simple_statement`: after `LET $x =` they mean a
-/// statement, not an expression (they are reserved in expressions).
-const STATEMENT_WORDS: &[&str] = &[
-    "CREATE",
-    "ALTER",
-    "SET",
-    "REMOVE",
-    "USE",
-    "UPDATE",
-    "PUBLISH",
-    "ARCHIVE",
-    "ACTIVATE",
-    "DEACTIVATE",
-    "DELETE",
-    "CONNECT",
-    "DISCONNECT",
-    "EMIT",
-    "DROP",
-    "MATCH",
-    "EVENTS",
-    "SEARCH",
-    "SHOW",
-    "WHOAMI",
-    "BEGIN",
-    "COMMIT",
-    "ROLLBACK",
-];
 
 /// `statement ::= explain_statement | let_statement | simple_statement`
 ///
