@@ -145,7 +145,14 @@ fn main() {
     let t = Instant::now();
     for _ in 0..reads {
         let id = pick();
-        assert!(owner.read().expect("read").thing(id).expect("thing").is_some());
+        assert!(
+            owner
+                .read()
+                .expect("read")
+                .thing(id)
+                .expect("thing")
+                .is_some()
+        );
     }
     let onedb_rate = reads as f64 / t.elapsed().as_secs_f64();
     let raw_dir = tempfile::tempdir().expect("tempdir");

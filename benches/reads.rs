@@ -168,7 +168,13 @@ fn main() {
         1_000,
         Duration::from_secs(2),
         || {
-            black_box(owner.read().expect("read").thing(black_box(thing_id)).expect("thing"));
+            black_box(
+                owner
+                    .read()
+                    .expect("read")
+                    .thing(black_box(thing_id))
+                    .expect("thing"),
+            );
         },
         || {
             black_box(raw.get(black_box(&thing_key)).expect("get"));

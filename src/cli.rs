@@ -113,7 +113,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             crate::repl::run(&session, std::io::stdin().lock(), &mut out, interactive)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { file, format, params, keep_going, as_email } => {
+        Command::Run {
+            file,
+            format,
+            params,
+            keep_going,
+            as_email,
+        } => {
             let session = match as_email {
                 Some(email) => db.session_as(&email)?,
                 None => db.local_session()?,
@@ -121,7 +127,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
                 Box::new(std::io::stdin().lock())
             } else {
-                Box::new(std::io::BufReader::new(std::fs::File::open(&file).map_err(|e| Error::io(format!("{}: {e}", file.display())))?))
+                Box::new(std::io::BufReader::new(
+                    std::fs::File::open(&file)
+                        .map_err(|e| Error::io(format!("{}: {e}", file.display())))?,
+                ))
             };
             run_script(&session, input, format, &params, keep_going, &mut out)
         }
@@ -150,12 +159,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// `--param NAME=JSON`: a value bound as `$NAME`; text that is not JSON is
 /// taken as a string.
 pub fn parse_param(text: &str) -> Result<(String, serde_json::Value)> {
-    let (name, value) = text.split_once('=').ok_or_else(|| Error::invalid(format!("--param takes NAME=JSON, not {text:?}")))?;
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| Error::invalid(format!("--param takes NAME=JSON, not {text:?}")))?;
     let name = name.trim().trim_start_matches('$');
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(Error::invalid(format!("--param name {name:?} must be a word")));
+        return Err(Error::invalid(format!(
+            "--param name {name:?} must be a word"
+        )));
     }
-    let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+    let value = serde_json::from_str(value)
+        .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
     Ok((name.to_string(), value))
 }
 
@@ -178,7 +192,12 @@ pub fn run_script(
     let mut failed = false;
     for statement in ScriptReader::new(input) {
         let (result, text) = match statement {
-            Ok(s) => (runner.execute(&s.text).map_err(|e| (s.locate(e.clone()), e)), Some(s.text)),
+            Ok(s) => (
+                runner
+                    .execute(&s.text)
+                    .map_err(|e| (s.locate(e.clone()), e)),
+                Some(s.text),
+            ),
             Err(e) => (Err((e.clone(), e)), None),
         };
         match (result, format) {
@@ -190,7 +209,10 @@ pub fn run_script(
                     Format::Json => writeln!(out, "{}", fmt::json_error(&located))?,
                     Format::Table => {
                         // The place in the script; the caret under the statement's own line.
-                        let snippet = local.position.zip(text.as_deref()).map(|(p, t)| p.snippet(t));
+                        let snippet = local
+                            .position
+                            .zip(text.as_deref())
+                            .map(|(p, t)| p.snippet(t));
                         eprint!("{}", fmt::error_text(&located, snippet.as_deref()));
                     }
                 }
@@ -202,14 +224,20 @@ pub fn run_script(
         }
     }
     if runner.in_block() {
-        let e = Error::invalid("the script ended inside BEGIN without COMMIT: nothing in the block was committed");
+        let e = Error::invalid(
+            "the script ended inside BEGIN without COMMIT: nothing in the block was committed",
+        );
         match format {
             Format::Json => writeln!(out, "{}", fmt::json_error(&e))?,
             Format::Table => eprint!("{}", fmt::error_text(&e, None)),
         }
         failed = true;
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn info(db: &Database, out: &mut impl Write) -> Result<ExitCode> {

@@ -44,7 +44,11 @@ impl Session {
 
     fn scope(&self, org: Option<&Arc<Org>>) -> Scope {
         let tenant = org.map_or(Tenant::PLATFORM, |o| Tenant::of_org(o.id));
-        if self.actor.role == Role::PlatformOwner { Scope::platform(tenant) } else { Scope::tenant(tenant) }
+        if self.actor.role == Role::PlatformOwner {
+            Scope::platform(tenant)
+        } else {
+            Scope::tenant(tenant)
+        }
     }
 
     /// A read-only transaction on one consistent snapshot.
@@ -62,13 +66,23 @@ impl Session {
     /// person may not act in.
     pub fn read_in(&self, org: Option<Arc<Org>>) -> Result<TenantTxn<'_>> {
         let shared = self.db.shared();
-        TenantTxn::open(shared, shared.storage.read(self.scope(org.as_ref())), self.actor.clone(), org)
+        TenantTxn::open(
+            shared,
+            shared.storage.read(self.scope(org.as_ref())),
+            self.actor.clone(),
+            org,
+        )
     }
 
     /// A read-write transaction in `org`.
     pub fn write_in(&self, org: Option<Arc<Org>>) -> Result<TenantTxn<'_>> {
         let shared = self.db.shared();
-        TenantTxn::open(shared, shared.storage.write(self.scope(org.as_ref())), self.actor.clone(), org)
+        TenantTxn::open(
+            shared,
+            shared.storage.write(self.scope(org.as_ref())),
+            self.actor.clone(),
+            org,
+        )
     }
 
     /// Runs `work` in a write transaction and commits it, retrying the whole

@@ -7,7 +7,8 @@ use onedb::{Database, Durability, Options};
 
 #[test]
 fn every_example_in_the_oql_reference_runs() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/oql.md")).expect("docs/oql.md");
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/oql.md"))
+        .expect("docs/oql.md");
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in doc.lines() {
@@ -26,14 +27,23 @@ fn every_example_in_the_oql_reference_runs() {
     }
     assert!(blocks.len() >= 10, "found only {} examples", blocks.len());
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = Database::open_with(dir.path(), Options { durability: Durability::Relaxed }).expect("open");
+    let db = Database::open_with(
+        dir.path(),
+        Options {
+            durability: Durability::Relaxed,
+        },
+    )
+    .expect("open");
     for block in &blocks {
         let session = db.local_session().expect("root");
         let mut runner = Runner::new(&session);
         for statement in ScriptReader::new(block.as_bytes()) {
             let statement = statement.expect("split");
             if let Err(e) = runner.execute(&statement.text) {
-                panic!("docs/oql.md example failed: {}\n  {e}\nin block:\n{block}", statement.text);
+                panic!(
+                    "docs/oql.md example failed: {}\n  {e}\nin block:\n{block}",
+                    statement.text
+                );
             }
         }
     }

@@ -4,7 +4,13 @@ use onedb::{Database, Durability, Options};
 
 fn shell(input: &str) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = Database::open_with(dir.path(), Options { durability: Durability::Relaxed }).expect("open");
+    let db = Database::open_with(
+        dir.path(),
+        Options {
+            durability: Durability::Relaxed,
+        },
+    )
+    .expect("open");
     let session = db.local_session().expect("root");
     let mut out = Vec::new();
     onedb::repl::run(&session, input.as_bytes(), &mut out, true).expect("shell");
@@ -20,13 +26,18 @@ fn runs_statements_across_lines_and_shows_tables_prompts_and_errors() {
     assert!(out.contains("acme> "), "prompt shows the org: {out}");
     assert!(out.contains("   ...> "), "continuation prompt: {out}");
     assert!(out.contains("| Rust   | 39      |"), "{out}");
-    assert!(out.contains("error UNKNOWN_TYPE at line 1, column 10"), "{out}");
+    assert!(
+        out.contains("error UNKNOWN_TYPE at line 1, column 10"),
+        "{out}"
+    );
     assert!(out.contains("did you mean course"), "{out}");
     assert!(!out.contains("Acme |"), "nothing runs after \\quit: {out}");
 }
 
 #[test]
 fn an_unfinished_block_is_not_committed() {
-    let out = shell("CREATE ORG acme NAME \"Acme\";\nUSE ORG acme;\nBEGIN;\nCREATE THING task \"t\" {};\n");
+    let out = shell(
+        "CREATE ORG acme NAME \"Acme\";\nUSE ORG acme;\nBEGIN;\nCREATE THING task \"t\" {};\n",
+    );
     assert!(out.contains("nothing in the block was committed"), "{out}");
 }

@@ -177,7 +177,11 @@ impl Replay {
         let replay = Replay { changes, round };
         let keys: std::collections::BTreeSet<Vec<u8>> =
             replay.changes.iter().map(|c| replay.key(c, 1)).collect();
-        assert_eq!(keys.len(), replay.changes.len(), "salted keys must stay distinct");
+        assert_eq!(
+            keys.len(),
+            replay.changes.len(),
+            "salted keys must stay distinct"
+        );
         replay
     }
 

@@ -322,10 +322,16 @@ impl TenantTxn<'_> {
         if id.dim() != Dim::Connection {
             return Ok(None);
         }
-        let c: Option<Connection> = self.load(Family::Connection.name(), &self.tenant().connection(id))?;
+        let c: Option<Connection> =
+            self.load(Family::Connection.name(), &self.tenant().connection(id))?;
         match c {
             // Customers see a connection only when they may see both ends.
-            Some(c) if !self.reads_all() && !(self.node_visible(c.from)? && self.node_visible(c.to)?) => Ok(None),
+            Some(c)
+                if !self.reads_all()
+                    && !(self.node_visible(c.from)? && self.node_visible(c.to)?) =>
+            {
+                Ok(None)
+            }
             other => Ok(other),
         }
     }
@@ -340,7 +346,9 @@ impl TenantTxn<'_> {
         kind: Option<&str>,
         at: Millis,
     ) -> Result<impl Iterator<Item = Result<Edge>> + 's> {
-        let scan = self.txn.scan_prefix(&self.tenant().edges(dir, node, kind), false)?;
+        let scan = self
+            .txn
+            .scan_prefix(&self.tenant().edges(dir, node, kind), false)?;
         // Customers see only edges whose both ends they may see.
         let filtered = !self.reads_all();
         let node_seen = !filtered || self.node_visible(node)?;
@@ -369,7 +377,14 @@ impl TenantTxn<'_> {
                         if filtered && !self.node_visible(other)? {
                             return Ok(None);
                         }
-                        Ok(Some(Edge { con, kind, from, to, valid_from: v.valid_from, valid_to: v.valid_to }))
+                        Ok(Some(Edge {
+                            con,
+                            kind,
+                            from,
+                            to,
+                            valid_from: v.valid_from,
+                            valid_to: v.valid_to,
+                        }))
                     }
                     _ => Err(Error::corruption("edge index", "key of another family")),
                 }

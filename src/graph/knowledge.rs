@@ -120,8 +120,12 @@ impl TenantTxn<'_> {
     pub fn delete_knowledge(&mut self, id: Id) -> Result<()> {
         let grant = self.authorize(Action::DeleteKnowledge)?;
         self.check_org_writable()?;
-        if grant == crate::ontology::Grant::OwnOnly && self.creator_of(id)? != Some(self.actor.person) {
-            return Err(Error::forbidden("org_user may delete only the knowledge they created"));
+        if grant == crate::ontology::Grant::OwnOnly
+            && self.creator_of(id)? != Some(self.actor.person)
+        {
+            return Err(Error::forbidden(
+                "org_user may delete only the knowledge they created",
+            ));
         }
         let t = self.tenant();
         let (mut k, old_len) =
@@ -154,7 +158,8 @@ impl TenantTxn<'_> {
         if id.dim() != Dim::Knowledge {
             return Ok(None);
         }
-        let k: Option<Knowledge> = self.load(Family::Knowledge.name(), &self.tenant().knowledge(id))?;
+        let k: Option<Knowledge> =
+            self.load(Family::Knowledge.name(), &self.tenant().knowledge(id))?;
         match k {
             Some(k) if k.deleted_at.is_none() && self.may_see_knowledge(&k)? => Ok(Some(k)),
             _ => Ok(None),

@@ -122,7 +122,8 @@ impl TenantTxn<'_> {
             ("type", json!(trigger.kind)),
             ("emit", json!(trigger.emit)),
         ]);
-        self.log("settings_updated", None, "trigger", meta).map(|_| ())
+        self.log("settings_updated", None, "trigger", meta)
+            .map(|_| ())
     }
 
     /// Emits the events of every trigger on (`on`, `kind`) for `target`.

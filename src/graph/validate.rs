@@ -108,7 +108,13 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
         if current.as_ref().is_none_or(|(t, _)| *t != tenant) {
             if let Some((t, state)) = current.take() {
                 if t == Tenant::PLATFORM {
-                    global_deleted.extend(state.things.values().filter(|t| t.deleted_at.is_some()).map(|t| t.id));
+                    global_deleted.extend(
+                        state
+                            .things
+                            .values()
+                            .filter(|t| t.deleted_at.is_some())
+                            .map(|t| t.id),
+                    );
                 }
                 finish(t, state, &mut report, &mut people_seen);
             }
@@ -122,7 +128,15 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
             current = Some((tenant, TenantState::default()));
         }
         if let Some((_, state)) = current.as_mut() {
-            check_entry(state, &key, entry, &value, vocabulary, &global_deleted, &mut report);
+            check_entry(
+                state,
+                &key,
+                entry,
+                &value,
+                vocabulary,
+                &global_deleted,
+                &mut report,
+            );
         }
     }
     if let Some((t, state)) = current.take() {
@@ -252,8 +266,14 @@ fn check_entry(
             }
             let dead = |id: Id| {
                 global_deleted.contains(&id)
-                    || state.things.get(&id).is_some_and(|t| t.deleted_at.is_some())
-                    || state.people.get(&id).is_some_and(|p| p.status != PersonStatus::Active)
+                    || state
+                        .things
+                        .get(&id)
+                        .is_some_and(|t| t.deleted_at.is_some())
+                    || state
+                        .people
+                        .get(&id)
+                        .is_some_and(|p| p.status != PersonStatus::Active)
             };
             let expected = EdgeValue::of(c, dead(c.from) || dead(c.to));
             if EdgeValue::decode(value).ok() != Some(expected) {

@@ -32,7 +32,10 @@ pub struct Context<'e, 't> {
 impl Context<'_, '_> {
     fn check_deadline(&self) -> Result<()> {
         if Instant::now() > self.deadline {
-            return Err(Error::new(ErrorCode::Timeout, "the query ran past its time limit"));
+            return Err(Error::new(
+                ErrorCode::Timeout,
+                "the query ran past its time limit",
+            ));
         }
         Ok(())
     }
@@ -61,31 +64,90 @@ trait Operator {
 
 type BoxOp<'c> = Box<dyn Operator + 'c>;
 
-fn build<'c>(op: &'c Op, width: usize, ctx: &'c Context<'c, 'c>, next_id: &mut usize) -> Result<BoxOp<'c>> {
+fn build<'c>(
+    op: &'c Op,
+    width: usize,
+    ctx: &'c Context<'c, 'c>,
+    next_id: &mut usize,
+) -> Result<BoxOp<'c>> {
     let id = *next_id;
     *next_id += 1;
     let mut child = |o: &'c Op| build(o, width, ctx, next_id);
     let built: BoxOp<'c> = match op {
         Op::Once => Box::new(Once { done: false, width }),
         Op::Scan { slot, access, .. } => Box::new(Scan::new(*slot, access, width, ctx)?),
-        Op::Expand { input, expand } => Box::new(ExpandOp { input: child(input)?, e: expand, ctx, queue: VecDeque::new() }),
-        Op::Shortest { input, shortest } => Box::new(ShortestOp { input: child(input)?, s: shortest, ctx }),
-        Op::Filter { input, pred } => Box::new(Filter { input: child(input)?, pred, ctx }),
-        Op::Product { left, right } => {
-            Box::new(Product { left: child(left)?, right: Some(right), width, ctx, rights: None, current: None, index: 0 })
-        }
-        Op::Project { input, items } => Box::new(Project { input: child(input)?, items, ctx }),
-        Op::Aggregate { input, keys, aggs, out } => {
-            Box::new(AggregateOp { input: child(input)?, keys, aggs, out, ctx, output: None })
-        }
-        Op::Distinct { input } => Box::new(Distinct { input: child(input)?, seen: HashSet::new() }),
-        Op::Sort { input, keys } => Box::new(Sort { input: child(input)?, keys, ctx, sorted: None }),
-        Op::Skip { input, count } => Box::new(Skip { input: child(input)?, left: count_of(count, ctx)? }),
-        Op::Limit { input, count } => Box::new(Limit { input: child(input)?, left: count_of(count, ctx)? }),
-        Op::Trim { input, width } => Box::new(Trim { input: child(input)?, width: *width }),
+        Op::Expand { input, expand } => Box::new(ExpandOp {
+            input: child(input)?,
+            e: expand,
+            ctx,
+            queue: VecDeque::new(),
+        }),
+        Op::Shortest { input, shortest } => Box::new(ShortestOp {
+            input: child(input)?,
+            s: shortest,
+            ctx,
+        }),
+        Op::Filter { input, pred } => Box::new(Filter {
+            input: child(input)?,
+            pred,
+            ctx,
+        }),
+        Op::Product { left, right } => Box::new(Product {
+            left: child(left)?,
+            right: Some(right),
+            width,
+            ctx,
+            rights: None,
+            current: None,
+            index: 0,
+        }),
+        Op::Project { input, items } => Box::new(Project {
+            input: child(input)?,
+            items,
+            ctx,
+        }),
+        Op::Aggregate {
+            input,
+            keys,
+            aggs,
+            out,
+        } => Box::new(AggregateOp {
+            input: child(input)?,
+            keys,
+            aggs,
+            out,
+            ctx,
+            output: None,
+        }),
+        Op::Distinct { input } => Box::new(Distinct {
+            input: child(input)?,
+            seen: HashSet::new(),
+        }),
+        Op::Sort { input, keys } => Box::new(Sort {
+            input: child(input)?,
+            keys,
+            ctx,
+            sorted: None,
+        }),
+        Op::Skip { input, count } => Box::new(Skip {
+            input: child(input)?,
+            left: count_of(count, ctx)?,
+        }),
+        Op::Limit { input, count } => Box::new(Limit {
+            input: child(input)?,
+            left: count_of(count, ctx)?,
+        }),
+        Op::Trim { input, width } => Box::new(Trim {
+            input: child(input)?,
+            width: *width,
+        }),
     };
     Ok(match &ctx.profile {
-        Some(stats) => Box::new(Profiled { inner: built, id, stats: stats.clone() }),
+        Some(stats) => Box::new(Profiled {
+            inner: built,
+            id,
+            stats: stats.clone(),
+        }),
         None => built,
     })
 }
@@ -94,7 +156,10 @@ fn count_of(expr: &CExpr, ctx: &Context<'_, '_>) -> Result<usize> {
     let v = expr.eval(&[], &ctx.env)?;
     match v.as_i64() {
         Some(n) if n >= 0 => Ok(n as usize),
-        _ => Err(Error::invalid(format!("SKIP and LIMIT take a whole number ≥ 0, not {}", v.to_json()))),
+        _ => Err(Error::invalid(format!(
+            "SKIP and LIMIT take a whole number ≥ 0, not {}",
+            v.to_json()
+        ))),
     }
 }
 
@@ -145,7 +210,12 @@ struct Scan<'c> {
 }
 
 impl<'c> Scan<'c> {
-    fn new(slot: usize, access: &'c Access, width: usize, ctx: &'c Context<'c, 'c>) -> Result<Scan<'c>> {
+    fn new(
+        slot: usize,
+        access: &'c Access,
+        width: usize,
+        ctx: &'c Context<'c, 'c>,
+    ) -> Result<Scan<'c>> {
         let txn = ctx.env.txn;
         let nodes: Box<dyn Iterator<Item = Result<Node>> + 'c> = match access {
             Access::ById(expr) => {
@@ -156,12 +226,22 @@ impl<'c> Scan<'c> {
                 };
                 Box::new(node.into_iter().map(Ok))
             }
-            Access::ByStatus(kind, status) => Box::new(txn.things_of_type(kind, Some(*status))?.map(|t| t.map(Node::Thing))),
-            Access::ByType(kind) => Box::new(txn.things_of_type(kind, None)?.map(|t| t.map(Node::Thing))),
+            Access::ByStatus(kind, status) => Box::new(
+                txn.things_of_type(kind, Some(*status))?
+                    .map(|t| t.map(Node::Thing)),
+            ),
+            Access::ByType(kind) => {
+                Box::new(txn.things_of_type(kind, None)?.map(|t| t.map(Node::Thing)))
+            }
             Access::People => Box::new(txn.people()?.into_iter().map(|p| Ok(Node::Person(p)))),
             Access::AllThings => Box::new(txn.all_things()?.map(|t| t.map(Node::Thing))),
         };
-        Ok(Scan { slot, width, ctx, nodes })
+        Ok(Scan {
+            slot,
+            width,
+            ctx,
+            nodes,
+        })
     }
 }
 
@@ -194,7 +274,13 @@ fn label_ok(node: &Node, label: &Option<String>) -> bool {
 }
 
 /// Edges of a node one hop away, in the requested way and types.
-fn neighbours(txn: &TenantTxn<'_>, node: Id, way: Way, types: &[String], at: Millis) -> Result<Vec<Edge>> {
+fn neighbours(
+    txn: &TenantTxn<'_>,
+    node: Id,
+    way: Way,
+    types: &[String],
+    at: Millis,
+) -> Result<Vec<Edge>> {
     let mut out = Vec::new();
     let dirs: &[Direction] = match way {
         Way::Out => &[Direction::Out],
@@ -232,11 +318,22 @@ fn neighbours(txn: &TenantTxn<'_>, node: Id, way: Way, types: &[String], at: Mil
 }
 
 fn junction_edge(knowledge: Id, thing: Id, role: &str) -> Edge {
-    Edge { con: knowledge, kind: format!("about:{role}"), from: knowledge, to: thing, valid_from: 0, valid_to: None }
+    Edge {
+        con: knowledge,
+        kind: format!("about:{role}"),
+        from: knowledge,
+        to: thing,
+        valid_from: 0,
+        valid_to: None,
+    }
 }
 
 fn far_end(edge: &Edge, near: Id) -> Id {
-    if edge.from == near { edge.to } else { edge.from }
+    if edge.from == near {
+        edge.to
+    } else {
+        edge.from
+    }
 }
 
 struct ExpandOp<'c> {
@@ -257,7 +354,9 @@ impl ExpandOp<'_> {
     /// Every row one input row expands to.
     fn expand(&mut self, row: Row) -> Result<()> {
         let txn = self.ctx.env.txn;
-        let Val::Node(start) = &row[self.e.from] else { return Ok(()) };
+        let Val::Node(start) = &row[self.e.from] else {
+            return Ok(());
+        };
         let at = self.at()?;
         let (min, max) = self.e.hops.unwrap_or((1, 1));
         // Depth-first over simple paths (no node twice): cycle-safe, bounded.
@@ -275,7 +374,9 @@ impl ExpandOp<'_> {
                 if path.contains(&next) {
                     continue;
                 }
-                let Some(found) = load_node(txn, next)? else { continue };
+                let Some(found) = load_node(txn, next)? else {
+                    continue;
+                };
                 let found = Arc::new(found);
                 if self.e.hops.is_none() {
                     self.emit(&row, &found, Some(edge))?;
@@ -303,7 +404,9 @@ impl ExpandOp<'_> {
         }
         self.queue.push_back(out);
         if self.queue.len() > self.ctx.max_rows.saturating_mul(10) {
-            return Err(Error::too_large("an expansion produced too many rows; narrow the pattern"));
+            return Err(Error::too_large(
+                "an expansion produced too many rows; narrow the pattern",
+            ));
         }
         Ok(())
     }
@@ -365,15 +468,20 @@ impl ShortestOp<'_> {
             }
             frontier = next;
         }
-        let Some(&goal) = index.get(&to.id()) else { return Ok(None) };
-        let Some((_, route)) = petgraph::algo::astar(&graph, start, |n| n == goal, |_| 1u32, |_| 0) else {
+        let Some(&goal) = index.get(&to.id()) else {
+            return Ok(None);
+        };
+        let Some((_, route)) = petgraph::algo::astar(&graph, start, |n| n == goal, |_| 1u32, |_| 0)
+        else {
             return Ok(None);
         };
         let mut nodes = Vec::new();
         let mut rels = Vec::new();
         for (i, n) in route.iter().enumerate() {
             let id = graph[*n];
-            nodes.push(Arc::new(load_node(txn, id)?.ok_or_else(|| Error::not_found(format!("{id} vanished")))?));
+            nodes.push(Arc::new(
+                load_node(txn, id)?.ok_or_else(|| Error::not_found(format!("{id} vanished")))?,
+            ));
             if i > 0
                 && let Some(e) = graph.find_edge(route[i - 1], *n)
             {
@@ -387,7 +495,9 @@ impl ShortestOp<'_> {
 impl Operator for ShortestOp<'_> {
     fn next(&mut self) -> Result<Option<Row>> {
         while let Some(mut row) = self.input.next()? {
-            let (Val::Node(a), Val::Node(b)) = (&row[self.s.from], &row[self.s.to]) else { continue };
+            let (Val::Node(a), Val::Node(b)) = (&row[self.s.from], &row[self.s.to]) else {
+                continue;
+            };
             if let Some(path) = self.find(a, b)? {
                 row[self.s.path] = Val::Path(Arc::new(path));
                 return Ok(Some(row));
@@ -437,7 +547,9 @@ impl Operator for Product<'_> {
             let mut rows = Vec::new();
             while let Some(r) = right.next()? {
                 if rows.len() >= self.ctx.max_rows {
-                    return Err(Error::too_large("a cartesian product side has too many rows; connect the patterns"));
+                    return Err(Error::too_large(
+                        "a cartesian product side has too many rows; connect the patterns",
+                    ));
                 }
                 rows.push(r);
             }
@@ -450,7 +562,11 @@ impl Operator for Product<'_> {
                 && let Some(right) = rights.get(self.index)
             {
                 self.index += 1;
-                let merged = left.iter().zip(right).map(|(l, r)| if r.is_null() { l.clone() } else { r.clone() }).collect();
+                let merged = left
+                    .iter()
+                    .zip(right)
+                    .map(|(l, r)| if r.is_null() { l.clone() } else { r.clone() })
+                    .collect();
                 return Ok(Some(merged));
             }
             match self.left.next()? {
@@ -473,7 +589,12 @@ struct Project<'c> {
 impl Operator for Project<'_> {
     fn next(&mut self) -> Result<Option<Row>> {
         match self.input.next()? {
-            Some(row) => Ok(Some(self.items.iter().map(|e| e.eval(&row, &self.ctx.env)).collect::<Result<_>>()?)),
+            Some(row) => Ok(Some(
+                self.items
+                    .iter()
+                    .map(|e| e.eval(&row, &self.ctx.env))
+                    .collect::<Result<_>>()?,
+            )),
             None => Ok(None),
         }
     }
@@ -507,14 +628,31 @@ impl AggregateOp<'_> {
         let mut index: HashMap<String, usize> = HashMap::new();
         while let Some(row) = self.input.next()? {
             self.ctx.check_deadline()?;
-            let key: Vec<Val> = self.keys.iter().map(|k| k.eval(&row, &self.ctx.env)).collect::<Result<_>>()?;
-            let key_text = serde_json::to_string(&key.iter().map(|v| v.to_json()).collect::<Vec<_>>()).unwrap_or_default();
+            let key: Vec<Val> = self
+                .keys
+                .iter()
+                .map(|k| k.eval(&row, &self.ctx.env))
+                .collect::<Result<_>>()?;
+            let key_text =
+                serde_json::to_string(&key.iter().map(|v| v.to_json()).collect::<Vec<_>>())
+                    .unwrap_or_default();
             let g = *index.entry(key_text).or_insert_with(|| {
-                groups.push((key, vec![Acc { all_int: true, ..Default::default() }; self.aggs.len()]));
+                groups.push((
+                    key,
+                    vec![
+                        Acc {
+                            all_int: true,
+                            ..Default::default()
+                        };
+                        self.aggs.len()
+                    ],
+                ));
                 groups.len() - 1
             });
             if groups.len() > self.ctx.max_rows {
-                return Err(Error::too_large("too many groups; add LIMIT or narrow the pattern"));
+                return Err(Error::too_large(
+                    "too many groups; add LIMIT or narrow the pattern",
+                ));
             }
             for (agg, acc) in self.aggs.iter().zip(groups[g].1.iter_mut()) {
                 let value = match &agg.arg {
@@ -525,7 +663,16 @@ impl AggregateOp<'_> {
             }
         }
         if groups.is_empty() && self.keys.is_empty() {
-            groups.push((vec![], vec![Acc { all_int: true, ..Default::default() }; self.aggs.len()]));
+            groups.push((
+                vec![],
+                vec![
+                    Acc {
+                        all_int: true,
+                        ..Default::default()
+                    };
+                    self.aggs.len()
+                ],
+            ));
         }
         Ok(groups
             .into_iter()
@@ -564,7 +711,11 @@ fn accumulate(agg: &Aggregate, acc: &mut Acc, value: Val) {
                 None => true,
                 Some(b) => {
                     let o = compare(&value, b);
-                    if agg.func == AggFunc::Min { o.is_lt() } else { o.is_gt() }
+                    if agg.func == AggFunc::Min {
+                        o.is_lt()
+                    } else {
+                        o.is_gt()
+                    }
                 }
             };
             if better {
@@ -605,7 +756,8 @@ struct Distinct<'c> {
 impl Operator for Distinct<'_> {
     fn next(&mut self) -> Result<Option<Row>> {
         while let Some(row) = self.input.next()? {
-            let key = serde_json::to_string(&row.iter().map(|v| v.to_json()).collect::<Vec<_>>()).unwrap_or_default();
+            let key = serde_json::to_string(&row.iter().map(|v| v.to_json()).collect::<Vec<_>>())
+                .unwrap_or_default();
             if self.seen.insert(key) {
                 return Ok(Some(row));
             }
@@ -628,7 +780,9 @@ impl Operator for Sort<'_> {
             while let Some(row) = self.input.next()? {
                 self.ctx.check_deadline()?;
                 if rows.len() >= self.ctx.max_rows.saturating_mul(10) {
-                    return Err(Error::too_large("too many rows to sort; narrow the pattern"));
+                    return Err(Error::too_large(
+                        "too many rows to sort; narrow the pattern",
+                    ));
                 }
                 rows.push(row);
             }

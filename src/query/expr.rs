@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::fmt;
 
-
 use serde_json::{Value as Json, json};
 
 use crate::error::{Error, Result};
@@ -124,19 +123,43 @@ pub fn compile(expr: &Expr, resolve: &dyn Fn(&str) -> Option<usize>) -> Result<C
             Some(slot) => CExpr::Slot(slot, name.clone()),
             None => return Err(bad(format!("unknown variable {name}"))),
         },
-        ExprKind::Prop(base, name) => CExpr::Field(Box::new(compile(base, resolve)?), name.name.clone()),
-        ExprKind::List(items) => CExpr::List(items.iter().map(|e| compile(e, resolve)).collect::<Result<_>>()?),
-        ExprKind::Map(entries) => {
-            CExpr::Map(entries.iter().map(|(k, v)| Ok((k.name.clone(), compile(v, resolve)?))).collect::<Result<_>>()?)
+        ExprKind::Prop(base, name) => {
+            CExpr::Field(Box::new(compile(base, resolve)?), name.name.clone())
         }
+        ExprKind::List(items) => CExpr::List(
+            items
+                .iter()
+                .map(|e| compile(e, resolve))
+                .collect::<Result<_>>()?,
+        ),
+        ExprKind::Map(entries) => CExpr::Map(
+            entries
+                .iter()
+                .map(|(k, v)| Ok((k.name.clone(), compile(v, resolve)?)))
+                .collect::<Result<_>>()?,
+        ),
         ExprKind::Unary(UnaryOp::Not, e) => CExpr::Not(Box::new(compile(e, resolve)?)),
         ExprKind::Unary(UnaryOp::Neg, e) => CExpr::Neg(Box::new(compile(e, resolve)?)),
-        ExprKind::Binary(op, l, r) => CExpr::Binary(*op, Box::new(compile(l, resolve)?), Box::new(compile(r, resolve)?)),
-        ExprKind::IsNull { expr, negated } => CExpr::IsNull(Box::new(compile(expr, resolve)?), *negated),
+        ExprKind::Binary(op, l, r) => CExpr::Binary(
+            *op,
+            Box::new(compile(l, resolve)?),
+            Box::new(compile(r, resolve)?),
+        ),
+        ExprKind::IsNull { expr, negated } => {
+            CExpr::IsNull(Box::new(compile(expr, resolve)?), *negated)
+        }
         ExprKind::Call { name, args, .. } => match Func::parse(&name.name) {
-            Some(f) => CExpr::Func(f, args.iter().map(|e| compile(e, resolve)).collect::<Result<_>>()?),
+            Some(f) => CExpr::Func(
+                f,
+                args.iter()
+                    .map(|e| compile(e, resolve))
+                    .collect::<Result<_>>()?,
+            ),
             None if AggFunc::parse(&name.name).is_some() => {
-                return Err(bad(format!("{}() is an aggregate and may appear only in RETURN", name.name)));
+                return Err(bad(format!(
+                    "{}() is an aggregate and may appear only in RETURN",
+                    name.name
+                )));
             }
             None => return Err(bad(format!("unknown function {}()", name.name))),
         },
@@ -153,11 +176,17 @@ impl CExpr {
             },
             CExpr::Slot(slot, _) => row.get(*slot).cloned().unwrap_or(NULL),
             CExpr::Field(base, name) => base.eval(row, env)?.field(name),
-            CExpr::List(items) => {
-                Val::Data(Json::Array(items.iter().map(|e| e.eval(row, env).map(|v| v.to_json())).collect::<Result<_>>()?))
-            }
+            CExpr::List(items) => Val::Data(Json::Array(
+                items
+                    .iter()
+                    .map(|e| e.eval(row, env).map(|v| v.to_json()))
+                    .collect::<Result<_>>()?,
+            )),
             CExpr::Map(entries) => Val::Data(Json::Object(
-                entries.iter().map(|(k, e)| Ok((k.clone(), e.eval(row, env)?.to_json()))).collect::<Result<_>>()?,
+                entries
+                    .iter()
+                    .map(|(k, e)| Ok((k.clone(), e.eval(row, env)?.to_json())))
+                    .collect::<Result<_>>()?,
             )),
             CExpr::Not(e) => match e.eval(row, env)? {
                 v if v.is_null() => NULL,
@@ -166,7 +195,10 @@ impl CExpr {
             CExpr::Neg(e) => {
                 let v = e.eval(row, env)?;
                 match (v.as_i64(), v.as_f64()) {
-                    (Some(i), _) => Val::Data(json!(i.checked_neg().ok_or_else(|| Error::invalid("integer overflow"))?)),
+                    (Some(i), _) => Val::Data(json!(
+                        i.checked_neg()
+                            .ok_or_else(|| Error::invalid("integer overflow"))?
+                    )),
                     (None, Some(f)) => Val::Data(json!(-f)),
                     _ if v.is_null() => NULL,
                     _ => return Err(Error::invalid(format!("cannot negate {}", v.describe()))),
@@ -182,7 +214,9 @@ impl CExpr {
     pub fn slots(&self, out: &mut Vec<usize>) {
         match self {
             CExpr::Slot(s, _) => out.push(*s),
-            CExpr::Field(e, _) | CExpr::Not(e) | CExpr::Neg(e) | CExpr::IsNull(e, _) => e.slots(out),
+            CExpr::Field(e, _) | CExpr::Not(e) | CExpr::Neg(e) | CExpr::IsNull(e, _) => {
+                e.slots(out)
+            }
             CExpr::List(items) | CExpr::Func(_, items) => items.iter().for_each(|e| e.slots(out)),
             CExpr::Map(entries) => entries.iter().for_each(|(_, e)| e.slots(out)),
             CExpr::Binary(_, l, r) => {
@@ -221,7 +255,10 @@ fn binary(op: BinaryOp, l: &CExpr, r: &CExpr, row: &[Val], env: &Env<'_, '_>) ->
         BinaryOp::Eq => boolean(equal(&a, &b)),
         BinaryOp::Ne => boolean(!equal(&a, &b)),
         BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
-            if a.is_null() || b.is_null() || std::mem::discriminant(&a.to_json()) != std::mem::discriminant(&b.to_json()) {
+            if a.is_null()
+                || b.is_null()
+                || std::mem::discriminant(&a.to_json()) != std::mem::discriminant(&b.to_json())
+            {
                 return Ok(NULL);
             }
             let o = compare(&a, &b);
@@ -235,22 +272,33 @@ fn binary(op: BinaryOp, l: &CExpr, r: &CExpr, row: &[Val], env: &Env<'_, '_>) ->
         BinaryOp::In => match b.to_json() {
             Json::Array(items) => boolean(items.iter().any(|i| equal(&a, &Val::Data(i.clone())))),
             Json::Null => Ok(NULL),
-            _ => Err(Error::invalid(format!("IN needs a list on its right, found {}", b.describe()))),
+            _ => Err(Error::invalid(format!(
+                "IN needs a list on its right, found {}",
+                b.describe()
+            ))),
         },
-        BinaryOp::Contains | BinaryOp::StartsWith | BinaryOp::EndsWith => match (a.to_json(), b.as_str()) {
-            (Json::String(s), Some(t)) => boolean(match op {
-                BinaryOp::Contains => s.contains(t),
-                BinaryOp::StartsWith => s.starts_with(t),
-                _ => s.ends_with(t),
-            }),
-            (Json::Array(items), _) if op == BinaryOp::Contains => boolean(items.iter().any(|i| equal(&Val::Data(i.clone()), &b))),
-            _ => Ok(NULL),
-        },
-        BinaryOp::Add if a.as_str().is_some() || b.as_str().is_some() => match (a.to_json(), b.to_json()) {
-            (Json::String(x), Json::String(y)) => Ok(Val::Data(json!(x + &y))),
-            _ => Ok(NULL),
-        },
-        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => arithmetic(op, &a, &b),
+        BinaryOp::Contains | BinaryOp::StartsWith | BinaryOp::EndsWith => {
+            match (a.to_json(), b.as_str()) {
+                (Json::String(s), Some(t)) => boolean(match op {
+                    BinaryOp::Contains => s.contains(t),
+                    BinaryOp::StartsWith => s.starts_with(t),
+                    _ => s.ends_with(t),
+                }),
+                (Json::Array(items), _) if op == BinaryOp::Contains => {
+                    boolean(items.iter().any(|i| equal(&Val::Data(i.clone()), &b)))
+                }
+                _ => Ok(NULL),
+            }
+        }
+        BinaryOp::Add if a.as_str().is_some() || b.as_str().is_some() => {
+            match (a.to_json(), b.to_json()) {
+                (Json::String(x), Json::String(y)) => Ok(Val::Data(json!(x + &y))),
+                _ => Ok(NULL),
+            }
+        }
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => {
+            arithmetic(op, &a, &b)
+        }
         BinaryOp::And | BinaryOp::Or => Ok(NULL),
     }
 }
@@ -265,7 +313,9 @@ fn arithmetic(op: BinaryOp, a: &Val, b: &Val) -> Result<Val> {
             BinaryOp::Add => x.checked_add(y).ok_or_else(overflow)?,
             BinaryOp::Sub => x.checked_sub(y).ok_or_else(overflow)?,
             BinaryOp::Mul => x.checked_mul(y).ok_or_else(overflow)?,
-            BinaryOp::Div | BinaryOp::Mod if y == 0 => return Err(Error::invalid("division by zero")),
+            BinaryOp::Div | BinaryOp::Mod if y == 0 => {
+                return Err(Error::invalid("division by zero"));
+            }
             BinaryOp::Div => x.checked_div(y).ok_or_else(overflow)?,
             _ => x.checked_rem(y).ok_or_else(overflow)?,
         };
@@ -280,15 +330,31 @@ fn arithmetic(op: BinaryOp, a: &Val, b: &Val) -> Result<Val> {
                 BinaryOp::Div => x / y,
                 _ => x % y,
             };
-            Ok(if v.is_finite() { Val::Data(json!(v)) } else { NULL })
+            Ok(if v.is_finite() {
+                Val::Data(json!(v))
+            } else {
+                NULL
+            })
         }
-        _ => Err(Error::invalid(format!("cannot compute {} {} {}", a.describe(), op.symbol(), b.describe()))),
+        _ => Err(Error::invalid(format!(
+            "cannot compute {} {} {}",
+            a.describe(),
+            op.symbol(),
+            b.describe()
+        ))),
     }
 }
 
 fn call(f: Func, args: &[CExpr], row: &[Val], env: &Env<'_, '_>) -> Result<Val> {
     let arity = |n: usize| {
-        if args.len() == n { Ok(()) } else { Err(Error::invalid(format!("{}() takes {n} argument(s)", f.name()))) }
+        if args.len() == n {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!(
+                "{}() takes {n} argument(s)",
+                f.name()
+            )))
+        }
     };
     if f == Func::Coalesce {
         for a in args {
@@ -305,16 +371,28 @@ fn call(f: Func, args: &[CExpr], row: &[Val], env: &Env<'_, '_>) -> Result<Val> 
         (_, v) if v.is_null() => NULL,
         (Func::Length, Val::Path(p)) => Val::Data(json!(p.rels.len())),
         (Func::Length | Func::Size, Val::Data(Json::Array(a))) => Val::Data(json!(a.len())),
-        (Func::Length | Func::Size, Val::Data(Json::String(s))) => Val::Data(json!(s.chars().count())),
-        (Func::Nodes, Val::Path(p)) => Val::Data(Json::Array(p.nodes.iter().map(|n| n.to_json()).collect())),
-        (Func::Relationships, Val::Path(p)) => Val::Data(Json::Array(p.rels.iter().map(|e| edge_json(e)).collect())),
+        (Func::Length | Func::Size, Val::Data(Json::String(s))) => {
+            Val::Data(json!(s.chars().count()))
+        }
+        (Func::Nodes, Val::Path(p)) => {
+            Val::Data(Json::Array(p.nodes.iter().map(|n| n.to_json()).collect()))
+        }
+        (Func::Relationships, Val::Path(p)) => {
+            Val::Data(Json::Array(p.rels.iter().map(|e| edge_json(e)).collect()))
+        }
         (Func::Connections, Val::Node(n)) => connections(n.id(), env)?,
         (Func::ToLower, Val::Data(Json::String(s))) => Val::Data(json!(s.to_lowercase())),
         (Func::ToUpper, Val::Data(Json::String(s))) => Val::Data(json!(s.to_uppercase())),
         (Func::Id, v) => Val::Data(json!(v.as_id()?.to_string())),
         (Func::Type, Val::Rel(e)) => Val::Data(json!(e.kind)),
         (Func::Type, Val::Node(n)) => Val::Data(json!(n.label())),
-        (f, v) => return Err(Error::invalid(format!("{}() does not take {}", f.name(), v.describe()))),
+        (f, v) => {
+            return Err(Error::invalid(format!(
+                "{}() does not take {}",
+                f.name(),
+                v.describe()
+            )));
+        }
     })
 }
 
@@ -326,7 +404,10 @@ fn connections(node: crate::model::Id, env: &Env<'_, '_>) -> Result<Val> {
             let edge = edge?;
             let mut m = edge_json(&edge);
             if let Json::Object(map) = &mut m {
-                map.insert("direction".into(), json!(if dir == Direction::Out { "out" } else { "in" }));
+                map.insert(
+                    "direction".into(),
+                    json!(if dir == Direction::Out { "out" } else { "in" }),
+                );
             }
             out.push(m);
         }
@@ -369,4 +450,3 @@ impl fmt::Display for CExpr {
         }
     }
 }
-

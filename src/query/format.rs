@@ -35,7 +35,11 @@ pub fn table(outcome: &Outcome) -> String {
     if outcome.columns.is_empty() {
         return format!("ok ({} µs)\n", outcome.stats.micros);
     }
-    let cells: Vec<Vec<String>> = outcome.rows.iter().map(|r| r.iter().map(cell).collect()).collect();
+    let cells: Vec<Vec<String>> = outcome
+        .rows
+        .iter()
+        .map(|r| r.iter().map(cell).collect())
+        .collect();
     let mut widths: Vec<usize> = outcome.columns.iter().map(|c| c.chars().count()).collect();
     for row in &cells {
         for (i, c) in row.iter().enumerate() {
@@ -49,13 +53,24 @@ pub fn table(outcome: &Outcome) -> String {
             .iter()
             .zip(&widths)
             .map(|(v, w)| {
-                let shown: String = if v.chars().count() > *w { v.chars().take(w - 1).chain(['…']).collect() } else { v.clone() };
+                let shown: String = if v.chars().count() > *w {
+                    v.chars().take(w - 1).chain(['…']).collect()
+                } else {
+                    v.clone()
+                };
                 format!("{shown:<w$}", w = *w)
             })
             .collect();
         format!("| {} |\n", padded.join(" | "))
     };
-    let rule = format!("+{}+\n", widths.iter().map(|w| "-".repeat(w + 2)).collect::<Vec<_>>().join("+"));
+    let rule = format!(
+        "+{}+\n",
+        widths
+            .iter()
+            .map(|w| "-".repeat(w + 2))
+            .collect::<Vec<_>>()
+            .join("+")
+    );
     let mut out = String::new();
     out.push_str(&rule);
     out.push_str(&line(&outcome.columns));
@@ -65,7 +80,11 @@ pub fn table(outcome: &Outcome) -> String {
     }
     out.push_str(&rule);
     let n = outcome.rows.len();
-    out.push_str(&format!("{n} row{} ({} µs)\n", if n == 1 { "" } else { "s" }, outcome.stats.micros));
+    out.push_str(&format!(
+        "{n} row{} ({} µs)\n",
+        if n == 1 { "" } else { "s" },
+        outcome.stats.micros
+    ));
     out
 }
 
@@ -73,7 +92,10 @@ pub fn table(outcome: &Outcome) -> String {
 /// line with a caret, see `Position::snippet`) indented.
 pub fn error_text(error: &Error, snippet: Option<&str>) -> String {
     let mut text = match error.position {
-        Some(p) => format!("error {} at line {}, column {}: {}\n", error.code, p.line, p.col, error.message),
+        Some(p) => format!(
+            "error {} at line {}, column {}: {}\n",
+            error.code, p.line, p.col, error.message
+        ),
         None => format!("error {}: {}\n", error.code, error.message),
     };
     for l in snippet.unwrap_or("").lines() {
@@ -103,9 +125,15 @@ mod tests {
     #[test]
     fn errors_print_code_position_and_caret() {
         let e = Error::new(ErrorCode::ParseError, "expected )").at("MATCH (a RETURN a", 9);
-        assert_eq!(json_error(&e), json!({"error": {"code": "PARSE_ERROR", "message": "expected )", "line": 1, "col": 10}}));
+        assert_eq!(
+            json_error(&e),
+            json!({"error": {"code": "PARSE_ERROR", "message": "expected )", "line": 1, "col": 10}})
+        );
         let snippet = e.position.map(|p| p.snippet("MATCH (a RETURN a"));
         let text = error_text(&e, snippet.as_deref());
-        assert!(text.contains("line 1, column 10") && text.ends_with("           ^\n"), "{text:?}");
+        assert!(
+            text.contains("line 1, column 10") && text.ends_with("           ^\n"),
+            "{text:?}"
+        );
     }
 }

@@ -14,7 +14,9 @@ use std::fmt::Write;
 
 use crate::error::{Error, Result};
 use crate::ontology::{Status, TypeKind, Vocabulary};
-use crate::query::ast::{BinaryOp, Expr, ExprKind, NodePattern, Pattern, Query, RelDirection, Return};
+use crate::query::ast::{
+    BinaryOp, Expr, ExprKind, NodePattern, Pattern, Query, RelDirection, Return,
+};
 use crate::query::expr::{AggFunc, CExpr, compile};
 
 /// Longest variable-length traversal (RELIABILITY.md: traversal depth 10).
@@ -101,20 +103,58 @@ pub enum AggOut {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     Once,
-    Scan { slot: usize, name: String, access: Access },
-    Expand { input: Box<Op>, expand: Expand },
-    Shortest { input: Box<Op>, shortest: Shortest },
-    Filter { input: Box<Op>, pred: CExpr },
-    Product { left: Box<Op>, right: Box<Op> },
+    Scan {
+        slot: usize,
+        name: String,
+        access: Access,
+    },
+    Expand {
+        input: Box<Op>,
+        expand: Expand,
+    },
+    Shortest {
+        input: Box<Op>,
+        shortest: Shortest,
+    },
+    Filter {
+        input: Box<Op>,
+        pred: CExpr,
+    },
+    Product {
+        left: Box<Op>,
+        right: Box<Op>,
+    },
     /// Output rows: the items (then hidden sort keys).
-    Project { input: Box<Op>, items: Vec<CExpr> },
-    Aggregate { input: Box<Op>, keys: Vec<CExpr>, aggs: Vec<Aggregate>, out: Vec<AggOut> },
-    Distinct { input: Box<Op> },
-    Sort { input: Box<Op>, keys: Vec<(usize, bool)> },
-    Skip { input: Box<Op>, count: CExpr },
-    Limit { input: Box<Op>, count: CExpr },
+    Project {
+        input: Box<Op>,
+        items: Vec<CExpr>,
+    },
+    Aggregate {
+        input: Box<Op>,
+        keys: Vec<CExpr>,
+        aggs: Vec<Aggregate>,
+        out: Vec<AggOut>,
+    },
+    Distinct {
+        input: Box<Op>,
+    },
+    Sort {
+        input: Box<Op>,
+        keys: Vec<(usize, bool)>,
+    },
+    Skip {
+        input: Box<Op>,
+        count: CExpr,
+    },
+    Limit {
+        input: Box<Op>,
+        count: CExpr,
+    },
     /// Drops hidden sort columns.
-    Trim { input: Box<Op>, width: usize },
+    Trim {
+        input: Box<Op>,
+        width: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -170,7 +210,9 @@ fn conjuncts(expr: &Expr, out: &mut Vec<Expr>) {
 
 /// `var.field = <no variables>` (either side): the value expression.
 fn equality_on<'e>(conjunct: &'e Expr, var: &str, field: &str) -> Option<&'e Expr> {
-    let ExprKind::Binary(BinaryOp::Eq, l, r) = &conjunct.kind else { return None };
+    let ExprKind::Binary(BinaryOp::Eq, l, r) = &conjunct.kind else {
+        return None;
+    };
     let is_field = |e: &Expr| matches!(&e.kind, ExprKind::Prop(b, f) if f.name == field && matches!(&b.kind, ExprKind::Var(v) if v == var));
     let constant = |e: &Expr| !mentions_var(e);
     if is_field(l) && constant(r) {
@@ -214,9 +256,18 @@ pub fn plan_match(query: &Query, vocabulary: &Vocabulary) -> Result<Plan> {
             check_label(node, vocabulary)?;
             let (slot, name) = slots.slot(node.var.as_ref().map(|v| v.name.as_str()));
             for (key, value) in &node.props {
-                let var = Expr { kind: ExprKind::Var(name.clone()), span: node.span };
-                let field = Expr { kind: ExprKind::Prop(Box::new(var), key.clone()), span: key.span };
-                filters.push(Expr { kind: ExprKind::Binary(BinaryOp::Eq, Box::new(field), Box::new(value.clone())), span: value.span });
+                let var = Expr {
+                    kind: ExprKind::Var(name.clone()),
+                    span: node.span,
+                };
+                let field = Expr {
+                    kind: ExprKind::Prop(Box::new(var), key.clone()),
+                    span: key.span,
+                };
+                filters.push(Expr {
+                    kind: ExprKind::Binary(BinaryOp::Eq, Box::new(field), Box::new(value.clone())),
+                    span: value.span,
+                });
             }
             nodes.push((slot, name));
         }
@@ -224,12 +275,17 @@ pub fn plan_match(query: &Query, vocabulary: &Vocabulary) -> Result<Plan> {
         for (rel, _) in &pattern.steps {
             for t in &rel.types {
                 if t.name != "about" {
-                    vocabulary.check(TypeKind::Connection, &t.name).map_err(|e| e.at_span(t.span))?;
+                    vocabulary
+                        .check(TypeKind::Connection, &t.name)
+                        .map_err(|e| e.at_span(t.span))?;
                 }
             }
             rels.push(rel.var.as_ref().map(|v| slots.slot(Some(&v.name)).0));
         }
-        let path = pattern.path_var.as_ref().map(|v| slots.slot(Some(&v.name)).0);
+        let path = pattern
+            .path_var
+            .as_ref()
+            .map(|v| slots.slot(Some(&v.name)).0);
         named_patterns.push((pattern, nodes, rels, path));
     }
 
@@ -246,20 +302,33 @@ pub fn plan_match(query: &Query, vocabulary: &Vocabulary) -> Result<Plan> {
     }
     let mut root: Option<Op> = None;
     for (pattern, nodes, rels, path) in &named_patterns {
-        let mut planner = PatternPlanner { filters: &filters, pending: &mut pending, bound: &mut bound };
+        let mut planner = PatternPlanner {
+            filters: &filters,
+            pending: &mut pending,
+            bound: &mut bound,
+        };
         root = Some(planner.plan(pattern, nodes, rels, *path, root.take())?);
     }
     let mut root = root.unwrap_or(Op::Once);
     root = place_filters(root, &mut pending, &vec![true; bound.len()]);
 
     // Pass 4: RETURN, DISTINCT, ORDER BY, SKIP, LIMIT.
-    finish(root, &query.ret, &query.order, query.skip.as_ref(), query.limit.as_ref(), &slots)
+    finish(
+        root,
+        &query.ret,
+        &query.order,
+        query.skip.as_ref(),
+        query.limit.as_ref(),
+        &slots,
+    )
 }
 
 fn check_label(node: &NodePattern, vocabulary: &Vocabulary) -> Result<()> {
     match &node.label {
         Some(l) if l.name == "person" || l.name == "knowledge" => Ok(()),
-        Some(l) => vocabulary.check(TypeKind::Thing, &l.name).map_err(|e| e.at_span(l.span)),
+        Some(l) => vocabulary
+            .check(TypeKind::Thing, &l.name)
+            .map_err(|e| e.at_span(l.span)),
         None => Ok(()),
     }
 }
@@ -268,7 +337,11 @@ type Pending = Vec<Option<(CExpr, Vec<usize>)>>;
 
 /// The access path for a node: (score, access, the conjunct it answers).
 /// A lower score is a better index.
-fn access_for(node: &NodePattern, name: &str, filters: &[Expr]) -> Result<(u8, Access, Option<usize>)> {
+fn access_for(
+    node: &NodePattern,
+    name: &str,
+    filters: &[Expr],
+) -> Result<(u8, Access, Option<usize>)> {
     for (i, f) in filters.iter().enumerate() {
         if let Some(value) = equality_on(f, name, "id") {
             return Ok((0, Access::ById(compile(value, &no_vars)?), Some(i)));
@@ -276,7 +349,9 @@ fn access_for(node: &NodePattern, name: &str, filters: &[Expr]) -> Result<(u8, A
     }
     match node.label.as_ref().map(|l| l.name.as_str()) {
         Some("person") => Ok((3, Access::People, None)),
-        Some("knowledge") => Err(Error::invalid("knowledge nodes are reached from SEARCH KNOWLEDGE or -[:about]-")),
+        Some("knowledge") => Err(Error::invalid(
+            "knowledge nodes are reached from SEARCH KNOWLEDGE or -[:about]-",
+        )),
         Some(kind) => {
             for (i, f) in filters.iter().enumerate() {
                 if let Some(value) = equality_on(f, name, "status")
@@ -302,16 +377,29 @@ struct PatternPlanner<'p> {
 
 impl PatternPlanner<'_> {
     /// A scan of node `name` (slot `slot`), after `input` if any.
-    fn scan(&mut self, node: &NodePattern, slot: usize, name: &str, input: Option<Op>) -> Result<Op> {
+    fn scan(
+        &mut self,
+        node: &NodePattern,
+        slot: usize,
+        name: &str,
+        input: Option<Op>,
+    ) -> Result<Op> {
         let (_, access, answered) = access_for(node, name, self.filters)?;
         if let Some(i) = answered {
             // The index returns exactly the rows the conjunct would keep.
             self.pending[i] = None;
         }
-        let scan = Op::Scan { slot, name: name.to_string(), access };
+        let scan = Op::Scan {
+            slot,
+            name: name.to_string(),
+            access,
+        };
         self.bound[slot] = true;
         let op = match input {
-            Some(left) => Op::Product { left: Box::new(left), right: Box::new(scan) },
+            Some(left) => Op::Product {
+                left: Box::new(left),
+                right: Box::new(scan),
+            },
             None => scan,
         };
         Ok(place_filters(op, self.pending, self.bound))
@@ -325,12 +413,17 @@ impl PatternPlanner<'_> {
         path: Option<usize>,
         input: Option<Op>,
     ) -> Result<Op> {
-        let all_nodes: Vec<&NodePattern> = std::iter::once(&pattern.start).chain(pattern.steps.iter().map(|(_, n)| n)).collect();
+        let all_nodes: Vec<&NodePattern> = std::iter::once(&pattern.start)
+            .chain(pattern.steps.iter().map(|(_, n)| n))
+            .collect();
         if pattern.shortest {
             return self.plan_shortest(pattern, nodes, path, input);
         }
         if path.is_some() {
-            return Err(Error::invalid("a path variable needs SHORTEST (p = SHORTEST (a)-[…]-(b))").at_span(pattern.span));
+            return Err(Error::invalid(
+                "a path variable needs SHORTEST (p = SHORTEST (a)-[…]-(b))",
+            )
+            .at_span(pattern.span));
         }
         // The anchor: an already bound node, else the best access path.
         let anchor = match nodes.iter().position(|(s, _)| self.bound[*s]) {
@@ -351,17 +444,24 @@ impl PatternPlanner<'_> {
             other => self.scan(all_nodes[anchor], nodes[anchor].0, &nodes[anchor].1, other)?,
         };
         // Forward from the anchor, then backward.
-        let order: Vec<(usize, usize, bool)> =
-            (anchor..pattern.steps.len()).map(|i| (i, i + 1, false)).chain((0..anchor).rev().map(|i| (i + 1, i, true))).collect();
+        let order: Vec<(usize, usize, bool)> = (anchor..pattern.steps.len())
+            .map(|i| (i, i + 1, false))
+            .chain((0..anchor).rev().map(|i| (i + 1, i, true)))
+            .collect();
         for (from, to, reversed) in order {
             let step = if reversed { from - 1 } else { from };
             let (rel, _) = &pattern.steps[step];
             let (to_slot, to_name) = &nodes[to];
-            let hops = rel.hops.map(|h| (h.min.unwrap_or(1), h.max.unwrap_or(MAX_HOPS)));
+            let hops = rel
+                .hops
+                .map(|h| (h.min.unwrap_or(1), h.max.unwrap_or(MAX_HOPS)));
             if let Some((min, max)) = hops
                 && (max > MAX_HOPS || min > max)
             {
-                return Err(Error::too_large(format!("variable-length patterns go at most {MAX_HOPS} hops (*{min}..{max})")).at_span(rel.span));
+                return Err(Error::too_large(format!(
+                    "variable-length patterns go at most {MAX_HOPS} hops (*{min}..{max})"
+                ))
+                .at_span(rel.span));
             }
             let expand = Expand {
                 from: nodes[from].0,
@@ -379,16 +479,34 @@ impl PatternPlanner<'_> {
             if let Some(r) = rels[step] {
                 self.bound[r] = true;
             }
-            op = place_filters(Op::Expand { input: Box::new(op), expand }, self.pending, self.bound);
+            op = place_filters(
+                Op::Expand {
+                    input: Box::new(op),
+                    expand,
+                },
+                self.pending,
+                self.bound,
+            );
         }
         Ok(op)
     }
 
-    fn plan_shortest(&mut self, pattern: &Pattern, nodes: &[(usize, String)], path: Option<usize>, input: Option<Op>) -> Result<Op> {
+    fn plan_shortest(
+        &mut self,
+        pattern: &Pattern,
+        nodes: &[(usize, String)],
+        path: Option<usize>,
+        input: Option<Op>,
+    ) -> Result<Op> {
         let [(rel, end)] = pattern.steps.as_slice() else {
-            return Err(Error::invalid("SHORTEST takes one relationship pattern: (a)-[:type*..n]-(b)").at_span(pattern.span));
+            return Err(Error::invalid(
+                "SHORTEST takes one relationship pattern: (a)-[:type*..n]-(b)",
+            )
+            .at_span(pattern.span));
         };
-        let path = path.ok_or_else(|| Error::invalid("SHORTEST needs a path variable: p = SHORTEST …").at_span(pattern.span))?;
+        let path = path.ok_or_else(|| {
+            Error::invalid("SHORTEST needs a path variable: p = SHORTEST …").at_span(pattern.span)
+        })?;
         let mut op = input;
         for (node, (slot, name)) in [&pattern.start, end].into_iter().zip(nodes) {
             if !self.bound[*slot] {
@@ -397,7 +515,10 @@ impl PatternPlanner<'_> {
         }
         let max = rel.hops.and_then(|h| h.max).unwrap_or(MAX_HOPS);
         if max > MAX_HOPS {
-            return Err(Error::too_large(format!("SHORTEST searches at most {MAX_HOPS} hops")).at_span(rel.span));
+            return Err(
+                Error::too_large(format!("SHORTEST searches at most {MAX_HOPS} hops"))
+                    .at_span(rel.span),
+            );
         }
         self.bound[path] = true;
         let shortest = Shortest {
@@ -409,7 +530,10 @@ impl PatternPlanner<'_> {
             max,
             at: rel.at.as_ref().map(|e| compile(e, &no_vars)).transpose()?,
         };
-        let op = Op::Shortest { input: Box::new(op.unwrap_or(Op::Once)), shortest };
+        let op = Op::Shortest {
+            input: Box::new(op.unwrap_or(Op::Once)),
+            shortest,
+        };
         Ok(place_filters(op, self.pending, self.bound))
     }
 }
@@ -417,9 +541,14 @@ impl PatternPlanner<'_> {
 /// Wraps `op` in every pending filter whose slots are all bound.
 fn place_filters(mut op: Op, pending: &mut Pending, bound: &[bool]) -> Op {
     for entry in pending.iter_mut() {
-        let ready = entry.as_ref().is_some_and(|(_, used)| used.iter().all(|s| bound.get(*s).copied().unwrap_or(false)));
+        let ready = entry
+            .as_ref()
+            .is_some_and(|(_, used)| used.iter().all(|s| bound.get(*s).copied().unwrap_or(false)));
         if ready && let Some((pred, _)) = entry.take() {
-            op = Op::Filter { input: Box::new(op), pred };
+            op = Op::Filter {
+                input: Box::new(op),
+                pred,
+            };
         }
     }
     op
@@ -427,22 +556,38 @@ fn place_filters(mut op: Op, pending: &mut Pending, bound: &[bool]) -> Op {
 
 /// Whether an expression is an aggregate call.
 fn aggregate_of(expr: &Expr, slots: &Slots) -> Result<Option<Aggregate>> {
-    if let ExprKind::Call { name, distinct, star, args } = &expr.kind
+    if let ExprKind::Call {
+        name,
+        distinct,
+        star,
+        args,
+    } = &expr.kind
         && let Some(func) = AggFunc::parse(&name.name)
     {
         let arg = match (star, args.as_slice()) {
             (true, []) if func == AggFunc::Count => None,
             (false, [a]) => Some(compile(a, &|n| slots.resolve(n))?),
-            _ => return Err(Error::invalid(format!("{}() takes one argument", name.name)).at_span(expr.span)),
+            _ => {
+                return Err(
+                    Error::invalid(format!("{}() takes one argument", name.name))
+                        .at_span(expr.span),
+                );
+            }
         };
-        return Ok(Some(Aggregate { func, distinct: *distinct, arg }));
+        return Ok(Some(Aggregate {
+            func,
+            distinct: *distinct,
+            arg,
+        }));
     }
     Ok(None)
 }
 
 /// The column name of a RETURN item: its alias, or its text.
 pub fn column_name(expr: &Expr, alias: Option<&str>) -> String {
-    alias.map(str::to_string).unwrap_or_else(|| expr.to_string())
+    alias
+        .map(str::to_string)
+        .unwrap_or_else(|| expr.to_string())
 }
 
 fn finish(
@@ -453,7 +598,11 @@ fn finish(
     limit: Option<&Expr>,
     slots: &Slots,
 ) -> Result<Plan> {
-    let columns: Vec<String> = ret.items.iter().map(|(e, a)| column_name(e, a.as_ref().map(|a| a.name.as_str()))).collect();
+    let columns: Vec<String> = ret
+        .items
+        .iter()
+        .map(|(e, a)| column_name(e, a.as_ref().map(|a| a.name.as_str())))
+        .collect();
     let resolve = |n: &str| slots.resolve(n);
     let mut aggs = Vec::new();
     let mut out = Vec::new();
@@ -476,39 +625,73 @@ fn finish(
     let mut hidden = Vec::new();
     for (expr, desc) in order {
         let text = expr.to_string();
-        let by_column = columns.iter().position(|c| *c == text || matches!(&expr.kind, ExprKind::Var(v) if v == c));
+        let by_column = columns
+            .iter()
+            .position(|c| *c == text || matches!(&expr.kind, ExprKind::Var(v) if v == c));
         match by_column {
             Some(i) => sort_keys.push((i, *desc)),
             None if aggs.is_empty() && !ret.distinct => {
                 sort_keys.push((columns.len() + hidden.len(), *desc));
                 hidden.push(compile(expr, &resolve)?);
             }
-            None => return Err(Error::invalid(format!("ORDER BY {text} must name a RETURN column here")).at_span(expr.span)),
+            None => {
+                return Err(Error::invalid(format!(
+                    "ORDER BY {text} must name a RETURN column here"
+                ))
+                .at_span(expr.span));
+            }
         }
     }
     let mut op = if aggs.is_empty() {
         let mut items = keys;
         items.extend(hidden.iter().cloned());
-        Op::Project { input: Box::new(input), items }
+        Op::Project {
+            input: Box::new(input),
+            items,
+        }
     } else {
-        Op::Aggregate { input: Box::new(input), keys, aggs, out }
+        Op::Aggregate {
+            input: Box::new(input),
+            keys,
+            aggs,
+            out,
+        }
     };
     if ret.distinct {
-        op = Op::Distinct { input: Box::new(op) };
+        op = Op::Distinct {
+            input: Box::new(op),
+        };
     }
     if !sort_keys.is_empty() {
-        op = Op::Sort { input: Box::new(op), keys: sort_keys };
+        op = Op::Sort {
+            input: Box::new(op),
+            keys: sort_keys,
+        };
     }
     if let Some(s) = skip {
-        op = Op::Skip { input: Box::new(op), count: compile(s, &no_vars)? };
+        op = Op::Skip {
+            input: Box::new(op),
+            count: compile(s, &no_vars)?,
+        };
     }
     if let Some(l) = limit {
-        op = Op::Limit { input: Box::new(op), count: compile(l, &no_vars)? };
+        op = Op::Limit {
+            input: Box::new(op),
+            count: compile(l, &no_vars)?,
+        };
     }
     if !hidden.is_empty() {
-        op = Op::Trim { input: Box::new(op), width: columns.len() };
+        op = Op::Trim {
+            input: Box::new(op),
+            width: columns.len(),
+        };
     }
-    Ok(Plan { root: op, columns, width: slots.names.len(), limited: limit.is_some() })
+    Ok(Plan {
+        root: op,
+        columns,
+        width: slots.names.len(),
+        limited: limit.is_some(),
+    })
 }
 
 impl Op {
@@ -518,20 +701,33 @@ impl Op {
             Op::Once => "Once".into(),
             Op::Scan { name, access, .. } => match access {
                 Access::ById(e) => format!("NodeById {name} id={e}"),
-                Access::ByStatus(kind, s) => format!("NodesByTypeStatus {name}:{kind} status={}", s.as_str()),
+                Access::ByStatus(kind, s) => {
+                    format!("NodesByTypeStatus {name}:{kind} status={}", s.as_str())
+                }
                 Access::ByType(kind) => format!("NodesByType {name}:{kind}"),
                 Access::People => format!("People {name}:person"),
                 Access::AllThings => format!("AllThings {name}"),
             },
             Op::Expand { expand: e, .. } => {
                 let (l, r) = e.way.arrow();
-                let types = if e.types.is_empty() { String::new() } else { format!(":{}", e.types.join("|")) };
+                let types = if e.types.is_empty() {
+                    String::new()
+                } else {
+                    format!(":{}", e.types.join("|"))
+                };
                 let hops = e.hops.map_or(String::new(), |(a, b)| format!("*{a}..{b}"));
                 let at = e.at.as_ref().map_or(String::new(), |a| format!(" AT {a}"));
                 let label = e.label.as_ref().map_or(String::new(), |l| format!(":{l}"));
                 let into = if e.to_bound { " (bound)" } else { "" };
-                let index = if e.types.first().is_some_and(|t| t == "about") { "Junction" } else { "Expand" };
-                format!("{index} {l}[{types}{hops}{at}]{r} ({}{label}){into}", e.to_name)
+                let index = if e.types.first().is_some_and(|t| t == "about") {
+                    "Junction"
+                } else {
+                    "Expand"
+                };
+                format!(
+                    "{index} {l}[{types}{hops}{at}]{r} ({}{label}){into}",
+                    e.to_name
+                )
             }
             Op::Shortest { shortest: s, .. } => {
                 let (l, r) = s.way.arrow();
@@ -546,10 +742,15 @@ impl Op {
                 }
                 s
             }
-            Op::Aggregate { keys, aggs, .. } => format!("Aggregate keys={} aggregates={}", keys.len(), aggs.len()),
+            Op::Aggregate { keys, aggs, .. } => {
+                format!("Aggregate keys={} aggregates={}", keys.len(), aggs.len())
+            }
             Op::Distinct { .. } => "Distinct".into(),
             Op::Sort { keys, .. } => {
-                let ks: Vec<String> = keys.iter().map(|(c, d)| format!("#{c}{}", if *d { " DESC" } else { "" })).collect();
+                let ks: Vec<String> = keys
+                    .iter()
+                    .map(|(c, d)| format!("#{c}{}", if *d { " DESC" } else { "" }))
+                    .collect();
                 format!("Sort {}", ks.join(", "))
             }
             Op::Skip { count, .. } => format!("Skip {count}"),
@@ -584,10 +785,22 @@ impl Op {
         out
     }
 
-    fn write_tree(&self, depth: usize, next: &mut usize, annotate: &dyn Fn(usize) -> String, out: &mut String) {
+    fn write_tree(
+        &self,
+        depth: usize,
+        next: &mut usize,
+        annotate: &dyn Fn(usize) -> String,
+        out: &mut String,
+    ) {
         let id = *next;
         *next += 1;
-        let _ = writeln!(out, "{}{}{}", "  ".repeat(depth), self.describe(), annotate(id));
+        let _ = writeln!(
+            out,
+            "{}{}{}",
+            "  ".repeat(depth),
+            self.describe(),
+            annotate(id)
+        );
         for child in self.children() {
             child.write_tree(depth + 1, next, annotate, out);
         }

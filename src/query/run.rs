@@ -10,10 +10,15 @@ use serde::Serialize;
 use serde_json::{Value as Json, json};
 
 use crate::error::{Error, ErrorCode, Position, Result};
-use crate::graph::{EventFilter, NewConnection, NewKnowledge, NewPerson, NewThing, OrgUpdate, TenantTxn, ThingUpdate};
+use crate::graph::{
+    EventFilter, NewConnection, NewKnowledge, NewPerson, NewThing, OrgUpdate, TenantTxn,
+    ThingUpdate,
+};
 use crate::model::{JunctionRole, KnowledgeKind, Org, Props, TriggerOn, now_ms};
 use crate::ontology::{Role, Status, TypeKind};
-use crate::query::ast::{Assignment, BinaryOp, Expr, ExprKind, KnowledgeKindAst, LetValue, Statement, StatementKind};
+use crate::query::ast::{
+    Assignment, BinaryOp, Expr, ExprKind, KnowledgeKindAst, LetValue, Statement, StatementKind,
+};
 use crate::query::exec::{self, Context};
 use crate::query::expr::{CExpr, Env, compile};
 use crate::query::parser::parse_statement;
@@ -34,7 +39,10 @@ pub struct QueryLimits {
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        QueryLimits { timeout: Duration::from_secs(5), max_rows: 10_000 }
+        QueryLimits {
+            timeout: Duration::from_secs(5),
+            max_rows: 10_000,
+        }
     }
 }
 
@@ -57,13 +65,22 @@ pub struct Stats {
 
 impl Outcome {
     fn table(columns: &[&str], rows: Vec<Vec<Json>>) -> Outcome {
-        Outcome { columns: columns.iter().map(|c| c.to_string()).collect(), rows, ..Default::default() }
+        Outcome {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows,
+            ..Default::default()
+        }
     }
 
     /// A statement that made or changed one entity: its id.
     fn id(id: impl ToString) -> Outcome {
         let id = json!(id.to_string());
-        Outcome { columns: vec!["id".into()], rows: vec![vec![id.clone()]], value: Some(id), ..Default::default() }
+        Outcome {
+            columns: vec!["id".into()],
+            rows: vec![vec![id.clone()]],
+            value: Some(id),
+            ..Default::default()
+        }
     }
 
     fn done() -> Outcome {
@@ -132,14 +149,24 @@ impl<'s> Runner<'s> {
     pub fn execute(&mut self, text: &str) -> Result<Outcome> {
         let started = Instant::now();
         let prepared = self.prepare(text).map_err(|e| locate(e, text))?;
-        let mut outcome = self.execute_statement(&prepared.statement, prepared.plan.clone(), text).map_err(|e| locate(e, text))?;
-        outcome.stats = Stats { rows: outcome.rows.len(), micros: started.elapsed().as_micros() as u64 };
+        let mut outcome = self
+            .execute_statement(&prepared.statement, prepared.plan.clone(), text)
+            .map_err(|e| locate(e, text))?;
+        outcome.stats = Stats {
+            rows: outcome.rows.len(),
+            micros: started.elapsed().as_micros() as u64,
+        };
         Ok(outcome)
     }
 
     /// Runs a parsed statement; `plan` is the plan of its MATCH (also when
     /// the MATCH sits inside LET or EXPLAIN).
-    fn execute_statement(&mut self, statement: &Statement, plan: Option<Arc<Plan>>, text: &str) -> Result<Outcome> {
+    fn execute_statement(
+        &mut self,
+        statement: &Statement,
+        plan: Option<Arc<Plan>>,
+        text: &str,
+    ) -> Result<Outcome> {
         use StatementKind as S;
         match &statement.kind {
             S::Begin => match self.block {
@@ -147,28 +174,40 @@ impl<'s> Runner<'s> {
                     self.block = Block::Open(self.session.write_in(self.org.clone())?);
                     Ok(Outcome::done())
                 }
-                _ => Err(Error::invalid("already inside BEGIN; COMMIT or ROLLBACK first")),
+                _ => Err(Error::invalid(
+                    "already inside BEGIN; COMMIT or ROLLBACK first",
+                )),
             },
             S::Commit => match std::mem::replace(&mut self.block, Block::None) {
                 Block::Open(txn) => txn.commit().map(|_| Outcome::done()),
-                Block::Failed => Err(Error::conflict("the transaction was rolled back by an earlier error; nothing was committed")),
+                Block::Failed => Err(Error::conflict(
+                    "the transaction was rolled back by an earlier error; nothing was committed",
+                )),
                 Block::None => Err(Error::invalid("COMMIT outside BEGIN")),
             },
             S::Rollback => match std::mem::replace(&mut self.block, Block::None) {
                 Block::None => Err(Error::invalid("ROLLBACK outside BEGIN")),
                 _ => Ok(Outcome::done()),
             },
-            _ if matches!(self.block, Block::Failed) => {
-                Err(Error::conflict("the transaction was rolled back by an earlier error; end it with ROLLBACK"))
-            }
+            _ if matches!(self.block, Block::Failed) => Err(Error::conflict(
+                "the transaction was rolled back by an earlier error; end it with ROLLBACK",
+            )),
             S::UseOrg { slug } => {
                 if self.in_block() {
                     return Err(Error::invalid("USE ORG inside BEGIN; COMMIT first"));
                 }
                 self.org = match slug {
-                    Some(s) => Some(self.session.resolve_org(&s.name).map_err(|e| e.at_span(s.span))?),
+                    Some(s) => Some(
+                        self.session
+                            .resolve_org(&s.name)
+                            .map_err(|e| e.at_span(s.span))?,
+                    ),
                     None if self.session.actor().role == Role::PlatformOwner => None,
-                    None => return Err(Error::forbidden("only the platform owner works outside an organization")),
+                    None => {
+                        return Err(Error::forbidden(
+                            "only the platform owner works outside an organization",
+                        ));
+                    }
                 };
                 Ok(Outcome::done())
             }
@@ -182,15 +221,26 @@ impl<'s> Runner<'s> {
                         let outcome = self.execute_statement(inner, plan, text)?;
                         match outcome.value.or_else(|| single_value(&outcome.rows)) {
                             Some(v) => Val::Data(v),
-                            None => return Err(Error::invalid("LET needs a statement with one value (one row, one column)")),
+                            None => {
+                                return Err(Error::invalid(
+                                    "LET needs a statement with one value (one row, one column)",
+                                ));
+                            }
                         }
                     }
                 };
                 let shown = bound.to_json();
-                self.vars.insert(var.name.trim_start_matches('$').to_string(), bound);
-                Ok(Outcome { value: Some(shown), ..Outcome::done() })
+                self.vars
+                    .insert(var.name.trim_start_matches('$').to_string(), bound);
+                Ok(Outcome {
+                    value: Some(shown),
+                    ..Outcome::done()
+                })
             }
-            S::Explain { statement: inner, profile } => self.explain(inner, plan, *profile),
+            S::Explain {
+                statement: inner,
+                profile,
+            } => self.explain(inner, plan, *profile),
             kind if is_write(kind) => self.write(statement),
             _ => self.read(statement, plan),
         }
@@ -254,26 +304,42 @@ impl<'s> Runner<'s> {
     /// other statements).
     fn plan_for(&self, statement: &Statement) -> Result<Option<Arc<Plan>>> {
         match &statement.kind {
-            StatementKind::Match(query) => Ok(Some(Arc::new(plan_match(query, &self.session.database().vocabulary())?))),
+            StatementKind::Match(query) => Ok(Some(Arc::new(plan_match(
+                query,
+                &self.session.database().vocabulary(),
+            )?))),
             StatementKind::Explain { statement, .. } => self.plan_for(statement),
-            StatementKind::Let { value: LetValue::Statement(inner), .. } => self.plan_for(inner),
+            StatementKind::Let {
+                value: LetValue::Statement(inner),
+                ..
+            } => self.plan_for(inner),
             _ => Ok(None),
         }
     }
 
-    fn explain(&mut self, inner: &Statement, plan: Option<Arc<Plan>>, profile: bool) -> Result<Outcome> {
+    fn explain(
+        &mut self,
+        inner: &Statement,
+        plan: Option<Arc<Plan>>,
+        profile: bool,
+    ) -> Result<Outcome> {
         let Some(plan) = plan else {
             return Err(Error::invalid("EXPLAIN and PROFILE take a MATCH statement"));
         };
         if !profile {
             let lines = plan.root.tree(&|_| String::new());
-            return Ok(Outcome::table(&["plan"], lines.lines().map(|l| vec![json!(l)]).collect()));
+            return Ok(Outcome::table(
+                &["plan"],
+                lines.lines().map(|l| vec![json!(l)]).collect(),
+            ));
         }
         let stats = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
         let view = self_view(&self.vars, self.session);
         let limits = self.limits;
         let rows = match &mut self.block {
-            Block::Open(txn) => read_statement(view, txn, inner, Some(&plan), limits, Some(stats.clone()))?,
+            Block::Open(txn) => {
+                read_statement(view, txn, inner, Some(&plan), limits, Some(stats.clone()))?
+            }
             _ => {
                 let txn = self.session.read_in(self.org.clone())?;
                 read_statement(view, &txn, inner, Some(&plan), limits, Some(stats.clone()))?
@@ -304,26 +370,39 @@ fn self_view<'v>(vars: &'v HashMap<String, Val>, session: &'v Session) -> View<'
 impl View<'_> {
     fn params(&self) -> HashMap<String, Val> {
         let mut p = self.vars.clone();
-        p.insert("me".into(), Val::Data(json!(self.session.actor().person.to_string())));
+        p.insert(
+            "me".into(),
+            Val::Data(json!(self.session.actor().person.to_string())),
+        );
         p
     }
 
     fn value(&self, expr: &Expr, txn: &TenantTxn<'_>) -> Result<Val> {
         let compiled: CExpr = compile(expr, &|_| None).map_err(|e| e.at_span(expr.span))?;
         let params = self.params();
-        let env = Env { params: &params, txn, now: now_ms() };
+        let env = Env {
+            params: &params,
+            txn,
+            now: now_ms(),
+        };
         compiled.eval(&[], &env).map_err(|e| e.at_span(expr.span))
     }
 
     fn string(&self, expr: &Expr, txn: &TenantTxn<'_>, what: &str) -> Result<String> {
         match self.value(expr, txn)? {
             Val::Data(Json::String(s)) => Ok(s),
-            other => Err(Error::invalid(format!("{what} must be a string, not {}", other.describe())).at_span(expr.span)),
+            other => Err(Error::invalid(format!(
+                "{what} must be a string, not {}",
+                other.describe()
+            ))
+            .at_span(expr.span)),
         }
     }
 
     fn id(&self, expr: &Expr, txn: &TenantTxn<'_>) -> Result<crate::model::Id> {
-        self.value(expr, txn)?.as_id().map_err(|e| e.at_span(expr.span))
+        self.value(expr, txn)?
+            .as_id()
+            .map_err(|e| e.at_span(expr.span))
     }
 
     fn map(&self, expr: &Option<Expr>, txn: &TenantTxn<'_>, what: &str) -> Result<Props> {
@@ -338,7 +417,13 @@ impl View<'_> {
     }
 
     fn millis(&self, expr: &Option<Expr>, txn: &TenantTxn<'_>) -> Result<Option<i64>> {
-        expr.as_ref().map(|e| self.value(e, txn)?.as_millis().map_err(|x| x.at_span(e.span))).transpose()
+        expr.as_ref()
+            .map(|e| {
+                self.value(e, txn)?
+                    .as_millis()
+                    .map_err(|x| x.at_span(e.span))
+            })
+            .transpose()
     }
 }
 
@@ -398,11 +483,23 @@ fn apply_write(view: View<'_>, t: &mut TenantTxn<'_>, statement: &Statement) -> 
             for (field, expr) in sets {
                 match field.name.to_ascii_lowercase().as_str() {
                     "name" => update.name = Some(view.string(expr, t, "name")?),
-                    "plan" => update.plan = Some(crate::graph::parse_plan(&view.string(expr, t, "plan")?)?),
-                    "status" => update.status = Some(crate::graph::parse_org_status(&view.string(expr, t, "status")?)?),
-                    "settings" => update.settings = Some(view.map(&Some(expr.clone()), t, "settings")?),
+                    "plan" => {
+                        update.plan =
+                            Some(crate::graph::parse_plan(&view.string(expr, t, "plan")?)?)
+                    }
+                    "status" => {
+                        update.status = Some(crate::graph::parse_org_status(
+                            &view.string(expr, t, "status")?,
+                        )?)
+                    }
+                    "settings" => {
+                        update.settings = Some(view.map(&Some(expr.clone()), t, "settings")?)
+                    }
                     other => {
-                        return Err(Error::invalid(format!("ALTER ORG sets name, plan, status or settings, not {other}")).at_span(field.span));
+                        return Err(Error::invalid(format!(
+                            "ALTER ORG sets name, plan, status or settings, not {other}"
+                        ))
+                        .at_span(field.span));
                     }
                 }
             }
@@ -412,17 +509,29 @@ fn apply_write(view: View<'_>, t: &mut TenantTxn<'_>, statement: &Statement) -> 
             let map = view.map(&Some(limits.clone()), t, "limits")?;
             let mut parsed = BTreeMap::new();
             for (name, value) in map {
-                let n = value.as_i64().ok_or_else(|| Error::invalid(format!("limit {name} must be a whole number")).at_span(limits.span))?;
+                let n = value.as_i64().ok_or_else(|| {
+                    Error::invalid(format!("limit {name} must be a whole number"))
+                        .at_span(limits.span)
+                })?;
                 parsed.insert(name, n);
             }
             Ok(Outcome::id(t.set_limits(&org.name, parsed)?.id))
         }
-        S::CreatePerson { email, name, role, org, password } => {
+        S::CreatePerson {
+            email,
+            name,
+            role,
+            org,
+            password,
+        } => {
             let new = NewPerson {
                 email: view.string(email, t, "an email")?,
                 name: view.string(name, t, "a name")?,
                 role: Role::parse(&role.name).map_err(|e| e.at_span(role.span))?,
-                password: password.as_ref().map(|p| view.string(p, t, "a password")).transpose()?,
+                password: password
+                    .as_ref()
+                    .map(|p| view.string(p, t, "a password"))
+                    .transpose()?,
             };
             let person = match org {
                 Some(slug) => {
@@ -440,13 +549,23 @@ fn apply_write(view: View<'_>, t: &mut TenantTxn<'_>, statement: &Statement) -> 
             Ok(Outcome::id(person.id))
         }
         S::RemovePerson { target } => Ok(Outcome::id(t.remove_person(view.id(target, t)?)?.id)),
-        S::CreateThing { kind, name, properties } => {
+        S::CreateThing {
+            kind,
+            name,
+            properties,
+        } => {
             let new = NewThing {
                 kind: kind.name.clone(),
                 name: view.string(name, t, "a thing's name")?,
                 properties: view.map(properties, t, "properties")?,
             };
-            let thing = t.create_thing(new).map_err(|e| if e.code == ErrorCode::UnknownType { e.at_span(kind.span) } else { e })?;
+            let thing = t.create_thing(new).map_err(|e| {
+                if e.code == ErrorCode::UnknownType {
+                    e.at_span(kind.span)
+                } else {
+                    e
+                }
+            })?;
             Ok(Outcome::id(thing.id))
         }
         S::Update { target, sets } => {
@@ -455,12 +574,19 @@ fn apply_write(view: View<'_>, t: &mut TenantTxn<'_>, statement: &Statement) -> 
             let mut status = None;
             for set in sets {
                 match set {
-                    Assignment::Name(e) => update.name = Some(view.string(e, t, "a thing's name")?),
-                    Assignment::Properties(e) => update.properties = Some(view.map(&Some(e.clone()), t, "properties")?),
-                    Assignment::Property(path, e) => {
-                        update.set.push((path.iter().map(|p| p.name.clone()).collect(), view.value(e, t)?.to_json()))
+                    Assignment::Name(e) => {
+                        update.name = Some(view.string(e, t, "a thing's name")?)
                     }
-                    Assignment::Status(s) => status = Some(Status::parse(&s.name).map_err(|e| e.at_span(s.span))?),
+                    Assignment::Properties(e) => {
+                        update.properties = Some(view.map(&Some(e.clone()), t, "properties")?)
+                    }
+                    Assignment::Property(path, e) => update.set.push((
+                        path.iter().map(|p| p.name.clone()).collect(),
+                        view.value(e, t)?.to_json(),
+                    )),
+                    Assignment::Status(s) => {
+                        status = Some(Status::parse(&s.name).map_err(|e| e.at_span(s.span))?)
+                    }
                 }
             }
             if update != ThingUpdate::default() {
@@ -484,25 +610,64 @@ fn apply_write(view: View<'_>, t: &mut TenantTxn<'_>, statement: &Statement) -> 
             }
             Ok(Outcome::id(id))
         }
-        S::Connect { from, kind, metadata, to, strength, valid_from, valid_to } => {
+        S::Connect {
+            from,
+            kind,
+            metadata,
+            to,
+            strength,
+            valid_from,
+            valid_to,
+        } => {
             let new = NewConnection {
                 from: Some(view.id(from, t)?),
                 to: Some(view.id(to, t)?),
                 kind: kind.name.clone(),
                 metadata: view.map(metadata, t, "metadata")?,
-                strength: strength.as_ref().map(|s| view.value(s, t)?.as_f64().ok_or_else(|| Error::invalid("STRENGTH takes a number"))).transpose()?,
+                strength: strength
+                    .as_ref()
+                    .map(|s| {
+                        view.value(s, t)?
+                            .as_f64()
+                            .ok_or_else(|| Error::invalid("STRENGTH takes a number"))
+                    })
+                    .transpose()?,
                 valid_from: view.millis(valid_from, t)?,
                 valid_to: view.millis(valid_to, t)?,
             };
-            Ok(Outcome::id(t.connect(new).map_err(|e| if e.code == ErrorCode::UnknownType { e.at_span(kind.span) } else { e })?.id))
+            Ok(Outcome::id(
+                t.connect(new)
+                    .map_err(|e| {
+                        if e.code == ErrorCode::UnknownType {
+                            e.at_span(kind.span)
+                        } else {
+                            e
+                        }
+                    })?
+                    .id,
+            ))
         }
         S::Disconnect { from, kind, to } => {
             let ended = t.disconnect(view.id(from, t)?, &kind.name, view.id(to, t)?)?;
-            let ids: Vec<Vec<Json>> = ended.iter().map(|c| vec![json!(c.id.to_string())]).collect();
+            let ids: Vec<Vec<Json>> = ended
+                .iter()
+                .map(|c| vec![json!(c.id.to_string())])
+                .collect();
             let value = ids.first().and_then(|r| r.first().cloned());
-            Ok(Outcome { columns: vec!["id".into()], rows: ids, value, ..Default::default() })
+            Ok(Outcome {
+                columns: vec!["id".into()],
+                rows: ids,
+                value,
+                ..Default::default()
+            })
         }
-        S::CreateKnowledge { kind, text, embedding, labels, links } => {
+        S::CreateKnowledge {
+            kind,
+            text,
+            embedding,
+            labels,
+            links,
+        } => {
             let kind = match kind {
                 KnowledgeKindAst::Chunk => KnowledgeKind::Chunk,
                 KnowledgeKindAst::Label => KnowledgeKind::Label,
@@ -515,43 +680,92 @@ fn apply_write(view: View<'_>, t: &mut TenantTxn<'_>, statement: &Statement) -> 
                 Some(e) => strings(&view.value(e, t)?).map_err(|x| x.at_span(e.span))?,
                 None => vec![],
             };
-            let default_role = if kind == KnowledgeKind::Chunk { JunctionRole::ChunkOf } else { JunctionRole::Label };
+            let default_role = if kind == KnowledgeKind::Chunk {
+                JunctionRole::ChunkOf
+            } else {
+                JunctionRole::Label
+            };
             let mut resolved = Vec::new();
             for (target, role) in links {
                 let role = match role {
                     Some(r) => JunctionRole::ALL
                         .into_iter()
                         .find(|x| x.as_str() == r.name)
-                        .ok_or_else(|| Error::invalid(format!("unknown junction role {}", r.name)).at_span(r.span))?,
+                        .ok_or_else(|| {
+                            Error::invalid(format!("unknown junction role {}", r.name))
+                                .at_span(r.span)
+                        })?,
                     None => default_role,
                 };
                 resolved.push((view.id(target, t)?, role));
             }
-            let source = if kind == KnowledgeKind::Chunk { resolved.first().map(|(id, _)| *id) } else { None };
-            let new = NewKnowledge { kind, text: view.string(text, t, "knowledge text")?, embedding, labels, source, links: resolved };
+            let source = if kind == KnowledgeKind::Chunk {
+                resolved.first().map(|(id, _)| *id)
+            } else {
+                None
+            };
+            let new = NewKnowledge {
+                kind,
+                text: view.string(text, t, "knowledge text")?,
+                embedding,
+                labels,
+                source,
+                links: resolved,
+            };
             Ok(Outcome::id(t.create_knowledge(new)?.id))
         }
-        S::Emit { kind, target, metadata } => {
+        S::Emit {
+            kind,
+            target,
+            metadata,
+        } => {
             let target = target.as_ref().map(|e| view.id(e, t)).transpose()?;
             let metadata = view.map(metadata, t, "metadata")?;
-            Ok(Outcome::id(t.emit(&kind.name, target, metadata).map_err(|e| if e.code == ErrorCode::UnknownType { e.at_span(kind.span) } else { e })?.id))
+            Ok(Outcome::id(
+                t.emit(&kind.name, target, metadata)
+                    .map_err(|e| {
+                        if e.code == ErrorCode::UnknownType {
+                            e.at_span(kind.span)
+                        } else {
+                            e
+                        }
+                    })?
+                    .id,
+            ))
         }
-        S::CreateTrigger { name, on, kind, emit, metadata } => {
+        S::CreateTrigger {
+            name,
+            on,
+            kind,
+            emit,
+            metadata,
+        } => {
             let on = match on.name.to_ascii_lowercase().as_str() {
                 "create" => TriggerOn::Create,
                 "update" => TriggerOn::Update,
                 "status" => TriggerOn::Status,
                 "connect" => TriggerOn::Connect,
-                other => return Err(Error::invalid(format!("a trigger fires ON CREATE, UPDATE, STATUS or CONNECT, not {other}")).at_span(on.span)),
+                other => {
+                    return Err(Error::invalid(format!(
+                        "a trigger fires ON CREATE, UPDATE, STATUS or CONNECT, not {other}"
+                    ))
+                    .at_span(on.span));
+                }
             };
             let metadata = view.map(metadata, t, "metadata")?;
             let trigger = t.create_trigger(&name.name, on, &kind.name, &emit.name, metadata)?;
             let value = json!(trigger.name);
-            Ok(Outcome { columns: vec!["trigger".into()], rows: vec![vec![value.clone()]], value: Some(value), ..Default::default() })
+            Ok(Outcome {
+                columns: vec!["trigger".into()],
+                rows: vec![vec![value.clone()]],
+                value: Some(value),
+                ..Default::default()
+            })
         }
         S::DropTrigger { name } => t.drop_trigger(&name.name).map(|_| Outcome::done()),
         S::CreateType { kind, name } => {
-            let kind = TypeKind::parse(&kind.name.to_ascii_lowercase()).map_err(|e| e.at_span(kind.span))?;
+            let kind = TypeKind::parse(&kind.name.to_ascii_lowercase())
+                .map_err(|e| e.at_span(kind.span))?;
             t.add_type(kind, &name.name).map(|_| Outcome::done())
         }
         _ => Err(Error::invalid("not a write statement")),
@@ -562,7 +776,11 @@ fn floats(v: &Val) -> Result<Vec<f32>> {
     match v.to_json() {
         Json::Array(items) => items
             .iter()
-            .map(|x| x.as_f64().map(|f| f as f32).ok_or_else(|| Error::invalid("an embedding is a list of numbers")))
+            .map(|x| {
+                x.as_f64()
+                    .map(|f| f as f32)
+                    .ok_or_else(|| Error::invalid("an embedding is a list of numbers"))
+            })
             .collect(),
         _ => Err(Error::invalid("an embedding is a list of numbers")),
     }
@@ -572,7 +790,11 @@ fn strings(v: &Val) -> Result<Vec<String>> {
     match v.to_json() {
         Json::Array(items) => items
             .iter()
-            .map(|x| x.as_str().map(str::to_string).ok_or_else(|| Error::invalid("labels are a list of strings")))
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| Error::invalid("labels are a list of strings"))
+            })
             .collect(),
         _ => Err(Error::invalid("labels are a list of strings")),
     }
@@ -592,22 +814,44 @@ fn read_statement(
             let plan = plan.ok_or_else(|| Error::invalid("MATCH without a plan"))?;
             let params = view.params();
             let ctx = Context {
-                env: Env { params: &params, txn: t, now: now_ms() },
+                env: Env {
+                    params: &params,
+                    txn: t,
+                    now: now_ms(),
+                },
                 deadline: Instant::now() + limits.timeout,
                 max_rows: limits.max_rows,
                 profile,
             };
             let rows = exec::run(plan, &ctx)?;
-            let rows: Vec<Vec<Json>> = rows.into_iter().map(|r| r.into_iter().map(|v| v.to_json()).collect()).collect();
+            let rows: Vec<Vec<Json>> = rows
+                .into_iter()
+                .map(|r| r.into_iter().map(|v| v.to_json()).collect())
+                .collect();
             let value = single_value(&rows);
-            Ok(Outcome { columns: plan.columns.clone(), rows, value, ..Default::default() })
+            Ok(Outcome {
+                columns: plan.columns.clone(),
+                rows,
+                value,
+                ..Default::default()
+            })
         }
-        S::Events { filter, since, until, limit } => {
+        S::Events {
+            filter,
+            since,
+            until,
+            limit,
+        } => {
             let mut f = EventFilter {
                 since: view.millis(since, t)?,
                 until: view.millis(until, t)?,
                 limit: match limit {
-                    Some(l) => view.value(l, t)?.as_i64().filter(|n| *n >= 0).ok_or_else(|| Error::invalid("LIMIT takes a whole number"))? as usize,
+                    Some(l) => view
+                        .value(l, t)?
+                        .as_i64()
+                        .filter(|n| *n >= 0)
+                        .ok_or_else(|| Error::invalid("LIMIT takes a whole number"))?
+                        as usize,
                     None => 100,
                 },
                 ..Default::default()
@@ -629,13 +873,24 @@ fn read_statement(
                     ]
                 })
                 .collect();
-            Ok(Outcome::table(&["id", "type", "actor", "target", "timestamp", "metadata"], rows))
+            Ok(Outcome::table(
+                &["id", "type", "actor", "target", "timestamp", "metadata"],
+                rows,
+            ))
         }
         S::Show(what) => show(t, &what.name.to_ascii_lowercase()).map_err(|e| e.at_span(what.span)),
         S::WhoAmI => {
             let a = t.actor();
             let org = t.org().map_or(Json::Null, |o| json!(o.slug));
-            Ok(Outcome::table(&["id", "email", "role", "org"], vec![vec![json!(a.person), json!(a.email), json!(a.role.as_str()), org]]))
+            Ok(Outcome::table(
+                &["id", "email", "role", "org"],
+                vec![vec![
+                    json!(a.person),
+                    json!(a.email),
+                    json!(a.role.as_str()),
+                    org,
+                ]],
+            ))
         }
         S::Search(_) => Err(Error::invalid("SEARCH is not available yet")),
         _ => Err(Error::invalid("not a read statement")),
@@ -651,7 +906,10 @@ fn event_filter(view: View<'_>, t: &TenantTxn<'_>, expr: &Expr, f: &mut EventFil
         }
         ExprKind::Binary(BinaryOp::Eq, l, r) => {
             let ExprKind::Var(field) = &l.kind else {
-                return Err(Error::invalid("EVENTS filters are field = value: target, actor, type").at_span(expr.span));
+                return Err(Error::invalid(
+                    "EVENTS filters are field = value: target, actor, type",
+                )
+                .at_span(expr.span));
             };
             match field.as_str() {
                 "target" => f.target = Some(view.id(r, t)?),
@@ -662,11 +920,18 @@ fn event_filter(view: View<'_>, t: &TenantTxn<'_>, expr: &Expr, f: &mut EventFil
                     })
                 }
                 "type" => f.kind = Some(view.string(r, t, "type")?),
-                other => return Err(Error::invalid(format!("EVENTS filter on target, actor or type, not {other}")).at_span(l.span)),
+                other => {
+                    return Err(Error::invalid(format!(
+                        "EVENTS filter on target, actor or type, not {other}"
+                    ))
+                    .at_span(l.span));
+                }
             }
             Ok(())
         }
-        _ => Err(Error::invalid("EVENTS filters are field = value joined by AND").at_span(expr.span)),
+        _ => {
+            Err(Error::invalid("EVENTS filters are field = value joined by AND").at_span(expr.span))
+        }
     }
 }
 
@@ -676,12 +941,23 @@ fn show(t: &TenantTxn<'_>, what: &str) -> Result<Outcome> {
             &["slug", "name", "plan", "status", "id"],
             t.orgs()?
                 .into_iter()
-                .map(|o| vec![json!(o.slug), json!(o.name), json!(o.plan.as_str()), json!(o.status.as_str()), json!(o.id)])
+                .map(|o| {
+                    vec![
+                        json!(o.slug),
+                        json!(o.name),
+                        json!(o.plan.as_str()),
+                        json!(o.status.as_str()),
+                        json!(o.id),
+                    ]
+                })
                 .collect(),
         ),
         "usage" => Outcome::table(
             &["counter", "used", "limit"],
-            t.usage()?.into_iter().map(|u| vec![json!(u.counter), json!(u.used), json!(u.limit)]).collect(),
+            t.usage()?
+                .into_iter()
+                .map(|u| vec![json!(u.counter), json!(u.used), json!(u.limit)])
+                .collect(),
         ),
         "types" => {
             let mut rows = Vec::new();
@@ -696,14 +972,35 @@ fn show(t: &TenantTxn<'_>, what: &str) -> Result<Outcome> {
             &["name", "on", "type", "emit", "metadata"],
             t.triggers()?
                 .into_iter()
-                .map(|x| vec![json!(x.name), json!(x.on.as_str()), json!(x.kind), json!(x.emit), Json::Object(x.metadata)])
+                .map(|x| {
+                    vec![
+                        json!(x.name),
+                        json!(x.on.as_str()),
+                        json!(x.kind),
+                        json!(x.emit),
+                        Json::Object(x.metadata),
+                    ]
+                })
                 .collect(),
         ),
         "people" => Outcome::table(
             &["id", "email", "name", "role"],
-            t.people()?.into_iter().map(|p| vec![json!(p.id), json!(p.email), json!(p.name), json!(p.role.as_str())]).collect(),
+            t.people()?
+                .into_iter()
+                .map(|p| {
+                    vec![
+                        json!(p.id),
+                        json!(p.email),
+                        json!(p.name),
+                        json!(p.role.as_str()),
+                    ]
+                })
+                .collect(),
         ),
-        _ => return Err(Error::invalid(format!("SHOW ORGS, USAGE, TYPES, TRIGGERS or PEOPLE, not {what}"))),
+        _ => {
+            return Err(Error::invalid(format!(
+                "SHOW ORGS, USAGE, TYPES, TRIGGERS or PEOPLE, not {what}"
+            )));
+        }
     })
 }
-

@@ -94,7 +94,10 @@ pub fn edge_json(e: &Edge) -> Json {
     m.insert("from".into(), json!(e.from));
     m.insert("to".into(), json!(e.to));
     m.insert("validFrom".into(), json!(e.valid_from));
-    m.insert("validTo".into(), e.valid_to.map_or(Json::Null, |t| json!(t)));
+    m.insert(
+        "validTo".into(),
+        e.valid_to.map_or(Json::Null, |t| json!(t)),
+    );
     Json::Object(m)
 }
 
@@ -141,7 +144,10 @@ impl Val {
             Val::Node(n) => Ok(n.id()),
             Val::Rel(e) => Ok(e.con),
             Val::Data(Json::String(s)) => s.parse(),
-            other => Err(Error::invalid(format!("expected an id, found {}", other.describe()))),
+            other => Err(Error::invalid(format!(
+                "expected an id, found {}",
+                other.describe()
+            ))),
         }
     }
 
@@ -153,7 +159,10 @@ impl Val {
                 .or_else(|| n.as_f64().map(|f| f as i64))
                 .ok_or_else(|| Error::invalid("a time must be whole milliseconds")),
             Val::Data(Json::String(s)) => parse_iso(s),
-            other => Err(Error::invalid(format!("expected a time, found {}", other.describe()))),
+            other => Err(Error::invalid(format!(
+                "expected a time, found {}",
+                other.describe()
+            ))),
         }
     }
 
@@ -200,7 +209,9 @@ pub fn equal(a: &Val, b: &Val) -> bool {
     match (a, b) {
         (Val::Node(x), Val::Node(y)) => x.id() == y.id(),
         (Val::Rel(x), Val::Rel(y)) => x.con == y.con,
-        (Val::Node(n), other) | (other, Val::Node(n)) => other.as_str() == Some(&n.id().to_string()),
+        (Val::Node(n), other) | (other, Val::Node(n)) => {
+            other.as_str() == Some(&n.id().to_string())
+        }
         _ => json_equal(&a.to_json(), &b.to_json()),
     }
 }
@@ -211,7 +222,9 @@ fn json_equal(a: &Json, b: &Json) -> bool {
             (Some(i), Some(j)) => i == j,
             _ => x.as_f64() == y.as_f64(),
         },
-        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b)),
+        (Json::Array(x), Json::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b))
+        }
         _ => a == b,
     }
 }
@@ -238,7 +251,10 @@ pub fn compare_json(a: &Json, b: &Json) -> Ordering {
         (Json::Bool(x), Json::Bool(y)) => x.cmp(y),
         (Json::Number(x), Json::Number(y)) => match (x.as_i64(), y.as_i64()) {
             (Some(i), Some(j)) => i.cmp(&j),
-            _ => x.as_f64().unwrap_or(f64::NAN).total_cmp(&y.as_f64().unwrap_or(f64::NAN)),
+            _ => x
+                .as_f64()
+                .unwrap_or(f64::NAN)
+                .total_cmp(&y.as_f64().unwrap_or(f64::NAN)),
         },
         (Json::String(x), Json::String(y)) => x.cmp(y),
         (Json::Array(x), Json::Array(y)) => {
@@ -250,7 +266,9 @@ pub fn compare_json(a: &Json, b: &Json) -> Ordering {
             }
             x.len().cmp(&y.len())
         }
-        (Json::Object(x), Json::Object(y)) => serde_json::to_string(x).unwrap_or_default().cmp(&serde_json::to_string(y).unwrap_or_default()),
+        (Json::Object(x), Json::Object(y)) => serde_json::to_string(x)
+            .unwrap_or_default()
+            .cmp(&serde_json::to_string(y).unwrap_or_default()),
         _ => rank(a).cmp(&rank(b)),
     }
 }
@@ -263,15 +281,24 @@ mod tests {
     fn numbers_compare_by_value_and_kinds_by_rank() {
         assert!(equal(&Val::Data(json!(1)), &Val::Data(json!(1.0))));
         assert!(!equal(&Val::Data(json!(1)), &Val::Data(json!("1"))));
-        assert_eq!(compare(&Val::Data(json!(2)), &Val::Data(json!(10.5))), Ordering::Less);
+        assert_eq!(
+            compare(&Val::Data(json!(2)), &Val::Data(json!(10.5))),
+            Ordering::Less
+        );
         assert_eq!(compare(&NULL, &Val::Data(json!(false))), Ordering::Less);
-        assert_eq!(compare(&Val::Data(json!("b")), &Val::Data(json!("a"))), Ordering::Greater);
+        assert_eq!(
+            compare(&Val::Data(json!("b")), &Val::Data(json!("a"))),
+            Ordering::Greater
+        );
     }
 
     #[test]
     fn times_accept_millis_and_iso_text() {
         assert_eq!(Val::Data(json!(5)).as_millis().unwrap(), 5);
-        assert_eq!(Val::Data(json!("1970-01-02")).as_millis().unwrap(), 86_400_000);
+        assert_eq!(
+            Val::Data(json!("1970-01-02")).as_millis().unwrap(),
+            86_400_000
+        );
         assert!(Val::Data(json!(true)).as_millis().is_err());
     }
 }

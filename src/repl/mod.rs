@@ -57,11 +57,22 @@ fn complete(buffer: &str) -> bool {
 }
 
 /// Runs the shell until `\quit` or the end of `input`.
-pub fn run(session: &Session, input: impl BufRead, out: &mut impl Write, interactive: bool) -> Result<()> {
+pub fn run(
+    session: &Session,
+    input: impl BufRead,
+    out: &mut impl Write,
+    interactive: bool,
+) -> Result<()> {
     let mut runner = Runner::new(session);
     let mut buffer = String::new();
     if interactive {
-        writeln!(out, "onedb {} — {} as {}. \\help for help.", env!("CARGO_PKG_VERSION"), session.database().dir().display(), session.actor().email)?;
+        writeln!(
+            out,
+            "onedb {} — {} as {}. \\help for help.",
+            env!("CARGO_PKG_VERSION"),
+            session.database().dir().display(),
+            session.actor().email
+        )?;
     }
     let mut lines = input.lines();
     loop {
@@ -74,7 +85,9 @@ pub fn run(session: &Session, input: impl BufRead, out: &mut impl Write, interac
             write!(out, "{prompt}")?;
             out.flush()?;
         }
-        let Some(line) = lines.next().transpose()? else { break };
+        let Some(line) = lines.next().transpose()? else {
+            break;
+        };
         if buffer.trim().is_empty() {
             match line.trim() {
                 "\\q" | "\\quit" | "exit" | "quit" => break,
@@ -107,7 +120,10 @@ pub fn run(session: &Session, input: impl BufRead, out: &mut impl Write, interac
         out.flush()?;
     }
     if runner.in_block() {
-        writeln!(out, "the session ended inside BEGIN: nothing in the block was committed")?;
+        writeln!(
+            out,
+            "the session ended inside BEGIN: nothing in the block was committed"
+        )?;
     }
     Ok(())
 }

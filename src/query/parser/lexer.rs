@@ -17,29 +17,9 @@ use super::input::{Expect, In, PError, PResult, commit};
 /// names and map keys (`c.match`, `{set: 1}`), parameter names, and any
 /// other name (types, aliases, node variables).
 pub(crate) const RESERVED: &[&str] = &[
-    "NULL",
-    "TRUE",
-    "FALSE",
-    "NOT",
-    "AND",
-    "OR",
-    "IN",
-    "IS",
-    "CONTAINS",
-    "STARTS",
-    "ENDS",
-    "DISTINCT",
-    "WHERE",
-    "RETURN",
-    "ORDER",
-    "SKIP",
-    "LIMIT",
-    "THEN",
-    "SINCE",
-    "UNTIL",
-    "LET",
-    "EXPLAIN",
-    "PROFILE",
+    "NULL", "TRUE", "FALSE", "NOT", "AND", "OR", "IN", "IS", "CONTAINS", "STARTS", "ENDS",
+    "DISTINCT", "WHERE", "RETURN", "ORDER", "SKIP", "LIMIT", "THEN", "SINCE", "UNTIL", "LET",
+    "EXPLAIN", "PROFILE",
 ];
 
 /// Words that start a `simple_statement`: after `LET $x =` they mean a
@@ -71,7 +51,10 @@ pub(crate) const STATEMENT_WORDS: &[&str] = &[
 ];
 
 pub(crate) fn is_reserved(word: &str) -> bool {
-    RESERVED.iter().chain(STATEMENT_WORDS).any(|r| r.eq_ignore_ascii_case(word))
+    RESERVED
+        .iter()
+        .chain(STATEMENT_WORDS)
+        .any(|r| r.eq_ignore_ascii_case(word))
 }
 
 pub(crate) fn is_ident_start(b: u8) -> bool {

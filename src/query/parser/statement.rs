@@ -10,8 +10,9 @@ use crate::query::ast::{
 
 use super::expr::{endpoint, expr, map_or_parameter, property_name};
 use super::input::{Expect, In, PError, PResult, commit};
-use super::lexer::{STATEMENT_WORDS, 
-    clause, comma_list, identifier, keyword, kw, parameter, peek_word, punct, punctuation, skip,
+use super::lexer::{
+    STATEMENT_WORDS, clause, comma_list, identifier, keyword, kw, parameter, peek_word, punct,
+    punctuation, skip,
 };
 use super::pattern::{limit_clause, query, search, where_clause};
 
