@@ -772,32 +772,26 @@ fn apply_write(view: View<'_>, t: &mut TenantTxn<'_>, statement: &Statement) -> 
     }
 }
 
-fn floats(v: &Val) -> Result<Vec<f32>> {
+/// A list whose every item `item` converts; otherwise `INVALID_ARGUMENT`
+/// saying what the list must be.
+fn list_of<T>(v: &Val, what: &str, item: impl Fn(&Json) -> Option<T>) -> Result<Vec<T>> {
+    let bad = || Error::invalid(what.to_string());
     match v.to_json() {
-        Json::Array(items) => items
-            .iter()
-            .map(|x| {
-                x.as_f64()
-                    .map(|f| f as f32)
-                    .ok_or_else(|| Error::invalid("an embedding is a list of numbers"))
-            })
-            .collect(),
-        _ => Err(Error::invalid("an embedding is a list of numbers")),
+        Json::Array(items) => items.iter().map(|x| item(x).ok_or_else(bad)).collect(),
+        _ => Err(bad()),
     }
 }
 
+fn floats(v: &Val) -> Result<Vec<f32>> {
+    list_of(v, "an embedding is a list of numbers", |x| {
+        x.as_f64().map(|f| f as f32)
+    })
+}
+
 fn strings(v: &Val) -> Result<Vec<String>> {
-    match v.to_json() {
-        Json::Array(items) => items
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| Error::invalid("labels are a list of strings"))
-            })
-            .collect(),
-        _ => Err(Error::invalid("labels are a list of strings")),
-    }
+    list_of(v, "labels are a list of strings", |x| {
+        x.as_str().map(str::to_string)
+    })
 }
 
 fn read_statement(
