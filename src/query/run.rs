@@ -559,13 +559,7 @@ fn apply_write(view: View<'_>, t: &mut TenantTxn<'_>, statement: &Statement) -> 
                 name: view.string(name, t, "a thing's name")?,
                 properties: view.map(properties, t, "properties")?,
             };
-            let thing = t.create_thing(new).map_err(|e| {
-                if e.code == ErrorCode::UnknownType {
-                    e.at_span(kind.span)
-                } else {
-                    e
-                }
-            })?;
+            let thing = t.create_thing(new).map_err(at_type(kind.span))?;
             Ok(Outcome::id(thing.id))
         }
         S::Update { target, sets } => {
@@ -635,17 +629,7 @@ fn apply_write(view: View<'_>, t: &mut TenantTxn<'_>, statement: &Statement) -> 
                 valid_from: view.millis(valid_from, t)?,
                 valid_to: view.millis(valid_to, t)?,
             };
-            Ok(Outcome::id(
-                t.connect(new)
-                    .map_err(|e| {
-                        if e.code == ErrorCode::UnknownType {
-                            e.at_span(kind.span)
-                        } else {
-                            e
-                        }
-                    })?
-                    .id,
-            ))
+            Ok(Outcome::id(t.connect(new).map_err(at_type(kind.span))?.id))
         }
         S::Disconnect { from, kind, to } => {
             let ended = t.disconnect(view.id(from, t)?, &kind.name, view.id(to, t)?)?;
@@ -723,13 +707,7 @@ fn apply_write(view: View<'_>, t: &mut TenantTxn<'_>, statement: &Statement) -> 
             let metadata = view.map(metadata, t, "metadata")?;
             Ok(Outcome::id(
                 t.emit(&kind.name, target, metadata)
-                    .map_err(|e| {
-                        if e.code == ErrorCode::UnknownType {
-                            e.at_span(kind.span)
-                        } else {
-                            e
-                        }
-                    })?
+                    .map_err(at_type(kind.span))?
                     .id,
             ))
         }
@@ -779,6 +757,17 @@ fn list_of<T>(v: &Val, what: &str, item: impl Fn(&Json) -> Option<T>) -> Result<
     match v.to_json() {
         Json::Array(items) => items.iter().map(|x| item(x).ok_or_else(bad)).collect(),
         _ => Err(bad()),
+    }
+}
+
+/// Points an `UNKNOWN_TYPE` error at the type name that caused it.
+fn at_type(span: crate::query::ast::Span) -> impl FnOnce(Error) -> Error {
+    move |e| {
+        if e.code == ErrorCode::UnknownType {
+            e.at_span(span)
+        } else {
+            e
+        }
     }
 }
 
