@@ -101,6 +101,11 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
                 },
                 Key::OrgSlug(slug) => slugs.push((slug, value)),
                 Key::Email(email) => emails.push((email, value)),
+                Key::IndexLog(n) => {
+                    if let Err(e) = keys::decode_changes(&value) {
+                        report.problem(format!("index log entry {n}: {}", e.message));
+                    }
+                }
                 _ => {}
             }
             continue;

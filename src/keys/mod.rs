@@ -6,6 +6,8 @@
 //! |--------------------------------------------------|----------------------------|
 //! | `00 'V'`                                         | format version, u32        |
 //! | `00 'S'`                                         | commits so far, u64       |
+//! | `00 'L' commit(8)`                               | records that commit changed (index log) |
+//! | `00 'P'`                                         | index log pruned through, u64 |
 //! | `01 01 org(16)`                                  | Org (JSON)                 |
 //! | `01 02 slug 00`                                  | org id (16)                |
 //! | `01 03 email 00`                                 | org(16) person(16)         |
@@ -53,6 +55,8 @@ const TENANT: u8 = 0x02;
 
 const META_VERSION: u8 = b'V';
 const META_COMMIT_SEQ: u8 = b'S';
+const META_INDEX_LOG: u8 = b'L';
+const META_INDEX_LOG_PRUNED: u8 = b'P';
 
 const P_ORG: u8 = 0x01;
 const P_SLUG: u8 = 0x02;
@@ -157,7 +161,7 @@ impl Tenant {
         self.0
     }
 
-    #[cfg(test)]
+    /// A tenant read back from a derived index's file.
     pub(crate) fn from_raw(raw: u128) -> Tenant {
         Tenant(raw)
     }
@@ -241,6 +245,96 @@ pub fn format_version() -> Vec<u8> {
 
 pub fn commit_seq() -> Vec<u8> {
     vec![META, META_COMMIT_SEQ]
+}
+
+/// The index log entry of commit `n`: which searchable records it wrote.
+/// The derived indexes (name search, vectors) replay it after a crash.
+pub fn index_log(n: u64) -> Vec<u8> {
+    let mut k = vec![META, META_INDEX_LOG];
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+pub fn index_log_prefix() -> Vec<u8> {
+    vec![META, META_INDEX_LOG]
+}
+
+/// Index log entries up to this commit were deleted: an index whose
+/// watermark is older cannot catch up from the log and is rebuilt.
+pub fn index_log_pruned() -> Vec<u8> {
+    vec![META, META_INDEX_LOG_PRUNED]
+}
+
+/// A record the derived indexes follow: a thing, a person or a knowledge
+/// item, in its tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Changed {
+    pub tenant: Tenant,
+    pub id: Id,
+}
+
+const CHANGED_BYTES: usize = 33;
+
+impl Changed {
+    /// The record a written key holds, if it is one the indexes follow.
+    /// Only the family byte and the length are looked at: this runs for
+    /// every key of every commit.
+    pub fn of_key(key: &[u8]) -> Option<Changed> {
+        if key.len() != 34 || key[0] != TENANT {
+            return None;
+        }
+        let dim = match key[17] {
+            f if f == Family::Thing as u8 => Dim::Thing,
+            f if f == Family::Person as u8 => Dim::Person,
+            f if f == Family::Knowledge as u8 => Dim::Knowledge,
+            _ => return None,
+        };
+        let mut r = Reader { bytes: &key[1..] };
+        let tenant = Tenant(r.raw16()?);
+        r.byte()?;
+        Some(Changed {
+            tenant,
+            id: r.id(dim)?,
+        })
+    }
+
+    /// The stored key of the record.
+    pub fn key(self) -> Vec<u8> {
+        match self.id.dim() {
+            Dim::Person => self.tenant.person(self.id),
+            Dim::Knowledge => self.tenant.knowledge(self.id),
+            _ => self.tenant.thing(self.id),
+        }
+    }
+}
+
+/// An index log value: `tenant(16) dim(1) id(16)` per record.
+pub fn encode_changes(changes: &[Changed]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(changes.len() * CHANGED_BYTES);
+    for c in changes {
+        v.extend_from_slice(&c.tenant.0.to_be_bytes());
+        push_node(&mut v, Some(c.id));
+    }
+    v
+}
+
+pub fn decode_changes(bytes: &[u8]) -> Result<Vec<Changed>> {
+    let bad = || Error::corruption("index log", "entry is not a list of records");
+    if bytes.len() % CHANGED_BYTES != 0 {
+        return Err(bad());
+    }
+    bytes
+        .chunks_exact(CHANGED_BYTES)
+        .map(|chunk| {
+            let mut r = Reader { bytes: chunk };
+            let tenant = Tenant(r.raw16().ok_or_else(bad)?);
+            let id = r.node().flatten().ok_or_else(bad)?;
+            match id.dim() {
+                Dim::Thing | Dim::Person | Dim::Knowledge => Ok(Changed { tenant, id }),
+                _ => Err(bad()),
+            }
+        })
+        .collect()
 }
 
 pub fn org(id: Id) -> Vec<u8> {
@@ -494,6 +588,8 @@ impl Direction {
 pub enum Key {
     FormatVersion,
     CommitSeq,
+    IndexLog(u64),
+    IndexLogPruned,
     Org(Id),
     OrgSlug(String),
     Email(String),
@@ -640,6 +736,12 @@ fn decode_inner(key: &[u8]) -> Option<Key> {
         META => match r.byte()? {
             META_VERSION => Key::FormatVersion,
             META_COMMIT_SEQ => Key::CommitSeq,
+            META_INDEX_LOG_PRUNED => Key::IndexLogPruned,
+            META_INDEX_LOG => {
+                let raw: [u8; 8] = r.bytes.get(..8)?.try_into().ok()?;
+                r.bytes = &r.bytes[8..];
+                Key::IndexLog(u64::from_be_bytes(raw))
+            }
             _ => return None,
         },
         PLATFORM => match r.byte()? {

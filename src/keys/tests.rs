@@ -161,6 +161,57 @@ fn platform_keys_round_trip() {
 }
 
 #[test]
+fn index_log_keys_sort_by_commit_and_round_trip() {
+    assert_eq!(decode(&index_log(7)), Ok(Key::IndexLog(7)));
+    assert_eq!(decode(&index_log_pruned()), Ok(Key::IndexLogPruned));
+    assert!(!index_log_pruned().starts_with(&index_log_prefix()));
+    assert!(index_log(255) < index_log(256));
+    assert!(index_log(1).starts_with(&index_log_prefix()));
+    assert!(is_platform_key(&index_log(1)));
+}
+
+#[test]
+fn only_searchable_records_are_changes() {
+    let t = Tenant::from_raw(9);
+    let thing = Id::generate(Dim::Thing);
+    let person = Id::generate(Dim::Person);
+    let knowledge = Id::generate(Dim::Knowledge);
+    for (key, id) in [
+        (t.thing(thing), thing),
+        (t.person(person), person),
+        (t.knowledge(knowledge), knowledge),
+    ] {
+        let changed = Changed::of_key(&key).unwrap();
+        assert_eq!(changed, Changed { tenant: t, id });
+        assert_eq!(changed.key(), key);
+    }
+    assert_eq!(Changed::of_key(&t.thing_by_type("course", thing)), None);
+    assert_eq!(
+        Changed::of_key(&t.connection(Id::generate(Dim::Connection))),
+        None
+    );
+    assert_eq!(Changed::of_key(&t.event(Id::generate(Dim::Event))), None);
+    assert_eq!(Changed::of_key(&commit_seq()), None);
+}
+
+proptest! {
+    #[test]
+    fn change_lists_round_trip(raws in prop::collection::vec((any::<u128>(), any::<u128>(), 0usize..3), 0..20)) {
+        let dims = [Dim::Thing, Dim::Person, Dim::Knowledge];
+        let changes: Vec<Changed> = raws
+            .iter()
+            .map(|(t, id, d)| Changed { tenant: Tenant::from_raw(*t), id: Id::from_raw(dims[*d], *id) })
+            .collect();
+        prop_assert_eq!(decode_changes(&encode_changes(&changes)).unwrap(), changes);
+    }
+
+    #[test]
+    fn bad_change_lists_are_errors(bytes in prop::collection::vec(any::<u8>(), 0..100)) {
+        let _ = decode_changes(&bytes);
+    }
+}
+
+#[test]
 fn trailing_bytes_are_corruption() {
     let mut k = Tenant::from_raw(7).thing(Id::generate(Dim::Thing));
     k.push(0);

@@ -12,11 +12,12 @@
 //! concurrency.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::OnceLock;
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::keys;
+use crate::keys::{self, Changed};
 use crate::storage::Durability;
 use crate::storage::rocks::{Rocks, RocksSnapshot};
 
@@ -35,6 +36,9 @@ pub(crate) struct CommitRequest {
     pub read_ranges: Vec<(Vec<u8>, Vec<u8>)>,
     pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     pub counters: BTreeMap<Vec<u8>, CounterChange>,
+    /// Bookkeeping of the engine itself (pruning the index log): not
+    /// counted as a commit, never a searchable change.
+    pub maintenance: bool,
 }
 
 /// Most commits a leader takes into one batch.
@@ -42,11 +46,17 @@ const MAX_GROUP: usize = 256;
 /// Tracker size at which history nobody can conflict with is dropped.
 const PRUNE_AT: usize = 100_000;
 
+/// Told, by the commit leader, of every durable commit that changed
+/// searchable records — before any of its committers is acknowledged, so a
+/// session's next search sees its own writes. Must be quick: commits wait.
+pub(crate) type CommitHook = Box<dyn Fn(u64, &[Changed]) + Send + Sync>;
+
 #[derive(Default)]
 pub(crate) struct CommitQueue {
     queue: Mutex<Queue>,
     wake: Condvar,
     tracker: Mutex<Tracker>,
+    hook: OnceLock<CommitHook>,
 }
 
 #[derive(Default)]
@@ -90,6 +100,11 @@ impl CommitQueue {
         }
     }
 
+    /// Installs the hook that feeds the derived indexes (once per database).
+    pub fn set_hook(&self, hook: CommitHook) {
+        let _ = self.hook.set(hook);
+    }
+
     /// Commits one request, as leader or follower; returns its sequence.
     pub fn commit(
         &self,
@@ -130,11 +145,14 @@ impl CommitQueue {
         let mut verdicts: Vec<(u64, Result<()>)> = Vec::with_capacity(group.len());
         let mut batch: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
         let mut counters: HashMap<Vec<u8>, i64> = HashMap::new();
+        // Whether an accepted request is a real commit (not bookkeeping).
+        let mut counted = false;
         {
             let tracker = self.tracker.lock();
             for (ticket, request) in group {
                 let verdict = check(&tracker, rocks, &request, &batch, &mut counters);
                 if verdict.is_ok() {
+                    counted |= !request.maintenance;
                     apply(&request, &mut batch, &mut counters);
                 }
                 verdicts.push((ticket, verdict));
@@ -148,6 +166,9 @@ impl CommitQueue {
         }
         for (key, value) in &counters {
             batch.insert(key.clone(), Some(keys::encode_i64(*value)));
+        }
+        if !counted {
+            return self.write_batch(rocks, durability, batch, verdicts, None);
         }
         // The commit counter: derived indexes record the last one they applied.
         let commits = match rocks.get_latest(&keys::commit_seq()) {
@@ -164,13 +185,42 @@ impl CommitQueue {
                     .collect();
             }
         };
-        batch.insert(keys::commit_seq(), Some(keys::encode_u64(commits + 1)));
+        let commit = commits + 1;
+        batch.insert(keys::commit_seq(), Some(keys::encode_u64(commit)));
+        // The index log: which searchable records this commit wrote, in the
+        // same atomic batch, so the derived indexes can always catch up.
+        let changed: Vec<Changed> = batch.keys().filter_map(|k| Changed::of_key(k)).collect();
+        if !changed.is_empty() {
+            batch.insert(
+                keys::index_log(commit),
+                Some(keys::encode_changes(&changed)),
+            );
+        }
+        self.write_batch(rocks, durability, batch, verdicts, Some((commit, changed)))
+    }
+
+    /// Writes the accepted requests' batch; then reports the changed
+    /// records of commit number `commit` to the hook.
+    fn write_batch(
+        &self,
+        rocks: &Rocks,
+        durability: Durability,
+        batch: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        verdicts: Vec<(u64, Result<()>)>,
+        commit: Option<(u64, Vec<Changed>)>,
+    ) -> Vec<(u64, Result<u64>)> {
         let written = rocks.write(
             batch.iter().map(|(k, v)| (k.as_slice(), v.as_deref())),
             durability.syncs_wal(),
         );
         match written {
             Ok(seq) => {
+                if let Some((commit, changed)) = &commit
+                    && !changed.is_empty()
+                    && let Some(hook) = self.hook.get()
+                {
+                    hook(*commit, changed);
+                }
                 self.remember(batch.into_keys(), seq);
                 verdicts
                     .into_iter()

@@ -121,6 +121,11 @@ impl<'a> Txn<'a> {
         Ok(())
     }
 
+    /// The searchable records this transaction wrote (see `keys::Changed`).
+    pub fn written_changes(&self) -> impl Iterator<Item = keys::Changed> + '_ {
+        self.writes.keys().filter_map(|k| keys::Changed::of_key(k))
+    }
+
     /// Whether anything would be committed.
     pub fn is_dirty(&self) -> bool {
         !self.writes.is_empty() || !self.counters.is_empty()
@@ -266,6 +271,19 @@ impl<'a> Txn<'a> {
     /// since the snapshot; `LIMIT_REACHED` if a counter would pass its limit.
     /// Acknowledged only once durable to the configured level.
     pub fn commit(self) -> Result<u64> {
+        self.commit_as(false)
+    }
+
+    /// Commits the engine's own bookkeeping (pruning the index log): not
+    /// counted by the commit counter, and it must not touch records.
+    pub(crate) fn commit_maintenance(self) -> Result<u64> {
+        if self.written_changes().next().is_some() {
+            return Err(Error::invalid("a maintenance commit may not write records"));
+        }
+        self.commit_as(true)
+    }
+
+    fn commit_as(self, maintenance: bool) -> Result<u64> {
         if !self.is_dirty() {
             return Ok(0);
         }
@@ -275,6 +293,7 @@ impl<'a> Txn<'a> {
             read_ranges: self.read_ranges,
             writes: self.writes,
             counters: self.counters,
+            maintenance,
         };
         let storage = self.storage;
         storage
