@@ -1,0 +1,412 @@
+//! Vector search over one organization's knowledge chunks.
+//!
+//! [`OrgVectors`] holds an org's unit vectors, what each item may be
+//! filtered by (labels, source thing and its type) and an HNSW graph over
+//! them. A search chooses its method from the candidate count the filter
+//! leaves: exact (every candidate scored) where that is small, the graph
+//! where it is large — and exact again when the graph found fewer than `k`
+//! accepted items, so a filter never makes results go missing.
+//!
+//! Items are only ever added or deleted (knowledge is immutable); a deleted
+//! item stays in the graph as a waypoint and is never returned.
+
+pub mod distance;
+pub mod file;
+pub mod hnsw;
+
+use std::collections::{BinaryHeap, HashMap};
+
+use parking_lot::Mutex;
+
+use crate::model::Id;
+use crate::vector::distance::{dot, normalize};
+use crate::vector::hnsw::{Graph, Near, Params, Points, Visited};
+
+/// Candidate sets up to this size are scored exactly: below it, exact
+/// search is about as fast as the graph and always right
+/// (docs/performance.md, "Vector search").
+pub const EXACT_MAX: usize = 5_000;
+/// The graph's candidate list when searching (at least `k`).
+pub const EF_SEARCH: usize = 96;
+
+/// What a vector search may return: all of the labels, one of the source
+/// types, one of the sources (each None or empty: no condition).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VectorFilter {
+    pub labels: Vec<String>,
+    pub source_types: Option<Vec<String>>,
+    pub sources: Option<Vec<Id>>,
+}
+
+impl VectorFilter {
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.source_types.is_none() && self.sources.is_none()
+    }
+}
+
+/// One item as the index stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub id: Id,
+    pub labels: Vec<String>,
+    pub source: Option<Id>,
+    pub source_type: Option<String>,
+}
+
+/// How a search was answered (for EXPLAIN, PROFILE and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Exact,
+    Graph,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Exact => "exact",
+            Method::Graph => "hnsw",
+        }
+    }
+}
+
+/// Names stored once, referred to by number.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Names {
+    names: Vec<String>,
+    index: HashMap<String, u32>,
+    /// Live items per name.
+    live: Vec<usize>,
+}
+
+impl Names {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(i) = self.index.get(name) {
+            return *i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.index.insert(name.to_string(), i);
+        self.live.push(0);
+        i
+    }
+
+    fn find(&self, name: &str) -> Option<u32> {
+        self.index.get(name).copied()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Meta {
+    labels: Vec<u32>,
+    source: Option<Id>,
+    source_type: Option<u32>,
+}
+
+/// One org's vectors, their filter data and the graph.
+pub struct OrgVectors {
+    dim: usize,
+    ids: Vec<Id>,
+    slots: HashMap<Id, u32>,
+    data: Vec<f32>,
+    meta: Vec<Meta>,
+    deleted: Vec<bool>,
+    live: usize,
+    labels: Names,
+    /// Slots carrying each label (deleted ones included; checked on use).
+    postings: Vec<Vec<u32>>,
+    types: Names,
+    graph: Graph,
+    visited: Mutex<Vec<Visited>>,
+}
+
+struct Flat<'a> {
+    dim: usize,
+    data: &'a [f32],
+}
+
+impl Points for Flat<'_> {
+    fn point(&self, slot: u32) -> &[f32] {
+        let s = slot as usize * self.dim;
+        &self.data[s..s + self.dim]
+    }
+}
+
+impl OrgVectors {
+    pub fn new(dim: usize) -> OrgVectors {
+        OrgVectors {
+            dim,
+            ids: Vec::new(),
+            slots: HashMap::new(),
+            data: Vec::new(),
+            meta: Vec::new(),
+            deleted: Vec::new(),
+            live: 0,
+            labels: Names::default(),
+            postings: Vec::new(),
+            types: Names::default(),
+            graph: Graph::new(Params::default()),
+            visited: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Live items.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Slots ever used, deleted ones included.
+    pub fn slots(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn contains(&self, id: Id) -> bool {
+        self.slots
+            .get(&id)
+            .is_some_and(|s| !self.deleted[*s as usize])
+    }
+
+    /// Every live item's id.
+    pub fn live_ids(&self) -> impl Iterator<Item = Id> + '_ {
+        self.ids
+            .iter()
+            .zip(&self.deleted)
+            .filter(|(_, d)| !**d)
+            .map(|(id, _)| *id)
+    }
+
+    /// Adds an item; a second add of the same id changes nothing (replays
+    /// are idempotent). The vector must have the org's dimension.
+    pub fn add(&mut self, item: &Item, vector: &[f32]) -> bool {
+        if vector.len() != self.dim || self.slots.contains_key(&item.id) {
+            return false;
+        }
+        let slot = self.ids.len() as u32;
+        let start = self.data.len();
+        self.data.extend_from_slice(vector);
+        normalize(&mut self.data[start..]);
+        let labels: Vec<u32> = item.labels.iter().map(|l| self.labels.intern(l)).collect();
+        for &l in &labels {
+            if self.postings.len() <= l as usize {
+                self.postings.resize(l as usize + 1, Vec::new());
+            }
+            self.postings[l as usize].push(slot);
+            self.labels.live[l as usize] += 1;
+        }
+        let source_type = item.source_type.as_deref().map(|t| self.types.intern(t));
+        if let Some(t) = source_type {
+            self.types.live[t as usize] += 1;
+        }
+        self.ids.push(item.id);
+        self.slots.insert(item.id, slot);
+        self.meta.push(Meta {
+            labels,
+            source: item.source,
+            source_type,
+        });
+        self.deleted.push(false);
+        self.live += 1;
+        let level = self.graph.level_for(item.id.raw());
+        let mut visited = self.take_visited();
+        let points = Flat {
+            dim: self.dim,
+            data: &self.data,
+        };
+        self.graph.insert(&points, slot, level, &mut visited);
+        self.visited.lock().push(visited);
+        true
+    }
+
+    /// Deletes an item; deleting a missing or deleted one changes nothing.
+    pub fn delete(&mut self, id: Id) -> bool {
+        let Some(&slot) = self.slots.get(&id) else {
+            return false;
+        };
+        if self.deleted[slot as usize] {
+            return false;
+        }
+        self.deleted[slot as usize] = true;
+        self.live -= 1;
+        for &l in &self.meta[slot as usize].labels {
+            self.labels.live[l as usize] -= 1;
+        }
+        if let Some(t) = self.meta[slot as usize].source_type {
+            self.types.live[t as usize] -= 1;
+        }
+        true
+    }
+
+    fn take_visited(&self) -> Visited {
+        self.visited.lock().pop().unwrap_or_default()
+    }
+
+    /// The filter in slot terms; None when nothing can match (a label or
+    /// type the org has never seen).
+    fn compile(&self, filter: &VectorFilter) -> Option<Compiled> {
+        let mut labels = Vec::with_capacity(filter.labels.len());
+        for l in &filter.labels {
+            labels.push(self.labels.find(l)?);
+        }
+        let types = match &filter.source_types {
+            Some(ts) => {
+                let found: Vec<u32> = ts.iter().filter_map(|t| self.types.find(t)).collect();
+                if found.is_empty() {
+                    return None;
+                }
+                Some(found)
+            }
+            None => None,
+        };
+        Some(Compiled {
+            labels,
+            types,
+            sources: filter.sources.clone(),
+        })
+    }
+
+    fn accepts(&self, c: &Compiled, slot: u32, exclude: &dyn Fn(Id) -> bool) -> bool {
+        let s = slot as usize;
+        if self.deleted[s] || exclude(self.ids[s]) {
+            return false;
+        }
+        let meta = &self.meta[s];
+        c.labels.iter().all(|l| meta.labels.contains(l))
+            && c.types
+                .as_ref()
+                .is_none_or(|ts| meta.source_type.is_some_and(|t| ts.contains(&t)))
+            && c.sources
+                .as_ref()
+                .is_none_or(|ss| meta.source.is_some_and(|x| ss.contains(&x)))
+    }
+
+    /// At most how many live items the filter can accept.
+    fn estimate(&self, c: &Compiled) -> usize {
+        let mut n = self.live;
+        for &l in &c.labels {
+            n = n.min(self.labels.live[l as usize]);
+        }
+        if let Some(ts) = &c.types {
+            n = n.min(ts.iter().map(|t| self.types.live[*t as usize]).sum());
+        }
+        if let Some(ss) = &c.sources {
+            // Each source has any number of chunks; only "none" is certain.
+            if ss.is_empty() {
+                n = 0;
+            }
+        }
+        n
+    }
+
+    /// The method a search with this filter uses, and the candidate count
+    /// it was chosen by.
+    pub fn plan(&self, filter: &VectorFilter) -> (Method, usize) {
+        match self.compile(filter) {
+            None => (Method::Exact, 0),
+            Some(c) => {
+                let n = self.estimate(&c);
+                let method = if n <= EXACT_MAX {
+                    Method::Exact
+                } else {
+                    Method::Graph
+                };
+                (method, n)
+            }
+        }
+    }
+
+    /// The `k` items most similar to `query` (cosine, highest first) that
+    /// pass `filter` and are not `exclude`d, and how they were found.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: &VectorFilter,
+        exclude: &dyn Fn(Id) -> bool,
+    ) -> (Vec<(Id, f32)>, Method) {
+        let Some(c) = self.compile(filter) else {
+            return (Vec::new(), Method::Exact);
+        };
+        if k == 0 || query.len() != self.dim {
+            return (Vec::new(), Method::Exact);
+        }
+        let mut q = query.to_vec();
+        normalize(&mut q);
+        let candidates = self.estimate(&c);
+        if candidates > EXACT_MAX {
+            let points = Flat {
+                dim: self.dim,
+                data: &self.data,
+            };
+            let mut visited = self.take_visited();
+            // A filter that keeps a fraction f of the items needs about 1/f
+            // times the candidates to fill k; the budget bounds the walk.
+            let share = (candidates as f64 / self.live.max(1) as f64).max(0.01);
+            let ef = ((EF_SEARCH.max(k) as f64 / share) as usize).min(self.slots());
+            let accept = |s: u32| self.accepts(&c, s, exclude);
+            let found =
+                self.graph
+                    .search(&points, &q, k, ef, &accept, 20 * ef + 1_000, &mut visited);
+            self.visited.lock().push(visited);
+            if found.len() == k {
+                let hits = found
+                    .into_iter()
+                    .map(|Near(d, s)| (self.ids[s as usize], 1.0 - d))
+                    .collect();
+                return (hits, Method::Graph);
+            }
+        }
+        (self.exact(&q, k, &c, exclude), Method::Exact)
+    }
+
+    /// Scores every candidate: the smallest label posting list if the
+    /// filter names a label, else every slot.
+    fn exact(
+        &self,
+        q: &[f32],
+        k: usize,
+        c: &Compiled,
+        exclude: &dyn Fn(Id) -> bool,
+    ) -> Vec<(Id, f32)> {
+        let shortest = c
+            .labels
+            .iter()
+            .map(|l| &self.postings[*l as usize])
+            .min_by_key(|p| p.len());
+        let mut heap: BinaryHeap<Near> = BinaryHeap::with_capacity(k + 1);
+        let mut score = |slot: u32| {
+            if !self.accepts(c, slot, exclude) {
+                return;
+            }
+            let s = slot as usize * self.dim;
+            let d = 1.0 - dot(q, &self.data[s..s + self.dim]);
+            if heap.len() < k {
+                heap.push(Near(d, slot));
+            } else if heap.peek().is_some_and(|far| Near(d, slot) < *far) {
+                heap.pop();
+                heap.push(Near(d, slot));
+            }
+        };
+        match shortest {
+            Some(list) => list.iter().for_each(|s| score(*s)),
+            None => (0..self.ids.len() as u32).for_each(&mut score),
+        }
+        let mut out = heap.into_vec();
+        out.sort();
+        out.into_iter()
+            .map(|Near(d, s)| (self.ids[s as usize], 1.0 - d))
+            .collect()
+    }
+}
+
+struct Compiled {
+    labels: Vec<u32>,
+    types: Option<Vec<u32>>,
+    sources: Option<Vec<Id>>,
+}
