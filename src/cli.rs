@@ -66,6 +66,8 @@ pub enum Command {
     Info,
     /// Check the whole database: keys, indexes, edges, usage.
     Check,
+    /// Rebuild the search indexes (names and vectors) from the store.
+    Reindex,
     /// Write a consistent copy of the data directory (online).
     Backup {
         /// Where the copy goes; must not exist yet.
@@ -95,10 +97,13 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    let reindex = matches!(cli.command, Some(Command::Reindex));
+    let started = std::time::Instant::now();
     let db = Database::open_with(
         &cli.data,
         Options {
             durability: cli.durability,
+            rebuild_indexes: reindex,
         },
     )?;
     let mut out = std::io::stdout().lock();
@@ -135,6 +140,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             run_script(&session, input, format, &params, keep_going, &mut out)
         }
         Command::Check => check(&db, &mut out),
+        Command::Reindex => {
+            db.flush_indexes()?;
+            let report = db.check_indexes()?;
+            writeln!(
+                out,
+                "reindexed {} names and {} vectors in {:.1?}",
+                report.names,
+                report.vectors,
+                started.elapsed()
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Backup { dir } => {
             db.backup(&dir)?;
             writeln!(out, "backup written to {}", dir.display())?;
@@ -279,7 +296,16 @@ fn check(db: &Database, out: &mut impl Write) -> Result<ExitCode> {
     if report.more_problems > 0 {
         writeln!(out, "... and {} more problems", report.more_problems)?;
     }
-    if report.is_ok() {
+    let indexes = db.check_indexes()?;
+    writeln!(
+        out,
+        "search indexes: {} names, {} vectors",
+        indexes.names, indexes.vectors
+    )?;
+    for problem in &indexes.problems {
+        writeln!(out, "problem: {problem}")?;
+    }
+    if report.is_ok() && indexes.problems.is_empty() {
         writeln!(out, "ok")?;
         Ok(ExitCode::SUCCESS)
     } else {

@@ -13,6 +13,7 @@ use crate::graph::{Actor, TenantTxn};
 use crate::keys::{self, Key, Tenant};
 use crate::model::{Dim, Id, Org, Person, PersonStatus, now_ms};
 use crate::ontology::{Role, TypeKind, Vocabulary};
+use crate::search::{IndexReport, Indexes};
 use crate::session::Session;
 use crate::storage::{Durability, Scope, Storage};
 
@@ -23,16 +24,26 @@ pub const ROOT_EMAIL: &str = "root";
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub durability: Durability,
+    /// Throw the search indexes away and rebuild them from the store
+    /// (`onedb reindex`).
+    pub rebuild_indexes: bool,
 }
 
 /// What every session and transaction of one open database shares.
 pub(crate) struct Shared {
-    pub storage: Storage,
+    /// Declared first so it is dropped first: its indexer thread stops
+    /// before the store closes.
+    indexes: Indexes,
+    pub storage: Arc<Storage>,
     vocabulary: RwLock<Arc<Vocabulary>>,
     dir: PathBuf,
 }
 
 impl Shared {
+    pub fn indexes(&self) -> &Indexes {
+        &self.indexes
+    }
+
     pub fn vocabulary(&self) -> Arc<Vocabulary> {
         self.vocabulary.read().clone()
     }
@@ -68,8 +79,14 @@ impl Database {
 
     pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<Database> {
         let dir = dir.as_ref().to_path_buf();
-        let storage = Storage::open(&dir, options.durability)?;
+        let storage = Arc::new(Storage::open(&dir, options.durability)?);
+        let indexes = Indexes::open(
+            storage.clone(),
+            &crate::search::index_dir(&dir),
+            options.rebuild_indexes,
+        )?;
         let shared = Shared {
+            indexes,
             storage,
             vocabulary: RwLock::new(Arc::new(Vocabulary::builtin())),
             dir,
@@ -239,6 +256,17 @@ impl Database {
     /// Checks the whole database (see [`validate`]).
     pub fn validate(&self) -> Result<Report> {
         validate::run(&self.shared.storage, &self.shared.vocabulary())
+    }
+
+    /// Applies every pending change to the search indexes and makes them
+    /// durable (they do so on their own about once a second).
+    pub fn flush_indexes(&self) -> Result<()> {
+        self.shared.indexes.flush()
+    }
+
+    /// Compares the search indexes with the store (`onedb check`).
+    pub fn check_indexes(&self) -> Result<IndexReport> {
+        self.shared.indexes.verify(&self.shared.storage)
     }
 
     /// A consistent online copy of the data directory into `dir`.

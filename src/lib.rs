@@ -22,8 +22,10 @@ pub mod model;
 pub mod ontology;
 pub mod query;
 pub mod repl;
+pub mod search;
 mod session;
 pub mod storage;
+pub mod vector;
 
 pub use database::{Database, Options, ROOT_EMAIL};
 pub use error::{Error, ErrorCode, Position, Result};
@@ -38,5 +40,7 @@ pub use model::{
     Plan, Props, Thing, Trigger, TriggerOn,
 };
 pub use ontology::{Role, Status, TypeKind};
+pub use search::{Found, IndexReport, KnowledgeHit, KnowledgeSearch, NameHit, NameSearch};
 pub use session::Session;
 pub use storage::Durability;
+pub use vector::{Method as VectorMethod, VectorFilter};

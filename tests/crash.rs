@@ -102,6 +102,7 @@ fn crash_child() {
         &dir,
         Options {
             durability: Durability::Sync,
+            ..Default::default()
         },
     )
     .expect("the child opens the database");
@@ -723,6 +724,7 @@ fn killed_writers_lose_no_acknowledged_write() {
             dir.path(),
             Options {
                 durability: Durability::Sync,
+                ..Default::default()
             },
         )
         .unwrap_or_else(|e| panic!("round {round}: the database does not open after a kill: {e}"));

@@ -31,6 +31,7 @@ fn every_example_in_the_oql_reference_runs() {
         dir.path(),
         Options {
             durability: Durability::Relaxed,
+            ..Default::default()
         },
     )
     .expect("open");

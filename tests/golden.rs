@@ -107,6 +107,7 @@ fn run_file(path: &Path) -> (String, Vec<String>) {
         dir.path(),
         Options {
             durability: Durability::Relaxed,
+            ..Default::default()
         },
     )
     .expect("open");

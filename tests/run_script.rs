@@ -32,6 +32,7 @@ fn run(text: &str, keep_going: bool) -> (ExitCode, Vec<serde_json::Value>, usize
         dir.path(),
         Options {
             durability: Durability::Relaxed,
+            ..Default::default()
         },
     )
     .expect("open");
@@ -115,6 +116,7 @@ fn parameters_bind_values_and_stay_data() {
         dir.path(),
         Options {
             durability: Durability::Relaxed,
+            ..Default::default()
         },
     )
     .expect("open");

@@ -8,6 +8,7 @@ fn shell(input: &str) -> String {
         dir.path(),
         Options {
             durability: Durability::Relaxed,
+            ..Default::default()
         },
     )
     .expect("open");

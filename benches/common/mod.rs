@@ -30,7 +30,14 @@ pub const OWNS: &str = "owns";
 pub const ORG: &str = "bench";
 
 pub fn open(dir: &Path, durability: Durability) -> Database {
-    Database::open_with(dir, Options { durability }).expect("open onedb")
+    Database::open_with(
+        dir,
+        Options {
+            durability,
+            ..Default::default()
+        },
+    )
+    .expect("open onedb")
 }
 
 /// A raw RocksDB with onedb's exact options.

@@ -133,6 +133,17 @@ impl<'a> TenantTxn<'a> {
         self.txn.tenant()
     }
 
+    /// The storage transaction underneath (for the search module's reads
+    /// of what this transaction wrote).
+    pub(crate) fn storage_txn(&self) -> &Txn<'a> {
+        &self.txn
+    }
+
+    /// The database's derived indexes (searches add the tenant themselves).
+    pub(crate) fn indexes(&self) -> &crate::search::Indexes {
+        self.shared.indexes()
+    }
+
     pub fn is_writable(&self) -> bool {
         self.txn.is_writable()
     }

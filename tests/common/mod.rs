@@ -9,6 +9,7 @@ pub fn open() -> (tempfile::TempDir, Database) {
         dir.path(),
         Options {
             durability: Durability::Relaxed,
+            ..Default::default()
         },
     )
     .expect("open");

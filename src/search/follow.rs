@@ -1,0 +1,523 @@
+//! The indexer: catches the indexes up with the store on open, then
+//! applies what commits report, commits and saves, and prunes the part of
+//! the index log every index has durably applied.
+//!
+//! Changes are applied from the *latest* committed records, never from the
+//! log itself, so applying a change twice, or a newer state than the log
+//! entry describes, is harmless: replay is idempotent.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::RwLock;
+
+use crate::error::{Error, Result};
+use crate::graph::decode;
+use crate::keys::{self, Changed, Key, Tenant};
+use crate::model::{Dim, Knowledge, KnowledgeKind, Org, Person, PersonStatus, Thing};
+use crate::search::names::NameDoc;
+use crate::search::{COMMIT_INTERVAL, IndexReport, Inner, PRUNE_EVERY, SAVE_INTERVAL, vector_file};
+use crate::storage::{Scope, Storage, Txn};
+use crate::vector::{Item, OrgVectors};
+
+/// Where each index starts on open: its watermark, or None to rebuild.
+pub(super) struct Start {
+    pub names: Option<u64>,
+    pub vectors: Option<u64>,
+}
+
+/// Records a rebuild reports progress after (on stderr).
+const PROGRESS_EVERY: usize = 100_000;
+
+fn platform_read(storage: &Storage) -> Txn<'_> {
+    storage.read(Scope::platform(Tenant::PLATFORM))
+}
+
+fn read_u64(txn: &Txn<'_>, key: &[u8]) -> Result<u64> {
+    match txn.get(key)? {
+        Some(bytes) => keys::decode_u64(&bytes),
+        None => Ok(0),
+    }
+}
+
+/// Through which commit the log was pruned, for names and for vectors.
+fn read_pruned(txn: &Txn<'_>) -> Result<(u64, u64)> {
+    match txn.get(&keys::index_log_pruned())? {
+        Some(bytes) if bytes.len() == 16 => Ok((
+            keys::decode_u64(&bytes[..8])?,
+            keys::decode_u64(&bytes[8..])?,
+        )),
+        Some(_) => Err(Error::corruption(
+            "index log",
+            "pruned mark is not 16 bytes",
+        )),
+        None => Ok((0, 0)),
+    }
+}
+
+pub(super) fn catch_up(inner: &Inner, storage: &Storage, start: Start) -> Result<()> {
+    let txn = platform_read(storage);
+    let last = read_u64(&txn, &keys::commit_seq())?;
+    let (names_pruned, vectors_pruned) = read_pruned(&txn)?;
+    // A watermark past the store's last commit belongs to another history
+    // (e.g. a restored backup); one before the pruned log cannot catch up.
+    let usable = |mark: Option<u64>, pruned: u64| mark.filter(|m| *m >= pruned && *m <= last);
+    let names_mark = match usable(start.names, names_pruned) {
+        Some(m) => m,
+        None => {
+            rebuild_names(inner, &txn, last)?;
+            last
+        }
+    };
+    let (vectors_mark, vectors_saved) = match usable(start.vectors, vectors_pruned) {
+        Some(m) => (m, m),
+        None => {
+            // Rebuilt in memory: durable once the flush below saves it.
+            rebuild_vectors(inner, &txn)?;
+            (last, 0)
+        }
+    };
+    let from = names_mark.min(vectors_mark) + 1;
+    let mut f = inner.follow.lock();
+    for entry in txn.scan_range(
+        &keys::index_log(from),
+        &keys::prefix_end(&keys::index_log_prefix()),
+        false,
+    )? {
+        let (key, value) = entry?;
+        let Key::IndexLog(n) = keys::decode(&key)? else {
+            continue;
+        };
+        for c in keys::decode_changes(&value)? {
+            match c.id.dim() {
+                Dim::Knowledge if n > vectors_mark => {
+                    f.vectors.insert(c, n);
+                }
+                Dim::Thing | Dim::Person if n > names_mark => {
+                    f.names.insert(c, n);
+                }
+                _ => {}
+            }
+        }
+    }
+    f.hooked = f.hooked.max(last);
+    f.names_durable = names_mark;
+    f.vectors_applied = vectors_mark;
+    f.vectors_durable = vectors_saved;
+    drop(f);
+    drop(txn);
+    let mut clock = Clock::default();
+    flush(inner, storage, true, &mut clock)
+}
+
+/// When the vector file was last saved, and whether that failed.
+#[derive(Default)]
+pub(super) struct Clock {
+    last_save: Option<Instant>,
+    save_failed: bool,
+}
+
+/// The indexer thread's loop.
+pub(super) fn run(inner: &Arc<Inner>, storage: &Arc<Storage>) {
+    let mut clock = Clock {
+        last_save: Some(Instant::now()),
+        save_failed: false,
+    };
+    loop {
+        let stop = {
+            let mut f = inner.follow.lock();
+            if !f.stop && !f.flush_requested && f.names.len() + f.vectors.len() < super::FLUSH_AT {
+                inner.work.wait_for(&mut f, COMMIT_INTERVAL);
+            }
+            f.flush_requested = false;
+            f.stop
+        };
+        let result = flush(inner, storage, stop, &mut clock);
+        let failed = result.is_err();
+        {
+            let mut f = inner.follow.lock();
+            f.flushes += 1;
+            f.failure = result.err().map(|e| e.message);
+            if let Some(why) = &f.failure {
+                eprintln!("onedb: indexer: {why} (will retry)");
+            }
+        }
+        inner.flushed.notify_all();
+        if stop {
+            return;
+        }
+        if failed {
+            std::thread::sleep(COMMIT_INTERVAL);
+        }
+    }
+}
+
+/// Applies everything pending, commits the name index, saves the vector
+/// file when due (`closing`: now), and prunes the log when due.
+fn flush(inner: &Inner, storage: &Storage, closing: bool, clock: &mut Clock) -> Result<()> {
+    let (names, vectors, upto) = {
+        let f = inner.follow.lock();
+        (
+            f.names.keys().copied().collect::<Vec<_>>(),
+            f.vectors.keys().copied().collect::<Vec<_>>(),
+            f.hooked,
+        )
+    };
+    let txn = platform_read(storage);
+    let names_behind = inner.follow.lock().names_durable < upto;
+    if !names.is_empty() || (names_behind && (closing || due_for_prune(inner, upto))) {
+        for c in &names {
+            apply_name(inner, &txn, *c)?;
+        }
+        crate::vector::file::file_op("commit the name index")?;
+        inner.names.commit(upto)?;
+        let mut f = inner.follow.lock();
+        f.names_durable = upto;
+        f.names.retain(|_, n| *n > upto);
+    }
+    if !vectors.is_empty() {
+        for c in &vectors {
+            apply_vector(inner, &txn, *c)?;
+        }
+    }
+    {
+        let mut f = inner.follow.lock();
+        f.vectors_applied = upto;
+        f.vectors.retain(|_, n| *n > upto);
+    }
+    drop(txn);
+    let (applied, durable) = {
+        let f = inner.follow.lock();
+        (f.vectors_applied, f.vectors_durable)
+    };
+    let due = closing
+        || clock.save_failed
+        || clock.last_save.is_none_or(|t| t.elapsed() >= SAVE_INTERVAL);
+    if applied > durable && (due || due_for_prune(inner, upto)) {
+        let saved = save_vectors(inner, applied);
+        clock.save_failed = saved.is_err();
+        saved?;
+        clock.last_save = Some(Instant::now());
+        inner.follow.lock().vectors_durable = applied;
+    }
+    if closing || due_for_prune(inner, upto) {
+        prune(inner, storage, upto)?;
+    }
+    Ok(())
+}
+
+fn due_for_prune(inner: &Inner, upto: u64) -> bool {
+    upto >= inner.follow.lock().prune_checked + PRUNE_EVERY
+}
+
+fn thing_doc(tenant: Tenant, t: Thing) -> Option<NameDoc> {
+    t.deleted_at.is_none().then(|| NameDoc {
+        tenant,
+        id: t.id,
+        kind: t.kind,
+        status: t.status.as_str().to_string(),
+        name: t.name,
+    })
+}
+
+/// People of the platform tenant (platform owners) are not searchable:
+/// no org may find them.
+fn person_doc(tenant: Tenant, p: Person) -> Option<NameDoc> {
+    (p.status == PersonStatus::Active && tenant != Tenant::PLATFORM).then(|| NameDoc {
+        tenant,
+        id: p.id,
+        kind: "person".to_string(),
+        status: "active".to_string(),
+        name: p.name,
+    })
+}
+
+fn apply_name(inner: &Inner, txn: &Txn<'_>, c: Changed) -> Result<()> {
+    let doc = match txn.get(&c.key())? {
+        None => None,
+        Some(bytes) => match c.id.dim() {
+            Dim::Thing => thing_doc(c.tenant, decode::<Thing>("thing", &bytes)?),
+            Dim::Person => person_doc(c.tenant, decode::<Person>("person", &bytes)?),
+            _ => None,
+        },
+    };
+    match doc {
+        Some(d) => inner.names.upsert(&d),
+        None => inner.names.remove(c.id),
+    }
+}
+
+/// The index entry of a live chunk with an embedding.
+fn vector_item(txn: &Txn<'_>, tenant: Tenant, k: Knowledge) -> Result<Option<(Item, Vec<f32>)>> {
+    if k.deleted_at.is_some() || k.kind != KnowledgeKind::Chunk {
+        return Ok(None);
+    }
+    let Some(embedding) = k.embedding else {
+        return Ok(None);
+    };
+    let source_type = match k.source {
+        Some(s) => match txn.get(&tenant.thing(s))? {
+            Some(bytes) => Some(decode::<Thing>("thing", &bytes)?.kind),
+            None => None,
+        },
+        None => None,
+    };
+    Ok(Some((
+        Item {
+            id: k.id,
+            labels: k.labels,
+            source: k.source,
+            source_type,
+        },
+        embedding,
+    )))
+}
+
+fn add_vector(inner: &Inner, tenant: Tenant, item: &Item, embedding: &[f32]) {
+    let org = {
+        let mut orgs = inner.vectors.write();
+        orgs.entry(tenant)
+            .or_insert_with(|| Arc::new(RwLock::new(OrgVectors::new(embedding.len()))))
+            .clone()
+    };
+    let mut org = org.write();
+    if org.dim() != embedding.len() {
+        // The org's dimension is fixed by its first chunk; the store enforces
+        // it, so this only happens to an index built from another history.
+        eprintln!(
+            "onedb: indexer: {} has the wrong dimension; skipped",
+            item.id
+        );
+        return;
+    }
+    org.add(item, embedding);
+}
+
+fn apply_vector(inner: &Inner, txn: &Txn<'_>, c: Changed) -> Result<()> {
+    let entry = match txn.get(&c.key())? {
+        Some(bytes) => vector_item(txn, c.tenant, decode::<Knowledge>("knowledge", &bytes)?)?,
+        None => None,
+    };
+    match entry {
+        Some((item, embedding)) => add_vector(inner, c.tenant, &item, &embedding),
+        None => {
+            if let Some(org) = inner.vectors.read().get(&c.tenant) {
+                org.write().delete(c.id);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every tenant with data: the platform tenant and each org.
+fn tenants(txn: &Txn<'_>) -> Result<Vec<Tenant>> {
+    let mut out = vec![Tenant::PLATFORM];
+    for entry in txn.scan_prefix(&keys::orgs_prefix(), false)? {
+        let (_, value) = entry?;
+        out.push(Tenant::of_org(decode::<Org>("org", &value)?.id));
+    }
+    Ok(out)
+}
+
+/// Every record of one family in every tenant, decoded.
+fn each_record<T: serde::de::DeserializeOwned>(
+    txn: &Txn<'_>,
+    what: &str,
+    prefix: impl Fn(Tenant) -> Vec<u8>,
+    mut f: impl FnMut(Tenant, T) -> Result<()>,
+) -> Result<()> {
+    let mut seen = 0usize;
+    for tenant in tenants(txn)? {
+        for entry in txn.scan_prefix(&prefix(tenant), false)? {
+            let (_, value) = entry?;
+            f(tenant, decode::<T>(what, &value)?)?;
+            seen += 1;
+            if seen % PROGRESS_EVERY == 0 {
+                eprintln!("onedb: indexing: {seen} {what} records");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn rebuild_names(inner: &Inner, txn: &Txn<'_>, last: u64) -> Result<()> {
+    inner.names.clear()?;
+    each_record(
+        txn,
+        "thing",
+        |t| t.things(),
+        |tenant, thing: Thing| match thing_doc(tenant, thing) {
+            Some(d) => inner.names.upsert(&d),
+            None => Ok(()),
+        },
+    )?;
+    each_record(
+        txn,
+        "person",
+        |t| t.people(),
+        |tenant, person: Person| match person_doc(tenant, person) {
+            Some(d) => inner.names.upsert(&d),
+            None => Ok(()),
+        },
+    )?;
+    inner.names.commit(last)
+}
+
+fn rebuild_vectors(inner: &Inner, txn: &Txn<'_>) -> Result<()> {
+    inner.vectors.write().clear();
+    each_record(
+        txn,
+        "knowledge",
+        |t| t.knowledge_all(),
+        |tenant, k: Knowledge| {
+            if let Some((item, embedding)) = vector_item(txn, tenant, k)? {
+                add_vector(inner, tenant, &item, &embedding);
+            }
+            Ok(())
+        },
+    )
+}
+
+fn save_vectors(inner: &Inner, watermark: u64) -> Result<()> {
+    let orgs = inner.vectors.read();
+    let guards: Vec<_> = orgs.iter().map(|(t, o)| (*t, o.read())).collect();
+    let refs: Vec<(Tenant, &OrgVectors)> = guards.iter().map(|(t, g)| (*t, &**g)).collect();
+    crate::vector::file::save(&vector_file(&inner.dir), watermark, &refs)
+}
+
+/// Log entries deleted per transaction while pruning.
+const PRUNE_BATCH: usize = 10_000;
+
+/// Deletes the log entries every index has durably applied: an entry goes
+/// once the name index has its thing and person changes and the vector
+/// file its knowledge changes.
+fn prune(inner: &Inner, storage: &Storage, upto: u64) -> Result<()> {
+    let (names_mark, vectors_mark) = {
+        let f = inner.follow.lock();
+        (f.names_durable, f.vectors_durable)
+    };
+    loop {
+        let mut txn = storage.write(Scope::platform(Tenant::PLATFORM));
+        let (mut names_pruned, mut vectors_pruned) = read_pruned(&txn)?;
+        let mut doomed = Vec::new();
+        let upper = keys::index_log(names_mark.max(vectors_mark) + 1);
+        for entry in txn.scan_range(&keys::index_log_prefix(), &upper, false)? {
+            let (key, value) = entry?;
+            let Key::IndexLog(n) = keys::decode(&key)? else {
+                continue;
+            };
+            let changes = keys::decode_changes(&value)?;
+            let has_names = changes.iter().any(|c| c.id.dim() != Dim::Knowledge);
+            let has_vectors = changes.iter().any(|c| c.id.dim() == Dim::Knowledge);
+            if (has_names && n > names_mark) || (has_vectors && n > vectors_mark) {
+                continue;
+            }
+            if has_names {
+                names_pruned = names_pruned.max(n);
+            }
+            if has_vectors {
+                vectors_pruned = vectors_pruned.max(n);
+            }
+            doomed.push(key);
+            if doomed.len() >= PRUNE_BATCH {
+                break;
+            }
+        }
+        let full = doomed.len() >= PRUNE_BATCH;
+        if doomed.is_empty() {
+            inner.follow.lock().prune_checked = upto;
+            return Ok(());
+        }
+        for key in doomed {
+            txn.delete(key)?;
+        }
+        let mut mark = keys::encode_u64(names_pruned);
+        mark.extend(keys::encode_u64(vectors_pruned));
+        txn.put(keys::index_log_pruned(), mark)?;
+        txn.commit_maintenance()?;
+        if !full {
+            inner.follow.lock().prune_checked = upto;
+            return Ok(());
+        }
+    }
+}
+
+pub(super) fn verify(inner: &Inner, storage: &Storage) -> Result<IndexReport> {
+    let txn = platform_read(storage);
+    let mut report = IndexReport::default();
+    let mut want_names = BTreeSet::new();
+    each_record(
+        &txn,
+        "thing",
+        |t| t.things(),
+        |tenant, thing: Thing| {
+            if let Some(d) = thing_doc(tenant, thing) {
+                want_names.insert((d.tenant, d.id));
+            }
+            Ok(())
+        },
+    )?;
+    each_record(
+        &txn,
+        "person",
+        |t| t.people(),
+        |tenant, person: Person| {
+            if let Some(d) = person_doc(tenant, person) {
+                want_names.insert((d.tenant, d.id));
+            }
+            Ok(())
+        },
+    )?;
+    let got_names: Vec<(Tenant, crate::model::Id)> = inner.names.all_ids()?;
+    report.names = got_names.len();
+    let got_set: BTreeSet<_> = got_names.iter().copied().collect();
+    if got_set.len() != got_names.len() {
+        report
+            .problems
+            .push("the name index holds a record twice".into());
+    }
+    compare("name index", &want_names, &got_set, &mut report);
+
+    let mut want_vectors = BTreeSet::new();
+    each_record(
+        &txn,
+        "knowledge",
+        |t| t.knowledge_all(),
+        |tenant, k: Knowledge| {
+            if vector_item(&txn, tenant, k.clone())?.is_some() {
+                want_vectors.insert((tenant, k.id));
+            }
+            Ok(())
+        },
+    )?;
+    let mut got_vectors = BTreeSet::new();
+    let orgs: HashMap<Tenant, _> = inner.vectors.read().clone();
+    for (tenant, org) in orgs {
+        for id in org.read().live_ids() {
+            got_vectors.insert((tenant, id));
+        }
+    }
+    report.vectors = got_vectors.len();
+    compare("vector index", &want_vectors, &got_vectors, &mut report);
+    Ok(report)
+}
+
+fn compare(
+    what: &str,
+    want: &BTreeSet<(Tenant, crate::model::Id)>,
+    got: &BTreeSet<(Tenant, crate::model::Id)>,
+    report: &mut IndexReport,
+) {
+    for (t, id) in want.difference(got) {
+        report
+            .problems
+            .push(format!("{what} misses {id} of tenant {:032x}", t.raw()));
+    }
+    for (t, id) in got.difference(want) {
+        report.problems.push(format!(
+            "{what} holds {id} of tenant {:032x}, which is not live there",
+            t.raw()
+        ));
+    }
+}

@@ -1,0 +1,318 @@
+//! The derived indexes — tantivy name search and vector search — and how
+//! they follow the store.
+//!
+//! Every commit that writes a thing, person or knowledge record also writes
+//! an index log entry naming them (storage/commit.rs), in the same atomic
+//! batch. The commit leader then hands those names to [`Indexes`] before
+//! acknowledging the commit: they become *pending*. A background indexer
+//! applies pending changes from the latest committed records about once a
+//! second ([`COMMIT_INTERVAL`]): it commits the name index with the last
+//! commit it applied as the watermark, updates the in-memory vector graphs,
+//! and saves the vector file now and then ([`SAVE_INTERVAL`]) and on close.
+//!
+//! A search combines the index with the pending records, read from the
+//! searcher's own snapshot (and a transaction's uncommitted writes), so it
+//! always agrees with the store it reads — its own writes included — between
+//! index commits too. On open, each index replays the log after its
+//! watermark before anything is answered; a missing, damaged or too old
+//! index is rebuilt from the store (`onedb reindex` forces that).
+//!
+//! `query.rs` holds the tenant-scoped searches; `names.rs` the tantivy
+//! index; `follow.rs` the indexer.
+
+mod follow;
+pub mod names;
+mod query;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::keys::{Changed, Tenant};
+use crate::model::{Dim, Id};
+use crate::storage::Storage;
+use crate::vector::OrgVectors;
+
+pub use names::NameIndex;
+pub use query::{Found, KnowledgeHit, KnowledgeSearch, NameHit, NameSearch};
+
+/// How often the indexer applies pending changes and commits the name index.
+pub const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+/// How often, at most, the vector file is rewritten while changes come in.
+pub const SAVE_INTERVAL: Duration = Duration::from_secs(60);
+/// Pending changes that make the indexer start at once.
+const FLUSH_AT: usize = 10_000;
+/// Pending records a search reads from its snapshot; with more, the search
+/// waits for the indexer first (bounded by the query's deadline).
+pub const PENDING_MAX: usize = 2_000;
+/// Applied log entries between deletions of the log's applied prefix.
+const PRUNE_EVERY: u64 = 4_096;
+
+/// Where the derived indexes live inside the data directory.
+pub fn index_dir(data: &Path) -> PathBuf {
+    data.join("indexes")
+}
+
+/// What has to be applied, and how far each index has got.
+#[derive(Default)]
+struct Follow {
+    /// Changed records → the last commit that changed them.
+    names: HashMap<Changed, u64>,
+    vectors: HashMap<Changed, u64>,
+    /// The newest commit the hook reported.
+    hooked: u64,
+    /// The name index's committed watermark (what its searchers reflect).
+    names_durable: u64,
+    /// The vector graphs in memory reflect commits up to this one.
+    vectors_applied: u64,
+    /// The saved vector file's watermark.
+    vectors_durable: u64,
+    /// The newest commit when the log was last pruned.
+    prune_checked: u64,
+    /// Flushes done (searches waiting for the indexer watch it move).
+    flushes: u64,
+    flush_requested: bool,
+    stop: bool,
+    /// The indexer's last failure, if its last flush failed.
+    failure: Option<String>,
+}
+
+/// The state the indexer and the searches share.
+pub(crate) struct Inner {
+    dir: PathBuf,
+    names: NameIndex,
+    vectors: RwLock<HashMap<Tenant, Arc<RwLock<OrgVectors>>>>,
+    follow: Mutex<Follow>,
+    /// Wakes the indexer.
+    work: Condvar,
+    /// Tells waiting searches a flush finished.
+    flushed: Condvar,
+}
+
+/// The derived indexes of one open database, with their indexer thread.
+pub(crate) struct Indexes {
+    inner: Arc<Inner>,
+    indexer: Option<JoinHandle<()>>,
+}
+
+impl Indexes {
+    /// Opens (or builds) the indexes of `storage` in `dir`, catches them up
+    /// with the store, and starts the indexer. `rebuild` throws the old
+    /// indexes away first (`onedb reindex`).
+    pub fn open(storage: Arc<Storage>, dir: &Path, rebuild: bool) -> Result<Indexes> {
+        if rebuild && dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+        std::fs::create_dir_all(dir)?;
+        let names_dir = dir.join("names");
+        let (names, names_mark, names_existed) = match NameIndex::open(&names_dir) {
+            Ok(opened) => opened,
+            Err(e) => {
+                eprintln!(
+                    "onedb: the name index does not open ({}); rebuilding it",
+                    e.message
+                );
+                std::fs::remove_dir_all(&names_dir)?;
+                NameIndex::open(&names_dir)?
+            }
+        };
+        let vectors_path = vector_file(dir);
+        let (vectors, vectors_mark, vectors_found) = match crate::vector::file::load(&vectors_path)
+        {
+            Ok(Some((mark, orgs))) => (orgs, mark, true),
+            Ok(None) => (HashMap::new(), 0, false),
+            Err(e) => {
+                eprintln!(
+                    "onedb: the vector index does not load ({}); rebuilding it",
+                    e.message
+                );
+                (HashMap::new(), 0, false)
+            }
+        };
+        let inner = Arc::new(Inner {
+            dir: dir.to_path_buf(),
+            names,
+            vectors: RwLock::new(
+                vectors
+                    .into_iter()
+                    .map(|(t, o)| (t, Arc::new(RwLock::new(o))))
+                    .collect(),
+            ),
+            follow: Mutex::new(Follow::default()),
+            work: Condvar::new(),
+            flushed: Condvar::new(),
+        });
+        // From here on every commit is reported; the log covers the rest.
+        let hook = inner.clone();
+        storage.commits().set_hook(Box::new(move |commit, changed| {
+            hook.report(commit, changed)
+        }));
+        follow::catch_up(
+            &inner,
+            &storage,
+            follow::Start {
+                names: names_existed.then_some(names_mark),
+                vectors: vectors_found.then_some(vectors_mark),
+            },
+        )?;
+        let thread_inner = inner.clone();
+        let indexer = std::thread::Builder::new()
+            .name("onedb-indexer".into())
+            .spawn(move || follow::run(&thread_inner, &storage))
+            .map_err(|e| Error::io(format!("cannot start the indexer: {e}")))?;
+        Ok(Indexes {
+            inner,
+            indexer: Some(indexer),
+        })
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// Applies every pending change now and makes both indexes durable.
+    pub fn flush(&self) -> Result<()> {
+        self.inner
+            .wait_for_flush(Instant::now() + Duration::from_secs(600), true)
+    }
+}
+
+impl Drop for Indexes {
+    fn drop(&mut self) {
+        self.inner.follow.lock().stop = true;
+        self.inner.work.notify_all();
+        if let Some(t) = self.indexer.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn vector_file(dir: &Path) -> PathBuf {
+    dir.join("vectors.bin")
+}
+
+impl Inner {
+    /// The commit hook: called by the commit leader, before acknowledging.
+    fn report(&self, commit: u64, changed: &[Changed]) {
+        let mut f = self.follow.lock();
+        for c in changed {
+            match c.id.dim() {
+                Dim::Knowledge => f.vectors.insert(*c, commit),
+                _ => f.names.insert(*c, commit),
+            };
+        }
+        f.hooked = f.hooked.max(commit);
+        if f.names.len() + f.vectors.len() >= FLUSH_AT {
+            self.work.notify_one();
+        }
+    }
+
+    /// Waits until a flush that started after this call finished (`all`),
+    /// or until the pending records of `tenants` are few enough.
+    fn wait_for_flush(&self, deadline: Instant, all: bool) -> Result<()> {
+        let mut f = self.follow.lock();
+        let target = f.flushes + 2; // one may be running already
+        loop {
+            if f.flushes >= target && (all || f.failure.is_none()) {
+                return match &f.failure {
+                    Some(why) => Err(Error::io(format!("the indexer failed: {why}"))),
+                    None => Ok(()),
+                };
+            }
+            if f.stop {
+                return Err(Error::io("the database is closing"));
+            }
+            f.flush_requested = true;
+            self.work.notify_one();
+            if self.flushed.wait_until(&mut f, deadline).timed_out() {
+                return Err(Error::new(
+                    ErrorCode::Timeout,
+                    "the search indexes did not catch up in time",
+                ));
+            }
+        }
+    }
+
+    /// Pending name changes of `tenants`, with a searcher taken together
+    /// with them (so nothing falls between the two). Waits for the indexer
+    /// if there are too many to read one by one.
+    fn names_snapshot(
+        &self,
+        tenants: &[Tenant],
+        deadline: Instant,
+    ) -> Result<(tantivy::Searcher, Vec<Id>)> {
+        loop {
+            {
+                let f = self.follow.lock();
+                let pending: Vec<Id> = f
+                    .names
+                    .keys()
+                    .filter(|c| tenants.contains(&c.tenant))
+                    .map(|c| c.id)
+                    .collect();
+                if pending.len() <= PENDING_MAX {
+                    return Ok((self.names.searcher(), pending));
+                }
+            }
+            self.wait_for_flush(deadline, false)?;
+        }
+    }
+
+    /// How many knowledge changes of `tenant` the vector index has not
+    /// applied yet.
+    fn pending_vectors(&self, tenant: Tenant) -> usize {
+        self.follow
+            .lock()
+            .vectors
+            .keys()
+            .filter(|c| c.tenant == tenant)
+            .count()
+    }
+
+    /// The org's vectors (if it has any) and its pending knowledge changes.
+    fn vectors_snapshot(
+        &self,
+        tenant: Tenant,
+        deadline: Instant,
+    ) -> Result<(Option<Arc<RwLock<OrgVectors>>>, Vec<Id>)> {
+        loop {
+            {
+                let f = self.follow.lock();
+                let pending: Vec<Id> = f
+                    .vectors
+                    .keys()
+                    .filter(|c| c.tenant == tenant)
+                    .map(|c| c.id)
+                    .collect();
+                if pending.len() <= PENDING_MAX {
+                    let org = self.vectors.read().get(&tenant).cloned();
+                    return Ok((org, pending));
+                }
+            }
+            self.wait_for_flush(deadline, false)?;
+        }
+    }
+}
+
+/// What `onedb check` reports about the derived indexes.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct IndexReport {
+    pub names: usize,
+    pub vectors: usize,
+    pub problems: Vec<String>,
+}
+
+impl Indexes {
+    /// Flushes, then compares both indexes with the store: the name index
+    /// holds exactly the live things and people, the vector index exactly
+    /// the live chunks with embeddings, each under its tenant.
+    pub fn verify(&self, storage: &Storage) -> Result<IndexReport> {
+        self.flush()?;
+        follow::verify(&self.inner, storage)
+    }
+}

@@ -1,0 +1,577 @@
+//! The name index: a tantivy index of the names of things and people, with
+//! tenant, type and status as filter fields and BM25 ranking.
+//!
+//! Every query names its tenants (the caller's org, plus the platform
+//! tenant's global things), and its BM25 statistics — document count,
+//! name length and document frequencies — are counted within those tenants
+//! only, so neither hits nor scores tell one org anything about another.
+//! The statistics are exact for the records as the searcher sees them: the
+//! index's live documents, minus the old versions of records about to be
+//! replaced, plus those records' current names. So a score does not depend
+//! on how far the indexer has got, or on when tantivy merges.
+//!
+//! The index stores no text: per document the id (two u64 fast fields and
+//! its dimension), its tenant and name length, and the indexed filter
+//! terms. A tantivy commit carries the last onedb commit it reflects in its
+//! payload (the watermark).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use parking_lot::Mutex;
+use tantivy::collector::{Count, DocSetCollector, TopDocs};
+use tantivy::query::{
+    Bm25StatisticsProvider, Bm25Weight, BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery,
+};
+use tantivy::schema::{
+    FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
+};
+
+use crate::error::{Error, Result};
+use crate::keys::Tenant;
+use crate::model::{Dim, Id};
+
+/// Memory for tantivy's indexing buffer (its minimum is 15 MB).
+const WRITER_BYTES: usize = 24 << 20;
+
+/// What the index holds of a thing or a person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NameDoc {
+    pub tenant: Tenant,
+    pub id: Id,
+    /// The thing type, or `person`.
+    pub kind: String,
+    pub status: String,
+    pub name: String,
+}
+
+/// What a name query keeps: documents of these tenants, of one of these
+/// types (None: any) and statuses (None: any).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NameFilter {
+    pub tenants: Vec<Tenant>,
+    pub kinds: Option<Vec<String>>,
+    pub statuses: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    id_hi: Field,
+    id_lo: Field,
+    dim: Field,
+    tenant_hi: Field,
+    tenant_lo: Field,
+    len: Field,
+    tenant: Field,
+    kind: Field,
+    status: Field,
+    name: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let name_options = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("default")
+            .set_index_option(IndexRecordOption::WithFreqs),
+    );
+    let fields = Fields {
+        id: b.add_text_field("id", STRING),
+        id_hi: b.add_u64_field("id_hi", FAST),
+        id_lo: b.add_u64_field("id_lo", FAST),
+        dim: b.add_u64_field("dim", FAST),
+        tenant_hi: b.add_u64_field("tenant_hi", FAST),
+        tenant_lo: b.add_u64_field("tenant_lo", FAST),
+        len: b.add_u64_field("len", FAST),
+        tenant: b.add_text_field("tenant", STRING),
+        kind: b.add_text_field("kind", STRING),
+        status: b.add_text_field("status", STRING),
+        name: b.add_text_field("name", name_options),
+    };
+    (b.build(), fields)
+}
+
+fn tenant_term(t: Tenant) -> String {
+    format!("{:032x}", t.raw())
+}
+
+fn search_err(e: tantivy::TantivyError) -> Error {
+    Error::io(format!("name index: {e}"))
+}
+
+/// Live documents and name words per tenant.
+type Totals = HashMap<Tenant, (u64, u64)>;
+
+#[derive(Default)]
+struct Counts {
+    /// For the committed documents.
+    committed: Totals,
+    /// As the uncommitted changes leave them; installed at commit.
+    staged: Option<Totals>,
+    /// `clear` was called since the last commit: no old document survives.
+    cleared: bool,
+}
+
+pub struct NameIndex {
+    writer: Mutex<IndexWriter>,
+    reader: IndexReader,
+    fields: Fields,
+    analyzer: TextAnalyzer,
+    counts: Mutex<Counts>,
+    /// Document frequency per (tenant, word), for one searcher generation.
+    df_cache: Mutex<(u64, HashMap<(Tenant, String), u64>)>,
+}
+
+impl NameIndex {
+    /// Opens the index in `dir`, creating an empty one if there is none.
+    /// Returns the index and its watermark (0 for a new index), or an error
+    /// if the files do not open (the caller then rebuilds).
+    pub fn open(dir: &Path) -> Result<(NameIndex, u64, bool)> {
+        std::fs::create_dir_all(dir)?;
+        let (schema, fields) = schema();
+        let existed = Index::exists(
+            &tantivy::directory::MmapDirectory::open(dir)
+                .map_err(|e| Error::io(format!("name index directory {}: {e}", dir.display())))?,
+        )
+        .map_err(|e| Error::io(format!("name index: {e}")))?;
+        let index = if existed {
+            let index = Index::open_in_dir(dir).map_err(search_err)?;
+            if index.schema() != schema {
+                return Err(Error::corruption("name index", "its schema is not onedb's"));
+            }
+            index
+        } else {
+            Index::create_in_dir(dir, schema).map_err(search_err)?
+        };
+        let watermark = match index.load_metas().map_err(search_err)?.payload {
+            Some(p) => p
+                .parse::<u64>()
+                .map_err(|_| Error::corruption("name index", "watermark is not a number"))?,
+            None => 0,
+        };
+        let writer = index
+            .writer_with_num_threads(1, WRITER_BYTES)
+            .map_err(search_err)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(search_err)?;
+        let analyzer = index
+            .tokenizers()
+            .get("default")
+            .ok_or_else(|| Error::io("name index: no default tokenizer"))?;
+        let names = NameIndex {
+            writer: Mutex::new(writer),
+            reader,
+            fields,
+            analyzer,
+            counts: Mutex::new(Counts::default()),
+            df_cache: Mutex::new((u64::MAX, HashMap::new())),
+        };
+        let totals = names.count_totals()?;
+        names.counts.lock().committed = totals;
+        Ok((names, watermark, existed))
+    }
+
+    /// Counts documents and words per tenant over the committed index.
+    fn count_totals(&self) -> Result<Totals> {
+        let mut totals = Totals::new();
+        for (tenant, _, len) in self.live_docs(&self.searcher())? {
+            let t = totals.entry(tenant).or_default();
+            t.0 += 1;
+            t.1 += len;
+        }
+        Ok(totals)
+    }
+
+    /// Drops every document (before a rebuild).
+    pub fn clear(&self) -> Result<()> {
+        self.writer
+            .lock()
+            .delete_all_documents()
+            .map_err(search_err)?;
+        let mut counts = self.counts.lock();
+        counts.staged = Some(Totals::new());
+        counts.cleared = true;
+        Ok(())
+    }
+
+    /// The committed live document of `id`: its tenant and name length.
+    fn committed(&self, id: Id) -> Result<Option<(Tenant, u64)>> {
+        let searcher = self.searcher();
+        let q = TermQuery::new(
+            Term::from_field_text(self.fields.id, &id.to_string()),
+            IndexRecordOption::Basic,
+        );
+        let docs = searcher.search(&q, &DocSetCollector).map_err(search_err)?;
+        match docs.into_iter().next() {
+            Some(addr) => {
+                let (tenant, _, len) = self.doc_facts(&searcher, addr)?;
+                Ok(Some((tenant, len)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Moves the staged totals by `id`'s old and new document.
+    fn stage(&self, id: Id, new: Option<(Tenant, u64)>) -> Result<()> {
+        let cleared = self.counts.lock().cleared;
+        let old = if cleared { None } else { self.committed(id)? };
+        let mut counts = self.counts.lock();
+        let Counts {
+            committed, staged, ..
+        } = &mut *counts;
+        let staged = staged.get_or_insert_with(|| committed.clone());
+        if let Some((t, len)) = old {
+            let e = staged.entry(t).or_default();
+            e.0 = e.0.saturating_sub(1);
+            e.1 = e.1.saturating_sub(len);
+        }
+        if let Some((t, len)) = new {
+            let e = staged.entry(t).or_default();
+            e.0 += 1;
+            e.1 += len;
+        }
+        Ok(())
+    }
+
+    /// Adds or replaces a document (applied at the next `commit`).
+    pub fn upsert(&self, doc: &NameDoc) -> Result<()> {
+        let f = self.fields;
+        let len = self.words(&doc.name).len() as u64;
+        self.stage(doc.id, Some((doc.tenant, len)))?;
+        let mut d = TantivyDocument::default();
+        d.add_text(f.id, doc.id.to_string());
+        d.add_u64(f.id_hi, (doc.id.raw() >> 64) as u64);
+        d.add_u64(f.id_lo, doc.id.raw() as u64);
+        d.add_u64(f.dim, doc.id.dim().tag() as u64);
+        d.add_u64(f.tenant_hi, (doc.tenant.raw() >> 64) as u64);
+        d.add_u64(f.tenant_lo, doc.tenant.raw() as u64);
+        d.add_u64(f.len, len);
+        d.add_text(f.tenant, tenant_term(doc.tenant));
+        d.add_text(f.kind, &doc.kind);
+        d.add_text(f.status, &doc.status);
+        d.add_text(f.name, &doc.name);
+        let writer = self.writer.lock();
+        writer.delete_term(Term::from_field_text(f.id, &doc.id.to_string()));
+        writer.add_document(d).map_err(search_err)?;
+        Ok(())
+    }
+
+    /// Removes a document (applied at the next `commit`).
+    pub fn remove(&self, id: Id) -> Result<()> {
+        self.stage(id, None)?;
+        self.writer
+            .lock()
+            .delete_term(Term::from_field_text(self.fields.id, &id.to_string()));
+        Ok(())
+    }
+
+    /// Makes every change so far durable, with `watermark` as the payload,
+    /// and lets new searchers see them.
+    pub fn commit(&self, watermark: u64) -> Result<()> {
+        {
+            let mut writer = self.writer.lock();
+            let mut prepared = writer.prepare_commit().map_err(search_err)?;
+            prepared.set_payload(&watermark.to_string());
+            prepared.commit().map_err(search_err)?;
+        }
+        self.reader.reload().map_err(search_err)?;
+        let mut counts = self.counts.lock();
+        if let Some(staged) = counts.staged.take() {
+            counts.committed = staged;
+        }
+        counts.cleared = false;
+        Ok(())
+    }
+
+    pub fn searcher(&self) -> Searcher {
+        self.reader.searcher()
+    }
+
+    /// The words of `text` as the index sees them (lowercased tokens).
+    pub fn words(&self, text: &str) -> Vec<String> {
+        let mut analyzer = self.analyzer.clone();
+        let mut stream = analyzer.token_stream(text);
+        let mut out = Vec::new();
+        while stream.advance() {
+            out.push(stream.token().text.clone());
+        }
+        out
+    }
+
+    fn term_query(&self, field: Field, text: &str) -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_text(field, text),
+            IndexRecordOption::Basic,
+        ))
+    }
+
+    fn any_of(&self, field: Field, values: &[String]) -> Box<dyn Query> {
+        Box::new(BooleanQuery::new(
+            values
+                .iter()
+                .map(|v| (Occur::Should, self.term_query(field, v)))
+                .collect(),
+        ))
+    }
+
+    fn filter_query(&self, filter: &NameFilter) -> Box<dyn Query> {
+        let f = self.fields;
+        let tenants: Vec<String> = filter.tenants.iter().map(|t| tenant_term(*t)).collect();
+        let mut must = vec![(Occur::Must, self.any_of(f.tenant, &tenants))];
+        if let Some(kinds) = &filter.kinds {
+            must.push((Occur::Must, self.any_of(f.kind, kinds)));
+        }
+        if let Some(statuses) = &filter.statuses {
+            must.push((Occur::Must, self.any_of(f.status, statuses)));
+        }
+        Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(must)), 0.0))
+    }
+
+    /// Documents of `tenant` holding `word`, in `searcher` (cached per
+    /// searcher generation).
+    fn doc_freq(&self, searcher: &Searcher, tenant: Tenant, word: &str) -> Result<u64> {
+        let generation = searcher.generation().generation_id();
+        {
+            let mut cache = self.df_cache.lock();
+            if cache.0 != generation {
+                *cache = (generation, HashMap::new());
+            }
+            if let Some(n) = cache.1.get(&(tenant, word.to_string())) {
+                return Ok(*n);
+            }
+        }
+        let q = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                self.term_query(self.fields.tenant, &tenant_term(tenant)),
+            ),
+            (Occur::Must, self.term_query(self.fields.name, word)),
+        ]);
+        let n = searcher.search(&q, &Count).map_err(search_err)? as u64;
+        let mut cache = self.df_cache.lock();
+        if cache.0 == generation {
+            cache.1.insert((tenant, word.to_string()), n);
+        }
+        Ok(n)
+    }
+
+    /// The BM25 statistics of `filter`'s tenants as they stand with the
+    /// records `replaced` (ids whose indexed version, if any, no longer
+    /// counts) and `current` (the word lists of names not in the index).
+    pub fn stats(
+        &self,
+        searcher: &Searcher,
+        filter: &NameFilter,
+        words: &[String],
+        replaced: &[Id],
+        current: &[Vec<String>],
+    ) -> Result<TenantStats> {
+        let (mut docs, mut tokens) = (0u64, 0u64);
+        {
+            let counts = self.counts.lock();
+            for t in &filter.tenants {
+                if let Some((d, n)) = counts.committed.get(t) {
+                    docs += d;
+                    tokens += n;
+                }
+            }
+        }
+        let mut df: HashMap<String, u64> = HashMap::new();
+        for w in words {
+            if !df.contains_key(w) {
+                let mut n = 0;
+                for t in &filter.tenants {
+                    n += self.doc_freq(searcher, *t, w)?;
+                }
+                df.insert(w.clone(), n);
+            }
+        }
+        if !replaced.is_empty() {
+            // The old versions of replaced records: one query for all.
+            let ids: Vec<String> = replaced.iter().map(|id| id.to_string()).collect();
+            let tenants: Vec<String> = filter.tenants.iter().map(|t| tenant_term(*t)).collect();
+            let old = BooleanQuery::new(vec![
+                (Occur::Must, self.any_of(self.fields.id, &ids)),
+                (Occur::Must, self.any_of(self.fields.tenant, &tenants)),
+            ]);
+            for addr in searcher
+                .search(&old, &DocSetCollector)
+                .map_err(search_err)?
+            {
+                let (_, _, len) = self.doc_facts(searcher, addr)?;
+                docs = docs.saturating_sub(1);
+                tokens = tokens.saturating_sub(len);
+            }
+            for (w, n) in df.iter_mut() {
+                let q = BooleanQuery::new(vec![
+                    (Occur::Must, Box::new(old.clone()) as Box<dyn Query>),
+                    (Occur::Must, self.term_query(self.fields.name, w)),
+                ]);
+                let gone = searcher.search(&q, &Count).map_err(search_err)? as u64;
+                *n = n.saturating_sub(gone);
+            }
+        }
+        for doc_words in current {
+            docs += 1;
+            tokens += doc_words.len() as u64;
+            for (w, n) in df.iter_mut() {
+                if doc_words.contains(w) {
+                    *n += 1;
+                }
+            }
+        }
+        Ok(TenantStats {
+            docs: docs.max(1),
+            tokens,
+            df,
+            name: self.fields.name,
+        })
+    }
+
+    /// The best `limit` documents for `words` among those `filter` keeps:
+    /// (score, id), best first.
+    pub fn query(
+        &self,
+        searcher: &Searcher,
+        stats: &TenantStats,
+        words: &[String],
+        filter: &NameFilter,
+        limit: usize,
+    ) -> Result<Vec<(f32, Id)>> {
+        if words.is_empty() || limit == 0 || filter.tenants.is_empty() {
+            return Ok(Vec::new());
+        }
+        let text: Vec<(Occur, Box<dyn Query>)> = words
+            .iter()
+            .map(|w| {
+                let q: Box<dyn Query> = Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.name, w),
+                    IndexRecordOption::WithFreqs,
+                ));
+                (Occur::Should, q)
+            })
+            .collect();
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, Box::new(BooleanQuery::new(text))),
+            (Occur::Must, self.filter_query(filter)),
+        ]);
+        let top = searcher
+            .search_with_statistics_provider(
+                &query,
+                &TopDocs::with_limit(limit).order_by_score(),
+                stats,
+            )
+            .map_err(search_err)?;
+        let mut out = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let (_, id, _) = self.doc_facts(searcher, addr)?;
+            out.push((score, id));
+        }
+        Ok(out)
+    }
+
+    /// A document's tenant, id and name length, from its fast fields.
+    fn doc_facts(&self, searcher: &Searcher, addr: DocAddress) -> Result<(Tenant, Id, u64)> {
+        let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
+        let no_id = || Error::corruption("name index", "a document has no id");
+        let value = |name: &str| -> Result<u64> {
+            ff.u64(name)
+                .map_err(search_err)?
+                .first(addr.doc_id)
+                .ok_or_else(no_id)
+        };
+        let id = ((value("id_hi")? as u128) << 64) | value("id_lo")? as u128;
+        let tenant = ((value("tenant_hi")? as u128) << 64) | value("tenant_lo")? as u128;
+        let dim = Dim::from_tag(value("dim")? as u8)
+            .ok_or_else(|| Error::corruption("name index", "a document has a bad id"))?;
+        Ok((
+            Tenant::from_raw(tenant),
+            Id::from_raw(dim, id),
+            value("len")?,
+        ))
+    }
+
+    /// Every live document: (tenant, id, name length).
+    fn live_docs(&self, searcher: &Searcher) -> Result<Vec<(Tenant, Id, u64)>> {
+        let mut out = Vec::new();
+        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+            for doc in segment.doc_ids_alive() {
+                out.push(self.doc_facts(searcher, DocAddress::new(ord as u32, doc))?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every live document as (tenant, id), for checks.
+    pub fn all_ids(&self) -> Result<Vec<(Tenant, Id)>> {
+        Ok(self
+            .live_docs(&self.searcher())?
+            .into_iter()
+            .map(|(t, id, _)| (t, id))
+            .collect())
+    }
+}
+
+/// BM25 statistics of one search: within its tenants, over the records as
+/// its searcher and its pending records stand.
+pub struct TenantStats {
+    docs: u64,
+    tokens: u64,
+    /// The query's words → documents holding them.
+    df: HashMap<String, u64>,
+    name: Field,
+}
+
+impl TenantStats {
+    /// BM25 of a name outside the index, as tantivy would score it inside.
+    pub fn score(&self, query_words: &[String], doc_words: &[String]) -> f32 {
+        let avg = (self.tokens as f32 / self.docs as f32).max(f32::MIN_POSITIVE);
+        let fieldnorm =
+            tantivy::fieldnorm::FieldNormReader::fieldnorm_to_id(doc_words.len() as u32);
+        let mut score = 0.0;
+        let mut seen: Vec<&String> = Vec::new();
+        for w in query_words {
+            if seen.contains(&w) {
+                continue;
+            }
+            seen.push(w);
+            let tf = doc_words.iter().filter(|d| *d == w).count() as u32;
+            if tf == 0 {
+                continue;
+            }
+            let df = self.df.get(w).copied().unwrap_or(0);
+            score += Bm25Weight::for_one_term(df, self.docs, avg).score(fieldnorm, tf);
+        }
+        score
+    }
+}
+
+impl Bm25StatisticsProvider for TenantStats {
+    fn total_num_tokens(&self, _field: Field) -> tantivy::Result<u64> {
+        Ok(self.tokens)
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        Ok(self.docs)
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        if term.field() != self.name {
+            return Ok(0);
+        }
+        Ok(term
+            .value()
+            .as_str()
+            .and_then(|w| self.df.get(w))
+            .copied()
+            .unwrap_or(0))
+    }
+}

@@ -1,0 +1,346 @@
+//! Searches on a tenant transaction. The tenant comes from the transaction
+//! — there is no way to name another — and every hit is read back through
+//! the transaction, so the store's visibility rules (customers, deleted
+//! records) apply to search as to every other read.
+//!
+//! A search merges two sources: the index, for what it has applied, and
+//! the records changed since (pending in the indexer, or written by this
+//! very transaction), read and matched one by one. Hits the caller's
+//! residual filter (`keep`) refuses are replaced by fetching deeper, so a
+//! filter never makes a result shorter than it could be.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::graph::TenantTxn;
+use crate::keys::{Changed, Tenant};
+use crate::model::{Dim, Id, Knowledge, KnowledgeKind, Person, Thing};
+use crate::search::names::NameFilter;
+use crate::vector::distance::{dot, normalize};
+use crate::vector::{Method, VectorFilter};
+
+/// `SEARCH THINGS "text" WHERE type = … AND status = … LIMIT n`
+#[derive(Debug, Clone)]
+pub struct NameSearch<'a> {
+    pub text: &'a str,
+    /// Thing types (or `person`) to keep; None: all.
+    pub kinds: Option<Vec<String>>,
+    pub statuses: Option<Vec<String>>,
+    pub limit: usize,
+    pub deadline: Instant,
+}
+
+/// A record found by name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    Thing(Thing),
+    Person(Person),
+}
+
+impl Found {
+    pub fn id(&self) -> Id {
+        match self {
+            Found::Thing(t) => t.id,
+            Found::Person(p) => p.id,
+        }
+    }
+    pub fn name(&self) -> &str {
+        match self {
+            Found::Thing(t) => &t.name,
+            Found::Person(p) => &p.name,
+        }
+    }
+    fn kind(&self) -> &str {
+        match self {
+            Found::Thing(t) => &t.kind,
+            Found::Person(_) => "person",
+        }
+    }
+    fn status(&self) -> &str {
+        match self {
+            Found::Thing(t) => t.status.as_str(),
+            Found::Person(_) => "active",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NameHit {
+    pub found: Found,
+    pub score: f32,
+}
+
+/// `SEARCH KNOWLEDGE NEAREST vector K k WHERE …`
+#[derive(Debug, Clone)]
+pub struct KnowledgeSearch<'a> {
+    pub vector: &'a [f32],
+    pub k: usize,
+    pub filter: VectorFilter,
+    pub deadline: Instant,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnowledgeHit {
+    pub knowledge: Knowledge,
+    /// Cosine similarity, 1 for the same direction.
+    pub score: f32,
+}
+
+/// The most a search fetches from an index before it stops deepening.
+const MAX_FETCH: usize = 1 << 20;
+
+fn check_deadline(deadline: Instant) -> Result<()> {
+    if Instant::now() > deadline {
+        return Err(Error::new(
+            ErrorCode::Timeout,
+            "the search ran past its time limit",
+        ));
+    }
+    Ok(())
+}
+
+/// Orders hits best first, ties by id (deterministic output).
+fn rank<T>(hits: &mut [(f32, Id, T)]) {
+    hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+}
+
+impl TenantTxn<'_> {
+    /// The tenants a name search covers: the org and the platform's
+    /// global things.
+    fn search_tenants(&self) -> Vec<Tenant> {
+        let t = self.tenant();
+        if t == Tenant::PLATFORM {
+            vec![t]
+        } else {
+            vec![t, Tenant::PLATFORM]
+        }
+    }
+
+    /// Records this transaction wrote (not yet committed) in `tenants`.
+    fn own_changes(&self, tenants: &[Tenant], dims: &[Dim]) -> Vec<Id> {
+        self.storage_txn()
+            .written_changes()
+            .filter(|c: &Changed| tenants.contains(&c.tenant) && dims.contains(&c.id.dim()))
+            .map(|c| c.id)
+            .collect()
+    }
+
+    fn found(&self, id: Id) -> Result<Option<Found>> {
+        Ok(match id.dim() {
+            Dim::Thing => self.thing(id)?.map(Found::Thing),
+            Dim::Person => self.person(id)?.map(Found::Person),
+            _ => None,
+        })
+    }
+
+    /// Things and people whose names match `q.text` best (BM25), with the
+    /// type and status filters, that `keep` accepts.
+    pub fn search_names(
+        &self,
+        q: &NameSearch<'_>,
+        keep: &mut dyn FnMut(&Found) -> Result<bool>,
+    ) -> Result<Vec<NameHit>> {
+        if q.text.trim().is_empty() {
+            return Err(Error::invalid("SEARCH THINGS needs some words to look for"));
+        }
+        let indexes = self.indexes().inner();
+        let tenants = self.search_tenants();
+        let (searcher, mut outside) = indexes.names_snapshot(&tenants, q.deadline)?;
+        outside.extend(self.own_changes(&tenants, &[Dim::Thing, Dim::Person]));
+        let outside: HashSet<Id> = outside.into_iter().collect();
+        let words = indexes.names.words(q.text);
+        let filter = NameFilter {
+            tenants,
+            kinds: q.kinds.clone(),
+            statuses: q.statuses.clone(),
+        };
+        let matches = |f: &Found| {
+            filter
+                .kinds
+                .as_ref()
+                .is_none_or(|k| k.iter().any(|x| x == f.kind()))
+                && filter
+                    .statuses
+                    .as_ref()
+                    .is_none_or(|s| s.iter().any(|x| x == f.status()))
+        };
+        // Records outside the index: read from this snapshot, counted in the
+        // statistics, scored like indexed ones.
+        let mut candidates: Vec<(Id, Found, Vec<String>)> = Vec::new();
+        for id in &outside {
+            check_deadline(q.deadline)?;
+            if let Some(found) = self.found(*id)? {
+                let doc_words = indexes.names.words(found.name());
+                candidates.push((*id, found, doc_words));
+            }
+        }
+        let current: Vec<Vec<String>> = candidates.iter().map(|c| c.2.clone()).collect();
+        let replaced: Vec<Id> = outside.iter().copied().collect();
+        let stats = indexes
+            .names
+            .stats(&searcher, &filter, &words, &replaced, &current)?;
+        let mut hits: Vec<(f32, Id, Found)> = Vec::new();
+        for (id, found, doc_words) in candidates {
+            if !matches(&found) {
+                continue;
+            }
+            let score = stats.score(&words, &doc_words);
+            if score > 0.0 && keep(&found)? {
+                hits.push((score, id, found));
+            }
+        }
+        let mut fetch = (q.limit.saturating_mul(2))
+            .max(16)
+            .saturating_add(outside.len());
+        loop {
+            check_deadline(q.deadline)?;
+            let top = indexes
+                .names
+                .query(&searcher, &stats, &words, &filter, fetch)?;
+            let exhausted = top.len() < fetch || fetch >= MAX_FETCH;
+            let mut indexed = Vec::new();
+            for (score, id) in top {
+                if outside.contains(&id) {
+                    continue;
+                }
+                if let Some(found) = self.found(id)?
+                    && matches(&found)
+                    && keep(&found)?
+                {
+                    indexed.push((score, id, found));
+                }
+            }
+            if exhausted || indexed.len() + hits.len() >= q.limit {
+                hits.extend(indexed);
+                break;
+            }
+            fetch = fetch.saturating_mul(4).min(MAX_FETCH);
+        }
+        rank(&mut hits);
+        hits.truncate(q.limit);
+        Ok(hits
+            .into_iter()
+            .map(|(score, _, found)| NameHit { found, score })
+            .collect())
+    }
+
+    /// The `q.k` chunks most similar to `q.vector` (cosine) that pass the
+    /// filter and `keep`, and whether the index searched exactly or by its
+    /// graph.
+    pub fn search_knowledge(
+        &self,
+        q: &KnowledgeSearch<'_>,
+        keep: &mut dyn FnMut(&Knowledge) -> Result<bool>,
+    ) -> Result<(Vec<KnowledgeHit>, Method)> {
+        if let Some(dim) = self.embedding_dim()?
+            && dim != q.vector.len()
+        {
+            return Err(Error::invalid(format!(
+                "embeddings in this organization have {dim} dimensions; the query has {}",
+                q.vector.len()
+            )));
+        }
+        if q.vector.iter().any(|x| !x.is_finite()) {
+            return Err(Error::invalid("a query vector holds finite numbers only"));
+        }
+        let indexes = self.indexes().inner();
+        let tenant = self.tenant();
+        let (org, mut outside) = indexes.vectors_snapshot(tenant, q.deadline)?;
+        outside.extend(self.own_changes(&[tenant], &[Dim::Knowledge]));
+        let outside: HashSet<Id> = outside.into_iter().collect();
+        let mut query = q.vector.to_vec();
+        normalize(&mut query);
+
+        let mut hits: Vec<(f32, Id, Knowledge)> = Vec::new();
+        for id in &outside {
+            check_deadline(q.deadline)?;
+            if let Some(k) = self.knowledge(*id)?
+                && self.chunk_matches(&k, &q.filter)?
+                && keep(&k)?
+                && let Some(e) = &k.embedding
+            {
+                let mut v = e.clone();
+                normalize(&mut v);
+                hits.push((dot(&query, &v), *id, k));
+            }
+        }
+        let mut method = Method::Exact;
+        if let Some(org) = org {
+            let mut fetch = q.k.saturating_add(outside.len());
+            loop {
+                check_deadline(q.deadline)?;
+                let (found, used) = org
+                    .read()
+                    .search(&query, fetch, &q.filter, &|id| outside.contains(&id));
+                method = used;
+                let exhausted = found.len() < fetch || fetch >= MAX_FETCH;
+                let mut indexed = Vec::new();
+                for (id, score) in found {
+                    if let Some(k) = self.knowledge(id)?
+                        && keep(&k)?
+                    {
+                        indexed.push((score, id, k));
+                    }
+                }
+                if exhausted || indexed.len() + hits.len() >= q.k {
+                    hits.extend(indexed);
+                    break;
+                }
+                fetch = fetch.saturating_mul(4).min(MAX_FETCH);
+            }
+        }
+        rank(&mut hits);
+        hits.truncate(q.k);
+        Ok((
+            hits.into_iter()
+                .map(|(score, _, knowledge)| KnowledgeHit { knowledge, score })
+                .collect(),
+            method,
+        ))
+    }
+
+    /// Whether a chunk read from the store passes a vector filter (what the
+    /// index checks for the items it holds).
+    fn chunk_matches(&self, k: &Knowledge, filter: &VectorFilter) -> Result<bool> {
+        if k.kind != KnowledgeKind::Chunk || k.embedding.is_none() {
+            return Ok(false);
+        }
+        if !filter.labels.iter().all(|l| k.labels.contains(l)) {
+            return Ok(false);
+        }
+        if let Some(sources) = &filter.sources
+            && !k.source.is_some_and(|s| sources.contains(&s))
+        {
+            return Ok(false);
+        }
+        if let Some(types) = &filter.source_types {
+            let kind = match k.source {
+                Some(s) => self.thing(s)?.map(|t| t.kind),
+                None => None,
+            };
+            if !kind.is_some_and(|t| types.contains(&t)) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// How a knowledge search with this filter would run now (EXPLAIN):
+    /// the method and the candidate count it is chosen by.
+    /// Records not yet in the index count as candidates: they are scored
+    /// one by one.
+    pub fn plan_knowledge_search(&self, filter: &VectorFilter) -> (Method, usize) {
+        let indexes = self.indexes().inner();
+        let tenant = self.tenant();
+        let pending =
+            indexes.pending_vectors(tenant) + self.own_changes(&[tenant], &[Dim::Knowledge]).len();
+        match indexes.vectors.read().get(&tenant) {
+            Some(org) => {
+                let (method, n) = org.read().plan(filter);
+                (method, n + pending)
+            }
+            None => (Method::Exact, pending),
+        }
+    }
+}
