@@ -27,6 +27,8 @@ pub struct Context<'e, 't> {
     pub max_rows: usize,
     /// Per-operator (rows, time), in plan pre-order, when profiling.
     pub profile: Option<Rc<RefCell<Vec<(u64, Duration)>>>>,
+    /// The hits a `SEARCH … THEN MATCH` feeds into its pattern.
+    pub seeds: Vec<Arc<Node>>,
 }
 
 impl Context<'_, '_> {
@@ -235,6 +237,12 @@ impl<'c> Scan<'c> {
             }
             Access::People => Box::new(txn.people()?.into_iter().map(|p| Ok(Node::Person(p)))),
             Access::AllThings => Box::new(txn.all_things()?.map(|t| t.map(Node::Thing))),
+            Access::Seeds(label) => Box::new(
+                ctx.seeds
+                    .iter()
+                    .filter(move |n| label_ok(n, label))
+                    .map(|n| Ok(Node::clone(n))),
+            ),
         };
         Ok(Scan {
             slot,

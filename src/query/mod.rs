@@ -11,4 +11,5 @@ pub mod plan;
 pub mod print;
 pub mod run;
 pub mod script;
+pub mod search;
 pub mod value;

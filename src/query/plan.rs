@@ -30,6 +30,8 @@ pub enum Access {
     ByType(String),
     People,
     AllThings,
+    /// The hits of the SEARCH before `THEN MATCH`, with the node's label.
+    Seeds(Option<String>),
 }
 
 /// Which way an expansion follows edges.
@@ -198,7 +200,7 @@ impl Slots {
 }
 
 /// Splits `a AND b AND c` into its conjuncts.
-fn conjuncts(expr: &Expr, out: &mut Vec<Expr>) {
+pub(crate) fn conjuncts(expr: &Expr, out: &mut Vec<Expr>) {
     match &expr.kind {
         ExprKind::Binary(BinaryOp::And, l, r) => {
             conjuncts(l, out);
@@ -243,6 +245,16 @@ fn no_vars(_: &str) -> Option<usize> {
 }
 
 pub fn plan_match(query: &Query, vocabulary: &Vocabulary) -> Result<Plan> {
+    plan_query(query, vocabulary, false)
+}
+
+/// The plan of `SEARCH … THEN MATCH query`: the first node of the first
+/// pattern is bound to the search's hits.
+pub fn plan_seeded(query: &Query, vocabulary: &Vocabulary) -> Result<Plan> {
+    plan_query(query, vocabulary, true)
+}
+
+fn plan_query(query: &Query, vocabulary: &Vocabulary, seeded: bool) -> Result<Plan> {
     let mut slots = Slots::default();
     let mut filters: Vec<Expr> = Vec::new();
     if let Some(w) = &query.filter {
@@ -301,11 +313,17 @@ pub fn plan_match(query: &Query, vocabulary: &Vocabulary) -> Result<Plan> {
         pending.push(Some((c, used)));
     }
     let mut root: Option<Op> = None;
+    let seed = if seeded {
+        named_patterns.first().map(|(_, nodes, _, _)| nodes[0].0)
+    } else {
+        None
+    };
     for (pattern, nodes, rels, path) in &named_patterns {
         let mut planner = PatternPlanner {
             filters: &filters,
             pending: &mut pending,
             bound: &mut bound,
+            seed,
         };
         root = Some(planner.plan(pattern, nodes, rels, *path, root.take())?);
     }
@@ -373,6 +391,8 @@ struct PatternPlanner<'p> {
     filters: &'p [Expr],
     pending: &'p mut Pending,
     bound: &'p mut Vec<bool>,
+    /// The slot the search hits bind (SEARCH … THEN MATCH).
+    seed: Option<usize>,
 }
 
 impl PatternPlanner<'_> {
@@ -384,7 +404,13 @@ impl PatternPlanner<'_> {
         name: &str,
         input: Option<Op>,
     ) -> Result<Op> {
-        let (_, access, answered) = access_for(node, name, self.filters)?;
+        let (access, answered) = if self.seed == Some(slot) {
+            let label = node.label.as_ref().map(|l| l.name.clone());
+            (Access::Seeds(label), None)
+        } else {
+            let (_, access, answered) = access_for(node, name, self.filters)?;
+            (access, answered)
+        };
         if let Some(i) = answered {
             // The index returns exactly the rows the conjunct would keep.
             self.pending[i] = None;
@@ -426,7 +452,10 @@ impl PatternPlanner<'_> {
             .at_span(pattern.span));
         }
         // The anchor: an already bound node, else the best access path.
-        let anchor = match nodes.iter().position(|(s, _)| self.bound[*s]) {
+        let seeded = nodes
+            .iter()
+            .position(|(s, _)| self.seed == Some(*s) && !self.bound[*s]);
+        let anchor = match nodes.iter().position(|(s, _)| self.bound[*s]).or(seeded) {
             Some(i) => i,
             None => {
                 let mut best = (u8::MAX, 0);
@@ -707,6 +736,10 @@ impl Op {
                 Access::ByType(kind) => format!("NodesByType {name}:{kind}"),
                 Access::People => format!("People {name}:person"),
                 Access::AllThings => format!("AllThings {name}"),
+                Access::Seeds(label) => {
+                    let label = label.as_ref().map_or(String::new(), |l| format!(":{l}"));
+                    format!("SearchHits {name}{label}")
+                }
             },
             Op::Expand { expand: e, .. } => {
                 let (l, r) = e.way.arrow();

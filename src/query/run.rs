@@ -22,7 +22,7 @@ use crate::query::ast::{
 use crate::query::exec::{self, Context};
 use crate::query::expr::{CExpr, Env, compile};
 use crate::query::parser::parse_statement;
-use crate::query::plan::{Plan, plan_match};
+use crate::query::plan::{Plan, plan_match, plan_seeded};
 use crate::query::value::Val;
 use crate::session::Session;
 
@@ -308,6 +308,13 @@ impl<'s> Runner<'s> {
                 query,
                 &self.session.database().vocabulary(),
             )?))),
+            StatementKind::Search(search) => match &search.then {
+                Some(query) => Ok(Some(Arc::new(plan_seeded(
+                    query,
+                    &self.session.database().vocabulary(),
+                )?))),
+                None => Ok(None),
+            },
             StatementKind::Explain { statement, .. } => self.plan_for(statement),
             StatementKind::Let {
                 value: LetValue::Statement(inner),
@@ -323,8 +330,27 @@ impl<'s> Runner<'s> {
         plan: Option<Arc<Plan>>,
         profile: bool,
     ) -> Result<Outcome> {
+        if let StatementKind::Search(search) = &inner.kind
+            && !profile
+        {
+            let view = self_view(&self.vars, self.session);
+            let params = view.params();
+            let lines = match &mut self.block {
+                Block::Open(txn) => explain_search(search, plan.as_deref(), &params, txn)?,
+                _ => {
+                    let txn = self.session.read_in(self.org.clone())?;
+                    explain_search(search, plan.as_deref(), &params, &txn)?
+                }
+            };
+            return Ok(Outcome::table(
+                &["plan"],
+                lines.into_iter().map(|l| vec![json!(l)]).collect(),
+            ));
+        }
         let Some(plan) = plan else {
-            return Err(Error::invalid("EXPLAIN and PROFILE take a MATCH statement"));
+            return Err(Error::invalid(
+                "EXPLAIN takes a MATCH or SEARCH statement; PROFILE a MATCH",
+            ));
         };
         if !profile {
             let lines = plan.root.tree(&|_| String::new());
@@ -771,7 +797,7 @@ fn at_type(span: crate::query::ast::Span) -> impl FnOnce(Error) -> Error {
     }
 }
 
-fn floats(v: &Val) -> Result<Vec<f32>> {
+pub(crate) fn floats(v: &Val) -> Result<Vec<f32>> {
     list_of(v, "an embedding is a list of numbers", |x| {
         x.as_f64().map(|f| f as f32)
     })
@@ -805,6 +831,7 @@ fn read_statement(
                 deadline: Instant::now() + limits.timeout,
                 max_rows: limits.max_rows,
                 profile,
+                seeds: Vec::new(),
             };
             let rows = exec::run(plan, &ctx)?;
             let rows: Vec<Vec<Json>> = rows
@@ -875,9 +902,44 @@ fn read_statement(
                 ]],
             ))
         }
-        S::Search(_) => Err(Error::invalid("SEARCH is not available yet")),
+        S::Search(search) => {
+            let params = view.params();
+            let ctx = Context {
+                env: Env {
+                    params: &params,
+                    txn: t,
+                    now: now_ms(),
+                },
+                deadline: Instant::now() + limits.timeout,
+                max_rows: limits.max_rows,
+                profile,
+                seeds: Vec::new(),
+            };
+            let result = crate::query::search::run(search, plan, &ctx)?;
+            let value = single_value(&result.rows);
+            Ok(Outcome {
+                columns: result.columns,
+                rows: result.rows,
+                value,
+                ..Default::default()
+            })
+        }
         _ => Err(Error::invalid("not a read statement")),
     }
+}
+
+fn explain_search(
+    search: &crate::query::ast::Search,
+    then: Option<&Plan>,
+    params: &HashMap<String, Val>,
+    txn: &TenantTxn<'_>,
+) -> Result<Vec<String>> {
+    let env = Env {
+        params,
+        txn,
+        now: now_ms(),
+    };
+    crate::query::search::explain(search, then, &env)
 }
 
 /// `EVENTS WHERE target = x AND actor = y AND type = "t"`.
