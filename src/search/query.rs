@@ -100,6 +100,27 @@ fn check_deadline(deadline: Instant) -> Result<()> {
     Ok(())
 }
 
+/// Whether the hits so far decide the best `limit`: there are enough, and
+/// the last one beats the lowest score the index returned — so no hit tied
+/// with it was left behind in the index (ties are ordered by id, and which
+/// of several tied documents an index returns first is arbitrary).
+fn complete<T>(
+    outside: &[(f32, Id, T)],
+    indexed: &[(f32, Id, T)],
+    limit: usize,
+    lowest: Option<f32>,
+) -> bool {
+    if outside.len() + indexed.len() < limit {
+        return false;
+    }
+    let mut scores: Vec<f32> = outside.iter().chain(indexed).map(|h| h.0).collect();
+    scores.sort_by(|a, b| b.total_cmp(a));
+    match (scores.get(limit.saturating_sub(1)), lowest) {
+        (Some(kth), Some(low)) => *kth > low,
+        _ => true,
+    }
+}
+
 /// Orders hits best first, ties by id (deterministic output).
 fn rank<T>(hits: &mut [(f32, Id, T)]) {
     hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -199,6 +220,7 @@ impl TenantTxn<'_> {
                 .names
                 .query(&searcher, &stats, &words, &filter, fetch)?;
             let exhausted = top.len() < fetch || fetch >= MAX_FETCH;
+            let lowest = top.last().map(|(score, _)| *score);
             let mut indexed = Vec::new();
             for (score, id) in top {
                 if outside.contains(&id) {
@@ -211,7 +233,7 @@ impl TenantTxn<'_> {
                     indexed.push((score, id, found));
                 }
             }
-            if exhausted || indexed.len() + hits.len() >= q.limit {
+            if exhausted || complete(&hits, &indexed, q.limit, lowest) {
                 hits.extend(indexed);
                 break;
             }
@@ -272,9 +294,10 @@ impl TenantTxn<'_> {
                 check_deadline(q.deadline)?;
                 let (found, used) = org
                     .read()
-                    .search(&query, fetch, &q.filter, &|id| outside.contains(&id));
+                    .search(q.vector, fetch, &q.filter, &|id| outside.contains(&id));
                 method = used;
                 let exhausted = found.len() < fetch || fetch >= MAX_FETCH;
+                let lowest = found.last().map(|(_, score)| *score);
                 let mut indexed = Vec::new();
                 for (id, score) in found {
                     if let Some(k) = self.knowledge(id)?
@@ -283,7 +306,7 @@ impl TenantTxn<'_> {
                         indexed.push((score, id, k));
                     }
                 }
-                if exhausted || indexed.len() + hits.len() >= q.k {
+                if exhausted || complete(&hits, &indexed, q.k, lowest) {
                     hits.extend(indexed);
                     break;
                 }

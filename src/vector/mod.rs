@@ -357,7 +357,7 @@ impl OrgVectors {
             if found.len() == k {
                 let hits = found
                     .into_iter()
-                    .map(|Near(d, s)| (self.ids[s as usize], 1.0 - d))
+                    .map(|Near(_, s)| self.hit(&q, s))
                     .collect();
                 return (hits, Method::Graph);
             }
@@ -399,9 +399,14 @@ impl OrgVectors {
         }
         let mut out = heap.into_vec();
         out.sort();
-        out.into_iter()
-            .map(|Near(d, s)| (self.ids[s as usize], 1.0 - d))
-            .collect()
+        out.into_iter().map(|Near(_, s)| self.hit(q, s)).collect()
+    }
+
+    /// A result: the id and its cosine, computed as a caller computing
+    /// `dot(unit query, unit vector)` would, to the last bit.
+    fn hit(&self, q: &[f32], slot: u32) -> (Id, f32) {
+        let s = slot as usize * self.dim;
+        (self.ids[slot as usize], dot(q, &self.data[s..s + self.dim]))
     }
 }
 
