@@ -37,7 +37,7 @@ impl Default for Params {
         Params {
             m: 16,
             m0: 32,
-            ef_construction: 128,
+            ef_construction: 64,
         }
     }
 }
