@@ -1,0 +1,280 @@
+//! Search through the public API: results never depend on how far the
+//! indexer has got, survive a reopen and a rebuild (C4), respect the
+//! store's visibility rules, and come back full under filters.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{create, new_thing, open, org, person};
+use onedb::{
+    Database, Durability, KnowledgeKind, KnowledgeSearch, NameSearch, NewKnowledge, Options, Role,
+    Session, Status, VectorFilter, VectorMethod,
+};
+
+fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(30)
+}
+
+/// (name, score) of a name search.
+fn names(s: &Session, text: &str, limit: usize) -> Vec<(String, f32)> {
+    let t = s.read().expect("read");
+    let q = NameSearch {
+        text,
+        kinds: None,
+        statuses: None,
+        limit,
+        deadline: deadline(),
+    };
+    t.search_names(&q, &mut |_| Ok(true))
+        .expect("search")
+        .into_iter()
+        .map(|h| (h.found.name().to_string(), h.score))
+        .collect()
+}
+
+fn nearest(
+    s: &Session,
+    v: &[f32],
+    k: usize,
+    filter: VectorFilter,
+) -> (Vec<(String, f32)>, VectorMethod) {
+    let t = s.read().expect("read");
+    let q = KnowledgeSearch {
+        vector: v,
+        k,
+        filter,
+        deadline: deadline(),
+    };
+    let (hits, method) = t.search_knowledge(&q, &mut |_| Ok(true)).expect("search");
+    (
+        hits.into_iter()
+            .map(|h| (h.knowledge.text, h.score))
+            .collect(),
+        method,
+    )
+}
+
+fn chunk(s: &Session, text: &str, v: Vec<f32>, labels: &[&str], source: onedb::Id) {
+    s.run(|t| {
+        t.create_knowledge(NewKnowledge {
+            kind: KnowledgeKind::Chunk,
+            text: text.into(),
+            embedding: Some(v.clone()),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            source: Some(source),
+            links: vec![],
+        })
+        .map(|_| ())
+    })
+    .expect("chunk");
+}
+
+fn seed(s: &Session) {
+    let words = [
+        "rust", "go", "graph", "search", "vector", "tenant", "index", "audit",
+    ];
+    let lesson = create(s, "lesson", "source");
+    for i in 0..120usize {
+        let name = format!(
+            "{} {} {}",
+            words[i % 8],
+            words[(i / 8) % 8],
+            if i % 3 == 0 { "guide" } else { "notes" }
+        );
+        create(s, "course", &name);
+        let v = vec![(i % 7) as f32, (i % 5) as f32 + 0.5, (i % 3) as f32 - 1.0];
+        let label = if i % 4 == 0 { "even" } else { "odd" };
+        chunk(s, &format!("chunk {i}"), v, &[label], lesson.id);
+    }
+}
+
+#[test]
+fn results_are_the_same_before_and_after_the_indexer_applies_them() {
+    let (_dir, db) = open();
+    let acme = org(&db, "acme");
+    seed(&acme);
+    // Straight after the writes most of it is pending in the indexer.
+    let queries = ["rust guide", "graph", "vector notes", "audit tenant index"];
+    let before: Vec<_> = queries.iter().map(|q| names(&acme, q, 10)).collect();
+    let v = [1.0, 2.0, -0.5];
+    let near_before = nearest(&acme, &v, 7, VectorFilter::default()).0;
+    db.flush_indexes().expect("flush");
+    let after: Vec<_> = queries.iter().map(|q| names(&acme, q, 10)).collect();
+    let near_after = nearest(&acme, &v, 7, VectorFilter::default()).0;
+    assert_eq!(before, after);
+    assert_eq!(near_before, near_after);
+    assert!(before.iter().all(|r| r.len() == 10), "{before:?}");
+    let report = db.check_indexes().expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.names, 121);
+    assert_eq!(report.vectors, 120);
+}
+
+#[test]
+fn a_reopened_and_a_rebuilt_index_answer_the_same() {
+    let dir = tempfile::tempdir().expect("dir");
+    let options = Options {
+        durability: Durability::Relaxed,
+        ..Default::default()
+    };
+    let queries = ["rust guide", "search", "index notes"];
+    let v = [0.0, 1.0, 1.0];
+    let filter = VectorFilter {
+        labels: vec!["even".into()],
+        ..Default::default()
+    };
+    let (first, near) = {
+        let db = Database::open_with(dir.path(), options.clone()).expect("open");
+        let acme = org(&db, "acme");
+        seed(&acme);
+        let r: Vec<_> = queries.iter().map(|q| names(&acme, q, 5)).collect();
+        (r, nearest(&acme, &v, 5, filter.clone()).0)
+    };
+    assert!(
+        dir.path().join("indexes/vectors.bin").exists(),
+        "closing saves the vector index"
+    );
+    let check = |db: &Database| {
+        let mut acme = db.local_session().expect("root");
+        acme.use_org("acme").expect("use");
+        let r: Vec<_> = queries.iter().map(|q| names(&acme, q, 5)).collect();
+        assert_eq!(r, first);
+        assert_eq!(nearest(&acme, &v, 5, filter.clone()).0, near);
+        let report = db.check_indexes().expect("check");
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+    };
+    check(&Database::open_with(dir.path(), options.clone()).expect("reopen"));
+    // C4: the indexes deleted, rebuilt from the store alone.
+    std::fs::remove_dir_all(dir.path().join("indexes")).expect("delete indexes");
+    check(&Database::open_with(dir.path(), options.clone()).expect("rebuild"));
+    check(
+        &Database::open_with(
+            dir.path(),
+            Options {
+                rebuild_indexes: true,
+                ..options.clone()
+            },
+        )
+        .expect("reindex"),
+    );
+    // A damaged vector file is not served: it is rebuilt.
+    let path = dir.path().join("indexes/vectors.bin");
+    let mut bytes = std::fs::read(&path).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xFF;
+    std::fs::write(&path, bytes).expect("damage");
+    check(&Database::open_with(dir.path(), options).expect("open damaged"));
+}
+
+#[test]
+fn customers_find_only_what_they_may_read() {
+    let (_dir, db) = open();
+    let acme = org(&db, "acme");
+    let draft = create(&acme, "course", "Rust draft");
+    let public = create(&acme, "course", "Rust published");
+    acme.run(|t| {
+        t.set_status(public.id, Status::Active)?;
+        t.set_status(public.id, Status::Published).map(|_| ())
+    })
+    .expect("publish");
+    chunk(&acme, "hidden chunk", vec![1.0, 0.0], &[], draft.id);
+    chunk(&acme, "public chunk", vec![0.9, 0.1], &[], public.id);
+    let customer = person(&acme, "c@acme.io", Role::Customer);
+    for flushed in [false, true] {
+        if flushed {
+            db.flush_indexes().expect("flush");
+        }
+        let found: Vec<String> = names(&customer, "rust", 10)
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
+        assert_eq!(
+            found,
+            vec!["Rust published".to_string()],
+            "flushed {flushed}"
+        );
+        let near: Vec<String> = nearest(&customer, &[1.0, 0.0], 5, VectorFilter::default())
+            .0
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
+        assert_eq!(near, vec!["public chunk".to_string()], "flushed {flushed}");
+        // The owner sees both.
+        assert_eq!(names(&acme, "rust", 10).len(), 2);
+    }
+}
+
+#[test]
+fn a_residual_filter_never_shortens_the_result() {
+    let (_dir, db) = open();
+    let acme = org(&db, "acme");
+    for i in 0..300 {
+        create(&acme, "course", &format!("common name {i}"));
+    }
+    db.flush_indexes().expect("flush");
+    // Only every 50th passes the caller's own check: the search digs deeper.
+    let t = acme.read().expect("read");
+    let q = NameSearch {
+        text: "common",
+        kinds: None,
+        statuses: None,
+        limit: 5,
+        deadline: deadline(),
+    };
+    let hits = t
+        .search_names(&q, &mut |f| {
+            Ok(f.name()
+                .trim_start_matches("common name ")
+                .parse::<u32>()
+                .unwrap_or(1)
+                % 50
+                == 0)
+        })
+        .expect("search");
+    assert_eq!(hits.len(), 5);
+}
+
+#[test]
+fn many_pending_changes_make_the_search_wait_for_the_indexer() {
+    let (_dir, db) = open();
+    let acme = org(&db, "acme");
+    acme.run(|t| {
+        for i in 0..5_000 {
+            t.create_thing(new_thing("task", &format!("bulk {i}")))?;
+        }
+        Ok(())
+    })
+    .expect("bulk");
+    // More than PENDING_MAX records changed: the search waits for the
+    // indexer rather than reading them one by one, and is still exact.
+    let hits = names(&acme, "bulk", 20);
+    assert_eq!(hits.len(), 20);
+    let report = db.check_indexes().expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.names, 5_000);
+}
+
+#[test]
+fn exact_search_answers_small_orgs_and_a_dimension_mismatch_is_refused() {
+    let (_dir, db) = open();
+    let acme = org(&db, "acme");
+    let l = create(&acme, "lesson", "l");
+    chunk(&acme, "a", vec![1.0, 0.0, 0.0], &[], l.id);
+    db.flush_indexes().expect("flush");
+    let (hits, method) = nearest(&acme, &[1.0, 0.0, 0.0], 3, VectorFilter::default());
+    assert_eq!(method, VectorMethod::Exact);
+    assert_eq!(hits.len(), 1);
+    assert!((hits[0].1 - 1.0).abs() < 1e-6);
+    let t = acme.read().expect("read");
+    let q = KnowledgeSearch {
+        vector: &[1.0, 0.0],
+        k: 3,
+        filter: VectorFilter::default(),
+        deadline: deadline(),
+    };
+    let err = t
+        .search_knowledge(&q, &mut |_| Ok(true))
+        .expect_err("mismatch");
+    assert_eq!(err.code, onedb::ErrorCode::InvalidArgument);
+}
