@@ -264,6 +264,12 @@ impl Database {
         self.shared.indexes.flush()
     }
 
+    /// How many times the search indexer failed since open (it retries;
+    /// the store is never affected).
+    pub fn index_failures(&self) -> u64 {
+        self.shared.indexes.failures()
+    }
+
     /// Compares the search indexes with the store (`onedb check`).
     pub fn check_indexes(&self) -> Result<IndexReport> {
         self.shared.indexes.verify(&self.shared.storage)

@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod cli;
+mod crashpoint;
 mod database;
 pub mod error;
 pub mod graph;

@@ -27,8 +27,8 @@
 //!
 //! Not covered here: a kill cannot tell synced from unsynced WAL writes
 //! (the OS keeps them either way), so this does not prove `Sync` durability
-//! against power loss; and onedb has no search or vector index yet, so
-//! "search and vector ids equal the live set" has nothing to check.
+//! against power loss. The search and vector indexes have their own kill
+//! and crash-point test in `tests/search_crash.rs`.
 
 mod common;
 

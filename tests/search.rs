@@ -278,3 +278,28 @@ fn exact_search_answers_small_orgs_and_a_dimension_mismatch_is_refused() {
         .expect_err("mismatch");
     assert_eq!(err.code, onedb::ErrorCode::InvalidArgument);
 }
+
+#[test]
+fn scores_in_one_org_do_not_depend_on_another_orgs_data() {
+    let (_dir, db) = open();
+    let a = org(&db, "a");
+    for name in ["rust guide", "rust notes", "graph guide", "search notes"] {
+        create(&a, "lesson", name);
+    }
+    db.flush_indexes().expect("flush");
+    let before = names(&a, "rust guide", 10);
+    // Another org fills the index with the same words, many times over.
+    let b = org(&db, "b");
+    b.run(|t| {
+        for i in 0..500 {
+            let name = if i % 2 == 0 { "rust rust" } else { "guide" };
+            t.create_thing(new_thing("lesson", name))?;
+        }
+        Ok(())
+    })
+    .expect("b's things");
+    assert_eq!(names(&a, "rust guide", 10), before, "b's pending writes");
+    db.flush_indexes().expect("flush");
+    assert_eq!(names(&a, "rust guide", 10), before, "b's indexed writes");
+    assert_eq!(before.len(), 3);
+}

@@ -125,23 +125,25 @@ pub(super) fn run(inner: &Arc<Inner>, storage: &Arc<Storage>) {
         save_failed: false,
     };
     loop {
-        let stop = {
+        let (stop, save) = {
             let mut f = inner.follow.lock();
             if !f.stop && !f.flush_requested && f.names.len() + f.vectors.len() < super::FLUSH_AT {
                 inner.work.wait_for(&mut f, COMMIT_INTERVAL);
             }
             f.flush_requested = false;
-            f.stop
+            let save = f.stop || std::mem::take(&mut f.save_requested);
+            (f.stop, save)
         };
-        let result = flush(inner, storage, stop, &mut clock);
+        let result = flush(inner, storage, save, &mut clock);
         let failed = result.is_err();
         {
             let mut f = inner.follow.lock();
             f.flushes += 1;
-            f.failure = result.err().map(|e| e.message);
-            if let Some(why) = &f.failure {
-                eprintln!("onedb: indexer: {why} (will retry)");
+            if let Err(e) = &result {
+                eprintln!("onedb: indexer: {} (will retry)", e.message);
+                f.failures += 1;
             }
+            f.failure = result.err().map(|e| e.message);
         }
         inner.flushed.notify_all();
         if stop {
@@ -154,8 +156,8 @@ pub(super) fn run(inner: &Arc<Inner>, storage: &Arc<Storage>) {
 }
 
 /// Applies everything pending, commits the name index, saves the vector
-/// file when due (`closing`: now), and prunes the log when due.
-fn flush(inner: &Inner, storage: &Storage, closing: bool, clock: &mut Clock) -> Result<()> {
+/// file when due (`durable`: now), and prunes the log when due.
+fn flush(inner: &Inner, storage: &Storage, durable: bool, clock: &mut Clock) -> Result<()> {
     let (names, vectors, upto) = {
         let f = inner.follow.lock();
         (
@@ -166,12 +168,14 @@ fn flush(inner: &Inner, storage: &Storage, closing: bool, clock: &mut Clock) -> 
     };
     let txn = platform_read(storage);
     let names_behind = inner.follow.lock().names_durable < upto;
-    if !names.is_empty() || (names_behind && (closing || due_for_prune(inner, upto))) {
+    if !names.is_empty() || (names_behind && (durable || due_for_prune(inner, upto))) {
         for c in &names {
             apply_name(inner, &txn, *c)?;
         }
+        crate::crashpoint::hit("index.before_commit");
         crate::vector::file::file_op("commit the name index")?;
         inner.names.commit(upto)?;
+        crate::crashpoint::hit("index.after_commit");
         let mut f = inner.follow.lock();
         f.names_durable = upto;
         f.names.retain(|_, n| *n > upto);
@@ -187,21 +191,21 @@ fn flush(inner: &Inner, storage: &Storage, closing: bool, clock: &mut Clock) -> 
         f.vectors.retain(|_, n| *n > upto);
     }
     drop(txn);
-    let (applied, durable) = {
+    let (applied, saved) = {
         let f = inner.follow.lock();
         (f.vectors_applied, f.vectors_durable)
     };
-    let due = closing
+    let due = durable
         || clock.save_failed
         || clock.last_save.is_none_or(|t| t.elapsed() >= SAVE_INTERVAL);
-    if applied > durable && (due || due_for_prune(inner, upto)) {
+    if applied > saved && (due || due_for_prune(inner, upto)) {
         let saved = save_vectors(inner, applied);
         clock.save_failed = saved.is_err();
         saved?;
         clock.last_save = Some(Instant::now());
         inner.follow.lock().vectors_durable = applied;
     }
-    if closing || due_for_prune(inner, upto) {
+    if durable || due_for_prune(inner, upto) {
         prune(inner, storage, upto)?;
     }
     Ok(())

@@ -77,9 +77,13 @@ struct Follow {
     /// Flushes done (searches waiting for the indexer watch it move).
     flushes: u64,
     flush_requested: bool,
+    /// The next flush also saves the vector file (an explicit flush).
+    save_requested: bool,
     stop: bool,
     /// The indexer's last failure, if its last flush failed.
     failure: Option<String>,
+    /// Flushes that failed since the database was opened.
+    failures: u64,
 }
 
 /// The state the indexer and the searches share.
@@ -175,8 +179,14 @@ impl Indexes {
         &self.inner
     }
 
+    /// How many times the indexer failed (and retried) since open.
+    pub fn failures(&self) -> u64 {
+        self.inner.follow.lock().failures
+    }
+
     /// Applies every pending change now and makes both indexes durable.
     pub fn flush(&self) -> Result<()> {
+        self.inner.follow.lock().save_requested = true;
         self.inner
             .wait_for_flush(Instant::now() + Duration::from_secs(600), true)
     }

@@ -575,3 +575,79 @@ impl Bm25StatisticsProvider for TenantStats {
             .unwrap_or(0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(tenant: u128, name: &str) -> NameDoc {
+        NameDoc {
+            tenant: Tenant::from_raw(tenant),
+            id: Id::generate(Dim::Thing),
+            kind: "lesson".into(),
+            status: "draft".into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn a_query_returns_only_its_tenants_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, mark, existed) = NameIndex::open(dir.path()).unwrap();
+        assert_eq!((mark, existed), (0, false));
+        let ours: Vec<NameDoc> = (0..5)
+            .map(|i| doc(1, &format!("shared word {i}")))
+            .collect();
+        for d in &ours {
+            index.upsert(d).unwrap();
+        }
+        for i in 0..50 {
+            index.upsert(&doc(2, &format!("shared word {i}"))).unwrap();
+        }
+        index.commit(7).unwrap();
+        let searcher = index.searcher();
+        let filter = NameFilter {
+            tenants: vec![Tenant::from_raw(1)],
+            ..Default::default()
+        };
+        let words = index.words("shared");
+        let stats = index.stats(&searcher, &filter, &words, &[], &[]).unwrap();
+        let hits = index
+            .query(&searcher, &stats, &words, &filter, 100)
+            .unwrap();
+        let mut got: Vec<Id> = hits.iter().map(|h| h.1).collect();
+        let mut want: Vec<Id> = ours.iter().map(|d| d.id).collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+        // Tenant 1's statistics: 5 documents, not 55.
+        assert_eq!(stats.total_num_docs().unwrap(), 5);
+        assert_eq!(
+            stats
+                .doc_freq(&Term::from_field_text(index.fields.name, "shared"))
+                .unwrap(),
+            5
+        );
+    }
+
+    #[test]
+    fn the_watermark_and_the_totals_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (index, _, _) = NameIndex::open(dir.path()).unwrap();
+            index.upsert(&doc(3, "one two three")).unwrap();
+            let gone = doc(3, "gone");
+            index.upsert(&gone).unwrap();
+            index.commit(41).unwrap();
+            index.remove(gone.id).unwrap();
+            index.commit(42).unwrap();
+        }
+        let (index, mark, existed) = NameIndex::open(dir.path()).unwrap();
+        assert_eq!((mark, existed), (42, true));
+        assert_eq!(
+            index.counts.lock().committed.get(&Tenant::from_raw(3)),
+            Some(&(1, 3))
+        );
+        assert_eq!(index.all_ids().unwrap().len(), 1);
+    }
+}

@@ -215,6 +215,7 @@ impl CommitQueue {
         );
         match written {
             Ok(seq) => {
+                crate::crashpoint::hit("commit.after_write");
                 if let Some((commit, changed)) = &commit
                     && !changed.is_empty()
                     && let Some(hook) = self.hook.get()

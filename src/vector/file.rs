@@ -68,8 +68,10 @@ pub fn save(path: &Path, watermark: u64, orgs: &[(Tenant, &OrgVectors)]) -> Resu
     file_op("sync the vector index file")?;
     f.sync_all()?;
     drop(f);
+    crate::crashpoint::hit("vectors.after_write");
     file_op("rename the vector index file")?;
     fs::rename(&tmp, path)?;
+    crate::crashpoint::hit("vectors.after_rename");
     if let Some(dir) = path.parent() {
         file_op("sync the index directory")?;
         File::open(dir)?.sync_all()?;
