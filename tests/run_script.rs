@@ -150,3 +150,28 @@ fn parameters_bind_values_and_stay_data() {
         serde_json::json!([["x\"; DELETE $a; --", 41]])
     );
 }
+
+#[test]
+fn the_design_example_runs_top_to_bottom_as_one_script() {
+    // The golden file is DESIGN.md's block with expectations as comments.
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/queries/design_example.oql"
+    ))
+    .expect("design example");
+    let (code, lines, tasks) = run(&text, false);
+    assert_eq!(code, ExitCode::SUCCESS, "{lines:?}");
+    assert!(lines.iter().all(|l| l.get("error").is_none()), "{lines:?}");
+    assert_eq!(tasks, 2);
+    // SEARCH THINGS found the course, SEARCH KNOWLEDGE the chunk.
+    let found = |column: &str, value: &str| {
+        lines.iter().any(|l| {
+            l["columns"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|x| x == column))
+                && l["rows"].to_string().contains(value)
+        })
+    };
+    assert!(found("score", "Rust for Everyone"));
+    assert!(found("score", "Ownership moves values between bindings."));
+}
