@@ -69,6 +69,12 @@ pub struct Id {
 static GENERATOR: Mutex<Option<Generator>> = Mutex::new(None);
 
 impl Id {
+    /// Below every id (a bound for ordered comparisons).
+    pub const MIN: Id = Id {
+        dim: Dim::Org,
+        raw: 0,
+    };
+
     /// A new id, strictly greater than every id this process made before.
     pub fn generate(dim: Dim) -> Id {
         let mut guard = GENERATOR

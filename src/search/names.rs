@@ -15,11 +15,14 @@
 //! terms. A tantivy commit carries the last onedb commit it reflects in its
 //! payload (the watermark).
 
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tantivy::collector::{Count, DocSetCollector, TopDocs};
+use tantivy::collector::{Count, DocSetCollector};
+use tantivy::columnar::ColumnValues;
+use tantivy::index::SegmentId;
 use tantivy::query::{
     Bm25StatisticsProvider, Bm25Weight, BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery,
 };
@@ -28,7 +31,8 @@ use tantivy::schema::{
 };
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
+    DocAddress, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, SegmentReader,
+    TantivyDocument, Term,
 };
 
 use crate::error::{Error, Result};
@@ -104,6 +108,183 @@ fn search_err(e: tantivy::TantivyError) -> Error {
     Error::io(format!("name index: {e}"))
 }
 
+/// A document's facts as its segment's fast-field columns hold them,
+/// opened once per segment (opening a column costs more than a query's
+/// reads of it; segments never change, only disappear).
+#[derive(Clone)]
+struct Columns {
+    id_hi: Arc<dyn ColumnValues<u64>>,
+    id_lo: Arc<dyn ColumnValues<u64>>,
+    dim: Arc<dyn ColumnValues<u64>>,
+    tenant_hi: Arc<dyn ColumnValues<u64>>,
+    tenant_lo: Arc<dyn ColumnValues<u64>>,
+    len: Arc<dyn ColumnValues<u64>>,
+}
+
+impl Columns {
+    fn open(segment: &SegmentReader) -> Result<Columns> {
+        let ff = segment.fast_fields();
+        let column = |name: &str| -> Result<Arc<dyn ColumnValues<u64>>> {
+            Ok(ff.u64(name).map_err(search_err)?.first_or_default_col(0))
+        };
+        Ok(Columns {
+            id_hi: column("id_hi")?,
+            id_lo: column("id_lo")?,
+            dim: column("dim")?,
+            tenant_hi: column("tenant_hi")?,
+            tenant_lo: column("tenant_lo")?,
+            len: column("len")?,
+        })
+    }
+
+    fn id_raw(&self, doc: DocId) -> u128 {
+        ((self.id_hi.get_val(doc) as u128) << 64) | self.id_lo.get_val(doc) as u128
+    }
+
+    /// The document's tenant, id and name length.
+    fn facts(&self, doc: DocId) -> Result<(Tenant, Id, u64)> {
+        let dim = Dim::from_tag(self.dim.get_val(doc) as u8)
+            .ok_or_else(|| Error::corruption("name index", "a document has a bad id"))?;
+        let tenant =
+            ((self.tenant_hi.get_val(doc) as u128) << 64) | self.tenant_lo.get_val(doc) as u128;
+        Ok((
+            Tenant::from_raw(tenant),
+            Id::from_raw(dim, self.id_raw(doc)),
+            self.len.get_val(doc),
+        ))
+    }
+}
+
+/// A hit as the search ranks it: higher score first, then lower id (the
+/// order the merge with records outside the index uses, so which of
+/// several tied documents come back never depends on the index's layout).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Ranked(f32, Id);
+
+impl Ranked {
+    /// Whether `self` ranks after `other`.
+    fn worse(&self, other: &Ranked) -> bool {
+        self.0
+            .total_cmp(&other.0)
+            .then(other.1.cmp(&self.1))
+            .is_lt()
+    }
+}
+
+impl Eq for Ranked {}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Best is least: a max-heap keeps the worst on top, and sorting puts the
+/// best first.
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.0.total_cmp(&self.0).then(self.1.cmp(&other.1))
+    }
+}
+
+/// The best `limit` documents by (score, id). Like tantivy's top-score
+/// collector it hands the scorer a threshold, so block-max WAND skips what
+/// cannot enter — one just below the worst kept score, so that ties still
+/// arrive — and it reads a document's id only when its score could enter.
+struct TopByScore {
+    limit: usize,
+    columns: HashMap<SegmentId, Columns>,
+}
+
+impl TopByScore {
+    fn offer(
+        &self,
+        heap: &mut BinaryHeap<Ranked>,
+        columns: &Columns,
+        doc: DocId,
+        score: f32,
+    ) -> f32 {
+        if self.limit == 0 {
+            return f32::INFINITY;
+        }
+        let full = heap.len() >= self.limit;
+        if !full || heap.peek().is_some_and(|w| score >= w.0) {
+            if let Ok((_, id, _)) = columns.facts(doc) {
+                let hit = Ranked(score, id);
+                if !full {
+                    heap.push(hit);
+                } else if heap.peek().is_some_and(|w| w.worse(&hit)) {
+                    heap.pop();
+                    heap.push(hit);
+                }
+            }
+        }
+        match heap.peek() {
+            Some(w) if heap.len() >= self.limit => w.0.next_down(),
+            _ => f32::MIN,
+        }
+    }
+}
+
+impl tantivy::collector::Collector for TopByScore {
+    type Fruit = Vec<(f32, Id)>;
+    type Child = NoSegmentCollector;
+
+    fn for_segment(&self, _: u32, _: &SegmentReader) -> tantivy::Result<NoSegmentCollector> {
+        Ok(NoSegmentCollector)
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn collect_segment(
+        &self,
+        weight: &dyn tantivy::query::Weight,
+        _: u32,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<Vec<(f32, Id)>> {
+        let Some(columns) = self.columns.get(&reader.segment_id()) else {
+            return Ok(Vec::new());
+        };
+        let mut heap = BinaryHeap::with_capacity(self.limit + 1);
+        let alive = reader.alive_bitset();
+        let mut threshold = f32::MIN;
+        weight.for_each_pruning(f32::MIN, reader, &mut |doc, score| {
+            if alive.is_some_and(|a| a.is_deleted(doc)) {
+                return threshold;
+            }
+            threshold = self.offer(&mut heap, columns, doc, score);
+            threshold
+        })?;
+        Ok(heap.into_iter().map(|r| (r.0, r.1)).collect())
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<(f32, Id)>>) -> tantivy::Result<Vec<(f32, Id)>> {
+        let mut all: Vec<Ranked> = fruits
+            .into_iter()
+            .flatten()
+            .map(|(s, id)| Ranked(s, id))
+            .collect();
+        all.sort(); // best first: `Ord` puts the worst last
+        all.truncate(self.limit);
+        Ok(all.into_iter().map(|r| (r.0, r.1)).collect())
+    }
+}
+
+/// `TopByScore` collects whole segments itself; this is never fed.
+struct NoSegmentCollector;
+
+impl tantivy::collector::SegmentCollector for NoSegmentCollector {
+    type Fruit = Vec<(f32, Id)>;
+
+    fn collect(&mut self, _: DocId, _: f32) {}
+
+    fn harvest(self) -> Vec<(f32, Id)> {
+        Vec::new()
+    }
+}
+
 /// Live documents and name words per tenant.
 type Totals = HashMap<Tenant, (u64, u64)>;
 
@@ -125,6 +306,7 @@ pub struct NameIndex {
     counts: Mutex<Counts>,
     /// Document frequency per (tenant, word), for one searcher generation.
     df_cache: Mutex<(u64, HashMap<(Tenant, String), u64>)>,
+    columns: Mutex<HashMap<SegmentId, Columns>>,
 }
 
 impl NameIndex {
@@ -173,6 +355,7 @@ impl NameIndex {
             analyzer,
             counts: Mutex::new(Counts::default()),
             df_cache: Mutex::new((u64::MAX, HashMap::new())),
+            columns: Mutex::new(HashMap::new()),
         };
         let totals = names.count_totals()?;
         names.counts.lock().committed = totals;
@@ -188,6 +371,24 @@ impl NameIndex {
             t.1 += len;
         }
         Ok(totals)
+    }
+
+    /// The columns of every segment of `searcher`, from the cache.
+    fn columns(&self, searcher: &Searcher) -> Result<Vec<Columns>> {
+        let mut cache = self.columns.lock();
+        let mut out = Vec::with_capacity(searcher.segment_readers().len());
+        for segment in searcher.segment_readers() {
+            let c = match cache.get(&segment.segment_id()) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = Columns::open(segment)?;
+                    cache.insert(segment.segment_id(), c.clone());
+                    c
+                }
+            };
+            out.push(c);
+        }
+        Ok(out)
     }
 
     /// Drops every document (before a rebuild).
@@ -283,6 +484,13 @@ impl NameIndex {
             prepared.commit().map_err(search_err)?;
         }
         self.reader.reload().map_err(search_err)?;
+        let live: std::collections::HashSet<SegmentId> = self
+            .searcher()
+            .segment_readers()
+            .iter()
+            .map(|s| s.segment_id())
+            .collect();
+        self.columns.lock().retain(|id, _| live.contains(id));
         let mut counts = self.counts.lock();
         if let Some(staged) = counts.staged.take() {
             counts.committed = staged;
@@ -463,48 +671,44 @@ impl NameIndex {
             (Occur::Must, Box::new(BooleanQuery::new(text))),
             (Occur::Must, self.filter_query(filter)),
         ]);
-        let top = searcher
-            .search_with_statistics_provider(
-                &query,
-                &TopDocs::with_limit(limit).order_by_score(),
-                stats,
-            )
-            .map_err(search_err)?;
-        let mut out = Vec::with_capacity(top.len());
-        for (score, addr) in top {
-            let (_, id, _) = self.doc_facts(searcher, addr)?;
-            out.push((score, id));
-        }
-        Ok(out)
+        // Ties in score are ordered by id, ascending — the order the
+        // merge with records outside the index uses — so which of several
+        // tied documents come back never depends on the index's layout.
+        // (This costs tantivy's block-max pruning; names are short and
+        // their postings small.)
+        let collector = TopByScore {
+            limit,
+            columns: searcher
+                .segment_readers()
+                .iter()
+                .map(|s| s.segment_id())
+                .zip(self.columns(searcher)?)
+                .collect(),
+        };
+        searcher
+            .search_with_statistics_provider(&query, &collector, stats)
+            .map_err(search_err)
     }
 
     /// A document's tenant, id and name length, from its fast fields.
     fn doc_facts(&self, searcher: &Searcher, addr: DocAddress) -> Result<(Tenant, Id, u64)> {
-        let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
-        let no_id = || Error::corruption("name index", "a document has no id");
-        let value = |name: &str| -> Result<u64> {
-            ff.u64(name)
-                .map_err(search_err)?
-                .first(addr.doc_id)
-                .ok_or_else(no_id)
-        };
-        let id = ((value("id_hi")? as u128) << 64) | value("id_lo")? as u128;
-        let tenant = ((value("tenant_hi")? as u128) << 64) | value("tenant_lo")? as u128;
-        let dim = Dim::from_tag(value("dim")? as u8)
-            .ok_or_else(|| Error::corruption("name index", "a document has a bad id"))?;
-        Ok((
-            Tenant::from_raw(tenant),
-            Id::from_raw(dim, id),
-            value("len")?,
-        ))
+        let columns = self.columns(searcher)?;
+        columns
+            .get(addr.segment_ord as usize)
+            .ok_or_else(|| Error::corruption("name index", "a hit in no segment"))?
+            .facts(addr.doc_id)
     }
 
     /// Every live document: (tenant, id, name length).
     fn live_docs(&self, searcher: &Searcher) -> Result<Vec<(Tenant, Id, u64)>> {
         let mut out = Vec::new();
-        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+        for (segment, columns) in searcher
+            .segment_readers()
+            .iter()
+            .zip(self.columns(searcher)?)
+        {
             for doc in segment.doc_ids_alive() {
-                out.push(self.doc_facts(searcher, DocAddress::new(ord as u32, doc))?);
+                out.push(columns.facts(doc)?);
             }
         }
         Ok(out)

@@ -9,7 +9,7 @@
 //! residual filter (`keep`) refuses are replaced by fetching deeper, so a
 //! filter never makes a result shorter than it could be.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use crate::error::{Error, ErrorCode, Result};
@@ -100,30 +100,57 @@ fn check_deadline(deadline: Instant) -> Result<()> {
     Ok(())
 }
 
-/// Whether the hits so far decide the best `limit`: there are enough, and
-/// the last one beats the lowest score the index returned — so no hit tied
-/// with it was left behind in the index (ties are ordered by id, and which
-/// of several tied documents an index returns first is arbitrary).
-fn complete<T>(
-    outside: &[(f32, Id, T)],
-    indexed: &[(f32, Id, T)],
-    limit: usize,
-    lowest: Option<f32>,
-) -> bool {
-    if outside.len() + indexed.len() < limit {
-        return false;
-    }
-    let mut scores: Vec<f32> = outside.iter().chain(indexed).map(|h| h.0).collect();
-    scores.sort_by(|a, b| b.total_cmp(a));
-    match (scores.get(limit.saturating_sub(1)), lowest) {
-        (Some(kth), Some(low)) => *kth > low,
-        _ => true,
-    }
+/// Whether hit `a` ranks before hit `b`: higher score, then lower id.
+fn before(a: (f32, Id), b: (f32, Id)) -> bool {
+    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).is_lt()
 }
 
 /// Orders hits best first, ties by id (deterministic output).
 fn rank<T>(hits: &mut [(f32, Id, T)]) {
     hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+}
+
+/// The best `limit` of `found` (hits from outside the index, verified)
+/// and `top` (the index's best in rank order, skipping `outside` ids,
+/// verified one by one as needed). `last` bounds the index hits not in
+/// `top` (they rank after it; None: there are none). None when the result
+/// needs more of the index than `top` holds. Index hits are read from the
+/// store only until the result is decided: once `limit` candidates rank
+/// before the next index hit, no later one can enter.
+fn merge<T: Clone>(
+    found: &[(f32, Id, T)],
+    outside: &HashSet<Id>,
+    top: Vec<(f32, Id)>,
+    last: Option<(f32, Id)>,
+    limit: usize,
+    mut verify: impl FnMut(Id) -> Result<Option<T>>,
+) -> Result<Option<Vec<(f32, Id, T)>>> {
+    let mut found = found.to_vec();
+    rank(&mut found);
+    let better_outside = |key: (f32, Id)| found.iter().filter(|h| before((h.0, h.1), key)).count();
+    let mut kept: Vec<(f32, Id, T)> = Vec::new();
+    let mut decided = false;
+    for (score, id) in top {
+        if kept.len() + better_outside((score, id)) >= limit {
+            decided = true;
+            break;
+        }
+        if outside.contains(&id) {
+            continue;
+        }
+        if let Some(item) = verify(id)? {
+            kept.push((score, id, item));
+        }
+    }
+    match last {
+        // Index hits not fetched rank after `last`.
+        Some(last) if !decided && kept.len() + better_outside(last) < limit => return Ok(None),
+        _ => {}
+    }
+    found.extend(kept);
+    rank(&mut found);
+    found.truncate(limit);
+    Ok(Some(found))
 }
 
 impl TenantTxn<'_> {
@@ -211,36 +238,49 @@ impl TenantTxn<'_> {
                 hits.push((score, id, found));
             }
         }
-        let mut fetch = (q.limit.saturating_mul(2))
-            .max(16)
-            .saturating_add(outside.len());
+        let mut fetch = q.limit.saturating_add(outside.len());
         loop {
             check_deadline(q.deadline)?;
             let top = indexes
                 .names
                 .query(&searcher, &stats, &words, &filter, fetch)?;
             let exhausted = top.len() < fetch || fetch >= MAX_FETCH;
-            let lowest = top.last().map(|(score, _)| *score);
-            let mut indexed = Vec::new();
-            for (score, id) in top {
-                if outside.contains(&id) {
-                    continue;
-                }
-                if let Some(found) = self.found(id)?
-                    && matches(&found)
-                    && keep(&found)?
-                {
-                    indexed.push((score, id, found));
-                }
-            }
-            if exhausted || complete(&hits, &indexed, q.limit, lowest) {
-                hits.extend(indexed);
+            // Ranked as the merge ranks (score, then id): what was not
+            // fetched ranks after the last hit.
+            let last = (!exhausted).then(|| top.last().copied()).flatten();
+            // The first hits are nearly always the answer: read them in one
+            // batch; any further ones one by one.
+            let first: Vec<Id> = top
+                .iter()
+                .map(|h| h.1)
+                .filter(|id| id.dim() == Dim::Thing && !outside.contains(id))
+                .take(q.limit)
+                .collect();
+            let mut read: HashMap<Id, Option<Found>> = first
+                .iter()
+                .copied()
+                .zip(
+                    self.things(&first)?
+                        .into_iter()
+                        .map(|t| t.map(Found::Thing)),
+                )
+                .collect();
+            let verify = |id: Id| -> Result<Option<Found>> {
+                let found = match read.remove(&id) {
+                    Some(f) => f,
+                    None => self.found(id)?,
+                };
+                Ok(match found {
+                    Some(found) if matches(&found) && keep(&found)? => Some(found),
+                    _ => None,
+                })
+            };
+            if let Some(best) = merge(&hits, &outside, top, last, q.limit, verify)? {
+                hits = best;
                 break;
             }
             fetch = fetch.saturating_mul(4).min(MAX_FETCH);
         }
-        rank(&mut hits);
-        hits.truncate(q.limit);
         Ok(hits
             .into_iter()
             .map(|(score, _, found)| NameHit { found, score })
@@ -297,24 +337,26 @@ impl TenantTxn<'_> {
                     .search(q.vector, fetch, &q.filter, &|id| outside.contains(&id));
                 method = used;
                 let exhausted = found.len() < fetch || fetch >= MAX_FETCH;
-                let lowest = found.last().map(|(_, score)| *score);
-                let mut indexed = Vec::new();
-                for (id, score) in found {
-                    if let Some(k) = self.knowledge(id)?
-                        && keep(&k)?
-                    {
-                        indexed.push((score, id, k));
-                    }
-                }
-                if exhausted || complete(&hits, &indexed, q.k, lowest) {
-                    hits.extend(indexed);
+                let top: Vec<(f32, Id)> =
+                    found.into_iter().map(|(id, score)| (score, id)).collect();
+                // Ranked exactly (exact search) or as well as the graph can.
+                let last = (!exhausted).then(|| top.last().copied()).flatten();
+                let verify = |id: Id| -> Result<Option<Knowledge>> {
+                    Ok(match self.knowledge(id)? {
+                        Some(k) if keep(&k)? => Some(k),
+                        _ => None,
+                    })
+                };
+                if let Some(best) = merge(&hits, &outside, top, last, q.k, verify)? {
+                    hits = best;
                     break;
                 }
                 fetch = fetch.saturating_mul(4).min(MAX_FETCH);
             }
+        } else {
+            rank(&mut hits);
+            hits.truncate(q.k);
         }
-        rank(&mut hits);
-        hits.truncate(q.k);
         Ok((
             hits.into_iter()
                 .map(|(score, _, knowledge)| KnowledgeHit { knowledge, score })
@@ -364,6 +406,61 @@ impl TenantTxn<'_> {
                 (method, n + pending)
             }
             None => (Method::Exact, pending),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Dim;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Deepening `merge` over prefixes of the index's list gives exactly
+        /// the best `limit` of everything, read one by one.
+        #[test]
+        fn merge_finds_the_best_of_index_and_outside(
+            index in prop::collection::vec((0u8..6, any::<bool>()), 0..40),
+            outside in prop::collection::vec(0u8..6, 0..8),
+            limit in 0usize..12,
+        ) {
+            let id = |n: usize| Id::from_raw(Dim::Thing, n as u128 + 1);
+            // The index's hits, best first; some fail verification.
+            let mut top: Vec<(f32, Id, bool)> = index
+                .iter()
+                .enumerate()
+                .map(|(n, (s, ok))| (*s as f32, id(n), *ok))
+                .collect();
+            top.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let found: Vec<(f32, Id, ())> = outside
+                .iter()
+                .enumerate()
+                .map(|(n, s)| (*s as f32 + 0.5, id(1_000 + n), ()))
+                .collect();
+            // Outside ids the index also holds (stale versions) are skipped.
+            let excluded: HashSet<Id> = top.iter().step_by(5).map(|h| h.1).collect();
+            let mut want: Vec<(f32, Id, ())> = top
+                .iter()
+                .filter(|h| h.2 && !excluded.contains(&h.1))
+                .map(|h| (h.0, h.1, ()))
+                .chain(found.iter().cloned())
+                .collect();
+            rank(&mut want);
+            want.truncate(limit);
+            let mut fetch = limit + excluded.len();
+            let got = loop {
+                let prefix: Vec<(f32, Id)> = top.iter().take(fetch).map(|h| (h.0, h.1)).collect();
+                let last = (prefix.len() == fetch).then(|| prefix.last().copied()).flatten();
+                let ok: HashSet<Id> = top.iter().filter(|h| h.2).map(|h| h.1).collect();
+                let verify = |i: Id| Ok(ok.contains(&i).then_some(()));
+                if let Some(best) = merge(&found, &excluded, prefix, last, limit, verify).unwrap() {
+                    break best;
+                }
+                fetch = fetch * 4 + 1;
+            };
+            let key = |v: &[(f32, Id, ())]| v.iter().map(|h| (h.0.to_bits(), h.1)).collect::<Vec<_>>();
+            prop_assert_eq!(key(&got), key(&want));
         }
     }
 }

@@ -116,6 +116,16 @@ impl RocksSnapshot<'_> {
         Ok(self.snap.get(key)?)
     }
 
+    /// Several point reads in one call (RocksDB's MultiGet shares the
+    /// lookup work between them).
+    pub fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        self.snap
+            .multi_get(keys)
+            .into_iter()
+            .map(|r| r.map_err(Into::into))
+            .collect()
+    }
+
     /// Keys in `[lower, upper)`, ascending or descending.
     pub fn cursor(&self, lower: &[u8], upper: &[u8], reverse: bool) -> Cursor<'_> {
         let mut opts = ReadOptions::default();

@@ -140,6 +140,30 @@ impl<'a> Txn<'a> {
         self.snapshot.get(key)
     }
 
+    /// Several values at once, as `get` would return each.
+    pub fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut out: Vec<Option<Option<Vec<u8>>>> = Vec::with_capacity(keys.len());
+        let mut stored: Vec<&[u8]> = Vec::new();
+        for key in keys {
+            self.scope.check(key, false)?;
+            match self.writes.get(key) {
+                Some(v) => out.push(Some(v.clone())),
+                None => {
+                    out.push(None);
+                    stored.push(key);
+                }
+            }
+        }
+        let mut read = self.snapshot.get_many(&stored)?.into_iter();
+        Ok(out
+            .into_iter()
+            .map(|own| match own {
+                Some(v) => v,
+                None => read.next().flatten(),
+            })
+            .collect())
+    }
+
     /// Like `get`, and the commit fails with `CONFLICT` if another commit
     /// changed the key after this transaction's snapshot.
     pub fn get_for_update(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {

@@ -330,39 +330,59 @@ impl OrgVectors {
         filter: &VectorFilter,
         exclude: &dyn Fn(Id) -> bool,
     ) -> (Vec<(Id, f32)>, Method) {
-        let Some(c) = self.compile(filter) else {
-            return (Vec::new(), Method::Exact);
-        };
+        let (method, _) = self.plan(filter);
+        if method == Method::Graph
+            && let Some(hits) = self.search_by(Method::Graph, query, k, filter, exclude)
+            && hits.len() == k
+        {
+            return (hits, Method::Graph);
+        }
+        let hits = self
+            .search_by(Method::Exact, query, k, filter, exclude)
+            .unwrap_or_default();
+        (hits, Method::Exact)
+    }
+
+    /// A search by the given method (benchmarks compare the two on the
+    /// same data). None when the query cannot match (wrong dimension, a
+    /// label the org never saw). The graph may return fewer than `k`.
+    pub fn search_by(
+        &self,
+        method: Method,
+        query: &[f32],
+        k: usize,
+        filter: &VectorFilter,
+        exclude: &dyn Fn(Id) -> bool,
+    ) -> Option<Vec<(Id, f32)>> {
+        let c = self.compile(filter)?;
         if k == 0 || query.len() != self.dim {
-            return (Vec::new(), Method::Exact);
+            return None;
         }
         let mut q = query.to_vec();
         normalize(&mut q);
-        let candidates = self.estimate(&c);
-        if candidates > EXACT_MAX {
-            let points = Flat {
-                dim: self.dim,
-                data: &self.data,
-            };
-            let mut visited = self.take_visited();
-            // A filter that keeps a fraction f of the items needs about 1/f
-            // times the candidates to fill k; the budget bounds the walk.
-            let share = (candidates as f64 / self.live.max(1) as f64).max(0.01);
-            let ef = ((EF_SEARCH.max(k) as f64 / share) as usize).min(self.slots());
-            let accept = |s: u32| self.accepts(&c, s, exclude);
-            let found =
-                self.graph
-                    .search(&points, &q, k, ef, &accept, 20 * ef + 1_000, &mut visited);
-            self.visited.lock().push(visited);
-            if found.len() == k {
-                let hits = found
-                    .into_iter()
-                    .map(|Near(_, s)| self.hit(&q, s))
-                    .collect();
-                return (hits, Method::Graph);
-            }
+        if method == Method::Exact {
+            return Some(self.exact(&q, k, &c, exclude));
         }
-        (self.exact(&q, k, &c, exclude), Method::Exact)
+        let points = Flat {
+            dim: self.dim,
+            data: &self.data,
+        };
+        let mut visited = self.take_visited();
+        // A filter that keeps a fraction f of the items needs about 1/f
+        // times the candidates to fill k; the budget bounds the walk.
+        let share = (self.estimate(&c) as f64 / self.live.max(1) as f64).max(0.01);
+        let ef = ((EF_SEARCH.max(k) as f64 / share) as usize).min(self.slots());
+        let accept = |s: u32| self.accepts(&c, s, exclude);
+        let found = self
+            .graph
+            .search(&points, &q, k, ef, &accept, 20 * ef + 1_000, &mut visited);
+        self.visited.lock().push(visited);
+        Some(
+            found
+                .into_iter()
+                .map(|Near(_, s)| self.hit(&q, s))
+                .collect(),
+        )
     }
 
     /// Scores every candidate: the smallest label posting list if the
@@ -379,18 +399,22 @@ impl OrgVectors {
             .iter()
             .map(|l| &self.postings[*l as usize])
             .min_by_key(|p| p.len());
-        let mut heap: BinaryHeap<Near> = BinaryHeap::with_capacity(k + 1);
+        // Best first; equal scores by id, as the search's merge orders them.
+        let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(k + 1);
         let mut score = |slot: u32| {
             if !self.accepts(c, slot, exclude) {
                 return;
             }
             let s = slot as usize * self.dim;
-            let d = 1.0 - dot(q, &self.data[s..s + self.dim]);
+            let ranked = Ranked(
+                -dot(q, &self.data[s..s + self.dim]),
+                self.ids[slot as usize],
+            );
             if heap.len() < k {
-                heap.push(Near(d, slot));
-            } else if heap.peek().is_some_and(|far| Near(d, slot) < *far) {
+                heap.push(ranked);
+            } else if heap.peek().is_some_and(|worst| ranked < *worst) {
                 heap.pop();
-                heap.push(Near(d, slot));
+                heap.push(ranked);
             }
         };
         match shortest {
@@ -399,7 +423,7 @@ impl OrgVectors {
         }
         let mut out = heap.into_vec();
         out.sort();
-        out.into_iter().map(|Near(_, s)| self.hit(q, s)).collect()
+        out.into_iter().map(|Ranked(d, id)| (id, -d)).collect()
     }
 
     /// A result: the id and its cosine, computed as a caller computing
@@ -407,6 +431,24 @@ impl OrgVectors {
     fn hit(&self, q: &[f32], slot: u32) -> (Id, f32) {
         let s = slot as usize * self.dim;
         (self.ids[slot as usize], dot(q, &self.data[s..s + self.dim]))
+    }
+}
+
+/// An exact hit: the negated cosine (smaller is better) and the id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Ranked(f32, Id);
+
+impl Eq for Ranked {}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
     }
 }
 
