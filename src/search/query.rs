@@ -87,6 +87,9 @@ pub struct KnowledgeHit {
     pub score: f32,
 }
 
+/// Different words a name search may look for (each is a term of the query).
+pub const MAX_WORDS: usize = 64;
+
 /// The most a search fetches from an index before it stops deepening.
 const MAX_FETCH: usize = 1 << 20;
 
@@ -197,7 +200,15 @@ impl TenantTxn<'_> {
         let (searcher, mut outside) = indexes.names_snapshot(&tenants, q.deadline)?;
         outside.extend(self.own_changes(&tenants, &[Dim::Thing, Dim::Person]));
         let outside: HashSet<Id> = outside.into_iter().collect();
-        let words = indexes.names.words(q.text);
+        let mut words = indexes.names.words(q.text);
+        words.sort();
+        words.dedup();
+        if words.len() > MAX_WORDS {
+            return Err(Error::too_large(format!(
+                "a name search takes at most {MAX_WORDS} different words, not {}",
+                words.len()
+            )));
+        }
         let filter = NameFilter {
             tenants,
             kinds: q.kinds.clone(),
