@@ -320,7 +320,7 @@ pub fn encode_changes(changes: &[Changed]) -> Vec<u8> {
 
 pub fn decode_changes(bytes: &[u8]) -> Result<Vec<Changed>> {
     let bad = || Error::corruption("index log", "entry is not a list of records");
-    if bytes.len() % CHANGED_BYTES != 0 {
+    if !bytes.len().is_multiple_of(CHANGED_BYTES) {
         return Err(bad());
     }
     bytes

@@ -104,7 +104,7 @@ fn constant(expr: &Expr, env: &Env<'_, '_>) -> Result<Val> {
 
 /// `field = value` or `field IN [values]` on a bare word (or `source.type`):
 /// the field and the constant side.
-fn field_condition<'e>(conjunct: &'e Expr) -> Option<(String, &'e Expr, bool)> {
+fn field_condition(conjunct: &Expr) -> Option<(String, &Expr, bool)> {
     let ExprKind::Binary(op @ (BinaryOp::Eq | BinaryOp::In), l, r) = &conjunct.kind else {
         return None;
     };

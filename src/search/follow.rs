@@ -337,7 +337,7 @@ fn each_record<T: serde::de::DeserializeOwned>(
             let (_, value) = entry?;
             f(tenant, decode::<T>(what, &value)?)?;
             seen += 1;
-            if seen % PROGRESS_EVERY == 0 {
+            if seen.is_multiple_of(PROGRESS_EVERY) {
                 eprintln!("onedb: indexing: {seen} {what} records");
             }
         }

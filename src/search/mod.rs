@@ -86,11 +86,14 @@ struct Follow {
     failures: u64,
 }
 
+/// One org's vectors, shared by the indexer (writing) and searches.
+type SharedOrg = Arc<RwLock<OrgVectors>>;
+
 /// The state the indexer and the searches share.
 pub(crate) struct Inner {
     dir: PathBuf,
     names: NameIndex,
-    vectors: RwLock<HashMap<Tenant, Arc<RwLock<OrgVectors>>>>,
+    vectors: RwLock<HashMap<Tenant, SharedOrg>>,
     follow: Mutex<Follow>,
     /// Wakes the indexer.
     work: Condvar,
@@ -289,7 +292,7 @@ impl Inner {
         &self,
         tenant: Tenant,
         deadline: Instant,
-    ) -> Result<(Option<Arc<RwLock<OrgVectors>>>, Vec<Id>)> {
+    ) -> Result<(Option<SharedOrg>, Vec<Id>)> {
         loop {
             {
                 let f = self.follow.lock();

@@ -208,15 +208,15 @@ impl TopByScore {
             return f32::INFINITY;
         }
         let full = heap.len() >= self.limit;
-        if !full || heap.peek().is_some_and(|w| score >= w.0) {
-            if let Ok((_, id, _)) = columns.facts(doc) {
-                let hit = Ranked(score, id);
-                if !full {
-                    heap.push(hit);
-                } else if heap.peek().is_some_and(|w| w.worse(&hit)) {
-                    heap.pop();
-                    heap.push(hit);
-                }
+        if (!full || heap.peek().is_some_and(|w| score >= w.0))
+            && let Ok((_, id, _)) = columns.facts(doc)
+        {
+            let hit = Ranked(score, id);
+            if !full {
+                heap.push(hit);
+            } else if heap.peek().is_some_and(|w| w.worse(&hit)) {
+                heap.pop();
+                heap.push(hit);
             }
         }
         match heap.peek() {
@@ -285,6 +285,10 @@ impl tantivy::collector::SegmentCollector for NoSegmentCollector {
     }
 }
 
+/// Document frequencies per (tenant, word), with the searcher generation
+/// they were counted in.
+type DocFreqs = (u64, HashMap<(Tenant, String), u64>);
+
 /// Live documents and name words per tenant.
 type Totals = HashMap<Tenant, (u64, u64)>;
 
@@ -305,7 +309,7 @@ pub struct NameIndex {
     analyzer: TextAnalyzer,
     counts: Mutex<Counts>,
     /// Document frequency per (tenant, word), for one searcher generation.
-    df_cache: Mutex<(u64, HashMap<(Tenant, String), u64>)>,
+    df_cache: Mutex<DocFreqs>,
     columns: Mutex<HashMap<SegmentId, Columns>>,
 }
 

@@ -1,5 +1,9 @@
 //! The RocksDB implementation of the ordered key-value engine. The only file
 //! that touches `rocksdb` directly.
+#![allow(
+    clippy::disallowed_types,
+    reason = "the one place raw RocksDB is allowed (clippy.toml)"
+)]
 
 use std::path::Path;
 

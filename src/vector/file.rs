@@ -208,7 +208,7 @@ fn read_org(r: &mut Reader<'_>) -> Option<(Tenant, OrgVectors)> {
     let mut labels = tables.pop()?;
     let mut meta = Vec::with_capacity(n.min(r.bytes.len()));
     let mut postings: Vec<Vec<u32>> = vec![Vec::new(); labels.names.len()];
-    for slot in 0..n {
+    for (slot, is_deleted) in deleted.iter().enumerate() {
         let source = match r.u8()? {
             0 => None,
             1 => Some(Id::from_raw(Dim::Thing, r.u128()?)),
@@ -226,7 +226,7 @@ fn read_org(r: &mut Reader<'_>) -> Option<(Tenant, OrgVectors)> {
             postings.get_mut(l as usize)?.push(slot as u32);
             item_labels.push(l);
         }
-        if !deleted[slot] {
+        if !is_deleted {
             for l in &item_labels {
                 labels.live[*l as usize] += 1;
             }
