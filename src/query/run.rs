@@ -809,31 +809,44 @@ fn strings(v: &Val) -> Result<Vec<String>> {
     })
 }
 
+/// Per-operator (rows, time) of a PROFILE, in plan pre-order.
+type ProfileStats = std::rc::Rc<std::cell::RefCell<Vec<(u64, Duration)>>>;
+
+/// The execution context of a read: parameters, the transaction, the
+/// query's deadline and row cap.
+fn context<'e, 't>(
+    params: &'e HashMap<String, Val>,
+    txn: &'e TenantTxn<'t>,
+    limits: QueryLimits,
+    profile: Option<ProfileStats>,
+) -> Context<'e, 't> {
+    Context {
+        env: Env {
+            params,
+            txn,
+            now: now_ms(),
+        },
+        deadline: Instant::now() + limits.timeout,
+        max_rows: limits.max_rows,
+        profile,
+        seeds: Vec::new(),
+    }
+}
+
 fn read_statement(
     view: View<'_>,
     t: &TenantTxn<'_>,
     statement: &Statement,
     plan: Option<&Plan>,
     limits: QueryLimits,
-    profile: Option<std::rc::Rc<std::cell::RefCell<Vec<(u64, Duration)>>>>,
+    profile: Option<ProfileStats>,
 ) -> Result<Outcome> {
     use StatementKind as S;
     match &statement.kind {
         S::Match(_) => {
             let plan = plan.ok_or_else(|| Error::invalid("MATCH without a plan"))?;
             let params = view.params();
-            let ctx = Context {
-                env: Env {
-                    params: &params,
-                    txn: t,
-                    now: now_ms(),
-                },
-                deadline: Instant::now() + limits.timeout,
-                max_rows: limits.max_rows,
-                profile,
-                seeds: Vec::new(),
-            };
-            let rows = exec::run(plan, &ctx)?;
+            let rows = exec::run(plan, &context(&params, t, limits, profile))?;
             let rows: Vec<Vec<Json>> = rows
                 .into_iter()
                 .map(|r| r.into_iter().map(|v| v.to_json()).collect())
@@ -904,17 +917,7 @@ fn read_statement(
         }
         S::Search(search) => {
             let params = view.params();
-            let ctx = Context {
-                env: Env {
-                    params: &params,
-                    txn: t,
-                    now: now_ms(),
-                },
-                deadline: Instant::now() + limits.timeout,
-                max_rows: limits.max_rows,
-                profile,
-                seeds: Vec::new(),
-            };
+            let ctx = context(&params, t, limits, profile);
             let result = crate::query::search::run(search, plan, &ctx)?;
             let value = single_value(&result.rows);
             Ok(Outcome {

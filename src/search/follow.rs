@@ -345,42 +345,51 @@ fn each_record<T: serde::de::DeserializeOwned>(
     Ok(())
 }
 
-fn rebuild_names(inner: &Inner, txn: &Txn<'_>, last: u64) -> Result<()> {
-    inner.names.clear()?;
+/// Every document the name index should hold: live things of every tenant,
+/// active people of the orgs.
+fn each_name_doc(txn: &Txn<'_>, mut f: impl FnMut(NameDoc) -> Result<()>) -> Result<()> {
     each_record(
         txn,
         "thing",
         |t| t.things(),
-        |tenant, thing: Thing| match thing_doc(tenant, thing) {
-            Some(d) => inner.names.upsert(&d),
-            None => Ok(()),
-        },
+        |tenant, thing: Thing| thing_doc(tenant, thing).map_or(Ok(()), &mut f),
     )?;
     each_record(
         txn,
         "person",
         |t| t.people(),
-        |tenant, person: Person| match person_doc(tenant, person) {
-            Some(d) => inner.names.upsert(&d),
+        |tenant, person: Person| person_doc(tenant, person).map_or(Ok(()), &mut f),
+    )
+}
+
+/// Every item the vector index should hold: live chunks with embeddings.
+fn each_vector_item(
+    txn: &Txn<'_>,
+    mut f: impl FnMut(Tenant, Item, Vec<f32>) -> Result<()>,
+) -> Result<()> {
+    each_record(
+        txn,
+        "knowledge",
+        |t| t.knowledge_all(),
+        |tenant, k: Knowledge| match vector_item(txn, tenant, k)? {
+            Some((item, embedding)) => f(tenant, item, embedding),
             None => Ok(()),
         },
-    )?;
+    )
+}
+
+fn rebuild_names(inner: &Inner, txn: &Txn<'_>, last: u64) -> Result<()> {
+    inner.names.clear()?;
+    each_name_doc(txn, |d| inner.names.upsert(&d))?;
     inner.names.commit(last)
 }
 
 fn rebuild_vectors(inner: &Inner, txn: &Txn<'_>) -> Result<()> {
     inner.vectors.write().clear();
-    each_record(
-        txn,
-        "knowledge",
-        |t| t.knowledge_all(),
-        |tenant, k: Knowledge| {
-            if let Some((item, embedding)) = vector_item(txn, tenant, k)? {
-                add_vector(inner, tenant, &item, &embedding);
-            }
-            Ok(())
-        },
-    )
+    each_vector_item(txn, |tenant, item, embedding| {
+        add_vector(inner, tenant, &item, &embedding);
+        Ok(())
+    })
 }
 
 fn save_vectors(inner: &Inner, watermark: u64) -> Result<()> {
@@ -451,28 +460,10 @@ pub(super) fn verify(inner: &Inner, storage: &Storage) -> Result<IndexReport> {
     let txn = platform_read(storage);
     let mut report = IndexReport::default();
     let mut want_names = BTreeSet::new();
-    each_record(
-        &txn,
-        "thing",
-        |t| t.things(),
-        |tenant, thing: Thing| {
-            if let Some(d) = thing_doc(tenant, thing) {
-                want_names.insert((d.tenant, d.id));
-            }
-            Ok(())
-        },
-    )?;
-    each_record(
-        &txn,
-        "person",
-        |t| t.people(),
-        |tenant, person: Person| {
-            if let Some(d) = person_doc(tenant, person) {
-                want_names.insert((d.tenant, d.id));
-            }
-            Ok(())
-        },
-    )?;
+    each_name_doc(&txn, |d| {
+        want_names.insert((d.tenant, d.id));
+        Ok(())
+    })?;
     let got_names: Vec<(Tenant, crate::model::Id)> = inner.names.all_ids()?;
     report.names = got_names.len();
     let got_set: BTreeSet<_> = got_names.iter().copied().collect();
@@ -484,17 +475,10 @@ pub(super) fn verify(inner: &Inner, storage: &Storage) -> Result<IndexReport> {
     compare("name index", &want_names, &got_set, &mut report);
 
     let mut want_vectors = BTreeSet::new();
-    each_record(
-        &txn,
-        "knowledge",
-        |t| t.knowledge_all(),
-        |tenant, k: Knowledge| {
-            if vector_item(&txn, tenant, k.clone())?.is_some() {
-                want_vectors.insert((tenant, k.id));
-            }
-            Ok(())
-        },
-    )?;
+    each_vector_item(&txn, |tenant, item, _| {
+        want_vectors.insert((tenant, item.id));
+        Ok(())
+    })?;
     let mut got_vectors = BTreeSet::new();
     let orgs: HashMap<Tenant, _> = inner.vectors.read().clone();
     for (tenant, org) in orgs {

@@ -37,7 +37,7 @@ use tantivy::{
 
 use crate::error::{Error, Result};
 use crate::keys::Tenant;
-use crate::model::{Dim, Id};
+use crate::model::{Dim, Id, Ranked};
 
 /// Memory for tantivy's indexing buffer (its minimum is 15 MB).
 const WRITER_BYTES: usize = 24 << 20;
@@ -155,38 +155,6 @@ impl Columns {
     }
 }
 
-/// A hit as the search ranks it: higher score first, then lower id (the
-/// order the merge with records outside the index uses, so which of
-/// several tied documents come back never depends on the index's layout).
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Ranked(f32, Id);
-
-impl Ranked {
-    /// Whether `self` ranks after `other`.
-    fn worse(&self, other: &Ranked) -> bool {
-        self.0
-            .total_cmp(&other.0)
-            .then(other.1.cmp(&self.1))
-            .is_lt()
-    }
-}
-
-impl Eq for Ranked {}
-
-impl PartialOrd for Ranked {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// Best is least: a max-heap keeps the worst on top, and sorting puts the
-/// best first.
-impl Ord for Ranked {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other.0.total_cmp(&self.0).then(self.1.cmp(&other.1))
-    }
-}
-
 /// The best `limit` documents by (score, id). Like tantivy's top-score
 /// collector it hands the scorer a threshold, so block-max WAND skips what
 /// cannot enter — one just below the worst kept score, so that ties still
@@ -214,7 +182,7 @@ impl TopByScore {
             let hit = Ranked(score, id);
             if !full {
                 heap.push(hit);
-            } else if heap.peek().is_some_and(|w| w.worse(&hit)) {
+            } else if heap.peek().is_some_and(|worst| hit < *worst) {
                 heap.pop();
                 heap.push(hit);
             }
@@ -266,7 +234,7 @@ impl tantivy::collector::Collector for TopByScore {
             .flatten()
             .map(|(s, id)| Ranked(s, id))
             .collect();
-        all.sort(); // best first: `Ord` puts the worst last
+        all.sort();
         all.truncate(self.limit);
         Ok(all.into_iter().map(|r| (r.0, r.1)).collect())
     }

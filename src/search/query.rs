@@ -15,7 +15,7 @@ use std::time::Instant;
 use crate::error::{Error, ErrorCode, Result};
 use crate::graph::TenantTxn;
 use crate::keys::{Changed, Tenant};
-use crate::model::{Dim, Id, Knowledge, KnowledgeKind, Person, Thing};
+use crate::model::{Dim, Id, Knowledge, KnowledgeKind, Person, Ranked, Thing};
 use crate::search::names::NameFilter;
 use crate::vector::distance::{dot, normalize};
 use crate::vector::{Method, VectorFilter};
@@ -103,14 +103,14 @@ fn check_deadline(deadline: Instant) -> Result<()> {
     Ok(())
 }
 
-/// Whether hit `a` ranks before hit `b`: higher score, then lower id.
+/// Whether hit `a` ranks before hit `b`.
 fn before(a: (f32, Id), b: (f32, Id)) -> bool {
-    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).is_lt()
+    Ranked(a.0, a.1) < Ranked(b.0, b.1)
 }
 
-/// Orders hits best first, ties by id (deterministic output).
+/// Orders hits best first (`Ranked`'s order).
 fn rank<T>(hits: &mut [(f32, Id, T)]) {
-    hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    hits.sort_by_key(|h| Ranked(h.0, h.1));
 }
 
 /// The best `limit` of `found` (hits from outside the index, verified)
@@ -443,7 +443,7 @@ mod tests {
                 .enumerate()
                 .map(|(n, (s, ok))| (*s as f32, id(n), *ok))
                 .collect();
-            top.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            top.sort_by_key(|h| Ranked(h.0, h.1));
             let found: Vec<(f32, Id, ())> = outside
                 .iter()
                 .enumerate()

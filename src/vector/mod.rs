@@ -18,7 +18,7 @@ use std::collections::{BinaryHeap, HashMap};
 
 use parking_lot::Mutex;
 
-use crate::model::Id;
+use crate::model::{Id, Ranked};
 use crate::vector::distance::{dot, normalize};
 use crate::vector::hnsw::{Graph, Near, Params, Points, Visited};
 
@@ -406,10 +406,7 @@ impl OrgVectors {
                 return;
             }
             let s = slot as usize * self.dim;
-            let ranked = Ranked(
-                -dot(q, &self.data[s..s + self.dim]),
-                self.ids[slot as usize],
-            );
+            let ranked = Ranked(dot(q, &self.data[s..s + self.dim]), self.ids[slot as usize]);
             if heap.len() < k {
                 heap.push(ranked);
             } else if heap.peek().is_some_and(|worst| ranked < *worst) {
@@ -423,7 +420,9 @@ impl OrgVectors {
         }
         let mut out = heap.into_vec();
         out.sort();
-        out.into_iter().map(|Ranked(d, id)| (id, -d)).collect()
+        out.into_iter()
+            .map(|Ranked(score, id)| (id, score))
+            .collect()
     }
 
     /// A result: the id and its cosine, computed as a caller computing
@@ -434,26 +433,65 @@ impl OrgVectors {
     }
 }
 
-/// An exact hit: the negated cosine (smaller is better) and the id.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Ranked(f32, Id);
-
-impl Eq for Ranked {}
-
-impl PartialOrd for Ranked {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Ranked {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
-    }
-}
-
 struct Compiled {
     labels: Vec<u32>,
     types: Option<Vec<u32>>,
     sources: Option<Vec<Id>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Dim;
+
+    fn item(labels: &[&str]) -> Item {
+        Item {
+            id: Id::generate(Dim::Knowledge),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            source: None,
+            source_type: None,
+        }
+    }
+
+    #[test]
+    fn exact_search_ranks_by_cosine_then_id_and_honours_filters_and_deletes() {
+        let mut org = OrgVectors::new(2);
+        let a = item(&["x"]);
+        let b = item(&[]);
+        let c = item(&["x"]);
+        let twin = item(&["x"]);
+        org.add(&a, &[1.0, 0.0]);
+        org.add(&b, &[0.0, 1.0]);
+        org.add(&c, &[1.0, 1.0]);
+        org.add(&twin, &[2.0, 2.0]);
+        let q = [1.0, 0.2];
+        let ids = |hits: Vec<(Id, f32)>| hits.into_iter().map(|h| h.0).collect::<Vec<_>>();
+        let none = VectorFilter::default();
+        let (hits, method) = org.search(&q, 4, &none, &|_| false);
+        assert_eq!(method, Method::Exact);
+        // c and twin point the same way: tied, in id order.
+        assert_eq!(ids(hits), vec![a.id, c.id, twin.id, b.id]);
+        let x = VectorFilter {
+            labels: vec!["x".into()],
+            ..Default::default()
+        };
+        assert_eq!(ids(org.search(&q, 2, &x, &|_| false).0), vec![a.id, c.id]);
+        assert_eq!(
+            ids(org.search(&q, 2, &x, &|id| id == a.id).0),
+            vec![c.id, twin.id]
+        );
+        org.delete(c.id);
+        assert_eq!(
+            ids(org.search(&q, 9, &x, &|_| false).0),
+            vec![a.id, twin.id]
+        );
+        assert_eq!(org.len(), 3);
+        // A label nobody has matches nothing; a second add changes nothing.
+        let unknown = VectorFilter {
+            labels: vec!["nope".into()],
+            ..Default::default()
+        };
+        assert!(org.search(&q, 3, &unknown, &|_| false).0.is_empty());
+        assert!(!org.add(&a, &[1.0, 0.0]));
+    }
 }
