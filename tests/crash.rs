@@ -33,7 +33,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -655,27 +655,7 @@ fn run_child(dir: &Path, seed: u64, round: usize, kill_after: Duration) -> Vec<S
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn child");
-    let stdout = child.stdout.take().expect("stdout");
-    let reader = std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        let mut reader = BufReader::new(stdout);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                // A line cut by the kill is not an acknowledgment.
-                Ok(_) if buf.last() != Some(&b'\n') => break,
-                Ok(_) => {
-                    let text = String::from_utf8_lossy(&buf);
-                    if let Some((_, line)) = text.split_once(MARK) {
-                        lines.push(line.trim_end().to_string());
-                    }
-                }
-            }
-        }
-        lines
-    });
+    let reader = common::child::marked_lines(&mut child, MARK);
     std::thread::sleep(kill_after);
     if let Some(status) = child.try_wait().expect("try_wait") {
         let lines = reader.join().expect("reader");

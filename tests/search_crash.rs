@@ -15,8 +15,10 @@
 //! Replay: `ONEDB_CRASH_SEED=<seed>` (printed) fixes the kill delays and the
 //! child's choices; `ONEDB_CRASH_ROUNDS` raises the number of kills.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -221,26 +223,7 @@ fn run_child(dir: &Path, seed: u64, round: usize, stop: Stop) -> Vec<String> {
         cmd.env("ONEDB_CRASHPOINT", point);
     }
     let mut child = cmd.spawn().expect("spawn child");
-    let stdout = child.stdout.take().expect("stdout");
-    let reader = std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        let mut reader = BufReader::new(stdout);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) if buf.last() != Some(&b'\n') => break,
-                Ok(_) => {
-                    let text = String::from_utf8_lossy(&buf);
-                    if let Some((_, line)) = text.split_once(MARK) {
-                        lines.push(line.trim_end().to_string());
-                    }
-                }
-            }
-        }
-        lines
-    });
+    let reader = common::child::marked_lines(&mut child, MARK);
     match stop {
         Stop::After(delay) => {
             std::thread::sleep(delay);

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests (public API only).
 #![allow(dead_code)]
 
+pub mod child;
+
 use onedb::{Database, Durability, NewPerson, NewThing, Options, Plan, Role, Session, Thing};
 
 pub fn open() -> (tempfile::TempDir, Database) {
