@@ -303,3 +303,55 @@ fn scores_in_one_org_do_not_depend_on_another_orgs_data() {
     assert_eq!(names(&a, "rust guide", 10), before, "b's indexed writes");
     assert_eq!(before.len(), 3);
 }
+
+#[test]
+fn under_concurrent_writes_a_search_finds_everything_its_snapshot_holds() {
+    let (_dir, db) = open();
+    let acme = org(&db, "acme");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for w in 0..2 {
+            let (db, stop) = (&db, &stop);
+            scope.spawn(move || {
+                let mut s = db.local_session().expect("root");
+                s.use_org("acme").expect("use");
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    create(&s, "task", &format!("racer{w}x{n}"));
+                    n += 1;
+                }
+            });
+        }
+        let started = Instant::now();
+        let mut checked = 0;
+        while started.elapsed() < Duration::from_secs(2) {
+            let t = acme.read().expect("read");
+            // Everything this snapshot holds…
+            let names: Vec<String> = t
+                .things_of_type("task", None)
+                .expect("scan")
+                .map(|x| x.expect("thing").name)
+                .collect();
+            // …a search on the same snapshot finds (the newest few, each).
+            for name in names.iter().rev().take(5) {
+                let q = NameSearch {
+                    text: name,
+                    kinds: None,
+                    statuses: None,
+                    limit: 1,
+                    deadline: deadline(),
+                };
+                let hits = t.search_names(&q, &mut |_| Ok(true)).expect("search");
+                assert_eq!(
+                    hits.first().map(|h| h.found.name()),
+                    Some(name.as_str()),
+                    "{name} is in the snapshot but not found"
+                );
+                checked += 1;
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        println!("{checked} searches agreed with their snapshots");
+        assert!(checked >= 10, "checked only {checked}");
+    });
+}

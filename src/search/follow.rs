@@ -131,6 +131,7 @@ pub(super) fn run(inner: &Arc<Inner>, storage: &Arc<Storage>) {
                 inner.work.wait_for(&mut f, COMMIT_INTERVAL);
             }
             f.flush_requested = false;
+            f.started += 1;
             let save = f.stop || std::mem::take(&mut f.save_requested);
             (f.stop, save)
         };

@@ -74,7 +74,9 @@ struct Follow {
     vectors_durable: u64,
     /// The newest commit when the log was last pruned.
     prune_checked: u64,
-    /// Flushes done (searches waiting for the indexer watch it move).
+    /// Flushes begun and done (searches waiting for the indexer watch
+    /// them move).
+    started: u64,
     flushes: u64,
     flush_requested: bool,
     /// The next flush also saves the vector file (an explicit flush).
@@ -156,9 +158,10 @@ impl Indexes {
         });
         // From here on every commit is reported; the log covers the rest.
         let hook = inner.clone();
-        storage.commits().set_hook(Box::new(move |commit, changed| {
-            hook.report(commit, changed)
-        }));
+        storage.commits().set_hook(
+            Box::new(move |commit, changed| hook.report(commit, changed)),
+            storage.rocks().latest_sequence(),
+        );
         follow::catch_up(
             &inner,
             &storage,
@@ -229,7 +232,9 @@ impl Inner {
     /// or until the pending records of `tenants` are few enough.
     fn wait_for_flush(&self, deadline: Instant, all: bool) -> Result<()> {
         let mut f = self.follow.lock();
-        let target = f.flushes + 2; // one may be running already
+        // A flush that begins after this call: the one running now (if
+        // any) may have taken its changes before ours.
+        let target = f.started + 1;
         loop {
             if f.flushes >= target && (all || f.failure.is_none()) {
                 return match &f.failure {

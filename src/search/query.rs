@@ -197,6 +197,7 @@ impl TenantTxn<'_> {
         }
         let indexes = self.indexes().inner();
         let tenants = self.search_tenants();
+        self.storage_txn().wait_for_index_hooks();
         let (searcher, mut outside) = indexes.names_snapshot(&tenants, q.deadline)?;
         outside.extend(self.own_changes(&tenants, &[Dim::Thing, Dim::Person]));
         let outside: HashSet<Id> = outside.into_iter().collect();
@@ -319,6 +320,7 @@ impl TenantTxn<'_> {
         }
         let indexes = self.indexes().inner();
         let tenant = self.tenant();
+        self.storage_txn().wait_for_index_hooks();
         let (org, mut outside) = indexes.vectors_snapshot(tenant, q.deadline)?;
         outside.extend(self.own_changes(&[tenant], &[Dim::Knowledge]));
         let outside: HashSet<Id> = outside.into_iter().collect();

@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -57,6 +58,10 @@ pub(crate) struct CommitQueue {
     wake: Condvar,
     tracker: Mutex<Tracker>,
     hook: OnceLock<CommitHook>,
+    /// The sequence number of the last batch whose hook has run: a reader
+    /// whose snapshot is past it waits (`wait_for_hooks`), so no commit it
+    /// can see is missing from the derived indexes' pending changes.
+    hooked_seq: AtomicU64,
 }
 
 #[derive(Default)]
@@ -100,9 +105,24 @@ impl CommitQueue {
         }
     }
 
-    /// Installs the hook that feeds the derived indexes (once per database).
-    pub fn set_hook(&self, hook: CommitHook) {
+    /// Installs the hook that feeds the derived indexes (once per database),
+    /// `latest` being the store's last sequence number now.
+    pub fn set_hook(&self, hook: CommitHook, latest: u64) {
         let _ = self.hook.set(hook);
+        self.hooked_seq.fetch_max(latest, Ordering::SeqCst);
+    }
+
+    /// Waits until every batch up to sequence `seq` has been reported to
+    /// the hook. The leader reports right after its write, so this waits
+    /// microseconds, and only for a reader that raced a commit; it gives up
+    /// after a second rather than hang on a failed write.
+    pub fn wait_for_hooks(&self, seq: u64) {
+        let started = std::time::Instant::now();
+        while self.hooked_seq.load(Ordering::SeqCst) < seq
+            && started.elapsed() < std::time::Duration::from_secs(1)
+        {
+            std::thread::yield_now();
+        }
     }
 
     /// Commits one request, as leader or follower; returns its sequence.
@@ -222,6 +242,7 @@ impl CommitQueue {
                 {
                     hook(*commit, changed);
                 }
+                self.hooked_seq.fetch_max(seq, Ordering::SeqCst);
                 self.remember(batch.into_keys(), seq);
                 verdicts
                     .into_iter()

@@ -121,6 +121,14 @@ impl<'a> Txn<'a> {
         Ok(())
     }
 
+    /// Returns once every commit this transaction's snapshot sees has been
+    /// reported to the derived indexes (see `CommitQueue::wait_for_hooks`).
+    pub(crate) fn wait_for_index_hooks(&self) {
+        self.storage
+            .commits()
+            .wait_for_hooks(self.snapshot.sequence());
+    }
+
     /// The searchable records this transaction wrote (see `keys::Changed`).
     pub fn written_changes(&self) -> impl Iterator<Item = keys::Changed> + '_ {
         self.writes.keys().filter_map(|k| keys::Changed::of_key(k))
