@@ -56,6 +56,7 @@ pub(crate) struct CommitQueue {
     queue: Mutex<Queue>,
     wake: Condvar,
     tracker: Mutex<Tracker>,
+    latest: Mutex<Latest>,
     hook: OnceLock<CommitHook>,
 }
 
@@ -74,6 +75,8 @@ struct Tracker {
     /// Ordered, so a read range can be checked with one range query.
     last_write: BTreeMap<Vec<u8>, u64>,
     open_snapshots: BTreeMap<u64, usize>,
+    /// Size at which `last_write` is pruned next (at least `PRUNE_AT`).
+    prune_at: usize,
 }
 
 impl CommitQueue {
@@ -98,6 +101,12 @@ impl CommitQueue {
                 tracker.open_snapshots.remove(&seq);
             }
         }
+    }
+
+    /// How many written keys the conflict tracker holds.
+    #[cfg(test)]
+    pub fn remembered(&self) -> usize {
+        self.tracker.lock().last_write.len()
     }
 
     /// Installs the hook that feeds the derived indexes (once per database).
@@ -142,21 +151,37 @@ impl CommitQueue {
         durability: Durability,
         group: Vec<(u64, CommitRequest)>,
     ) -> Vec<(u64, Result<u64>)> {
+        // Only one leader at a time: this lock is never contended.
+        let mut latest = self.latest.lock();
         let mut verdicts: Vec<(u64, Result<()>)> = Vec::with_capacity(group.len());
         let mut batch: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
         let mut counters: HashMap<Vec<u8>, i64> = HashMap::new();
+        // The group's own snapshots: they end with this group, so they never
+        // need its writes remembered.
+        let mut snapshots: Vec<u64> = Vec::with_capacity(group.len());
         // Whether an accepted request is a real commit (not bookkeeping).
         let mut counted = false;
         {
             let tracker = self.tracker.lock();
             for (ticket, request) in group {
-                let verdict = check(&tracker, rocks, &request, &batch, &mut counters);
+                snapshots.push(request.snapshot_seq);
+                let verdict = check(
+                    &tracker,
+                    rocks,
+                    &mut latest,
+                    &request,
+                    &batch,
+                    &mut counters,
+                );
                 if verdict.is_ok() {
                     counted |= !request.maintenance;
-                    apply(&request, &mut batch, &mut counters);
+                    apply(request, &mut batch, &mut counters);
                 }
                 verdicts.push((ticket, verdict));
             }
+        }
+        for (key, value) in &counters {
+            batch.insert(key.clone(), Some(keys::encode_i64(*value)));
         }
         if batch.is_empty() {
             return verdicts
@@ -164,17 +189,22 @@ impl CommitQueue {
                 .map(|(t, v)| (t, v.map(|()| rocks.latest_sequence())))
                 .collect();
         }
-        for (key, value) in &counters {
-            batch.insert(key.clone(), Some(keys::encode_i64(*value)));
-        }
+        let written = Written {
+            snapshots,
+            counters,
+            commit: None,
+        };
         if !counted {
-            return self.write_batch(rocks, durability, batch, verdicts, None);
+            return self.write_batch(rocks, durability, &mut latest, batch, verdicts, written);
         }
         // The commit counter: derived indexes record the last one they applied.
-        let commits = match rocks.get_latest(&keys::commit_seq()) {
-            Ok(Some(bytes)) => keys::decode_u64(&bytes),
-            Ok(None) => Ok(0),
-            Err(e) => Err(e),
+        let commits = match latest.commits {
+            Some(n) => Ok(n),
+            None => match rocks.get_latest(&keys::commit_seq()) {
+                Ok(Some(bytes)) => keys::decode_u64(&bytes),
+                Ok(None) => Ok(0),
+                Err(e) => Err(e),
+            },
         };
         let commits = match commits {
             Ok(n) => n,
@@ -196,56 +226,158 @@ impl CommitQueue {
                 Some(keys::encode_changes(&changed)),
             );
         }
-        self.write_batch(rocks, durability, batch, verdicts, Some((commit, changed)))
+        let written = Written {
+            commit: Some((commit, changed)),
+            ..written
+        };
+        self.write_batch(rocks, durability, &mut latest, batch, verdicts, written)
     }
 
     /// Writes the accepted requests' batch; then reports the changed
-    /// records of commit number `commit` to the hook.
+    /// records of the commit to the hook and brings `latest` up to date.
     fn write_batch(
         &self,
         rocks: &Rocks,
         durability: Durability,
+        latest: &mut Latest,
         batch: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
         verdicts: Vec<(u64, Result<()>)>,
-        commit: Option<(u64, Vec<Changed>)>,
+        written: Written,
     ) -> Vec<(u64, Result<u64>)> {
-        let written = rocks.write(
+        let result = rocks.write(
             batch.iter().map(|(k, v)| (k.as_slice(), v.as_deref())),
             durability.syncs_wal(),
         );
-        match written {
+        match result {
             Ok(seq) => {
-                if let Some((commit, changed)) = &commit
-                    && !changed.is_empty()
-                    && let Some(hook) = self.hook.get()
-                {
-                    hook(*commit, changed);
+                if let Some((commit, changed)) = &written.commit {
+                    latest.commits = Some(*commit);
+                    if !changed.is_empty()
+                        && let Some(hook) = self.hook.get()
+                    {
+                        hook(*commit, changed);
+                    }
                 }
-                self.remember(batch.into_keys(), seq);
+                latest.wrote(&batch, written.counters);
+                self.remember(batch.into_keys(), seq, written.snapshots);
                 verdicts
                     .into_iter()
                     .map(|(t, v)| (t, v.map(|()| seq)))
                     .collect()
             }
-            Err(e) => verdicts
-                .into_iter()
-                .map(|(t, v)| (t, v.and(Err(e.clone()))))
-                .collect(),
+            Err(e) => {
+                // What the store holds is no longer known for certain.
+                latest.forget();
+                verdicts
+                    .into_iter()
+                    .map(|(t, v)| (t, v.and(Err(e.clone()))))
+                    .collect()
+            }
         }
     }
 
-    fn remember(&self, written: impl Iterator<Item = Vec<u8>>, seq: u64) {
+    /// Records the batch's keys for conflict checks, unless no open
+    /// snapshot outside the committing group is older than the write: a
+    /// transaction that starts later already sees it, so nothing can ever
+    /// conflict with it (the common case of one writer at a time).
+    fn remember(&self, written: impl Iterator<Item = Vec<u8>>, seq: u64, mut group: Vec<u64>) {
         let mut tracker = self.tracker.lock();
+        group.sort_unstable();
+        if !tracker.open_outside(&group, seq) {
+            // Older entries are as useless: every open snapshot is newer.
+            tracker.last_write.clear();
+            return;
+        }
         for key in written {
             tracker.last_write.insert(key, seq);
         }
-        if tracker.last_write.len() >= PRUNE_AT {
+        if tracker.last_write.len() >= tracker.prune_at.max(PRUNE_AT) {
             // Nobody can conflict with a write their snapshot already saw.
             match tracker.open_snapshots.keys().next().copied() {
                 Some(oldest) => tracker.last_write.retain(|_, s| *s > oldest),
                 None => tracker.last_write.clear(),
             }
+            // A long-lived snapshot keeps history alive: then wait for the
+            // map to double, so pruning stays linear overall.
+            tracker.prune_at = 2 * tracker.last_write.len();
         }
+    }
+}
+
+/// What a group's write carries besides the batch.
+struct Written {
+    /// Snapshot sequences of the group's requests.
+    snapshots: Vec<u64>,
+    /// Counters the batch sets, with their new values.
+    counters: HashMap<Vec<u8>, i64>,
+    /// The commit number and its changed records (None for bookkeeping).
+    commit: Option<(u64, Vec<Changed>)>,
+}
+
+impl Tracker {
+    /// Whether a snapshot older than `seq` is open besides the sorted
+    /// `group`'s (a snapshot sequence may be shared by several writers).
+    fn open_outside(&self, group: &[u64], seq: u64) -> bool {
+        self.open_snapshots.range(..seq).any(|(s, open)| {
+            let mine = group.partition_point(|g| g < s)..group.partition_point(|g| g <= s);
+            *open > mine.len()
+        })
+    }
+}
+
+/// What the leader knows of the store between groups: the latest stored
+/// values of counters it read or wrote, and the commit counter. Every write
+/// after open goes through the leader, so they equal what is stored; a
+/// failed write forgets them, and they are read again.
+#[derive(Default)]
+pub(super) struct Latest {
+    counters: HashMap<Vec<u8>, i64>,
+    commits: Option<u64>,
+}
+
+/// Counters remembered at most (then forgotten and read again as needed).
+const LATEST_COUNTERS: usize = 65_536;
+
+impl Latest {
+    fn counter(&mut self, rocks: &Rocks, key: &[u8]) -> Result<i64> {
+        if let Some(v) = self.counters.get(key) {
+            return Ok(*v);
+        }
+        let v = match rocks.get_latest(key)? {
+            Some(bytes) => keys::decode_i64(&bytes)?,
+            None => 0,
+        };
+        if self.counters.len() >= LATEST_COUNTERS {
+            self.counters.clear();
+        }
+        self.counters.insert(key.to_vec(), v);
+        Ok(v)
+    }
+
+    /// After a successful write: the batch's counters hold their new
+    /// values; any other remembered key it wrote (a counter key written as
+    /// plain data) is read again next time.
+    fn wrote(
+        &mut self,
+        batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        counters: HashMap<Vec<u8>, i64>,
+    ) {
+        if !self.counters.is_empty() {
+            for key in batch.keys() {
+                if !counters.contains_key(key) {
+                    self.counters.remove(key);
+                }
+            }
+        }
+        if self.counters.len() + counters.len() > LATEST_COUNTERS {
+            self.counters.clear();
+        }
+        self.counters.extend(counters);
+    }
+
+    fn forget(&mut self) {
+        self.counters.clear();
+        self.commits = None;
     }
 }
 
@@ -253,6 +385,7 @@ impl CommitQueue {
 fn check(
     tracker: &Tracker,
     rocks: &Rocks,
+    latest: &mut Latest,
     request: &CommitRequest,
     batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     counters: &mut HashMap<Vec<u8>, i64>,
@@ -284,10 +417,7 @@ fn check(
         let current = match counters.get(key) {
             Some(v) => *v,
             None => {
-                let v = match rocks.get_latest(key)? {
-                    Some(bytes) => keys::decode_i64(&bytes)?,
-                    None => 0,
-                };
+                let v = latest.counter(rocks, key)?;
                 counters.insert(key.clone(), v);
                 v
             }
@@ -302,15 +432,18 @@ fn check(
     Ok(())
 }
 
+/// Takes an accepted request's writes into the batch (moved, not copied).
 fn apply(
-    request: &CommitRequest,
+    request: CommitRequest,
     batch: &mut BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     counters: &mut HashMap<Vec<u8>, i64>,
 ) {
-    for (key, value) in &request.writes {
-        batch.insert(key.clone(), value.clone());
-    }
     for (key, change) in &request.counters {
         *counters.entry(key.clone()).or_insert(0) += change.delta;
+    }
+    if batch.is_empty() {
+        *batch = request.writes;
+    } else {
+        batch.extend(request.writes);
     }
 }

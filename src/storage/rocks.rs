@@ -45,12 +45,19 @@ pub fn options() -> Options {
 
 pub(crate) struct Rocks {
     db: rocksdb::DB,
+    /// Tests make the next write fail, to check what survives a failed commit.
+    #[cfg(test)]
+    fail_next_write: std::sync::atomic::AtomicBool,
 }
 
 impl Rocks {
     pub fn open(dir: &Path) -> Result<Rocks> {
         let db = rocksdb::DB::open(&options(), dir)?;
-        Ok(Rocks { db })
+        Ok(Rocks {
+            db,
+            #[cfg(test)]
+            fail_next_write: Default::default(),
+        })
     }
 
     pub fn snapshot(&self) -> RocksSnapshot<'_> {
@@ -75,6 +82,13 @@ impl Rocks {
         entries: impl Iterator<Item = (&'k [u8], Option<&'k [u8]>)>,
         sync: bool,
     ) -> Result<u64> {
+        #[cfg(test)]
+        if self
+            .fail_next_write
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(crate::error::Error::io("injected write failure"));
+        }
         let mut batch = WriteBatch::default();
         for (key, value) in entries {
             match value {
@@ -84,6 +98,12 @@ impl Rocks {
         }
         self.db.write_opt(batch, &write_options(sync))?;
         Ok(self.db.latest_sequence_number())
+    }
+
+    #[cfg(test)]
+    pub fn fail_next_write(&self) {
+        self.fail_next_write
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// A consistent copy of the database in `dir` (hard links where possible).
