@@ -28,6 +28,9 @@ pub(crate) struct CounterChange {
     /// A limit ≥ 0 that an increase may not pass.
     pub limit: Option<i64>,
     pub exceeded: String,
+    /// The counter's value in the transaction's snapshot, once read there
+    /// (the leader goes by the latest value instead).
+    pub seen: Option<i64>,
 }
 
 pub(crate) struct CommitRequest {

@@ -186,11 +186,19 @@ impl<'a> Txn<'a> {
 
     /// A counter's value as this transaction sees it.
     pub fn counter(&self, key: &[u8]) -> Result<i64> {
-        let stored = match self.get(key)? {
+        let change = self.counters.get(key);
+        let stored = match change.and_then(|c| c.seen) {
+            Some(seen) => seen,
+            None => self.stored_counter(key)?,
+        };
+        Ok(stored + change.map_or(0, |c| c.delta))
+    }
+
+    fn stored_counter(&self, key: &[u8]) -> Result<i64> {
+        Ok(match self.get(key)? {
             Some(bytes) => keys::decode_i64(&bytes)?,
             None => 0,
-        };
-        Ok(stored + self.counters.get(key).map_or(0, |c| c.delta))
+        })
     }
 
     /// Adds `delta` to a counter. With a limit (≥ 0), an increase that would
@@ -208,22 +216,33 @@ impl<'a> Txn<'a> {
         if !self.writable {
             return Err(Error::invalid("write in a read-only transaction"));
         }
-        let exceeded = exceeded.into();
+        let mut seen = None;
         if delta > 0
             && let Some(limit) = limit.filter(|l| *l >= 0)
-            && self.counter(&key)? + delta > limit
         {
-            return Err(Error::new(ErrorCode::LimitReached, exceeded));
+            let change = self.counters.get(&key);
+            // The snapshot's value is read once per transaction: once the
+            // key is a counter here, nothing in it can write the key.
+            let stored = match change.and_then(|c| c.seen) {
+                Some(v) => v,
+                None => self.stored_counter(&key)?,
+            };
+            if stored + change.map_or(0, |c| c.delta) + delta > limit {
+                return Err(Error::new(ErrorCode::LimitReached, exceeded.into()));
+            }
+            seen = Some(stored);
         }
         let change = self.counters.entry(key).or_insert_with(|| CounterChange {
             delta: 0,
             limit: None,
             exceeded: String::new(),
+            seen: None,
         });
         change.delta += delta;
+        change.seen = change.seen.or(seen);
         if limit.is_some() {
             change.limit = limit;
-            change.exceeded = exceeded;
+            change.exceeded = exceeded.into();
         }
         Ok(())
     }
