@@ -302,7 +302,10 @@ impl TenantTxn<'_> {
                 }
             }
             Dim::Person => self
-                .load_for_update::<crate::model::Person>(Family::Person.name(), &t.person(id))?
+                .load_shared_for_update::<crate::model::Person>(
+                    Family::Person.name(),
+                    &t.person(id),
+                )?
                 .is_some_and(|(p, _)| p.status == crate::model::PersonStatus::Active),
             _ => return Err(Error::invalid(format!("{id} is not a thing or a person"))),
         };

@@ -94,7 +94,7 @@ impl<'a> TenantTxn<'a> {
             ));
         }
         t.org = match org {
-            Some(o) if t.is_writable() => Some(Arc::new(t.load_org_for_update(o.id)?)),
+            Some(o) if t.is_writable() => Some(t.load_org_for_update(o.id)?),
             other => other,
         };
         if t.is_writable() {
@@ -165,9 +165,9 @@ impl<'a> TenantTxn<'a> {
     /// A writer's actor must still be an active person.
     fn check_actor_active(&self) -> Result<()> {
         let tenant = self.actor.org.map_or(Tenant::PLATFORM, Tenant::of_org);
-        let person: Option<Person> = self.load("person", &tenant.person(self.actor.person))?;
+        let person = self.load_shared::<Person>("person", &tenant.person(self.actor.person))?;
         match person {
-            Some(p) if p.status == crate::model::PersonStatus::Active => Ok(()),
+            Some((p, _)) if p.status == crate::model::PersonStatus::Active => Ok(()),
             _ => Err(Error::new(
                 crate::error::ErrorCode::NotAuthenticated,
                 "this person no longer exists",
@@ -175,8 +175,8 @@ impl<'a> TenantTxn<'a> {
         }
     }
 
-    fn load_org_for_update(&mut self, id: Id) -> Result<Org> {
-        self.load_for_update::<Org>("org", &crate::keys::org(id))?
+    fn load_org_for_update(&mut self, id: Id) -> Result<Arc<Org>> {
+        self.load_shared_for_update::<Org>("org", &crate::keys::org(id))?
             .map(|(o, _)| o)
             .ok_or_else(|| Error::not_found(format!("organization {id} does not exist")))
     }
@@ -254,6 +254,27 @@ impl<'a> TenantTxn<'a> {
             Some(bytes) => Ok(Some((decode(what, &bytes)?, bytes.len()))),
             None => Ok(None),
         }
+    }
+
+    /// `load` for the records every writer reads and few commits change
+    /// (orgs, people, trigger sets): a shared decoded copy when the storage
+    /// layer has one valid for this snapshot.
+    fn load_shared<T: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        what: &str,
+        key: &[u8],
+    ) -> Result<Option<(Arc<T>, usize)>> {
+        self.txn.get_decoded(key, |bytes| decode(what, bytes))
+    }
+
+    /// `load_shared`, read for update.
+    fn load_shared_for_update<T: DeserializeOwned + Send + Sync + 'static>(
+        &mut self,
+        what: &str,
+        key: &[u8],
+    ) -> Result<Option<(Arc<T>, usize)>> {
+        self.txn
+            .get_decoded_for_update(key, |bytes| decode(what, bytes))
     }
 
     /// Writes a record and counts its size change toward `storage_bytes`.

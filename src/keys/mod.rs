@@ -337,6 +337,19 @@ pub fn decode_changes(bytes: &[u8]) -> Result<Vec<Changed>> {
         .collect()
 }
 
+/// Records every write transaction reads and few commits write: an org, a
+/// person, an org's trigger set. Only these may be served from the storage
+/// layer's cache of decoded records (`storage/cache.rs`), whose commit
+/// leader tracks writes of exactly these keys.
+pub fn is_cached_record(key: &[u8]) -> bool {
+    match key {
+        [PLATFORM, P_ORG, id @ ..] => id.len() == 16,
+        [TENANT, rest @ ..] if rest.len() == 17 => rest[16] == Family::Triggers as u8,
+        [TENANT, rest @ ..] if rest.len() == 33 => rest[16] == Family::Person as u8,
+        _ => false,
+    }
+}
+
 pub fn org(id: Id) -> Vec<u8> {
     let mut k = vec![PLATFORM, P_ORG];
     push_id(&mut k, id);

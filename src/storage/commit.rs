@@ -19,6 +19,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{self, Changed};
 use crate::storage::Durability;
+use crate::storage::cache::RecordCache;
 use crate::storage::rocks::{Rocks, RocksSnapshot};
 
 /// A change to a counter: applied to the latest value at commit.
@@ -60,6 +61,7 @@ pub(crate) struct CommitQueue {
     wake: Condvar,
     tracker: Mutex<Tracker>,
     latest: Mutex<Latest>,
+    records: RecordCache,
     hook: OnceLock<CommitHook>,
 }
 
@@ -104,6 +106,11 @@ impl CommitQueue {
                 tracker.open_snapshots.remove(&seq);
             }
         }
+    }
+
+    /// Decoded records shared by transactions; the leader keeps it honest.
+    pub fn records(&self) -> &RecordCache {
+        &self.records
     }
 
     /// How many written keys the conflict tracker holds.
@@ -247,10 +254,17 @@ impl CommitQueue {
         verdicts: Vec<(u64, Result<()>)>,
         written: Written,
     ) -> Vec<(u64, Result<u64>)> {
+        let slots = self.records.writing(batch.keys().map(Vec::as_slice));
         let result = rocks.write(
             batch.iter().map(|(k, v)| (k.as_slice(), v.as_deref())),
             durability.syncs_wal(),
         );
+        if !slots.is_empty() {
+            let seq = result
+                .as_ref()
+                .map_or_else(|_| rocks.latest_sequence(), |seq| *seq);
+            self.records.written(&slots, seq);
+        }
         match result {
             Ok(seq) => {
                 if let Some((commit, changed)) = &written.commit {

@@ -6,6 +6,7 @@
 //! swapping it in means reimplementing this module's `Storage` and `Txn`,
 //! nothing above them. See docs/ARCHITECTURE.md.
 
+mod cache;
 mod commit;
 mod rocks;
 mod txn;

@@ -339,3 +339,55 @@ fn writes_nobody_can_conflict_with_are_not_remembered() {
     later.put(key(t(1), "x"), b"3".to_vec()).unwrap();
     later.commit().unwrap();
 }
+
+/// Shared decoded copies (`cache.rs`) must give every snapshot its own value.
+#[test]
+fn decoded_records_follow_commits_and_snapshots() {
+    let (_d, s) = open();
+    let id = crate::model::Id::from_raw(crate::model::Dim::Person, 7);
+    let k = t(1).person(id);
+    assert!(keys::is_cached_record(&k));
+    let decode = |b: &[u8]| Ok(String::from_utf8_lossy(b).into_owned());
+    let seen = |txn: &Txn<'_>| {
+        txn.get_decoded(&k, decode)
+            .unwrap()
+            .map(|(v, len)| (v.as_ref().clone(), len))
+    };
+    let write = |v: &str| {
+        let mut txn = s.write(Scope::tenant(t(1)));
+        txn.put(k.clone(), v.as_bytes().to_vec()).unwrap();
+        txn.commit().unwrap();
+    };
+    let before = s.read(Scope::tenant(t(1)));
+    assert_eq!(seen(&before), None);
+    write("one");
+    assert_eq!(seen(&s.read(Scope::tenant(t(1)))), Some(("one".into(), 3)));
+    assert_eq!(seen(&before), None, "an older snapshot keeps its value");
+    let old = s.read(Scope::tenant(t(1)));
+    assert_eq!(seen(&old), Some(("one".into(), 3)));
+    write("three");
+    assert_eq!(
+        seen(&s.read(Scope::tenant(t(1)))),
+        Some(("three".into(), 5))
+    );
+    assert_eq!(seen(&old), Some(("one".into(), 3)));
+    // The transaction's own write comes first; a read for update conflicts.
+    let mut a = s.write(Scope::tenant(t(1)));
+    let mut b = s.write(Scope::tenant(t(1)));
+    assert!(a.get_decoded_for_update(&k, decode).unwrap().is_some());
+    a.put(key(t(1), "other"), vec![]).unwrap();
+    b.put(k.clone(), b"mine".to_vec()).unwrap();
+    assert_eq!(seen(&b), Some(("mine".into(), 4)));
+    b.commit().unwrap();
+    assert_eq!(a.commit().unwrap_err().code, ErrorCode::Conflict);
+    // Deleted, and another tenant's key refused as ever.
+    let mut txn = s.write(Scope::tenant(t(1)));
+    txn.delete(k.clone()).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(seen(&s.read(Scope::tenant(t(1)))), None);
+    let other = s.read(Scope::tenant(t(2)));
+    assert_eq!(
+        other.get_decoded(&k, decode).err().map(|e| e.code),
+        Some(ErrorCode::Forbidden)
+    );
+}

@@ -2,14 +2,17 @@
 //! own reads), the keys it read (for conflict detection) and the counters it
 //! changes (checked against their limits at commit).
 
+use std::any::Any;
 use std::collections::HashSet;
 use std::collections::btree_map::{self, BTreeMap};
 use std::iter::Peekable;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{self, Tenant};
 use crate::storage::Storage;
+use crate::storage::cache::Decoded;
 use crate::storage::commit::{CommitRequest, CounterChange};
 use crate::storage::rocks::{Cursor, RocksSnapshot};
 
@@ -147,6 +150,61 @@ impl<'a> Txn<'a> {
             self.reads.insert(key.to_vec());
         }
         self.get(key)
+    }
+
+    /// `get`, decoded by `decode`. Records that every writer reads and
+    /// few write (`keys::is_cached_record`) come from a copy shared across
+    /// transactions when it is valid for this snapshot (`storage/cache.rs`).
+    /// Also returns the stored size.
+    pub fn get_decoded<T: Any + Send + Sync>(
+        &self,
+        key: &[u8],
+        decode: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<Option<(Arc<T>, usize)>> {
+        self.scope.check(key, false)?;
+        if let Some(own) = self.writes.get(key) {
+            return match own {
+                Some(bytes) => Ok(Some((Arc::new(decode(bytes)?), bytes.len()))),
+                None => Ok(None),
+            };
+        }
+        if !keys::is_cached_record(key) {
+            return match self.snapshot.get(key)? {
+                Some(bytes) => Ok(Some((Arc::new(decode(&bytes)?), bytes.len()))),
+                None => Ok(None),
+            };
+        }
+        let records = self.storage.commits().records();
+        let seq = self.snapshot.sequence();
+        if let Some((copy, len)) = records.get(key, seq) {
+            match copy.map(Arc::downcast::<T>) {
+                None => return Ok(None),
+                Some(Ok(value)) => return Ok(Some((value, len))),
+                Some(Err(_)) => {} // decoded as another type: read again
+            }
+        }
+        let found = match self.snapshot.get(key)? {
+            Some(bytes) => Some((Arc::new(decode(&bytes)?), bytes.len())),
+            None => None,
+        };
+        let (copy, len) = match &found {
+            Some((value, len)) => (Some(value.clone() as Decoded), *len),
+            None => (None, 0),
+        };
+        records.insert(key, copy, len, seq);
+        Ok(found)
+    }
+
+    /// `get_decoded`, read for update (see `get_for_update`).
+    pub fn get_decoded_for_update<T: Any + Send + Sync>(
+        &mut self,
+        key: &[u8],
+        decode: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<Option<(Arc<T>, usize)>> {
+        if self.writable && !self.writes.contains_key(key) {
+            self.reads.insert(key.to_vec());
+        }
+        self.get_decoded(key, decode)
     }
 
     /// Like `scan_prefix`, and the commit fails with `CONFLICT` if another
