@@ -337,6 +337,11 @@ pub fn decode_changes(bytes: &[u8]) -> Result<Vec<Changed>> {
         .collect()
 }
 
+/// A usage counter's key (any tenant).
+pub fn is_counter(key: &[u8]) -> bool {
+    key.len() > 18 && key[0] == TENANT && key[17] == Family::Counter as u8
+}
+
 /// Records every write transaction reads and few commits write: an org, a
 /// person, an org's trigger set. Only these may be served from the storage
 /// layer's cache of decoded records (`storage/cache.rs`), whose commit

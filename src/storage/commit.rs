@@ -201,7 +201,6 @@ impl CommitQueue {
         }
         let written = Written {
             snapshots,
-            counters,
             commit: None,
         };
         if !counted {
@@ -275,7 +274,7 @@ impl CommitQueue {
                         hook(*commit, changed);
                     }
                 }
-                latest.wrote(&batch, written.counters);
+                latest.wrote(&batch);
                 self.remember(batch.into_keys(), seq, written.snapshots);
                 verdicts
                     .into_iter()
@@ -325,8 +324,6 @@ impl CommitQueue {
 struct Written {
     /// Snapshot sequences of the group's requests.
     snapshots: Vec<u64>,
-    /// Counters the batch sets, with their new values.
-    counters: HashMap<Vec<u8>, i64>,
     /// The commit number and its changed records (None for bookkeeping).
     commit: Option<(u64, Vec<Changed>)>,
 }
@@ -343,9 +340,10 @@ impl Tracker {
 }
 
 /// What the leader knows of the store between groups: the latest stored
-/// values of counters it read or wrote, and the commit counter. Every write
-/// after open goes through the leader, so they equal what is stored; a
-/// failed write forgets them, and they are read again.
+/// values of usage counters (`keys::is_counter`) it read or wrote, and the
+/// commit counter. Every write after open goes through the leader, so they
+/// equal what is stored; a failed write forgets them, and they are read
+/// again.
 #[derive(Default)]
 pub(super) struct Latest {
     counters: HashMap<Vec<u8>, i64>,
@@ -364,32 +362,35 @@ impl Latest {
             Some(bytes) => keys::decode_i64(&bytes)?,
             None => 0,
         };
-        if self.counters.len() >= LATEST_COUNTERS {
-            self.counters.clear();
+        if keys::is_counter(key) {
+            if self.counters.len() >= LATEST_COUNTERS {
+                self.counters.clear();
+            }
+            self.counters.insert(key.to_vec(), v);
         }
-        self.counters.insert(key.to_vec(), v);
         Ok(v)
     }
 
-    /// After a successful write: the batch's counters hold their new
-    /// values; any other remembered key it wrote (a counter key written as
-    /// plain data) is read again next time.
-    fn wrote(
-        &mut self,
-        batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-        counters: HashMap<Vec<u8>, i64>,
-    ) {
-        if !self.counters.is_empty() {
-            for key in batch.keys() {
-                if !counters.contains_key(key) {
+    /// After a successful write: every counter key it wrote holds what was
+    /// written — a new count, or plain data put there by a request.
+    fn wrote(&mut self, batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>) {
+        for (key, value) in batch.iter().filter(|(k, _)| keys::is_counter(k)) {
+            match value.as_deref().map(keys::decode_i64) {
+                Some(Ok(v)) => {
+                    if let Some(slot) = self.counters.get_mut(key) {
+                        *slot = v;
+                    } else {
+                        if self.counters.len() >= LATEST_COUNTERS {
+                            self.counters.clear();
+                        }
+                        self.counters.insert(key.clone(), v);
+                    }
+                }
+                _ => {
                     self.counters.remove(key);
                 }
             }
         }
-        if self.counters.len() + counters.len() > LATEST_COUNTERS {
-            self.counters.clear();
-        }
-        self.counters.extend(counters);
     }
 
     fn forget(&mut self) {

@@ -270,6 +270,18 @@ impl<'a> Txn<'a> {
         limit: Option<i64>,
         exceeded: impl Into<String>,
     ) -> Result<()> {
+        self.add_counter_with(key, delta, limit, move || exceeded.into())
+    }
+
+    /// `add_counter`, with the message made only when it may be needed:
+    /// it must be the same for every change of the key under one limit.
+    pub fn add_counter_with(
+        &mut self,
+        key: Vec<u8>,
+        delta: i64,
+        limit: Option<i64>,
+        exceeded: impl FnOnce() -> String,
+    ) -> Result<()> {
         self.scope.check(&key, true)?;
         if !self.writable {
             return Err(Error::invalid("write in a read-only transaction"));
@@ -286,7 +298,7 @@ impl<'a> Txn<'a> {
                 None => self.stored_counter(&key)?,
             };
             if stored + change.map_or(0, |c| c.delta) + delta > limit {
-                return Err(Error::new(ErrorCode::LimitReached, exceeded.into()));
+                return Err(Error::new(ErrorCode::LimitReached, exceeded()));
             }
             seen = Some(stored);
         }
@@ -298,9 +310,9 @@ impl<'a> Txn<'a> {
         });
         change.delta += delta;
         change.seen = change.seen.or(seen);
-        if limit.is_some() {
+        if limit.is_some() && (change.limit != limit || change.exceeded.is_empty()) {
             change.limit = limit;
-            change.exceeded = exceeded.into();
+            change.exceeded = exceeded();
         }
         Ok(())
     }
