@@ -272,12 +272,27 @@ impl TenantTxn<'_> {
         let mut prefix = self.tenant().edges(Direction::Out, from, Some(kind));
         prefix.push(to.dim().tag());
         prefix.extend_from_slice(&to.raw().to_be_bytes());
+        let edge = |key: &[u8], value: &[u8]| -> Result<Option<(Id, EdgeValue)>> {
+            match crate::keys::decode(key)? {
+                Key::Tenant(_, TenantKey::Edge { con, .. }) => {
+                    Ok(Some((con, EdgeValue::decode(value)?)))
+                }
+                _ => Ok(None),
+            }
+        };
         let mut out = Vec::new();
+        if self.created_here(from) || self.created_here(to) {
+            // An end is new: only this transaction can have written such
+            // an edge, and no other can write one before we commit, so
+            // neither the snapshot nor a conflict check is needed.
+            for (key, value) in self.txn.scan_prefix_own_writes(&prefix)? {
+                out.extend(edge(key, value)?);
+            }
+            return Ok(out);
+        }
         for entry in self.txn.scan_prefix_for_update(&prefix, false)? {
             let (key, value) = entry?;
-            if let Key::Tenant(_, TenantKey::Edge { con, .. }) = crate::keys::decode(&key)? {
-                out.push((con, EdgeValue::decode(&value)?));
-            }
+            out.extend(edge(&key, &value)?);
         }
         Ok(out)
     }
@@ -286,6 +301,11 @@ impl TenantTxn<'_> {
     /// update so a concurrent delete conflicts. A `to` may be a global thing.
     fn check_endpoint(&mut self, id: Id, may_be_global: bool) -> Result<()> {
         let t = self.tenant();
+        if self.created.contains(&(t, id)) {
+            // Made live by this transaction, in our own writes (which a
+            // read for update would not enter into the read set either).
+            return Ok(());
+        }
         let live = match id.dim() {
             Dim::Thing => {
                 let own = self

@@ -65,6 +65,10 @@ pub struct TenantTxn<'a> {
     org: Option<Arc<Org>>,
     vocabulary: Arc<Vocabulary>,
     vocabulary_changed: bool,
+    /// Things and people this transaction created (and did not delete or
+    /// remove since), with their tenant. Their ids are new: no stored key
+    /// and no other transaction can name them yet.
+    created: Vec<(Tenant, Id)>,
 }
 
 impl<'a> TenantTxn<'a> {
@@ -85,6 +89,7 @@ impl<'a> TenantTxn<'a> {
             org: None,
             vocabulary,
             vocabulary_changed: false,
+            created: Vec::new(),
         };
         if t.actor.role != Role::PlatformOwner
             && (org.is_none() || t.actor.org != org.as_ref().map(|o| o.id))
@@ -113,6 +118,7 @@ impl<'a> TenantTxn<'a> {
             actor: root,
             org: None,
             vocabulary_changed: false,
+            created: Vec::new(),
         }
     }
 
@@ -182,6 +188,11 @@ impl<'a> TenantTxn<'a> {
     }
 
     // ---- authorization ----
+
+    /// Whether this transaction created `id` (a thing or person, live).
+    fn created_here(&self, id: Id) -> bool {
+        self.created.iter().any(|(_, c)| *c == id)
+    }
 
     /// The permission table's answer for the actor; `FORBIDDEN` on Deny.
     fn authorize(&self, action: Action) -> Result<Grant> {

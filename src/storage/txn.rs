@@ -218,6 +218,21 @@ impl<'a> Txn<'a> {
         self.scan_prefix(prefix, reverse)
     }
 
+    /// The entries this transaction itself wrote under `prefix` (deletes
+    /// left out): for a range the caller knows the snapshot holds nothing
+    /// of. No conflict is recorded.
+    pub fn scan_prefix_own_writes(
+        &self,
+        prefix: &[u8],
+    ) -> Result<impl Iterator<Item = (&[u8], &[u8])> + '_> {
+        let upper = keys::prefix_end(prefix);
+        self.check_range(prefix, &upper)?;
+        let range = self
+            .writes
+            .range::<[u8], _>((Bound::Included(prefix), Bound::Excluded(upper.as_slice())));
+        Ok(range.filter_map(|(k, v)| v.as_deref().map(|v| (k.as_slice(), v))))
+    }
+
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
         self.check_write(&key)?;
         self.writes.insert(key, Some(value));
