@@ -11,13 +11,13 @@
 //! `keys::is_cached_record`; the leader marks exactly those.
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
 use crate::keys;
+use crate::storage::hash::FxHashMap as HashMap;
 
 /// A decoded record, of whatever type its reader decodes it to.
 pub(crate) type Decoded = Arc<dyn Any + Send + Sync>;
@@ -48,7 +48,7 @@ struct Entry {
 impl Default for RecordCache {
     fn default() -> Self {
         RecordCache {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::default()),
             written: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
         }
     }

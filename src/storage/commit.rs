@@ -11,7 +11,7 @@
 //! exact while it decides; usage can never pass a limit, whatever the
 //! concurrency.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use parking_lot::{Condvar, Mutex};
@@ -20,6 +20,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{self, Changed};
 use crate::storage::Durability;
 use crate::storage::cache::RecordCache;
+use crate::storage::hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use crate::storage::rocks::{Rocks, RocksSnapshot};
 
 /// A change to a counter: applied to the latest value at commit.
@@ -165,7 +166,7 @@ impl CommitQueue {
         let mut latest = self.latest.lock();
         let mut verdicts: Vec<(u64, Result<()>)> = Vec::with_capacity(group.len());
         let mut batch: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-        let mut counters: HashMap<Vec<u8>, i64> = HashMap::new();
+        let mut counters: HashMap<Vec<u8>, i64> = HashMap::default();
         // The group's own snapshots: they end with this group, so they never
         // need its writes remembered.
         let mut snapshots: Vec<u64> = Vec::with_capacity(group.len());
@@ -254,8 +255,16 @@ impl CommitQueue {
         written: Written,
     ) -> Vec<(u64, Result<u64>)> {
         let slots = self.records.writing(batch.keys().map(Vec::as_slice));
-        let result = rocks.write(
+        // RocksDB's record: a header, then per entry a tag, two varint
+        // lengths, the key and the value.
+        let bytes = 12
+            + batch
+                .iter()
+                .map(|(k, v)| 11 + k.len() + v.as_ref().map_or(0, Vec::len))
+                .sum::<usize>();
+        let result = rocks.write_sized(
             batch.iter().map(|(k, v)| (k.as_slice(), v.as_deref())),
+            bytes,
             durability.syncs_wal(),
         );
         if !slots.is_empty() {

@@ -8,6 +8,7 @@
 
 mod cache;
 mod commit;
+mod hash;
 mod rocks;
 mod txn;
 

@@ -82,6 +82,17 @@ impl Rocks {
         entries: impl Iterator<Item = (&'k [u8], Option<&'k [u8]>)>,
         sync: bool,
     ) -> Result<u64> {
+        self.write_sized(entries, 0, sync)
+    }
+
+    /// `write`, with the batch's buffer allocated once for `bytes` of keys
+    /// and values.
+    pub fn write_sized<'k>(
+        &self,
+        entries: impl Iterator<Item = (&'k [u8], Option<&'k [u8]>)>,
+        bytes: usize,
+        sync: bool,
+    ) -> Result<u64> {
         #[cfg(test)]
         if self
             .fail_next_write
@@ -89,7 +100,7 @@ impl Rocks {
         {
             return Err(crate::error::Error::io("injected write failure"));
         }
-        let mut batch = WriteBatch::default();
+        let mut batch = WriteBatch::with_capacity_bytes(bytes);
         for (key, value) in entries {
             match value {
                 Some(v) => batch.put(key, v),

@@ -3,7 +3,6 @@
 //! changes (checked against their limits at commit).
 
 use std::any::Any;
-use std::collections::HashSet;
 use std::collections::btree_map::{self, BTreeMap};
 use std::iter::Peekable;
 use std::ops::Bound;
@@ -14,6 +13,7 @@ use crate::keys::{self, Tenant};
 use crate::storage::Storage;
 use crate::storage::cache::Decoded;
 use crate::storage::commit::{CommitRequest, CounterChange};
+use crate::storage::hash::FxHashSet as HashSet;
 use crate::storage::rocks::{Cursor, RocksSnapshot};
 
 /// The tenants a transaction may touch. Enforced on every key it reads or
@@ -96,7 +96,7 @@ impl<'a> Txn<'a> {
             scope,
             writable,
             writes: BTreeMap::new(),
-            reads: HashSet::new(),
+            reads: HashSet::default(),
             read_ranges: Vec::new(),
             counters: BTreeMap::new(),
         }
