@@ -777,3 +777,36 @@ fn connections_of_things_made_in_the_same_transaction_follow_the_rules() {
     assert_eq!(out, vec![b.id]);
     assert_valid(&db);
 }
+
+/// A transaction remembers the trigger set it read: a trigger it creates
+/// (or drops) after that must still fire (or not) for its later writes.
+#[test]
+fn triggers_changed_inside_a_transaction_apply_to_its_later_writes() {
+    let (_dir, db) = open();
+    let acme = org(&db, "acme");
+    let (early, late, after_drop) = acme
+        .run(|t| {
+            let early = t.create_thing(new_thing("course", "early"))?;
+            t.create_trigger(
+                "course_made",
+                TriggerOn::Create,
+                "course",
+                "content_event",
+                Default::default(),
+            )?;
+            let late = t.create_thing(new_thing("course", "late"))?;
+            t.drop_trigger("course_made")?;
+            let after_drop = t.create_thing(new_thing("course", "after drop"))?;
+            Ok((early.id, late.id, after_drop.id))
+        })
+        .unwrap();
+    let fired = |id| {
+        events_of(&acme, id)
+            .into_iter()
+            .any(|e| e.kind == "content_event")
+    };
+    assert!(!fired(early));
+    assert!(fired(late));
+    assert!(!fired(after_drop));
+    assert_valid(&db);
+}

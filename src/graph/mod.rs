@@ -69,6 +69,9 @@ pub struct TenantTxn<'a> {
     /// remove since), with their tenant. Their ids are new: no stored key
     /// and no other transaction can name them yet.
     created: Vec<(Tenant, Id)>,
+    /// The trigger set as read (for update) in this transaction, per
+    /// tenant; forgotten when the transaction writes it.
+    triggers: Option<(Tenant, Arc<Vec<crate::model::Trigger>>)>,
 }
 
 impl<'a> TenantTxn<'a> {
@@ -90,6 +93,7 @@ impl<'a> TenantTxn<'a> {
             vocabulary,
             vocabulary_changed: false,
             created: Vec::new(),
+            triggers: None,
         };
         if t.actor.role != Role::PlatformOwner
             && (org.is_none() || t.actor.org != org.as_ref().map(|o| o.id))
@@ -119,6 +123,7 @@ impl<'a> TenantTxn<'a> {
             org: None,
             vocabulary_changed: false,
             created: Vec::new(),
+            triggers: None,
         }
     }
 

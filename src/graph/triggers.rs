@@ -17,13 +17,22 @@ impl TenantTxn<'_> {
     /// The org's triggers. Read for update by writers, so a trigger created
     /// concurrently either fires for a change or is ordered after it.
     fn load_triggers(&mut self) -> Result<Arc<Vec<Trigger>>> {
-        let key = self.tenant().triggers();
+        let tenant = self.tenant();
+        if let Some((t, triggers)) = &self.triggers
+            && *t == tenant
+        {
+            // Already in the read set; the snapshot does not change.
+            return Ok(triggers.clone());
+        }
+        let key = tenant.triggers();
         let found = if self.is_writable() {
             self.load_shared_for_update(Family::Triggers.name(), &key)?
         } else {
             self.load_shared(Family::Triggers.name(), &key)?
         };
-        Ok(found.map(|(t, _)| t).unwrap_or_default())
+        let triggers: Arc<Vec<Trigger>> = found.map(|(t, _)| t).unwrap_or_default();
+        self.triggers = Some((tenant, triggers.clone()));
+        Ok(triggers)
     }
 
     /// The org's triggers (read-only: not part of the conflict check).
@@ -111,6 +120,7 @@ impl TenantTxn<'_> {
     fn save_triggers(&mut self, all: &[Trigger]) -> Result<()> {
         let key = self.tenant().triggers();
         let bytes = crate::graph::encode(&all)?;
+        self.triggers = None;
         self.txn.put(key, bytes)
     }
 

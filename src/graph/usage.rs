@@ -19,7 +19,10 @@ pub struct UsageRow {
 
 /// The stored counter name for a thing type's own count.
 pub(crate) fn type_counter(kind: &str) -> String {
-    format!("type:{kind}")
+    let mut name = String::with_capacity(5 + kind.len());
+    name.push_str("type:");
+    name.push_str(kind);
+    name
 }
 
 /// The stored counter name of a monthly counter for the current month.

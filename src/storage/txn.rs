@@ -146,10 +146,16 @@ impl<'a> Txn<'a> {
     /// Like `get`, and the commit fails with `CONFLICT` if another commit
     /// changed the key after this transaction's snapshot.
     pub fn get_for_update(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        if self.writable && !self.writes.contains_key(key) {
+        self.read_for_update(key);
+        self.get(key)
+    }
+
+    /// Enters `key` into the read set (unless this transaction wrote it:
+    /// then what it reads is its own).
+    fn read_for_update(&mut self, key: &[u8]) {
+        if self.writable && !self.reads.contains(key) && !self.writes.contains_key(key) {
             self.reads.insert(key.to_vec());
         }
-        self.get(key)
     }
 
     /// `get`, decoded by `decode`. Records that every writer reads and
@@ -201,9 +207,7 @@ impl<'a> Txn<'a> {
         key: &[u8],
         decode: impl FnOnce(&[u8]) -> Result<T>,
     ) -> Result<Option<(Arc<T>, usize)>> {
-        if self.writable && !self.writes.contains_key(key) {
-            self.reads.insert(key.to_vec());
-        }
+        self.read_for_update(key);
         self.get_decoded(key, decode)
     }
 
