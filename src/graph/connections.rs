@@ -12,6 +12,7 @@ use crate::keys::{Direction, Family, Key, Tenant, TenantKey};
 use crate::model::{Connection, Dim, Id, Millis, Props, TriggerOn, now_ms};
 use crate::ontology::roles::CUSTOMER_CONNECTION_TYPES;
 use crate::ontology::{Action, Grant, TypeKind};
+use crate::storage::Scan;
 
 /// What `CONNECT a -[type {metadata}]-> b VALID FROM … UNTIL …` asks for.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -375,45 +376,67 @@ impl TenantTxn<'_> {
         // Customers see only edges whose both ends they may see.
         let filtered = !self.reads_all();
         let node_seen = !filtered || self.node_visible(node)?;
-        Ok(scan.filter_map(move |entry| {
-            let edge = entry.and_then(|(key, value)| {
-                let v = EdgeValue::decode(&value)?;
-                if !v.valid_at(at) || !node_seen {
-                    return Ok(None);
+        Ok(Edges {
+            txn: self,
+            scan,
+            at,
+            filtered,
+            node_seen,
+        })
+    }
+}
+
+/// An adjacency scan: each index entry is looked at in place (lent by the
+/// scan, decoded without copying), and only edges it yields are built.
+struct Edges<'s, 'a> {
+    txn: &'s TenantTxn<'a>,
+    scan: Scan<'s>,
+    at: Millis,
+    filtered: bool,
+    node_seen: bool,
+}
+
+impl Iterator for Edges<'_, '_> {
+    type Item = Result<Edge>;
+
+    fn next(&mut self) -> Option<Result<Edge>> {
+        loop {
+            let (key, value) = match self.scan.next_ref()? {
+                Ok(entry) => entry,
+                Err(e) => return Some(Err(e)),
+            };
+            let v = match EdgeValue::decode(value) {
+                Ok(v) => v,
+                Err(e) => return Some(Err(e)),
+            };
+            if !v.valid_at(self.at) || !self.node_seen {
+                continue;
+            }
+            let k = match crate::keys::decode_edge(key) {
+                Ok(k) => k,
+                Err(e) => return Some(Err(e)),
+            };
+            if self.filtered {
+                match self.txn.node_visible(k.other) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => return Some(Err(e)),
                 }
-                match crate::keys::decode(&key)? {
-                    Key::Tenant(
-                        _,
-                        TenantKey::Edge {
-                            node,
-                            kind,
-                            other,
-                            con,
-                            ..
-                        },
-                    ) => {
-                        let (from, to) = if dir == Direction::Out {
-                            (node, other)
-                        } else {
-                            (other, node)
-                        };
-                        if filtered && !self.node_visible(other)? {
-                            return Ok(None);
-                        }
-                        Ok(Some(Edge {
-                            con,
-                            kind,
-                            from,
-                            to,
-                            valid_from: v.valid_from,
-                            valid_to: v.valid_to,
-                        }))
-                    }
-                    _ => Err(Error::corruption("edge index", "key of another family")),
-                }
-            });
-            edge.transpose()
-        }))
+            }
+            let (from, to) = if k.dir == Direction::Out {
+                (k.node, k.other)
+            } else {
+                (k.other, k.node)
+            };
+            return Some(Ok(Edge {
+                con: k.con,
+                kind: k.kind.to_string(),
+                from,
+                to,
+                valid_from: v.valid_from,
+                valid_to: v.valid_to,
+            }));
+        }
     }
 }
 

@@ -742,6 +742,47 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// An edge index entry's key, borrowed (an adjacency scan decodes one per
+/// edge; `decode` would allocate the type name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EdgeKey<'a> {
+    pub dir: Direction,
+    pub node: Id,
+    pub kind: &'a str,
+    pub other: Id,
+    pub con: Id,
+}
+
+/// Decodes an edge index key; `CORRUPTION` for any other key.
+pub fn decode_edge(key: &[u8]) -> Result<EdgeKey<'_>> {
+    let bad = || Error::corruption("edge index", format!("undecodable key {}", hex(key)));
+    let mut r = Reader { bytes: key };
+    if r.byte() != Some(TENANT) || r.raw16().is_none() {
+        return Err(bad());
+    }
+    let dir = match r.byte().and_then(Family::from_byte) {
+        Some(Family::EdgeOut) => Direction::Out,
+        Some(Family::EdgeIn) => Direction::In,
+        _ => return Err(bad()),
+    };
+    let node = r.node().flatten().ok_or_else(bad)?;
+    let end = r.bytes.iter().position(|&b| b == 0).ok_or_else(bad)?;
+    let kind = std::str::from_utf8(&r.bytes[..end]).map_err(|_| bad())?;
+    r.bytes = &r.bytes[end + 1..];
+    let other = r.node().flatten().ok_or_else(bad)?;
+    let con = r.id(Dim::Connection).ok_or_else(bad)?;
+    if !r.done() {
+        return Err(bad());
+    }
+    Ok(EdgeKey {
+        dir,
+        node,
+        kind,
+        other,
+        con,
+    })
+}
+
 /// Decodes any stored key; `CORRUPTION` names what did not decode.
 pub fn decode(key: &[u8]) -> Result<Key> {
     decode_inner(key)

@@ -358,6 +358,7 @@ impl<'a> Txn<'a> {
                 Overlay::Forward(overlay.peekable())
             },
             reverse,
+            pending: Pending::None,
         })
     }
 
@@ -452,55 +453,82 @@ pub struct Scan<'t> {
     snapshot: Cursor<'t>,
     overlay: Overlay<'t>,
     reverse: bool,
+    /// Where the entry last handed out by `next_ref` came from: advanced
+    /// past at the next call, so that entry could be lent, not copied.
+    pending: Pending,
 }
 
 /// What the merge takes next.
 enum Step {
-    Done,
-    Failed(Error),
     /// The transaction's own entry; `shadows` when it replaces a stored one.
     Own {
         shadows: bool,
     },
-    Stored(Vec<u8>, Vec<u8>),
+    Stored,
+}
+
+#[derive(Clone, Copy)]
+enum Pending {
+    None,
+    Own { shadows: bool },
+    Stored,
+}
+
+impl Scan<'_> {
+    /// The next entry, lent until the next call: scans that look at each
+    /// entry once need not copy it.
+    pub fn next_ref(&mut self) -> Option<Result<(&[u8], &[u8])>> {
+        match std::mem::replace(&mut self.pending, Pending::None) {
+            Pending::None => {}
+            Pending::Stored => self.snapshot.advance(),
+            Pending::Own { shadows } => {
+                if shadows {
+                    self.snapshot.advance();
+                }
+                self.overlay.advance();
+            }
+        }
+        loop {
+            let own = self.overlay.peek();
+            let step = match (self.snapshot.peek(), own) {
+                (Some(Err(e)), _) => return Some(Err(e)),
+                (None, None) => return None,
+                (None, Some(_)) => Step::Own { shadows: false },
+                (Some(Ok((sk, _))), own) => match own {
+                    Some((ok, _)) if ok.as_slice() == sk => Step::Own { shadows: true },
+                    Some((ok, _)) if (ok.as_slice() < sk) != self.reverse => {
+                        Step::Own { shadows: false }
+                    }
+                    _ => Step::Stored,
+                },
+            };
+            match step {
+                Step::Stored => {
+                    self.pending = Pending::Stored;
+                    return self.snapshot.peek();
+                }
+                Step::Own { shadows } => {
+                    let (k, v) = own?;
+                    if let Some(v) = v {
+                        self.pending = Pending::Own { shadows };
+                        return Some(Ok((k.as_slice(), v.as_slice())));
+                    }
+                    // Deleted by this transaction: skip it (and what it hides).
+                    if shadows {
+                        self.snapshot.advance();
+                    }
+                    self.overlay.advance();
+                }
+            }
+        }
+    }
 }
 
 impl Iterator for Scan<'_> {
     type Item = Result<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let own = self.overlay.peek();
-            let step = match (self.snapshot.peek(), own) {
-                (Some(Err(e)), _) => Step::Failed(e),
-                (None, None) => Step::Done,
-                (None, Some(_)) => Step::Own { shadows: false },
-                (Some(Ok((sk, sv))), own) => match own {
-                    Some((ok, _)) if ok.as_slice() == sk => Step::Own { shadows: true },
-                    Some((ok, _)) if (ok.as_slice() < sk) != self.reverse => {
-                        Step::Own { shadows: false }
-                    }
-                    _ => Step::Stored(sk.to_vec(), sv.to_vec()),
-                },
-            };
-            match step {
-                Step::Done => return None,
-                Step::Failed(e) => return Some(Err(e)),
-                Step::Stored(k, v) => {
-                    self.snapshot.advance();
-                    return Some(Ok((k, v)));
-                }
-                Step::Own { shadows } => {
-                    if shadows {
-                        self.snapshot.advance();
-                    }
-                    let (k, v) = own?;
-                    self.overlay.advance();
-                    if let Some(v) = v {
-                        return Some(Ok((k.clone(), v.clone())));
-                    }
-                }
-            }
-        }
+        self.next_ref()
+            .map(|entry| entry.map(|(k, v)| (k.to_vec(), v.to_vec())))
     }
 }
