@@ -713,3 +713,100 @@ fn removing_a_person_hides_and_ends_their_connections() {
     person(&acme, "u@acme.io", Role::OrgUser);
     assert_valid(&db);
 }
+
+/// A connect to or from a thing made in the same transaction checks for
+/// duplicates among that transaction's own writes only (nothing stored can
+/// name the new id): the checks must come out as for stored things.
+#[test]
+fn connections_of_things_made_in_the_same_transaction_follow_the_rules() {
+    let (_dir, db) = open();
+    let acme = org(&db, "acme");
+    let a = create(&acme, "creator", "a");
+    let link = |from, to| NewConnection {
+        from: Some(from),
+        to: Some(to),
+        kind: "following".into(),
+        ..Default::default()
+    };
+    let snapshot = all_entries(&db);
+    let mut t = acme.write().unwrap();
+    let b = t.create_thing(new_thing("creator", "b")).unwrap();
+    t.connect(link(a.id, b.id)).unwrap();
+    assert_eq!(
+        t.connect(link(a.id, b.id)).unwrap_err().code,
+        ErrorCode::Conflict
+    );
+    t.connect(link(b.id, a.id)).unwrap();
+    assert_eq!(
+        t.connect(link(b.id, a.id)).unwrap_err().code,
+        ErrorCode::Conflict
+    );
+    let c = t.create_thing(new_thing("creator", "c")).unwrap();
+    t.delete_thing(c.id).unwrap();
+    assert_eq!(
+        t.connect(link(a.id, c.id)).unwrap_err().code,
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        t.connect(link(c.id, a.id)).unwrap_err().code,
+        ErrorCode::NotFound
+    );
+    drop(t);
+    assert_eq!(all_entries(&db), snapshot, "nothing committed");
+    let b = acme
+        .run(|t| {
+            let b = t.create_thing(new_thing("creator", "b"))?;
+            t.connect(link(a.id, b.id))?;
+            t.connect(link(b.id, a.id))?;
+            t.disconnect(a.id, "following", b.id)?;
+            t.connect(link(a.id, b.id))?;
+            Ok(b)
+        })
+        .unwrap();
+    let read = acme.read().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 1;
+    let out: Vec<_> = read
+        .edges(a.id, Direction::Out, Some("following"), now)
+        .unwrap()
+        .map(|e| e.unwrap().to)
+        .collect();
+    assert_eq!(out, vec![b.id]);
+    assert_valid(&db);
+}
+
+/// A transaction remembers the trigger set it read: a trigger it creates
+/// (or drops) after that must still fire (or not) for its later writes.
+#[test]
+fn triggers_changed_inside_a_transaction_apply_to_its_later_writes() {
+    let (_dir, db) = open();
+    let acme = org(&db, "acme");
+    let (early, late, after_drop) = acme
+        .run(|t| {
+            let early = t.create_thing(new_thing("course", "early"))?;
+            t.create_trigger(
+                "course_made",
+                TriggerOn::Create,
+                "course",
+                "content_event",
+                Default::default(),
+            )?;
+            let late = t.create_thing(new_thing("course", "late"))?;
+            t.drop_trigger("course_made")?;
+            let after_drop = t.create_thing(new_thing("course", "after drop"))?;
+            Ok((early.id, late.id, after_drop.id))
+        })
+        .unwrap();
+    let fired = |id| {
+        events_of(&acme, id)
+            .into_iter()
+            .any(|e| e.kind == "content_event")
+    };
+    assert!(!fired(early));
+    assert!(fired(late));
+    assert!(!fired(after_drop));
+    assert_valid(&db);
+}

@@ -12,6 +12,7 @@ use crate::keys::{Direction, Family, Key, Tenant, TenantKey};
 use crate::model::{Connection, Dim, Id, Millis, Props, TriggerOn, now_ms};
 use crate::ontology::roles::CUSTOMER_CONNECTION_TYPES;
 use crate::ontology::{Action, Grant, TypeKind};
+use crate::storage::Scan;
 
 /// What `CONNECT a -[type {metadata}]-> b VALID FROM … UNTIL …` asks for.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -272,12 +273,27 @@ impl TenantTxn<'_> {
         let mut prefix = self.tenant().edges(Direction::Out, from, Some(kind));
         prefix.push(to.dim().tag());
         prefix.extend_from_slice(&to.raw().to_be_bytes());
+        let edge = |key: &[u8], value: &[u8]| -> Result<Option<(Id, EdgeValue)>> {
+            match crate::keys::decode(key)? {
+                Key::Tenant(_, TenantKey::Edge { con, .. }) => {
+                    Ok(Some((con, EdgeValue::decode(value)?)))
+                }
+                _ => Ok(None),
+            }
+        };
         let mut out = Vec::new();
+        if self.created_here(from) || self.created_here(to) {
+            // An end is new: only this transaction can have written such
+            // an edge, and no other can write one before we commit, so
+            // neither the snapshot nor a conflict check is needed.
+            for (key, value) in self.txn.scan_prefix_own_writes(&prefix)? {
+                out.extend(edge(key, value)?);
+            }
+            return Ok(out);
+        }
         for entry in self.txn.scan_prefix_for_update(&prefix, false)? {
             let (key, value) = entry?;
-            if let Key::Tenant(_, TenantKey::Edge { con, .. }) = crate::keys::decode(&key)? {
-                out.push((con, EdgeValue::decode(&value)?));
-            }
+            out.extend(edge(&key, &value)?);
         }
         Ok(out)
     }
@@ -286,6 +302,11 @@ impl TenantTxn<'_> {
     /// update so a concurrent delete conflicts. A `to` may be a global thing.
     fn check_endpoint(&mut self, id: Id, may_be_global: bool) -> Result<()> {
         let t = self.tenant();
+        if self.created.contains(&(t, id)) {
+            // Made live by this transaction, in our own writes (which a
+            // read for update would not enter into the read set either).
+            return Ok(());
+        }
         let live = match id.dim() {
             Dim::Thing => {
                 let own = self
@@ -302,7 +323,10 @@ impl TenantTxn<'_> {
                 }
             }
             Dim::Person => self
-                .load_for_update::<crate::model::Person>(Family::Person.name(), &t.person(id))?
+                .load_shared_for_update::<crate::model::Person>(
+                    Family::Person.name(),
+                    &t.person(id),
+                )?
                 .is_some_and(|(p, _)| p.status == crate::model::PersonStatus::Active),
             _ => return Err(Error::invalid(format!("{id} is not a thing or a person"))),
         };
@@ -352,45 +376,67 @@ impl TenantTxn<'_> {
         // Customers see only edges whose both ends they may see.
         let filtered = !self.reads_all();
         let node_seen = !filtered || self.node_visible(node)?;
-        Ok(scan.filter_map(move |entry| {
-            let edge = entry.and_then(|(key, value)| {
-                let v = EdgeValue::decode(&value)?;
-                if !v.valid_at(at) || !node_seen {
-                    return Ok(None);
+        Ok(Edges {
+            txn: self,
+            scan,
+            at,
+            filtered,
+            node_seen,
+        })
+    }
+}
+
+/// An adjacency scan: each index entry is looked at in place (lent by the
+/// scan, decoded without copying), and only edges it yields are built.
+struct Edges<'s, 'a> {
+    txn: &'s TenantTxn<'a>,
+    scan: Scan<'s>,
+    at: Millis,
+    filtered: bool,
+    node_seen: bool,
+}
+
+impl Iterator for Edges<'_, '_> {
+    type Item = Result<Edge>;
+
+    fn next(&mut self) -> Option<Result<Edge>> {
+        loop {
+            let (key, value) = match self.scan.next_ref()? {
+                Ok(entry) => entry,
+                Err(e) => return Some(Err(e)),
+            };
+            let v = match EdgeValue::decode(value) {
+                Ok(v) => v,
+                Err(e) => return Some(Err(e)),
+            };
+            if !v.valid_at(self.at) || !self.node_seen {
+                continue;
+            }
+            let k = match crate::keys::decode_edge(key) {
+                Ok(k) => k,
+                Err(e) => return Some(Err(e)),
+            };
+            if self.filtered {
+                match self.txn.node_visible(k.other) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => return Some(Err(e)),
                 }
-                match crate::keys::decode(&key)? {
-                    Key::Tenant(
-                        _,
-                        TenantKey::Edge {
-                            node,
-                            kind,
-                            other,
-                            con,
-                            ..
-                        },
-                    ) => {
-                        let (from, to) = if dir == Direction::Out {
-                            (node, other)
-                        } else {
-                            (other, node)
-                        };
-                        if filtered && !self.node_visible(other)? {
-                            return Ok(None);
-                        }
-                        Ok(Some(Edge {
-                            con,
-                            kind,
-                            from,
-                            to,
-                            valid_from: v.valid_from,
-                            valid_to: v.valid_to,
-                        }))
-                    }
-                    _ => Err(Error::corruption("edge index", "key of another family")),
-                }
-            });
-            edge.transpose()
-        }))
+            }
+            let (from, to) = if k.dir == Direction::Out {
+                (k.node, k.other)
+            } else {
+                (k.other, k.node)
+            };
+            return Some(Ok(Edge {
+                con: k.con,
+                kind: k.kind.to_string(),
+                from,
+                to,
+                valid_from: v.valid_from,
+                valid_to: v.valid_to,
+            }));
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! mutation, in the same commit; `EMIT` adds custom ones. Indexed by time
 //! (the id), actor, target and type; read newest first.
 
+use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
@@ -48,7 +49,20 @@ impl TenantTxn<'_> {
         target: Option<Id>,
         entity_type: &str,
         extra: Props,
+    ) -> Result<()> {
+        self.write_event(kind, target, entity_type, &extra)
+            .map(|_| ())
+    }
+
+    /// `log`, returning the event as stored.
+    fn log_event(
+        &mut self,
+        kind: &str,
+        target: Option<Id>,
+        entity_type: &str,
+        extra: Props,
     ) -> Result<Event> {
+        let (id, timestamp) = self.write_event(kind, target, entity_type, &extra)?;
         let mut metadata = Props::new();
         metadata.insert(
             "org".into(),
@@ -56,13 +70,32 @@ impl TenantTxn<'_> {
         );
         metadata.insert("entityType".into(), json!(entity_type));
         metadata.extend(extra);
-        let event = Event {
-            id: Id::generate(crate::model::Dim::Event),
+        Ok(Event {
+            id,
             kind: kind.to_string(),
             actor: Some(self.actor.person),
             target,
-            timestamp: now_ms(),
+            timestamp,
             metadata,
+        })
+    }
+
+    fn write_event(
+        &mut self,
+        kind: &str,
+        target: Option<Id>,
+        entity_type: &str,
+        extra: &Props,
+    ) -> Result<(Id, Millis)> {
+        let event = StoredEvent {
+            id: Id::generate(crate::model::Dim::Event),
+            kind,
+            actor: Some(self.actor.person),
+            target,
+            timestamp: now_ms(),
+            org: self.org_id(),
+            entity_type,
+            extra,
         };
         let t = self.tenant();
         self.store(t.event(event.id), &event, None)?;
@@ -71,7 +104,7 @@ impl TenantTxn<'_> {
             self.index(t.event_by_target(target, event.id))?;
         }
         self.index(t.event_by_type(kind, event.id))?;
-        Ok(event)
+        Ok((event.id, event.timestamp))
     }
 
     /// `EMIT type TARGET x {metadata}`: a custom event.
@@ -92,7 +125,7 @@ impl TenantTxn<'_> {
         if kind == "inference_request" {
             self.count_monthly("inference", 1)?;
         }
-        self.log(kind, target, &entity_type, metadata)
+        self.log_event(kind, target, &entity_type, metadata)
     }
 
     /// The type name of an entity an event may target; `NOT_FOUND` if absent.
@@ -184,6 +217,59 @@ impl TenantTxn<'_> {
     }
 }
 
+/// An event as `write_event` stores it: the bytes of `Event` whose metadata
+/// is `{org, entityType}` extended by `extra` (whose keys replace those two
+/// in place, as `Map::extend` does), without building that map.
+struct StoredEvent<'a> {
+    id: Id,
+    kind: &'a str,
+    actor: Option<Id>,
+    target: Option<Id>,
+    timestamp: Millis,
+    org: Option<Id>,
+    entity_type: &'a str,
+    extra: &'a Props,
+}
+
+impl Serialize for StoredEvent<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut event = s.serialize_struct("Event", 6)?;
+        event.serialize_field("id", &self.id)?;
+        event.serialize_field("type", self.kind)?;
+        event.serialize_field("actor", &self.actor)?;
+        match &self.target {
+            Some(target) => event.serialize_field("target", target)?,
+            None => event.skip_field("target")?,
+        }
+        event.serialize_field("timestamp", &self.timestamp)?;
+        event.serialize_field("metadata", &StoredMetadata(self))?;
+        event.end()
+    }
+}
+
+struct StoredMetadata<'e, 'a>(&'e StoredEvent<'a>);
+
+impl Serialize for StoredMetadata<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let e = self.0;
+        let mut map = s.serialize_map(Some(2 + e.extra.len()))?;
+        match e.extra.get("org") {
+            Some(v) => map.serialize_entry("org", v)?,
+            None => map.serialize_entry("org", &e.org)?,
+        }
+        match e.extra.get("entityType") {
+            Some(v) => map.serialize_entry("entityType", v)?,
+            None => map.serialize_entry("entityType", e.entity_type)?,
+        }
+        for (k, v) in e.extra {
+            if k != "org" && k != "entityType" {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
 /// The key in an event index where ids of time `ms` begin (or, with `after`,
 /// just past the ids of that millisecond).
 fn with_time(prefix: &[u8], ms: Millis, after: bool) -> Vec<u8> {
@@ -202,4 +288,52 @@ fn event_id_suffix(key: &[u8]) -> Result<Id> {
         crate::model::Dim::Event,
         u128::from_be_bytes(tail),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stored bytes must stay those of the `Event` record.
+    #[test]
+    fn stored_events_encode_as_event_records() {
+        let extras = [
+            json!({}),
+            json!({"name": "x \" y", "n": 1.5}),
+            json!({"from": "thg_1", "to": "thg_2", "changes": {"a": [1, {"b": null}]}}),
+            json!({"entityType": "override", "z": 1, "org": "other", "a": 2}),
+        ];
+        for (i, extra) in extras.iter().enumerate() {
+            let extra = extra.as_object().cloned().unwrap_or_default();
+            let org = (i % 2 == 0).then(|| Id::generate(crate::model::Dim::Org));
+            let target = (i % 3 != 2).then(|| Id::generate(crate::model::Dim::Thing));
+            let stored = StoredEvent {
+                id: Id::generate(crate::model::Dim::Event),
+                kind: "entity_created",
+                actor: Some(Id::generate(crate::model::Dim::Person)),
+                target,
+                timestamp: 1_700_000_000_000 + i as i64,
+                org,
+                entity_type: "course",
+                extra: &extra,
+            };
+            let mut metadata = Props::new();
+            metadata.insert("org".into(), org.map_or(Value::Null, |id| json!(id)));
+            metadata.insert("entityType".into(), json!("course"));
+            metadata.extend(extra.clone());
+            let record = Event {
+                id: stored.id,
+                kind: stored.kind.to_string(),
+                actor: stored.actor,
+                target,
+                timestamp: stored.timestamp,
+                metadata,
+            };
+            assert_eq!(
+                crate::graph::encode(&stored).unwrap(),
+                serde_json::to_vec(&record).unwrap(),
+                "extra {i}"
+            );
+        }
+    }
 }

@@ -65,6 +65,13 @@ pub struct TenantTxn<'a> {
     org: Option<Arc<Org>>,
     vocabulary: Arc<Vocabulary>,
     vocabulary_changed: bool,
+    /// Things and people this transaction created (and did not delete or
+    /// remove since), with their tenant. Their ids are new: no stored key
+    /// and no other transaction can name them yet.
+    created: Vec<(Tenant, Id)>,
+    /// The trigger set as read (for update) in this transaction, per
+    /// tenant; forgotten when the transaction writes it.
+    triggers: Option<(Tenant, Arc<Vec<crate::model::Trigger>>)>,
 }
 
 impl<'a> TenantTxn<'a> {
@@ -85,6 +92,8 @@ impl<'a> TenantTxn<'a> {
             org: None,
             vocabulary,
             vocabulary_changed: false,
+            created: Vec::new(),
+            triggers: None,
         };
         if t.actor.role != Role::PlatformOwner
             && (org.is_none() || t.actor.org != org.as_ref().map(|o| o.id))
@@ -94,7 +103,7 @@ impl<'a> TenantTxn<'a> {
             ));
         }
         t.org = match org {
-            Some(o) if t.is_writable() => Some(Arc::new(t.load_org_for_update(o.id)?)),
+            Some(o) if t.is_writable() => Some(t.load_org_for_update(o.id)?),
             other => other,
         };
         if t.is_writable() {
@@ -113,6 +122,8 @@ impl<'a> TenantTxn<'a> {
             actor: root,
             org: None,
             vocabulary_changed: false,
+            created: Vec::new(),
+            triggers: None,
         }
     }
 
@@ -165,9 +176,9 @@ impl<'a> TenantTxn<'a> {
     /// A writer's actor must still be an active person.
     fn check_actor_active(&self) -> Result<()> {
         let tenant = self.actor.org.map_or(Tenant::PLATFORM, Tenant::of_org);
-        let person: Option<Person> = self.load("person", &tenant.person(self.actor.person))?;
+        let person = self.load_shared::<Person>("person", &tenant.person(self.actor.person))?;
         match person {
-            Some(p) if p.status == crate::model::PersonStatus::Active => Ok(()),
+            Some((p, _)) if p.status == crate::model::PersonStatus::Active => Ok(()),
             _ => Err(Error::new(
                 crate::error::ErrorCode::NotAuthenticated,
                 "this person no longer exists",
@@ -175,13 +186,18 @@ impl<'a> TenantTxn<'a> {
         }
     }
 
-    fn load_org_for_update(&mut self, id: Id) -> Result<Org> {
-        self.load_for_update::<Org>("org", &crate::keys::org(id))?
+    fn load_org_for_update(&mut self, id: Id) -> Result<Arc<Org>> {
+        self.load_shared_for_update::<Org>("org", &crate::keys::org(id))?
             .map(|(o, _)| o)
             .ok_or_else(|| Error::not_found(format!("organization {id} does not exist")))
     }
 
     // ---- authorization ----
+
+    /// Whether this transaction created `id` (a thing or person, live).
+    fn created_here(&self, id: Id) -> bool {
+        self.created.iter().any(|(_, c)| *c == id)
+    }
 
     /// The permission table's answer for the actor; `FORBIDDEN` on Deny.
     fn authorize(&self, action: Action) -> Result<Grant> {
@@ -256,6 +272,27 @@ impl<'a> TenantTxn<'a> {
         }
     }
 
+    /// `load` for the records every writer reads and few commits change
+    /// (orgs, people, trigger sets): a shared decoded copy when the storage
+    /// layer has one valid for this snapshot.
+    fn load_shared<T: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        what: &str,
+        key: &[u8],
+    ) -> Result<Option<(Arc<T>, usize)>> {
+        self.txn.get_decoded(key, |bytes| decode(what, bytes))
+    }
+
+    /// `load_shared`, read for update.
+    fn load_shared_for_update<T: DeserializeOwned + Send + Sync + 'static>(
+        &mut self,
+        what: &str,
+        key: &[u8],
+    ) -> Result<Option<(Arc<T>, usize)>> {
+        self.txn
+            .get_decoded_for_update(key, |bytes| decode(what, bytes))
+    }
+
     /// Writes a record and counts its size change toward `storage_bytes`.
     fn store<T: Serialize>(
         &mut self,
@@ -263,8 +300,7 @@ impl<'a> TenantTxn<'a> {
         record: &T,
         old_len: Option<usize>,
     ) -> Result<()> {
-        let bytes = serde_json::to_vec(record)
-            .map_err(|e| Error::invalid(format!("cannot encode record: {e}")))?;
+        let bytes = encode(record)?;
         let new_size = (key.len() + bytes.len()) as i64;
         let old_size = old_len.map_or(0, |len| (key.len() + len) as i64);
         self.txn.put(key, bytes)?;
@@ -286,7 +322,12 @@ pub(crate) fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T>
 }
 
 pub(crate) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(record).map_err(|e| Error::invalid(format!("cannot encode record: {e}")))
+    // Most records take a few hundred bytes: one allocation instead of
+    // growing from serde_json's 128.
+    let mut bytes = Vec::with_capacity(512);
+    serde_json::to_writer(&mut bytes, record)
+        .map_err(|e| Error::invalid(format!("cannot encode record: {e}")))?;
+    Ok(bytes)
 }
 
 fn describe(action: Action) -> &'static str {

@@ -88,11 +88,10 @@ impl TenantTxn<'_> {
             .map_or(Tenant::PLATFORM, |o| Tenant::of_org(o.id));
         self.txn.switch_tenant(tenant)?;
         // Writers depend on the org's status and limits: read it for update.
-        let org = match org {
+        self.org = match org {
             Some(o) if self.is_writable() => Some(self.load_org_for_update(o.id)?),
-            other => other,
+            other => other.map(Arc::new),
         };
-        self.org = org.map(Arc::new);
         Ok(())
     }
 

@@ -81,6 +81,7 @@ impl TenantTxn<'_> {
             ("email", json!(person.email)),
         ]);
         self.log("user_joined_org", Some(person.id), "person", meta)?;
+        self.created.push((self.tenant(), person.id));
         Ok(person)
     }
 
@@ -144,6 +145,7 @@ impl TenantTxn<'_> {
                 "platform owners and oneself cannot be removed",
             ));
         }
+        self.created.retain(|(_, c)| *c != id);
         let now = now_ms();
         person.status = PersonStatus::Removed;
         person.updated_at = now;

@@ -72,6 +72,7 @@ impl TenantTxn<'_> {
             props([("name", json!(thing.name))]),
         )?;
         self.fire_triggers(TriggerOn::Create, &thing.kind, thing.id, &thing.kind)?;
+        self.created.push((t, thing.id));
         Ok(thing)
     }
 
@@ -148,6 +149,7 @@ impl TenantTxn<'_> {
                 "org_user may delete only what they created",
             ));
         }
+        self.created.retain(|(_, c)| *c != id);
         let now = now_ms();
         thing.deleted_at = Some(now);
         thing.updated_at = now;

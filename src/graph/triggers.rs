@@ -1,6 +1,8 @@
 //! User-defined triggers: on create / update / status / connect of a type,
 //! emit an event — inside the same commit as the change that fired them.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use crate::error::{Error, Result};
@@ -14,15 +16,23 @@ use crate::ontology::{Action, TypeKind};
 impl TenantTxn<'_> {
     /// The org's triggers. Read for update by writers, so a trigger created
     /// concurrently either fires for a change or is ordered after it.
-    fn load_triggers(&mut self) -> Result<Vec<Trigger>> {
-        let key = self.tenant().triggers();
-        let found: Option<(Vec<Trigger>, usize)> = if self.is_writable() {
-            self.load_for_update(Family::Triggers.name(), &key)?
+    fn load_triggers(&mut self) -> Result<Arc<Vec<Trigger>>> {
+        let tenant = self.tenant();
+        if let Some((t, triggers)) = &self.triggers
+            && *t == tenant
+        {
+            // Already in the read set; the snapshot does not change.
+            return Ok(triggers.clone());
+        }
+        let key = tenant.triggers();
+        let found = if self.is_writable() {
+            self.load_shared_for_update(Family::Triggers.name(), &key)?
         } else {
-            self.load::<Vec<Trigger>>(Family::Triggers.name(), &key)?
-                .map(|t| (t, 0))
+            self.load_shared(Family::Triggers.name(), &key)?
         };
-        Ok(found.map(|(t, _)| t).unwrap_or_default())
+        let triggers: Arc<Vec<Trigger>> = found.map(|(t, _)| t).unwrap_or_default();
+        self.triggers = Some((tenant, triggers.clone()));
+        Ok(triggers)
     }
 
     /// The org's triggers (read-only: not part of the conflict check).
@@ -66,7 +76,7 @@ impl TenantTxn<'_> {
             )));
         }
         check_json_size("trigger metadata", &metadata, limits::METADATA_BYTES)?;
-        let mut all = self.load_triggers()?;
+        let mut all: Vec<Trigger> = self.load_triggers()?.as_ref().clone();
         if all.iter().any(|t| t.name == name) {
             return Err(Error::conflict(format!("trigger {name} already exists")));
         }
@@ -93,7 +103,7 @@ impl TenantTxn<'_> {
     pub fn drop_trigger(&mut self, name: &str) -> Result<()> {
         self.authorize(Action::ManageTriggers)?;
         self.check_org_writable()?;
-        let mut all = self.load_triggers()?;
+        let mut all: Vec<Trigger> = self.load_triggers()?.as_ref().clone();
         let before = all.len();
         let dropped = all.iter().find(|t| t.name == name).cloned();
         all.retain(|t| t.name != name);
@@ -110,6 +120,7 @@ impl TenantTxn<'_> {
     fn save_triggers(&mut self, all: &[Trigger]) -> Result<()> {
         let key = self.tenant().triggers();
         let bytes = crate::graph::encode(&all)?;
+        self.triggers = None;
         self.txn.put(key, bytes)
     }
 
@@ -137,12 +148,8 @@ impl TenantTxn<'_> {
         if self.org.is_none() {
             return Ok(());
         }
-        let matching: Vec<Trigger> = self
-            .load_triggers()?
-            .into_iter()
-            .filter(|t| t.on == on && t.kind == kind)
-            .collect();
-        for trigger in matching {
+        let all = self.load_triggers()?;
+        for trigger in all.iter().filter(|t| t.on == on && t.kind == kind) {
             let mut metadata = trigger.metadata.clone();
             metadata.insert("trigger".into(), json!(trigger.name));
             self.log(&trigger.emit, Some(target), entity_type, metadata)?;

@@ -19,7 +19,10 @@ pub struct UsageRow {
 
 /// The stored counter name for a thing type's own count.
 pub(crate) fn type_counter(kind: &str) -> String {
-    format!("type:{kind}")
+    let mut name = String::with_capacity(5 + kind.len());
+    name.push_str("type:");
+    name.push_str(kind);
+    name
 }
 
 /// The stored counter name of a monthly counter for the current month.
@@ -38,13 +41,14 @@ impl TenantTxn<'_> {
     /// named `limit_name`.
     fn count(&mut self, limit_name: &str, counter: &str, delta: i64) -> Result<()> {
         let limit = limit_of(self.org.as_deref(), limit_name);
-        let message = format!(
-            "organization {}: {limit_name} limit {} reached",
-            self.org_label(),
-            limit.unwrap_or(-1)
-        );
+        let label = self.org.as_ref().map_or("platform", |o| o.slug.as_str());
         let key = self.tenant().counter(counter);
-        self.txn.add_counter(key, delta, limit, message)
+        self.txn.add_counter_with(key, delta, limit, || {
+            format!(
+                "organization {label}: {limit_name} limit {} reached",
+                limit.unwrap_or(-1)
+            )
+        })
     }
 
     pub(crate) fn count_standard(&mut self, name: &str, delta: i64) -> Result<()> {

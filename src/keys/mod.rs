@@ -337,6 +337,24 @@ pub fn decode_changes(bytes: &[u8]) -> Result<Vec<Changed>> {
         .collect()
 }
 
+/// A usage counter's key (any tenant).
+pub fn is_counter(key: &[u8]) -> bool {
+    key.len() > 18 && key[0] == TENANT && key[17] == Family::Counter as u8
+}
+
+/// Records every write transaction reads and few commits write: an org, a
+/// person, an org's trigger set. Only these may be served from the storage
+/// layer's cache of decoded records (`storage/cache.rs`), whose commit
+/// leader tracks writes of exactly these keys.
+pub fn is_cached_record(key: &[u8]) -> bool {
+    match key {
+        [PLATFORM, P_ORG, id @ ..] => id.len() == 16,
+        [TENANT, rest @ ..] if rest.len() == 17 => rest[16] == Family::Triggers as u8,
+        [TENANT, rest @ ..] if rest.len() == 33 => rest[16] == Family::Person as u8,
+        _ => false,
+    }
+}
+
 pub fn org(id: Id) -> Vec<u8> {
     let mut k = vec![PLATFORM, P_ORG];
     push_id(&mut k, id);
@@ -722,6 +740,47 @@ impl<'a> Reader<'a> {
     fn done(&self) -> bool {
         self.bytes.is_empty()
     }
+}
+
+/// An edge index entry's key, borrowed (an adjacency scan decodes one per
+/// edge; `decode` would allocate the type name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EdgeKey<'a> {
+    pub dir: Direction,
+    pub node: Id,
+    pub kind: &'a str,
+    pub other: Id,
+    pub con: Id,
+}
+
+/// Decodes an edge index key; `CORRUPTION` for any other key.
+pub fn decode_edge(key: &[u8]) -> Result<EdgeKey<'_>> {
+    let bad = || Error::corruption("edge index", format!("undecodable key {}", hex(key)));
+    let mut r = Reader { bytes: key };
+    if r.byte() != Some(TENANT) || r.raw16().is_none() {
+        return Err(bad());
+    }
+    let dir = match r.byte().and_then(Family::from_byte) {
+        Some(Family::EdgeOut) => Direction::Out,
+        Some(Family::EdgeIn) => Direction::In,
+        _ => return Err(bad()),
+    };
+    let node = r.node().flatten().ok_or_else(bad)?;
+    let end = r.bytes.iter().position(|&b| b == 0).ok_or_else(bad)?;
+    let kind = std::str::from_utf8(&r.bytes[..end]).map_err(|_| bad())?;
+    r.bytes = &r.bytes[end + 1..];
+    let other = r.node().flatten().ok_or_else(bad)?;
+    let con = r.id(Dim::Connection).ok_or_else(bad)?;
+    if !r.done() {
+        return Err(bad());
+    }
+    Ok(EdgeKey {
+        dir,
+        node,
+        kind,
+        other,
+        con,
+    })
 }
 
 /// Decodes any stored key; `CORRUPTION` names what did not decode.

@@ -226,3 +226,35 @@ fn prefix_end_is_the_tightest_bound() {
     assert_eq!(prefix_end(&[1, 2]), vec![1, 3]);
     assert_eq!(prefix_end(&[1, 0xFF]), vec![2]);
 }
+
+#[test]
+fn borrowed_edge_keys_decode_as_edge_keys() {
+    let t = Tenant::from_raw(42);
+    let node = Id::generate(Dim::Thing);
+    let other = Id::generate(Dim::Person);
+    let con = Id::generate(Dim::Connection);
+    for dir in [Direction::Out, Direction::In] {
+        let key = t.edge(dir, node, "part_of", other, con);
+        let borrowed = decode_edge(&key).unwrap();
+        assert_eq!(
+            decode(&key).unwrap(),
+            Key::Tenant(
+                t,
+                TenantKey::Edge {
+                    dir: borrowed.dir,
+                    node: borrowed.node,
+                    kind: borrowed.kind.to_string(),
+                    other: borrowed.other,
+                    con: borrowed.con,
+                }
+            )
+        );
+        assert_eq!((borrowed.dir, borrowed.kind), (dir, "part_of"));
+        let mut longer = key.clone();
+        longer.push(0);
+        assert!(decode_edge(&longer).is_err());
+        assert!(decode_edge(&key[..key.len() - 1]).is_err());
+    }
+    assert!(decode_edge(&t.thing(node)).is_err());
+    assert!(decode_edge(&t.connection(con)).is_err());
+}

@@ -128,9 +128,25 @@ fn dim_name(dim: Dim) -> &'static str {
     }
 }
 
+/// `ppp_` and 26 base-32 digits.
+const TEXT_LEN: usize = 30;
+
+impl Id {
+    /// The printed form, without the formatting machinery: ids are written
+    /// several times into every stored record.
+    fn text(self, buf: &mut [u8; TEXT_LEN]) -> &str {
+        buf[..3].copy_from_slice(self.dim.prefix().as_bytes());
+        buf[3] = b'_';
+        let mut digits = [0u8; ulid::ULID_LEN];
+        buf[4..].copy_from_slice(Ulid(self.raw).array_to_str(&mut digits).as_bytes());
+        // ASCII by construction; the empty fallback is never taken.
+        std::str::from_utf8(buf).unwrap_or_default()
+    }
+}
+
 impl fmt::Display for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}_{}", self.dim.prefix(), Ulid(self.raw))
+        f.write_str(self.text(&mut [0; TEXT_LEN]))
     }
 }
 
@@ -150,14 +166,24 @@ impl FromStr for Id {
 
 impl Serialize for Id {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(self.text(&mut [0; TEXT_LEN]))
     }
 }
 
 impl<'de> Deserialize<'de> for Id {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Id, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
+        // Parsed from the borrowed text where the format allows it.
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Id;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Id, E> {
+                text.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Text)
     }
 }
 
@@ -174,6 +200,13 @@ mod tests {
         assert!(text.starts_with("thg_"));
         assert_eq!(text.parse::<Id>(), Ok(a));
         assert_eq!(Id::parse_as(&text, Dim::Thing), Ok(a));
+        assert_eq!(text, format!("thg_{}", Ulid(a.raw())));
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(json, format!("\"{text}\""));
+        assert_eq!(serde_json::from_str::<Id>(&json).unwrap(), a);
+        let owned: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(serde_json::from_value::<Id>(owned).unwrap(), a);
+        assert!(serde_json::from_str::<Id>("5").is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! exact while it decides; usage can never pass a limit, whatever the
 //! concurrency.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,6 +20,8 @@ use parking_lot::{Condvar, Mutex};
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{self, Changed};
 use crate::storage::Durability;
+use crate::storage::cache::RecordCache;
+use crate::storage::hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use crate::storage::rocks::{Rocks, RocksSnapshot};
 
 /// A change to a counter: applied to the latest value at commit.
@@ -29,6 +31,9 @@ pub(crate) struct CounterChange {
     /// A limit ≥ 0 that an increase may not pass.
     pub limit: Option<i64>,
     pub exceeded: String,
+    /// The counter's value in the transaction's snapshot, once read there
+    /// (the leader goes by the latest value instead).
+    pub seen: Option<i64>,
 }
 
 pub(crate) struct CommitRequest {
@@ -57,6 +62,8 @@ pub(crate) struct CommitQueue {
     queue: Mutex<Queue>,
     wake: Condvar,
     tracker: Mutex<Tracker>,
+    latest: Mutex<Latest>,
+    records: RecordCache,
     hook: OnceLock<CommitHook>,
     /// The sequence number of the last batch whose hook has run: a reader
     /// whose snapshot is past it waits (`wait_for_hooks`), so no commit it
@@ -79,6 +86,8 @@ struct Tracker {
     /// Ordered, so a read range can be checked with one range query.
     last_write: BTreeMap<Vec<u8>, u64>,
     open_snapshots: BTreeMap<u64, usize>,
+    /// Size at which `last_write` is pruned next (at least `PRUNE_AT`).
+    prune_at: usize,
 }
 
 impl CommitQueue {
@@ -103,6 +112,17 @@ impl CommitQueue {
                 tracker.open_snapshots.remove(&seq);
             }
         }
+    }
+
+    /// Decoded records shared by transactions; the leader keeps it honest.
+    pub fn records(&self) -> &RecordCache {
+        &self.records
+    }
+
+    /// How many written keys the conflict tracker holds.
+    #[cfg(test)]
+    pub fn remembered(&self) -> usize {
+        self.tracker.lock().last_write.len()
     }
 
     /// Installs the hook that feeds the derived indexes (once per database),
@@ -162,21 +182,37 @@ impl CommitQueue {
         durability: Durability,
         group: Vec<(u64, CommitRequest)>,
     ) -> Vec<(u64, Result<u64>)> {
+        // Only one leader at a time: this lock is never contended.
+        let mut latest = self.latest.lock();
         let mut verdicts: Vec<(u64, Result<()>)> = Vec::with_capacity(group.len());
         let mut batch: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-        let mut counters: HashMap<Vec<u8>, i64> = HashMap::new();
+        let mut counters: HashMap<Vec<u8>, i64> = HashMap::default();
+        // The group's own snapshots: they end with this group, so they never
+        // need its writes remembered.
+        let mut snapshots: Vec<u64> = Vec::with_capacity(group.len());
         // Whether an accepted request is a real commit (not bookkeeping).
         let mut counted = false;
         {
             let tracker = self.tracker.lock();
             for (ticket, request) in group {
-                let verdict = check(&tracker, rocks, &request, &batch, &mut counters);
+                snapshots.push(request.snapshot_seq);
+                let verdict = check(
+                    &tracker,
+                    rocks,
+                    &mut latest,
+                    &request,
+                    &batch,
+                    &mut counters,
+                );
                 if verdict.is_ok() {
                     counted |= !request.maintenance;
-                    apply(&request, &mut batch, &mut counters);
+                    apply(request, &mut batch, &mut counters);
                 }
                 verdicts.push((ticket, verdict));
             }
+        }
+        for (key, value) in &counters {
+            batch.insert(key.clone(), Some(keys::encode_i64(*value)));
         }
         if batch.is_empty() {
             return verdicts
@@ -184,17 +220,21 @@ impl CommitQueue {
                 .map(|(t, v)| (t, v.map(|()| rocks.latest_sequence())))
                 .collect();
         }
-        for (key, value) in &counters {
-            batch.insert(key.clone(), Some(keys::encode_i64(*value)));
-        }
+        let written = Written {
+            snapshots,
+            commit: None,
+        };
         if !counted {
-            return self.write_batch(rocks, durability, batch, verdicts, None);
+            return self.write_batch(rocks, durability, &mut latest, batch, verdicts, written);
         }
         // The commit counter: derived indexes record the last one they applied.
-        let commits = match rocks.get_latest(&keys::commit_seq()) {
-            Ok(Some(bytes)) => keys::decode_u64(&bytes),
-            Ok(None) => Ok(0),
-            Err(e) => Err(e),
+        let commits = match latest.commits {
+            Some(n) => Ok(n),
+            None => match rocks.get_latest(&keys::commit_seq()) {
+                Ok(Some(bytes)) => keys::decode_u64(&bytes),
+                Ok(None) => Ok(0),
+                Err(e) => Err(e),
+            },
         };
         let commits = match commits {
             Ok(n) => n,
@@ -216,58 +256,177 @@ impl CommitQueue {
                 Some(keys::encode_changes(&changed)),
             );
         }
-        self.write_batch(rocks, durability, batch, verdicts, Some((commit, changed)))
+        let written = Written {
+            commit: Some((commit, changed)),
+            ..written
+        };
+        self.write_batch(rocks, durability, &mut latest, batch, verdicts, written)
     }
 
     /// Writes the accepted requests' batch; then reports the changed
-    /// records of commit number `commit` to the hook.
+    /// records of the commit to the hook and brings `latest` up to date.
     fn write_batch(
         &self,
         rocks: &Rocks,
         durability: Durability,
+        latest: &mut Latest,
         batch: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
         verdicts: Vec<(u64, Result<()>)>,
-        commit: Option<(u64, Vec<Changed>)>,
+        written: Written,
     ) -> Vec<(u64, Result<u64>)> {
-        let written = rocks.write(
+        let slots = self.records.writing(batch.keys().map(Vec::as_slice));
+        // RocksDB's record: a header, then per entry a tag, two varint
+        // lengths, the key and the value.
+        let bytes = 12
+            + batch
+                .iter()
+                .map(|(k, v)| 11 + k.len() + v.as_ref().map_or(0, Vec::len))
+                .sum::<usize>();
+        let result = rocks.write_sized(
             batch.iter().map(|(k, v)| (k.as_slice(), v.as_deref())),
+            bytes,
             durability.syncs_wal(),
         );
-        match written {
+        if !slots.is_empty() {
+            let seq = result
+                .as_ref()
+                .map_or_else(|_| rocks.latest_sequence(), |seq| *seq);
+            self.records.written(&slots, seq);
+        }
+        match result {
             Ok(seq) => {
                 crate::crashpoint::hit("commit.after_write");
-                if let Some((commit, changed)) = &commit
-                    && !changed.is_empty()
-                    && let Some(hook) = self.hook.get()
-                {
-                    hook(*commit, changed);
+                if let Some((commit, changed)) = &written.commit {
+                    latest.commits = Some(*commit);
+                    if !changed.is_empty()
+                        && let Some(hook) = self.hook.get()
+                    {
+                        hook(*commit, changed);
+                    }
                 }
                 self.hooked_seq.fetch_max(seq, Ordering::SeqCst);
-                self.remember(batch.into_keys(), seq);
+                latest.wrote(&batch);
+                self.remember(batch.into_keys(), seq, written.snapshots);
                 verdicts
                     .into_iter()
                     .map(|(t, v)| (t, v.map(|()| seq)))
                     .collect()
             }
-            Err(e) => verdicts
-                .into_iter()
-                .map(|(t, v)| (t, v.and(Err(e.clone()))))
-                .collect(),
+            Err(e) => {
+                // What the store holds is no longer known for certain.
+                latest.forget();
+                verdicts
+                    .into_iter()
+                    .map(|(t, v)| (t, v.and(Err(e.clone()))))
+                    .collect()
+            }
         }
     }
 
-    fn remember(&self, written: impl Iterator<Item = Vec<u8>>, seq: u64) {
+    /// Records the batch's keys for conflict checks, unless no open
+    /// snapshot outside the committing group is older than the write: a
+    /// transaction that starts later already sees it, so nothing can ever
+    /// conflict with it (the common case of one writer at a time).
+    fn remember(&self, written: impl Iterator<Item = Vec<u8>>, seq: u64, mut group: Vec<u64>) {
         let mut tracker = self.tracker.lock();
+        group.sort_unstable();
+        if !tracker.open_outside(&group, seq) {
+            // Older entries are as useless: every open snapshot is newer.
+            tracker.last_write.clear();
+            return;
+        }
         for key in written {
             tracker.last_write.insert(key, seq);
         }
-        if tracker.last_write.len() >= PRUNE_AT {
+        if tracker.last_write.len() >= tracker.prune_at.max(PRUNE_AT) {
             // Nobody can conflict with a write their snapshot already saw.
             match tracker.open_snapshots.keys().next().copied() {
                 Some(oldest) => tracker.last_write.retain(|_, s| *s > oldest),
                 None => tracker.last_write.clear(),
             }
+            // A long-lived snapshot keeps history alive: then wait for the
+            // map to double, so pruning stays linear overall.
+            tracker.prune_at = 2 * tracker.last_write.len();
         }
+    }
+}
+
+/// What a group's write carries besides the batch.
+struct Written {
+    /// Snapshot sequences of the group's requests.
+    snapshots: Vec<u64>,
+    /// The commit number and its changed records (None for bookkeeping).
+    commit: Option<(u64, Vec<Changed>)>,
+}
+
+impl Tracker {
+    /// Whether a snapshot older than `seq` is open besides the sorted
+    /// `group`'s (a snapshot sequence may be shared by several writers).
+    fn open_outside(&self, group: &[u64], seq: u64) -> bool {
+        self.open_snapshots.range(..seq).any(|(s, open)| {
+            let mine = group.partition_point(|g| g < s)..group.partition_point(|g| g <= s);
+            *open > mine.len()
+        })
+    }
+}
+
+/// What the leader knows of the store between groups: the latest stored
+/// values of usage counters (`keys::is_counter`) it read or wrote, and the
+/// commit counter. Every write after open goes through the leader, so they
+/// equal what is stored; a failed write forgets them, and they are read
+/// again.
+#[derive(Default)]
+pub(super) struct Latest {
+    counters: HashMap<Vec<u8>, i64>,
+    commits: Option<u64>,
+}
+
+/// Counters remembered at most (then forgotten and read again as needed).
+const LATEST_COUNTERS: usize = 65_536;
+
+impl Latest {
+    fn counter(&mut self, rocks: &Rocks, key: &[u8]) -> Result<i64> {
+        if let Some(v) = self.counters.get(key) {
+            return Ok(*v);
+        }
+        let v = match rocks.get_latest(key)? {
+            Some(bytes) => keys::decode_i64(&bytes)?,
+            None => 0,
+        };
+        if keys::is_counter(key) {
+            if self.counters.len() >= LATEST_COUNTERS {
+                self.counters.clear();
+            }
+            self.counters.insert(key.to_vec(), v);
+        }
+        Ok(v)
+    }
+
+    /// After a successful write: every counter key it wrote holds what was
+    /// written — a new count, or plain data put there by a request.
+    fn wrote(&mut self, batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>) {
+        for (key, value) in batch.iter().filter(|(k, _)| keys::is_counter(k)) {
+            match value.as_deref().map(keys::decode_i64) {
+                Some(Ok(v)) => {
+                    if let Some(slot) = self.counters.get_mut(key) {
+                        *slot = v;
+                    } else {
+                        if self.counters.len() >= LATEST_COUNTERS {
+                            self.counters.clear();
+                        }
+                        self.counters.insert(key.clone(), v);
+                    }
+                }
+                _ => {
+                    self.counters.remove(key);
+                }
+            }
+        }
+    }
+
+    fn forget(&mut self) {
+        self.counters.clear();
+        self.commits = None;
     }
 }
 
@@ -275,6 +434,7 @@ impl CommitQueue {
 fn check(
     tracker: &Tracker,
     rocks: &Rocks,
+    latest: &mut Latest,
     request: &CommitRequest,
     batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     counters: &mut HashMap<Vec<u8>, i64>,
@@ -306,10 +466,7 @@ fn check(
         let current = match counters.get(key) {
             Some(v) => *v,
             None => {
-                let v = match rocks.get_latest(key)? {
-                    Some(bytes) => keys::decode_i64(&bytes)?,
-                    None => 0,
-                };
+                let v = latest.counter(rocks, key)?;
                 counters.insert(key.clone(), v);
                 v
             }
@@ -324,15 +481,18 @@ fn check(
     Ok(())
 }
 
+/// Takes an accepted request's writes into the batch (moved, not copied).
 fn apply(
-    request: &CommitRequest,
+    request: CommitRequest,
     batch: &mut BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     counters: &mut HashMap<Vec<u8>, i64>,
 ) {
-    for (key, value) in &request.writes {
-        batch.insert(key.clone(), value.clone());
-    }
     for (key, change) in &request.counters {
         *counters.entry(key.clone()).or_insert(0) += change.delta;
+    }
+    if batch.is_empty() {
+        *batch = request.writes;
+    } else {
+        batch.extend(request.writes);
     }
 }

@@ -6,7 +6,9 @@
 //! swapping it in means reimplementing this module's `Storage` and `Txn`,
 //! nothing above them. See docs/ARCHITECTURE.md.
 
+mod cache;
 mod commit;
+mod hash;
 mod rocks;
 mod txn;
 
@@ -20,7 +22,7 @@ use crate::keys::{self, FORMAT_VERSION};
 pub(crate) use commit::CommitQueue;
 pub(crate) use rocks::Rocks;
 pub use rocks::{options as rocksdb_options, write_options as rocksdb_write_options};
-pub use txn::{Scope, Txn};
+pub use txn::{Scan, Scope, Txn};
 
 /// When a commit is acknowledged (DESIGN.md "Durability").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

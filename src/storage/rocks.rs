@@ -49,12 +49,19 @@ pub fn options() -> Options {
 
 pub(crate) struct Rocks {
     db: rocksdb::DB,
+    /// Tests make the next write fail, to check what survives a failed commit.
+    #[cfg(test)]
+    fail_next_write: std::sync::atomic::AtomicBool,
 }
 
 impl Rocks {
     pub fn open(dir: &Path) -> Result<Rocks> {
         let db = rocksdb::DB::open(&options(), dir)?;
-        Ok(Rocks { db })
+        Ok(Rocks {
+            db,
+            #[cfg(test)]
+            fail_next_write: Default::default(),
+        })
     }
 
     pub fn snapshot(&self) -> RocksSnapshot<'_> {
@@ -79,7 +86,25 @@ impl Rocks {
         entries: impl Iterator<Item = (&'k [u8], Option<&'k [u8]>)>,
         sync: bool,
     ) -> Result<u64> {
-        let mut batch = WriteBatch::default();
+        self.write_sized(entries, 0, sync)
+    }
+
+    /// `write`, with the batch's buffer allocated once for `bytes` of keys
+    /// and values.
+    pub fn write_sized<'k>(
+        &self,
+        entries: impl Iterator<Item = (&'k [u8], Option<&'k [u8]>)>,
+        bytes: usize,
+        sync: bool,
+    ) -> Result<u64> {
+        #[cfg(test)]
+        if self
+            .fail_next_write
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(crate::error::Error::io("injected write failure"));
+        }
+        let mut batch = WriteBatch::with_capacity_bytes(bytes);
         for (key, value) in entries {
             match value {
                 Some(v) => batch.put(key, v),
@@ -88,6 +113,12 @@ impl Rocks {
         }
         self.db.write_opt(batch, &write_options(sync))?;
         Ok(self.db.latest_sequence_number())
+    }
+
+    #[cfg(test)]
+    pub fn fail_next_write(&self) {
+        self.fail_next_write
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// A consistent copy of the database in `dir` (hard links where possible).

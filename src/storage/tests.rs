@@ -235,3 +235,159 @@ fn a_range_read_for_update_conflicts_with_a_phantom() {
     put(&s, t(1), "b", "1");
     scanner.commit().unwrap();
 }
+
+/// The commit leader keeps counters' latest values in memory: they must stay
+/// what is stored through plain writes of a counter key, rejected requests
+/// and failed writes.
+#[test]
+fn the_leaders_counters_stay_exact() {
+    let (_d, s) = open();
+    let n = key(t(1), "n");
+    let add = |delta: i64, limit: Option<i64>| {
+        let mut txn = s.write(Scope::tenant(t(1)));
+        txn.add_counter(n.clone(), delta, limit, "limit")?;
+        txn.commit()
+    };
+    let stored = || s.read(Scope::tenant(t(1))).counter(&n).unwrap();
+    add(1, None).unwrap();
+    add(1, None).unwrap();
+    assert_eq!(stored(), 2);
+    // The key written as plain data by another commit.
+    let mut txn = s.write(Scope::tenant(t(1)));
+    txn.put(n.clone(), keys::encode_i64(10)).unwrap();
+    txn.commit().unwrap();
+    add(1, None).unwrap();
+    assert_eq!(stored(), 11);
+    // A request the leader rejects: its delta is not kept.
+    let mut a = s.write(Scope::tenant(t(1)));
+    let mut b = s.write(Scope::tenant(t(1)));
+    a.add_counter(n.clone(), 1, Some(12), "limit 12").unwrap();
+    b.add_counter(n.clone(), 1, Some(12), "limit 12").unwrap();
+    a.commit().unwrap();
+    assert_eq!(b.commit().unwrap_err().code, ErrorCode::LimitReached);
+    assert_eq!(stored(), 12);
+    add(-2, None).unwrap();
+    assert_eq!(stored(), 10);
+    // A failed write: neither the counter nor the commit counter moves.
+    let commits = s.last_commit().unwrap();
+    s.rocks().fail_next_write();
+    assert!(add(5, None).is_err());
+    assert_eq!(stored(), 10);
+    assert_eq!(s.last_commit().unwrap(), commits);
+    add(1, Some(11)).unwrap();
+    assert_eq!(stored(), 11);
+    assert_eq!(s.last_commit().unwrap(), commits + 1);
+    assert_eq!(add(1, Some(11)).unwrap_err().code, ErrorCode::LimitReached);
+}
+
+#[test]
+fn concurrent_counter_changes_sum_exactly() {
+    let (_d, s) = open();
+    let s = Arc::new(s);
+    let sum = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    std::thread::scope(|scope| {
+        for thread in 0..8i64 {
+            let (s, sum) = (s.clone(), sum.clone());
+            scope.spawn(move || {
+                for i in 0..50i64 {
+                    let delta = (thread + i) % 6 - 2;
+                    let mut txn = s.write(Scope::tenant(t(1)));
+                    let result = txn
+                        .add_counter(key(t(1), "n"), delta, Some(40), "limit 40")
+                        .and_then(|()| txn.commit().map(|_| ()));
+                    match result {
+                        Ok(()) => {
+                            sum.fetch_add(delta, Ordering::SeqCst);
+                        }
+                        Err(e) => assert!(
+                            e.code == ErrorCode::LimitReached || e.message.contains("injected"),
+                            "{e:?}"
+                        ),
+                    }
+                    if i == 25 && thread == 0 {
+                        s.rocks().fail_next_write();
+                    }
+                }
+            });
+        }
+    });
+    let stored = s
+        .read(Scope::tenant(t(1)))
+        .counter(&key(t(1), "n"))
+        .unwrap();
+    assert_eq!(stored, sum.load(Ordering::SeqCst));
+    assert!(stored <= 40);
+}
+
+#[test]
+fn writes_nobody_can_conflict_with_are_not_remembered() {
+    let (_d, s) = open();
+    // One writer at a time: nothing to remember.
+    put(&s, t(1), "x", "0");
+    put(&s, t(1), "x", "1");
+    assert_eq!(s.commits().remembered(), 0);
+    // A transaction open across a commit still sees its conflict.
+    let mut open_txn = s.write(Scope::tenant(t(1)));
+    open_txn.get_for_update(&key(t(1), "x")).unwrap();
+    open_txn.put(key(t(1), "y"), b"1".to_vec()).unwrap();
+    put(&s, t(1), "x", "2");
+    assert!(s.commits().remembered() > 0);
+    assert_eq!(open_txn.commit().unwrap_err().code, ErrorCode::Conflict);
+    // A transaction that began after that commit does not conflict.
+    let mut later = s.write(Scope::tenant(t(1)));
+    later.get_for_update(&key(t(1), "x")).unwrap();
+    later.put(key(t(1), "x"), b"3".to_vec()).unwrap();
+    later.commit().unwrap();
+}
+
+/// Shared decoded copies (`cache.rs`) must give every snapshot its own value.
+#[test]
+fn decoded_records_follow_commits_and_snapshots() {
+    let (_d, s) = open();
+    let id = crate::model::Id::from_raw(crate::model::Dim::Person, 7);
+    let k = t(1).person(id);
+    assert!(keys::is_cached_record(&k));
+    let decode = |b: &[u8]| Ok(String::from_utf8_lossy(b).into_owned());
+    let seen = |txn: &Txn<'_>| {
+        txn.get_decoded(&k, decode)
+            .unwrap()
+            .map(|(v, len)| (v.as_ref().clone(), len))
+    };
+    let write = |v: &str| {
+        let mut txn = s.write(Scope::tenant(t(1)));
+        txn.put(k.clone(), v.as_bytes().to_vec()).unwrap();
+        txn.commit().unwrap();
+    };
+    let before = s.read(Scope::tenant(t(1)));
+    assert_eq!(seen(&before), None);
+    write("one");
+    assert_eq!(seen(&s.read(Scope::tenant(t(1)))), Some(("one".into(), 3)));
+    assert_eq!(seen(&before), None, "an older snapshot keeps its value");
+    let old = s.read(Scope::tenant(t(1)));
+    assert_eq!(seen(&old), Some(("one".into(), 3)));
+    write("three");
+    assert_eq!(
+        seen(&s.read(Scope::tenant(t(1)))),
+        Some(("three".into(), 5))
+    );
+    assert_eq!(seen(&old), Some(("one".into(), 3)));
+    // The transaction's own write comes first; a read for update conflicts.
+    let mut a = s.write(Scope::tenant(t(1)));
+    let mut b = s.write(Scope::tenant(t(1)));
+    assert!(a.get_decoded_for_update(&k, decode).unwrap().is_some());
+    a.put(key(t(1), "other"), vec![]).unwrap();
+    b.put(k.clone(), b"mine".to_vec()).unwrap();
+    assert_eq!(seen(&b), Some(("mine".into(), 4)));
+    b.commit().unwrap();
+    assert_eq!(a.commit().unwrap_err().code, ErrorCode::Conflict);
+    // Deleted, and another tenant's key refused as ever.
+    let mut txn = s.write(Scope::tenant(t(1)));
+    txn.delete(k.clone()).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(seen(&s.read(Scope::tenant(t(1)))), None);
+    let other = s.read(Scope::tenant(t(2)));
+    assert_eq!(
+        other.get_decoded(&k, decode).err().map(|e| e.code),
+        Some(ErrorCode::Forbidden)
+    );
+}

@@ -2,15 +2,18 @@
 //! own reads), the keys it read (for conflict detection) and the counters it
 //! changes (checked against their limits at commit).
 
-use std::collections::HashSet;
+use std::any::Any;
 use std::collections::btree_map::{self, BTreeMap};
 use std::iter::Peekable;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{self, Tenant};
 use crate::storage::Storage;
+use crate::storage::cache::Decoded;
 use crate::storage::commit::{CommitRequest, CounterChange};
+use crate::storage::hash::FxHashSet as HashSet;
 use crate::storage::rocks::{Cursor, RocksSnapshot};
 
 /// The tenants a transaction may touch. Enforced on every key it reads or
@@ -93,7 +96,7 @@ impl<'a> Txn<'a> {
             scope,
             writable,
             writes: BTreeMap::new(),
-            reads: HashSet::new(),
+            reads: HashSet::default(),
             read_ranges: Vec::new(),
             counters: BTreeMap::new(),
         }
@@ -175,10 +178,69 @@ impl<'a> Txn<'a> {
     /// Like `get`, and the commit fails with `CONFLICT` if another commit
     /// changed the key after this transaction's snapshot.
     pub fn get_for_update(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        if self.writable && !self.writes.contains_key(key) {
+        self.read_for_update(key);
+        self.get(key)
+    }
+
+    /// Enters `key` into the read set (unless this transaction wrote it:
+    /// then what it reads is its own).
+    fn read_for_update(&mut self, key: &[u8]) {
+        if self.writable && !self.reads.contains(key) && !self.writes.contains_key(key) {
             self.reads.insert(key.to_vec());
         }
-        self.get(key)
+    }
+
+    /// `get`, decoded by `decode`. Records that every writer reads and
+    /// few write (`keys::is_cached_record`) come from a copy shared across
+    /// transactions when it is valid for this snapshot (`storage/cache.rs`).
+    /// Also returns the stored size.
+    pub fn get_decoded<T: Any + Send + Sync>(
+        &self,
+        key: &[u8],
+        decode: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<Option<(Arc<T>, usize)>> {
+        self.scope.check(key, false)?;
+        if let Some(own) = self.writes.get(key) {
+            return match own {
+                Some(bytes) => Ok(Some((Arc::new(decode(bytes)?), bytes.len()))),
+                None => Ok(None),
+            };
+        }
+        if !keys::is_cached_record(key) {
+            return match self.snapshot.get(key)? {
+                Some(bytes) => Ok(Some((Arc::new(decode(&bytes)?), bytes.len()))),
+                None => Ok(None),
+            };
+        }
+        let records = self.storage.commits().records();
+        let seq = self.snapshot.sequence();
+        if let Some((copy, len)) = records.get(key, seq) {
+            match copy.map(Arc::downcast::<T>) {
+                None => return Ok(None),
+                Some(Ok(value)) => return Ok(Some((value, len))),
+                Some(Err(_)) => {} // decoded as another type: read again
+            }
+        }
+        let found = match self.snapshot.get(key)? {
+            Some(bytes) => Some((Arc::new(decode(&bytes)?), bytes.len())),
+            None => None,
+        };
+        let (copy, len) = match &found {
+            Some((value, len)) => (Some(value.clone() as Decoded), *len),
+            None => (None, 0),
+        };
+        records.insert(key, copy, len, seq);
+        Ok(found)
+    }
+
+    /// `get_decoded`, read for update (see `get_for_update`).
+    pub fn get_decoded_for_update<T: Any + Send + Sync>(
+        &mut self,
+        key: &[u8],
+        decode: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<Option<(Arc<T>, usize)>> {
+        self.read_for_update(key);
+        self.get_decoded(key, decode)
     }
 
     /// Like `scan_prefix`, and the commit fails with `CONFLICT` if another
@@ -190,6 +252,21 @@ impl<'a> Txn<'a> {
                 .push((prefix.to_vec(), keys::prefix_end(prefix)));
         }
         self.scan_prefix(prefix, reverse)
+    }
+
+    /// The entries this transaction itself wrote under `prefix` (deletes
+    /// left out): for a range the caller knows the snapshot holds nothing
+    /// of. No conflict is recorded.
+    pub fn scan_prefix_own_writes(
+        &self,
+        prefix: &[u8],
+    ) -> Result<impl Iterator<Item = (&[u8], &[u8])> + '_> {
+        let upper = keys::prefix_end(prefix);
+        self.check_range(prefix, &upper)?;
+        let range = self
+            .writes
+            .range::<[u8], _>((Bound::Included(prefix), Bound::Excluded(upper.as_slice())));
+        Ok(range.filter_map(|(k, v)| v.as_deref().map(|v| (k.as_slice(), v))))
     }
 
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
@@ -218,11 +295,19 @@ impl<'a> Txn<'a> {
 
     /// A counter's value as this transaction sees it.
     pub fn counter(&self, key: &[u8]) -> Result<i64> {
-        let stored = match self.get(key)? {
+        let change = self.counters.get(key);
+        let stored = match change.and_then(|c| c.seen) {
+            Some(seen) => seen,
+            None => self.stored_counter(key)?,
+        };
+        Ok(stored + change.map_or(0, |c| c.delta))
+    }
+
+    fn stored_counter(&self, key: &[u8]) -> Result<i64> {
+        Ok(match self.get(key)? {
             Some(bytes) => keys::decode_i64(&bytes)?,
             None => 0,
-        };
-        Ok(stored + self.counters.get(key).map_or(0, |c| c.delta))
+        })
     }
 
     /// Adds `delta` to a counter. With a limit (≥ 0), an increase that would
@@ -236,26 +321,49 @@ impl<'a> Txn<'a> {
         limit: Option<i64>,
         exceeded: impl Into<String>,
     ) -> Result<()> {
+        self.add_counter_with(key, delta, limit, move || exceeded.into())
+    }
+
+    /// `add_counter`, with the message made only when it may be needed:
+    /// it must be the same for every change of the key under one limit.
+    pub fn add_counter_with(
+        &mut self,
+        key: Vec<u8>,
+        delta: i64,
+        limit: Option<i64>,
+        exceeded: impl FnOnce() -> String,
+    ) -> Result<()> {
         self.scope.check(&key, true)?;
         if !self.writable {
             return Err(Error::invalid("write in a read-only transaction"));
         }
-        let exceeded = exceeded.into();
+        let mut seen = None;
         if delta > 0
             && let Some(limit) = limit.filter(|l| *l >= 0)
-            && self.counter(&key)? + delta > limit
         {
-            return Err(Error::new(ErrorCode::LimitReached, exceeded));
+            let change = self.counters.get(&key);
+            // The snapshot's value is read once per transaction: once the
+            // key is a counter here, nothing in it can write the key.
+            let stored = match change.and_then(|c| c.seen) {
+                Some(v) => v,
+                None => self.stored_counter(&key)?,
+            };
+            if stored + change.map_or(0, |c| c.delta) + delta > limit {
+                return Err(Error::new(ErrorCode::LimitReached, exceeded()));
+            }
+            seen = Some(stored);
         }
         let change = self.counters.entry(key).or_insert_with(|| CounterChange {
             delta: 0,
             limit: None,
             exceeded: String::new(),
+            seen: None,
         });
         change.delta += delta;
-        if limit.is_some() {
+        change.seen = change.seen.or(seen);
+        if limit.is_some() && (change.limit != limit || change.exceeded.is_empty()) {
             change.limit = limit;
-            change.exceeded = exceeded;
+            change.exceeded = exceeded();
         }
         Ok(())
     }
@@ -282,6 +390,7 @@ impl<'a> Txn<'a> {
                 Overlay::Forward(overlay.peekable())
             },
             reverse,
+            pending: Pending::None,
         })
     }
 
@@ -376,55 +485,82 @@ pub struct Scan<'t> {
     snapshot: Cursor<'t>,
     overlay: Overlay<'t>,
     reverse: bool,
+    /// Where the entry last handed out by `next_ref` came from: advanced
+    /// past at the next call, so that entry could be lent, not copied.
+    pending: Pending,
 }
 
 /// What the merge takes next.
 enum Step {
-    Done,
-    Failed(Error),
     /// The transaction's own entry; `shadows` when it replaces a stored one.
     Own {
         shadows: bool,
     },
-    Stored(Vec<u8>, Vec<u8>),
+    Stored,
+}
+
+#[derive(Clone, Copy)]
+enum Pending {
+    None,
+    Own { shadows: bool },
+    Stored,
+}
+
+impl Scan<'_> {
+    /// The next entry, lent until the next call: scans that look at each
+    /// entry once need not copy it.
+    pub fn next_ref(&mut self) -> Option<Result<(&[u8], &[u8])>> {
+        match std::mem::replace(&mut self.pending, Pending::None) {
+            Pending::None => {}
+            Pending::Stored => self.snapshot.advance(),
+            Pending::Own { shadows } => {
+                if shadows {
+                    self.snapshot.advance();
+                }
+                self.overlay.advance();
+            }
+        }
+        loop {
+            let own = self.overlay.peek();
+            let step = match (self.snapshot.peek(), own) {
+                (Some(Err(e)), _) => return Some(Err(e)),
+                (None, None) => return None,
+                (None, Some(_)) => Step::Own { shadows: false },
+                (Some(Ok((sk, _))), own) => match own {
+                    Some((ok, _)) if ok.as_slice() == sk => Step::Own { shadows: true },
+                    Some((ok, _)) if (ok.as_slice() < sk) != self.reverse => {
+                        Step::Own { shadows: false }
+                    }
+                    _ => Step::Stored,
+                },
+            };
+            match step {
+                Step::Stored => {
+                    self.pending = Pending::Stored;
+                    return self.snapshot.peek();
+                }
+                Step::Own { shadows } => {
+                    let (k, v) = own?;
+                    if let Some(v) = v {
+                        self.pending = Pending::Own { shadows };
+                        return Some(Ok((k.as_slice(), v.as_slice())));
+                    }
+                    // Deleted by this transaction: skip it (and what it hides).
+                    if shadows {
+                        self.snapshot.advance();
+                    }
+                    self.overlay.advance();
+                }
+            }
+        }
+    }
 }
 
 impl Iterator for Scan<'_> {
     type Item = Result<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let own = self.overlay.peek();
-            let step = match (self.snapshot.peek(), own) {
-                (Some(Err(e)), _) => Step::Failed(e),
-                (None, None) => Step::Done,
-                (None, Some(_)) => Step::Own { shadows: false },
-                (Some(Ok((sk, sv))), own) => match own {
-                    Some((ok, _)) if ok.as_slice() == sk => Step::Own { shadows: true },
-                    Some((ok, _)) if (ok.as_slice() < sk) != self.reverse => {
-                        Step::Own { shadows: false }
-                    }
-                    _ => Step::Stored(sk.to_vec(), sv.to_vec()),
-                },
-            };
-            match step {
-                Step::Done => return None,
-                Step::Failed(e) => return Some(Err(e)),
-                Step::Stored(k, v) => {
-                    self.snapshot.advance();
-                    return Some(Ok((k, v)));
-                }
-                Step::Own { shadows } => {
-                    if shadows {
-                        self.snapshot.advance();
-                    }
-                    let (k, v) = own?;
-                    self.overlay.advance();
-                    if let Some(v) = v {
-                        return Some(Ok((k.clone(), v.clone())));
-                    }
-                }
-            }
-        }
+        self.next_ref()
+            .map(|entry| entry.map(|(k, v)| (k.to_vec(), v.to_vec())))
     }
 }
