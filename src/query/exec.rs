@@ -15,7 +15,7 @@ use crate::keys::Direction;
 use crate::model::{Dim, Id, Millis};
 use crate::query::expr::{AggFunc, CExpr, Env};
 use crate::query::plan::{Access, AggOut, Aggregate, Expand, Op, Plan, Shortest, Way};
-use crate::query::value::{NULL, Node, Path, Val, compare, equal};
+use crate::query::value::{Key, NULL, Node, Path, Val, compare, equal};
 
 pub type Row = Vec<Val>;
 
@@ -365,8 +365,18 @@ impl ExpandOp<'_> {
         let Val::Node(start) = &row[self.e.from] else {
             return Ok(());
         };
+        let start = start.clone();
         let at = self.at()?;
-        let (min, max) = self.e.hops.unwrap_or((1, 1));
+        let Some((min, max)) = self.e.hops else {
+            for edge in neighbours(txn, start.id(), self.e.way, &self.e.types, at)? {
+                self.ctx.check_deadline()?;
+                let next = far_end(&edge, start.id());
+                if let Some(found) = self.reach(next)? {
+                    self.emit(&row, &found, Some(edge))?;
+                }
+            }
+            return Ok(());
+        };
         // Depth-first over simple paths (no node twice): cycle-safe, bounded.
         let mut stack: Vec<(Arc<Node>, u32, Vec<Id>)> = vec![(start.clone(), 0, vec![start.id()])];
         while let Some((node, depth, path)) = stack.pop() {
@@ -382,20 +392,26 @@ impl ExpandOp<'_> {
                 if path.contains(&next) {
                     continue;
                 }
-                let Some(found) = load_node(txn, next)? else {
+                let Some(found) = self.reach(next)? else {
                     continue;
                 };
-                let found = Arc::new(found);
-                if self.e.hops.is_none() {
-                    self.emit(&row, &found, Some(edge))?;
-                } else {
-                    let mut longer = path.clone();
-                    longer.push(next);
-                    stack.push((found, depth + 1, longer));
-                }
+                let mut longer = path.clone();
+                longer.push(next);
+                stack.push((found, depth + 1, longer));
             }
         }
         Ok(())
+    }
+
+    /// The node at the far end of an edge: loaded when the plan reads its
+    /// record (None when it is not visible), else bound by its id — an
+    /// edge's ends are live and visible (`TenantTxn::edges`).
+    fn reach(&self, id: Id) -> Result<Option<Arc<Node>>> {
+        if self.e.load {
+            Ok(load_node(self.ctx.env.txn, id)?.map(Arc::new))
+        } else {
+            Ok(Some(Arc::new(Node::Bare(id))))
+        }
     }
 
     fn emit(&mut self, row: &Row, node: &Arc<Node>, edge: Option<Edge>) -> Result<()> {
@@ -454,6 +470,9 @@ impl ShortestOp<'_> {
         let mut index: HashMap<Id, NodeIndex> = HashMap::new();
         let start = graph.add_node(from.id());
         index.insert(from.id(), start);
+        // An edge's ends are live and visible (`TenantTxn::edges`); only
+        // the knowledge junction's far ends need a look.
+        let junction = self.s.types.first().is_some_and(|t| t == "about");
         let mut frontier = vec![from.id()];
         for _ in 0..self.s.max {
             let mut next = Vec::new();
@@ -461,7 +480,7 @@ impl ShortestOp<'_> {
                 self.ctx.check_deadline()?;
                 for edge in neighbours(txn, id, self.s.way, &self.s.types, at)? {
                     let far = far_end(&edge, id);
-                    if load_node(txn, far)?.is_none() {
+                    if junction && load_node(txn, far)?.is_none() {
                         continue;
                     }
                     let far_index = *index.entry(far).or_insert_with(|| {
@@ -627,13 +646,13 @@ struct Acc {
     int_sum: i64,
     best: Option<Val>,
     items: Vec<Json>,
-    seen: HashSet<String>,
+    seen: HashSet<Key>,
 }
 
 impl AggregateOp<'_> {
     fn compute(&mut self) -> Result<Vec<Row>> {
         let mut groups: Vec<(Vec<Val>, Vec<Acc>)> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut index: HashMap<Vec<Key>, usize> = HashMap::new();
         while let Some(row) = self.input.next()? {
             self.ctx.check_deadline()?;
             let key: Vec<Val> = self
@@ -641,10 +660,7 @@ impl AggregateOp<'_> {
                 .iter()
                 .map(|k| k.eval(&row, &self.ctx.env))
                 .collect::<Result<_>>()?;
-            let key_text =
-                serde_json::to_string(&key.iter().map(|v| v.to_json()).collect::<Vec<_>>())
-                    .unwrap_or_default();
-            let g = *index.entry(key_text).or_insert_with(|| {
+            let g = *index.entry(Key::of_all(&key)).or_insert_with(|| {
                 groups.push((
                     key,
                     vec![
@@ -701,7 +717,7 @@ fn accumulate(agg: &Aggregate, acc: &mut Acc, value: Val) {
     if value.is_null() {
         return;
     }
-    if agg.distinct && !acc.seen.insert(value.to_json().to_string()) {
+    if agg.distinct && !acc.seen.insert(Key::of(&value)) {
         return;
     }
     acc.count += 1;
@@ -758,15 +774,13 @@ impl Operator for AggregateOp<'_> {
 
 struct Distinct<'c> {
     input: BoxOp<'c>,
-    seen: HashSet<String>,
+    seen: HashSet<Vec<Key>>,
 }
 
 impl Operator for Distinct<'_> {
     fn next(&mut self) -> Result<Option<Row>> {
         while let Some(row) = self.input.next()? {
-            let key = serde_json::to_string(&row.iter().map(|v| v.to_json()).collect::<Vec<_>>())
-                .unwrap_or_default();
-            if self.seen.insert(key) {
+            if self.seen.insert(Key::of_all(&row)) {
                 return Ok(Some(row));
             }
         }
@@ -854,5 +868,245 @@ impl Operator for Trim<'_> {
             r.truncate(self.width);
             r
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use serde_json::json;
+
+    use super::*;
+    use crate::graph::{NewConnection, NewPerson, NewThing};
+    use crate::model::{Plan as OrgPlan, now_ms};
+    use crate::ontology::{Role, Status};
+    use crate::query::ast::StatementKind;
+    use crate::query::parser::parse_statement;
+    use crate::query::plan::plan_match;
+    use crate::{Database, Session};
+
+    fn force_loads(op: &mut Op) {
+        if let Op::Expand { expand, .. } = op {
+            expand.load = true;
+        }
+        match op {
+            Op::Product { left, right } => {
+                force_loads(left);
+                force_loads(right);
+            }
+            Op::Once | Op::Scan { .. } => {}
+            Op::Expand { input, .. }
+            | Op::Shortest { input, .. }
+            | Op::Filter { input, .. }
+            | Op::Project { input, .. }
+            | Op::Aggregate { input, .. }
+            | Op::Distinct { input }
+            | Op::Sort { input, .. }
+            | Op::Skip { input, .. }
+            | Op::Limit { input, .. }
+            | Op::Trim { input, .. } => force_loads(input),
+        }
+    }
+
+    fn run_text(
+        session: &Session,
+        text: &str,
+        params: &HashMap<String, Val>,
+        loads: bool,
+    ) -> (Result<Vec<Vec<Json>>>, bool) {
+        let statement = parse_statement(text).unwrap();
+        let StatementKind::Match(query) = &statement.kind else {
+            panic!("{text} is not a MATCH");
+        };
+        let mut plan = plan_match(query, &session.database().vocabulary()).unwrap();
+        let before = plan.clone();
+        if loads {
+            force_loads(&mut plan.root);
+        }
+        let txn = session.read().unwrap();
+        let ctx = Context {
+            env: Env {
+                params,
+                txn: &txn,
+                now: now_ms(),
+            },
+            deadline: Instant::now() + Duration::from_secs(30),
+            max_rows: 10_000,
+            profile: None,
+            seeds: Vec::new(),
+        };
+        let rows = run(&plan, &ctx).map(|rows| {
+            rows.into_iter()
+                .map(|r| r.into_iter().map(|v| v.to_json()).collect())
+                .collect()
+        });
+        (rows, before != plan)
+    }
+
+    /// Binding nodes by id where no expression reads their record changes
+    /// no result: the same queries with every expansion loading its far end
+    /// give the same rows, as an org owner and as a customer, over a graph
+    /// with deleted things, a removed person, ended connections, a deleted
+    /// global thing and unpublished things.
+    #[test]
+    fn nodes_bound_by_id_give_the_results_of_loaded_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path()).unwrap();
+        let mut root = db.local_session().unwrap();
+        root.run(|t| {
+            t.create_org("acme", "Acme", OrgPlan::Enterprise)
+                .map(|_| ())
+        })
+        .unwrap();
+        root.use_platform().unwrap();
+        let global = root
+            .run(|t| {
+                t.create_thing(NewThing {
+                    kind: "creator".into(),
+                    name: "global".into(),
+                    ..Default::default()
+                })
+            })
+            .unwrap()
+            .id;
+        root.use_org("acme").unwrap();
+        let mut people = Vec::new();
+        for (email, role) in [
+            ("cust@acme.io", Role::Customer),
+            ("ann@acme.io", Role::OrgUser),
+            ("bob@acme.io", Role::OrgUser),
+        ] {
+            let p = root
+                .run(|t| {
+                    t.create_person(NewPerson {
+                        email: email.into(),
+                        name: email.into(),
+                        role,
+                        password: None,
+                    })
+                })
+                .unwrap();
+            people.push(p.id);
+        }
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut things = Vec::new();
+        for i in 0..40 {
+            let status = [Status::Draft, Status::Active, Status::Published][i % 3];
+            let id = root
+                .run(|t| {
+                    let id = t
+                        .create_thing(NewThing {
+                            kind: if i % 2 == 0 { "creator" } else { "blog_post" }.into(),
+                            name: format!("t{i}"),
+                            properties: json!({"n": i}).as_object().cloned().unwrap(),
+                        })?
+                        .id;
+                    if status != Status::Draft {
+                        t.set_status(id, Status::Active)?;
+                    }
+                    if status == Status::Published {
+                        t.set_status(id, Status::Published)?;
+                    }
+                    Ok(id)
+                })
+                .unwrap();
+            things.push(id);
+        }
+        let connect = |from, kind: &str, to| {
+            // Random pairs repeat: a duplicate is CONFLICT, and skipped.
+            let _ = root.run(|t| {
+                t.connect(NewConnection {
+                    from: Some(from),
+                    to: Some(to),
+                    kind: kind.into(),
+                    ..Default::default()
+                })
+                .map(|_| ())
+            });
+        };
+        for _ in 0..160 {
+            let a = things[rng.gen_range(0..things.len())];
+            let b = things[rng.gen_range(0..things.len())];
+            if a != b {
+                connect(a, "following", b);
+            }
+        }
+        for &p in &people {
+            for _ in 0..6 {
+                connect(p, "owns", things[rng.gen_range(0..things.len())]);
+            }
+        }
+        for &t in things.iter().take(5) {
+            connect(t, "following", global);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        let past = now_ms();
+        std::thread::sleep(Duration::from_millis(5));
+        root.run(|t| {
+            for &id in &things[30..33] {
+                t.delete_thing(id)?;
+            }
+            t.remove_person(people[2])?;
+            Ok(())
+        })
+        .unwrap();
+        for i in 0..6 {
+            let _ = root.run(|t| {
+                t.disconnect(things[i], "following", things[i + 1])
+                    .map(|_| ())
+            });
+        }
+        root.use_platform().unwrap();
+        root.run(|t| t.delete_thing(global)).unwrap();
+        root.use_org("acme").unwrap();
+        let customer = db.session_as("cust@acme.io").unwrap();
+
+        let mut params = HashMap::new();
+        params.insert("past".to_string(), Val::Data(json!(past)));
+        params.insert("x".to_string(), Val::Data(json!(things[7].to_string())));
+        params.insert("p".to_string(), Val::Data(json!(people[0].to_string())));
+        let queries = [
+            "MATCH (a)-[:following]->(b) RETURN count(b), count(DISTINCT b)",
+            "MATCH (a)-[:following]->(b) RETURN a.id, b.id",
+            "MATCH (a)-[:following AT $past]->(b) RETURN a.id, b.id, id(b)",
+            "MATCH (a)-[:following*1..3]->(b) RETURN DISTINCT b.id",
+            "MATCH (a)-[:following*0..2 AT $past]-(b) RETURN count(DISTINCT b)",
+            "MATCH (a)-[*1..2]-(b) WHERE a.id = $x RETURN count(DISTINCT b), count(*)",
+            "MATCH (a)-[:following]->(b) WHERE b.id = $x RETURN a.name",
+            "MATCH (a)-[:following]->(b) WHERE b = $x RETURN a.name ORDER BY a.name",
+            "MATCH (p:person)-[:owns]->(t) RETURN p.email, count(t), collect(t.id)",
+            "MATCH (t)<-[:owns]-(p) RETURN t.name, p.id ORDER BY t.name",
+            "MATCH (t)<-[:owns AT $past]-(p) RETURN count(DISTINCT p)",
+            "MATCH (a)-[r:following]->(b) RETURN r.type, b.id, r.from",
+            "MATCH (a)-[:following]->(b)-[:following]->(c) WHERE a <> c RETURN count(*)",
+            "MATCH (a)-[:following]->(b)-[:following]->(c) RETURN DISTINCT a.id, c.id",
+            "MATCH (a)-[:following]->(b), (b)-[:following]->(a) RETURN a.id, b.id",
+            "MATCH (a)-[:following]->(b) WHERE b IS NOT NULL RETURN count(b), size(connections(b))",
+            "MATCH (a)-[:following]->(b) RETURN b",
+            "MATCH (a)-[:following]->(b:creator) RETURN b.id",
+            "MATCH (p)-[:owns]->(t) WHERE p.id = $p RETURN t.name, t.status",
+        ];
+        let mut skipped_some = false;
+        for session in [&root, &customer] {
+            for q in queries {
+                let (fast, _) = run_text(session, q, &params, false);
+                let (slow, forced) = run_text(session, q, &params, true);
+                skipped_some |= forced;
+                match (fast, slow) {
+                    (Ok(f), Ok(s)) => assert_eq!(f, s, "{q} as {}", session.actor().email),
+                    (f, s) => assert_eq!(
+                        f.map_err(|e| e.code),
+                        s.map_err(|e| e.code),
+                        "{q} as {}",
+                        session.actor().email
+                    ),
+                }
+            }
+        }
+        assert!(skipped_some, "some query binds nodes by id");
     }
 }
