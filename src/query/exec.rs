@@ -31,7 +31,21 @@ pub struct Context<'e, 't> {
     pub seeds: Vec<Arc<Node>>,
 }
 
+/// An operator that holds rows or values in memory (ORDER BY, DISTINCT,
+/// grouping and its `collect` / `count(DISTINCT …)`, an expansion's
+/// pending rows, the subgraph SHORTEST explores) holds at most this many
+/// times the row cap; a result with LIMIT may have as many rows. So memory
+/// stays bounded by the limits, not by how long the deadline lets a query
+/// run.
+pub const BUFFER_FACTOR: usize = 10;
+
 impl Context<'_, '_> {
+    /// Most rows or values one operator may hold (and a LIMITed result may
+    /// have): `BUFFER_FACTOR` × the row cap.
+    pub fn buffer_cap(&self) -> usize {
+        self.max_rows.saturating_mul(BUFFER_FACTOR)
+    }
+
     fn check_deadline(&self) -> Result<()> {
         if Instant::now() > self.deadline {
             return Err(Error::new(
@@ -51,8 +65,15 @@ pub fn run(plan: &Plan, ctx: &Context<'_, '_>) -> Result<Vec<Row>> {
     while let Some(row) = root.next()? {
         if !plan.limited && rows.len() >= ctx.max_rows {
             return Err(Error::too_large(format!(
-                "the result has more than {} rows; add LIMIT (up to the configured cap)",
-                ctx.max_rows
+                "the result has more than {} rows; add LIMIT (up to {})",
+                ctx.max_rows,
+                ctx.buffer_cap()
+            )));
+        }
+        if rows.len() >= ctx.buffer_cap() {
+            return Err(Error::too_large(format!(
+                "the result has more than {} rows, the most a LIMIT allows",
+                ctx.buffer_cap()
             )));
         }
         rows.push(row);
@@ -123,6 +144,7 @@ fn build<'c>(
         }),
         Op::Distinct { input } => Box::new(Distinct {
             input: child(input)?,
+            ctx,
             seen: HashSet::new(),
         }),
         Op::Sort { input, keys } => Box::new(Sort {
@@ -378,6 +400,9 @@ impl ExpandOp<'_> {
             return Ok(());
         };
         // Depth-first over simple paths (no node twice): cycle-safe, bounded.
+        // On a dense graph the paths revisit the same nodes many times: each
+        // is read once and its rows share it.
+        let mut reached: HashMap<Id, Option<Arc<Node>>> = HashMap::new();
         let mut stack: Vec<(Arc<Node>, u32, Vec<Id>)> = vec![(start.clone(), 0, vec![start.id()])];
         while let Some((node, depth, path)) = stack.pop() {
             self.ctx.check_deadline()?;
@@ -392,7 +417,15 @@ impl ExpandOp<'_> {
                 if path.contains(&next) {
                     continue;
                 }
-                let Some(found) = self.reach(next)? else {
+                let found = match reached.get(&next) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let found = self.reach(next)?;
+                        reached.insert(next, found.clone());
+                        found
+                    }
+                };
+                let Some(found) = found else {
                     continue;
                 };
                 let mut longer = path.clone();
@@ -427,7 +460,7 @@ impl ExpandOp<'_> {
             out[slot] = Val::Rel(Arc::new(edge));
         }
         self.queue.push_back(out);
-        if self.queue.len() > self.ctx.max_rows.saturating_mul(10) {
+        if self.queue.len() > self.ctx.buffer_cap() {
             return Err(Error::too_large(
                 "an expansion produced too many rows; narrow the pattern",
             ));
@@ -482,6 +515,11 @@ impl ShortestOp<'_> {
                     let far = far_end(&edge, id);
                     if junction && load_node(txn, far)?.is_none() {
                         continue;
+                    }
+                    if graph.edge_count() >= self.ctx.buffer_cap() {
+                        return Err(Error::too_large(
+                            "SHORTEST explored too large a part of the graph; lower the hops",
+                        ));
                     }
                     let far_index = *index.entry(far).or_insert_with(|| {
                         next.push(far);
@@ -653,6 +691,8 @@ impl AggregateOp<'_> {
     fn compute(&mut self) -> Result<Vec<Row>> {
         let mut groups: Vec<(Vec<Val>, Vec<Acc>)> = Vec::new();
         let mut index: HashMap<Vec<Key>, usize> = HashMap::new();
+        // Values the accumulators hold (collected items, distinct keys).
+        let mut held = 0usize;
         while let Some(row) = self.input.next()? {
             self.ctx.check_deadline()?;
             let key: Vec<Val> = self
@@ -683,7 +723,13 @@ impl AggregateOp<'_> {
                     Some(e) => e.eval(&row, &self.ctx.env)?,
                     None => Val::Data(json!(true)),
                 };
-                accumulate(agg, acc, value);
+                held += accumulate(agg, acc, value);
+            }
+            if held > self.ctx.buffer_cap() {
+                return Err(Error::too_large(format!(
+                    "collect() and count(DISTINCT …) may hold at most {} values; narrow the pattern",
+                    self.ctx.buffer_cap()
+                )));
             }
         }
         if groups.is_empty() && self.keys.is_empty() {
@@ -713,12 +759,18 @@ impl AggregateOp<'_> {
     }
 }
 
-fn accumulate(agg: &Aggregate, acc: &mut Acc, value: Val) {
+/// Adds one value to an accumulator; returns how many values it now holds
+/// more than before (a distinct key, a collected item).
+fn accumulate(agg: &Aggregate, acc: &mut Acc, value: Val) -> usize {
     if value.is_null() {
-        return;
+        return 0;
     }
-    if agg.distinct && !acc.seen.insert(Key::of(&value)) {
-        return;
+    let mut held = 0;
+    if agg.distinct {
+        if !acc.seen.insert(Key::of(&value)) {
+            return 0;
+        }
+        held += 1;
     }
     acc.count += 1;
     match agg.func {
@@ -746,9 +798,13 @@ fn accumulate(agg: &Aggregate, acc: &mut Acc, value: Val) {
                 acc.best = Some(value);
             }
         }
-        AggFunc::Collect => acc.items.push(value.to_json()),
+        AggFunc::Collect => {
+            acc.items.push(value.to_json());
+            held += 1;
+        }
         AggFunc::Count => {}
     }
+    held
 }
 
 fn finish_agg(agg: &Aggregate, acc: &Acc) -> Val {
@@ -774,13 +830,22 @@ impl Operator for AggregateOp<'_> {
 
 struct Distinct<'c> {
     input: BoxOp<'c>,
+    ctx: &'c Context<'c, 'c>,
     seen: HashSet<Vec<Key>>,
 }
 
 impl Operator for Distinct<'_> {
     fn next(&mut self) -> Result<Option<Row>> {
         while let Some(row) = self.input.next()? {
+            self.ctx.check_deadline()?;
             if self.seen.insert(Key::of_all(&row)) {
+                // SKIP may pull far more distinct rows than the result keeps.
+                if self.seen.len() > self.ctx.buffer_cap() {
+                    return Err(Error::too_large(format!(
+                        "DISTINCT may hold at most {} rows; narrow the pattern",
+                        self.ctx.buffer_cap()
+                    )));
+                }
                 return Ok(Some(row));
             }
         }
@@ -801,7 +866,7 @@ impl Operator for Sort<'_> {
             let mut rows = Vec::new();
             while let Some(row) = self.input.next()? {
                 self.ctx.check_deadline()?;
-                if rows.len() >= self.ctx.max_rows.saturating_mul(10) {
+                if rows.len() >= self.ctx.buffer_cap() {
                     return Err(Error::too_large(
                         "too many rows to sort; narrow the pattern",
                     ));
