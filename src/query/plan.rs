@@ -8,6 +8,8 @@
 //! 3. `place_filters`: each conjunct runs right after the operator that binds
 //!    the last slot it reads.
 //! 4. `finish`: projection or aggregation, DISTINCT, ORDER BY, SKIP, LIMIT.
+//! 5. `record_slots` / `skip_loads`: an expansion whose far end no
+//!    expression reads beyond its id binds it by id, without reading it.
 
 use std::collections::HashMap;
 use std::fmt::Write;
