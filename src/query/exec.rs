@@ -242,11 +242,14 @@ impl<'c> Scan<'c> {
     ) -> Result<Scan<'c>> {
         let txn = ctx.env.txn;
         let nodes: Box<dyn Iterator<Item = Result<Node>> + 'c> = match access {
-            Access::ById(expr) => {
-                let value = expr.eval(&[], &ctx.env)?;
+            Access::ById { id, label, load } => {
+                let value = id.eval(&[], &ctx.env)?;
                 let node = match value.as_id() {
-                    Ok(id) => load_node(txn, id)?,
-                    Err(_) => None,
+                    Ok(id) if *load => load_node(txn, id)?.filter(|n| label_ok(n, label)),
+                    Ok(id) if matches!(id.dim(), Dim::Thing | Dim::Person | Dim::Knowledge) => {
+                        Some(Node::Bare(id))
+                    }
+                    _ => None,
                 };
                 Box::new(node.into_iter().map(Ok))
             }
@@ -958,6 +961,13 @@ mod tests {
         if let Op::Expand { expand, .. } = op {
             expand.load = true;
         }
+        if let Op::Scan {
+            access: Access::ById { load, .. },
+            ..
+        } = op
+        {
+            *load = true;
+        }
         match op {
             Op::Product { left, right } => {
                 force_loads(left);
@@ -1134,6 +1144,15 @@ mod tests {
         params.insert("past".to_string(), Val::Data(json!(past)));
         params.insert("x".to_string(), Val::Data(json!(things[7].to_string())));
         params.insert("p".to_string(), Val::Data(json!(people[0].to_string())));
+        params.insert("dead".to_string(), Val::Data(json!(things[31].to_string())));
+        // A draft creator and an active blog post: hidden from the customer.
+        params.insert("draft".to_string(), Val::Data(json!(things[0].to_string())));
+        params.insert("post".to_string(), Val::Data(json!(things[1].to_string())));
+        params.insert(
+            "removed".to_string(),
+            Val::Data(json!(people[2].to_string())),
+        );
+        params.insert("global".to_string(), Val::Data(json!(global.to_string())));
         let queries = [
             "MATCH (a)-[:following]->(b) RETURN count(b), count(DISTINCT b)",
             "MATCH (a)-[:following]->(b) RETURN a.id, b.id",
@@ -1154,6 +1173,19 @@ mod tests {
             "MATCH (a)-[:following]->(b) RETURN b",
             "MATCH (a)-[:following]->(b:creator) RETURN b.id",
             "MATCH (p)-[:owns]->(t) WHERE p.id = $p RETURN t.name, t.status",
+            "MATCH (p)-[:owns]->(t) WHERE p.id = $p RETURN count(DISTINCT t)",
+            "MATCH (p)-[:owns AT $past]->(t) WHERE p.id = $removed RETURN count(t)",
+            "MATCH (a)-[:following]->(b) WHERE a.id = $dead RETURN count(b)",
+            "MATCH (a)-[:following AT $past]-(b) WHERE a.id = $dead RETURN count(b)",
+            "MATCH (a)-[:following]-(b) WHERE a.id = $draft RETURN count(b)",
+            "MATCH (a)-[:following*1..2]-(b) WHERE a.id = $post RETURN count(DISTINCT b)",
+            "MATCH (a)-[:following*0..2]-(b) WHERE a.id = $dead RETURN count(DISTINCT b)",
+            "MATCH (a)<-[:following AT $past]-(b) WHERE a.id = $global RETURN count(b)",
+            "MATCH (a)-[:following]->(b) WHERE a.id = $p RETURN count(b)",
+            "MATCH (a:creator)-[:following]->(b) WHERE a.id = $post RETURN count(b)",
+            "MATCH (a:blog_post)-[:following]->(b) WHERE a.id = $post RETURN count(b)",
+            "MATCH (t:creator) WHERE t.id = $post RETURN t.name",
+            "MATCH (t) WHERE t.id = $dead RETURN count(t)",
         ];
         let mut skipped_some = false;
         for session in [&root, &customer] {

@@ -27,7 +27,15 @@ pub const MAX_HOPS: u32 = 10;
 /// Where a scan starts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Access {
-    ById(CExpr),
+    /// The node with this id, if it has the label. `load` false: bound by
+    /// its id alone (`Node::Bare`), set by `skip_loads` when nothing reads
+    /// its record and every row leaves it over an edge (which it has only
+    /// when it is live and visible).
+    ById {
+        id: CExpr,
+        label: Option<String>,
+        load: bool,
+    },
     ByStatus(String, Status),
     ByType(String),
     People,
@@ -422,18 +430,45 @@ fn record_uses(e: &CExpr, needed: &mut Vec<bool>) {
 
 /// Clears `load` on every expansion whose far end needs no record and no
 /// label check, and is not reached over the knowledge junction (whose
-/// entries do not promise a live far end).
+/// entries do not promise a live far end); and on a by-id scan whose node
+/// needs no record, no label check, and is the start of an expansion every
+/// row goes through that needs at least one edge (a missing, deleted or
+/// invisible node has none, so it yields no rows either way).
 fn skip_loads(op: &mut Op, needed: &[bool]) {
-    if let Op::Expand { expand, .. } = op {
-        let junction = expand.types.first().is_some_and(|t| t == "about");
-        expand.load =
-            junction || expand.label.is_some() || needed.get(expand.to).copied().unwrap_or(true);
-    }
+    skip_loads_under(op, needed, &mut Vec::new());
+}
+
+/// `leaves`: the slots an expansion above `op` leaves over at least one
+/// (non-junction) edge.
+fn skip_loads_under(op: &mut Op, needed: &[bool], leaves: &mut Vec<usize>) {
+    let needs = |slot: usize| needed.get(slot).copied().unwrap_or(true);
+    let pushed = match op {
+        Op::Expand { expand, .. } => {
+            let junction = expand.types.first().is_some_and(|t| t == "about");
+            expand.load = junction || expand.label.is_some() || needs(expand.to);
+            let one_edge = expand.hops.is_none_or(|(min, _)| min >= 1);
+            if !junction && one_edge {
+                leaves.push(expand.from);
+                true
+            } else {
+                false
+            }
+        }
+        Op::Scan {
+            slot,
+            access: Access::ById { label, load, .. },
+            ..
+        } => {
+            *load = label.is_some() || needs(*slot) || !leaves.contains(slot);
+            false
+        }
+        _ => false,
+    };
     match op {
         Op::Once | Op::Scan { .. } => {}
         Op::Product { left, right } => {
-            skip_loads(left, needed);
-            skip_loads(right, needed);
+            skip_loads_under(left, needed, leaves);
+            skip_loads_under(right, needed, leaves);
         }
         Op::Expand { input, .. }
         | Op::Shortest { input, .. }
@@ -444,7 +479,10 @@ fn skip_loads(op: &mut Op, needed: &[bool]) {
         | Op::Sort { input, .. }
         | Op::Skip { input, .. }
         | Op::Limit { input, .. }
-        | Op::Trim { input, .. } => skip_loads(input, needed),
+        | Op::Trim { input, .. } => skip_loads_under(input, needed, leaves),
+    }
+    if pushed {
+        leaves.pop();
     }
 }
 
@@ -469,7 +507,12 @@ fn access_for(
 ) -> Result<(u8, Access, Option<usize>)> {
     for (i, f) in filters.iter().enumerate() {
         if let Some(value) = equality_on(f, name, "id") {
-            return Ok((0, Access::ById(compile(value, &no_vars)?), Some(i)));
+            let access = Access::ById {
+                id: compile(value, &no_vars)?,
+                label: node.label.as_ref().map(|l| l.name.clone()),
+                load: true,
+            };
+            return Ok((0, access, Some(i)));
         }
     }
     match node.label.as_ref().map(|l| l.name.as_str()) {
@@ -837,7 +880,7 @@ impl Op {
         match self {
             Op::Once => "Once".into(),
             Op::Scan { name, access, .. } => match access {
-                Access::ById(e) => format!("NodeById {name} id={e}"),
+                Access::ById { id, .. } => format!("NodeById {name} id={id}"),
                 Access::ByStatus(kind, s) => {
                     format!("NodesByTypeStatus {name}:{kind} status={}", s.as_str())
                 }
