@@ -99,6 +99,14 @@ impl Node {
         }
     }
 
+    /// `to_json` of a node the caller owns (moves a thing's strings).
+    pub fn into_json(self) -> Json {
+        match self {
+            Node::Thing(t) => thing_into_json(t),
+            other => other.to_json(),
+        }
+    }
+
     /// All fields as a map; a person's password hash never appears.
     pub fn to_json(&self) -> Json {
         if let Node::Thing(t) = self {
@@ -130,11 +138,24 @@ impl Node {
 /// and no detour through serde's value serializer. Results that return
 /// whole things spend most of their time here.
 fn thing_json(t: &Thing) -> Json {
+    thing_map(t, t.kind.clone(), t.name.clone(), t.properties.clone())
+}
+
+/// `thing_json` of a thing the caller owns: its strings and properties
+/// move into the map instead of being copied.
+fn thing_into_json(mut t: Thing) -> Json {
+    let kind = std::mem::take(&mut t.kind);
+    let name = std::mem::take(&mut t.name);
+    let properties = std::mem::take(&mut t.properties);
+    thing_map(&t, kind, name, properties)
+}
+
+fn thing_map(t: &Thing, kind: String, name: String, properties: Map<String, Json>) -> Json {
     let mut m = Map::with_capacity(9);
     m.insert("id".into(), id_json(t.id));
-    m.insert("type".into(), Json::String(t.kind.clone()));
-    m.insert("name".into(), Json::String(t.name.clone()));
-    m.insert("properties".into(), Json::Object(t.properties.clone()));
+    m.insert("type".into(), Json::String(kind));
+    m.insert("name".into(), Json::String(name));
+    m.insert("properties".into(), Json::Object(properties));
     m.insert("status".into(), Json::String(t.status.as_str().into()));
     m.insert("org".into(), t.org.map_or(Json::Null, id_json));
     m.insert("createdAt".into(), Json::from(t.created_at));
@@ -217,6 +238,20 @@ impl Val {
                 "nodes": p.nodes.iter().map(|n| n.to_json()).collect::<Vec<_>>(),
                 "relationships": p.rels.iter().map(|e| edge_json(e)).collect::<Vec<_>>(),
             }),
+        }
+    }
+
+    /// `to_json` of a value the caller no longer needs: data moves out
+    /// instead of being copied, and so does a node no other row holds.
+    /// For turning result rows into output.
+    pub fn into_json(self) -> Json {
+        match self {
+            Val::Data(v) => v,
+            Val::Node(n) => match Arc::try_unwrap(n) {
+                Ok(node) => node.into_json(),
+                Err(shared) => shared.to_json(),
+            },
+            other => other.to_json(),
         }
     }
 
@@ -446,6 +481,11 @@ mod tests {
             let node = Node::Thing(t.clone());
             let want = serde_json::to_value(&t).unwrap();
             assert_eq!(node.to_json(), want);
+            assert_eq!(node.clone().into_json().to_string(), want.to_string());
+            let shared = Arc::new(node.clone());
+            let held = shared.clone();
+            assert_eq!(Val::Node(shared).into_json(), want);
+            assert_eq!(Val::Node(held).into_json(), want);
             // Same key order too (results print maps in this order).
             assert_eq!(node.to_json().to_string(), want.to_string());
             for status in crate::ontology::Status::ALL {
