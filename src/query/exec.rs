@@ -306,14 +306,17 @@ fn label_ok(node: &Node, label: &Option<String>) -> bool {
     label.as_deref().is_none_or(|l| node.label() == l)
 }
 
-/// Edges of a node one hop away, in the requested way and types.
+/// Edges of a node one hop away, in the requested way and types. A node
+/// can have millions: the deadline is checked while they are read, not
+/// only once they all are.
 fn neighbours(
-    txn: &TenantTxn<'_>,
+    ctx: &Context<'_, '_>,
     node: Id,
     way: Way,
     types: &[String],
     at: Millis,
 ) -> Result<Vec<Edge>> {
+    let txn = ctx.env.txn;
     let mut out = Vec::new();
     let dirs: &[Direction] = match way {
         Way::Out => &[Direction::Out],
@@ -334,15 +337,22 @@ fn neighbours(
         }
         return Ok(out);
     }
+    let push = |out: &mut Vec<Edge>, e: Result<Edge>| {
+        if out.len() % 4096 == 4095 {
+            ctx.check_deadline()?;
+        }
+        out.push(e?);
+        Ok::<(), Error>(())
+    };
     for dir in dirs {
         if types.is_empty() {
             for e in txn.edges(node, *dir, None, at)? {
-                out.push(e?);
+                push(&mut out, e)?;
             }
         } else {
             for t in types {
                 for e in txn.edges(node, *dir, Some(t), at)? {
-                    out.push(e?);
+                    push(&mut out, e)?;
                 }
             }
         }
@@ -386,14 +396,13 @@ impl ExpandOp<'_> {
 
     /// Every row one input row expands to.
     fn expand(&mut self, row: Row) -> Result<()> {
-        let txn = self.ctx.env.txn;
         let Val::Node(start) = &row[self.e.from] else {
             return Ok(());
         };
         let start = start.clone();
         let at = self.at()?;
         let Some((min, max)) = self.e.hops else {
-            for edge in neighbours(txn, start.id(), self.e.way, &self.e.types, at)? {
+            for edge in neighbours(self.ctx, start.id(), self.e.way, &self.e.types, at)? {
                 self.ctx.check_deadline()?;
                 let next = far_end(&edge, start.id());
                 if let Some(found) = self.reach(next)? {
@@ -415,7 +424,7 @@ impl ExpandOp<'_> {
             if depth == max {
                 continue;
             }
-            for edge in neighbours(txn, node.id(), self.e.way, &self.e.types, at)? {
+            for edge in neighbours(self.ctx, node.id(), self.e.way, &self.e.types, at)? {
                 let next = far_end(&edge, node.id());
                 if path.contains(&next) {
                     continue;
@@ -514,7 +523,7 @@ impl ShortestOp<'_> {
             let mut next = Vec::new();
             for id in frontier {
                 self.ctx.check_deadline()?;
-                for edge in neighbours(txn, id, self.s.way, &self.s.types, at)? {
+                for edge in neighbours(self.ctx, id, self.s.way, &self.s.types, at)? {
                     let far = far_end(&edge, id);
                     if junction && load_node(txn, far)?.is_none() {
                         continue;
