@@ -15,7 +15,7 @@ use crate::keys::Direction;
 use crate::model::{Dim, Id, Millis};
 use crate::query::expr::{AggFunc, CExpr, Env};
 use crate::query::plan::{Access, AggOut, Aggregate, Expand, Op, Plan, Shortest, Way};
-use crate::query::value::{NULL, Node, Path, Val, compare, equal};
+use crate::query::value::{Key, NULL, Node, Path, Val, compare, equal};
 
 pub type Row = Vec<Val>;
 
@@ -31,7 +31,21 @@ pub struct Context<'e, 't> {
     pub seeds: Vec<Arc<Node>>,
 }
 
+/// An operator that holds rows or values in memory (ORDER BY, DISTINCT,
+/// grouping and its `collect` / `count(DISTINCT …)`, an expansion's
+/// pending rows, the subgraph SHORTEST explores) holds at most this many
+/// times the row cap; a result with LIMIT may have as many rows. So memory
+/// stays bounded by the limits, not by how long the deadline lets a query
+/// run.
+pub const BUFFER_FACTOR: usize = 10;
+
 impl Context<'_, '_> {
+    /// Most rows or values one operator may hold (and a LIMITed result may
+    /// have): `BUFFER_FACTOR` × the row cap.
+    pub fn buffer_cap(&self) -> usize {
+        self.max_rows.saturating_mul(BUFFER_FACTOR)
+    }
+
     fn check_deadline(&self) -> Result<()> {
         if Instant::now() > self.deadline {
             return Err(Error::new(
@@ -51,8 +65,15 @@ pub fn run(plan: &Plan, ctx: &Context<'_, '_>) -> Result<Vec<Row>> {
     while let Some(row) = root.next()? {
         if !plan.limited && rows.len() >= ctx.max_rows {
             return Err(Error::too_large(format!(
-                "the result has more than {} rows; add LIMIT (up to the configured cap)",
-                ctx.max_rows
+                "the result has more than {} rows; add LIMIT (up to {})",
+                ctx.max_rows,
+                ctx.buffer_cap()
+            )));
+        }
+        if rows.len() >= ctx.buffer_cap() {
+            return Err(Error::too_large(format!(
+                "the result has more than {} rows, the most a LIMIT allows",
+                ctx.buffer_cap()
             )));
         }
         rows.push(row);
@@ -123,6 +144,7 @@ fn build<'c>(
         }),
         Op::Distinct { input } => Box::new(Distinct {
             input: child(input)?,
+            ctx,
             seen: HashSet::new(),
         }),
         Op::Sort { input, keys } => Box::new(Sort {
@@ -220,11 +242,14 @@ impl<'c> Scan<'c> {
     ) -> Result<Scan<'c>> {
         let txn = ctx.env.txn;
         let nodes: Box<dyn Iterator<Item = Result<Node>> + 'c> = match access {
-            Access::ById(expr) => {
-                let value = expr.eval(&[], &ctx.env)?;
+            Access::ById { id, label, load } => {
+                let value = id.eval(&[], &ctx.env)?;
                 let node = match value.as_id() {
-                    Ok(id) => load_node(txn, id)?,
-                    Err(_) => None,
+                    Ok(id) if *load => load_node(txn, id)?.filter(|n| label_ok(n, label)),
+                    Ok(id) if matches!(id.dim(), Dim::Thing | Dim::Person | Dim::Knowledge) => {
+                        Some(Node::Bare(id))
+                    }
+                    _ => None,
                 };
                 Box::new(node.into_iter().map(Ok))
             }
@@ -281,14 +306,17 @@ fn label_ok(node: &Node, label: &Option<String>) -> bool {
     label.as_deref().is_none_or(|l| node.label() == l)
 }
 
-/// Edges of a node one hop away, in the requested way and types.
+/// Edges of a node one hop away, in the requested way and types. A node
+/// can have millions: the deadline is checked while they are read, not
+/// only once they all are.
 fn neighbours(
-    txn: &TenantTxn<'_>,
+    ctx: &Context<'_, '_>,
     node: Id,
     way: Way,
     types: &[String],
     at: Millis,
 ) -> Result<Vec<Edge>> {
+    let txn = ctx.env.txn;
     let mut out = Vec::new();
     let dirs: &[Direction] = match way {
         Way::Out => &[Direction::Out],
@@ -309,15 +337,22 @@ fn neighbours(
         }
         return Ok(out);
     }
+    let push = |out: &mut Vec<Edge>, e: Result<Edge>| {
+        if out.len() % 4096 == 4095 {
+            ctx.check_deadline()?;
+        }
+        out.push(e?);
+        Ok::<(), Error>(())
+    };
     for dir in dirs {
         if types.is_empty() {
             for e in txn.edges(node, *dir, None, at)? {
-                out.push(e?);
+                push(&mut out, e)?;
             }
         } else {
             for t in types {
                 for e in txn.edges(node, *dir, Some(t), at)? {
-                    out.push(e?);
+                    push(&mut out, e)?;
                 }
             }
         }
@@ -361,13 +396,25 @@ impl ExpandOp<'_> {
 
     /// Every row one input row expands to.
     fn expand(&mut self, row: Row) -> Result<()> {
-        let txn = self.ctx.env.txn;
         let Val::Node(start) = &row[self.e.from] else {
             return Ok(());
         };
+        let start = start.clone();
         let at = self.at()?;
-        let (min, max) = self.e.hops.unwrap_or((1, 1));
+        let Some((min, max)) = self.e.hops else {
+            for edge in neighbours(self.ctx, start.id(), self.e.way, &self.e.types, at)? {
+                self.ctx.check_deadline()?;
+                let next = far_end(&edge, start.id());
+                if let Some(found) = self.reach(next)? {
+                    self.emit(&row, &found, Some(edge))?;
+                }
+            }
+            return Ok(());
+        };
         // Depth-first over simple paths (no node twice): cycle-safe, bounded.
+        // On a dense graph the paths revisit the same nodes many times: each
+        // is read once and its rows share it.
+        let mut reached: HashMap<Id, Option<Arc<Node>>> = HashMap::new();
         let mut stack: Vec<(Arc<Node>, u32, Vec<Id>)> = vec![(start.clone(), 0, vec![start.id()])];
         while let Some((node, depth, path)) = stack.pop() {
             self.ctx.check_deadline()?;
@@ -377,25 +424,39 @@ impl ExpandOp<'_> {
             if depth == max {
                 continue;
             }
-            for edge in neighbours(txn, node.id(), self.e.way, &self.e.types, at)? {
+            for edge in neighbours(self.ctx, node.id(), self.e.way, &self.e.types, at)? {
                 let next = far_end(&edge, node.id());
                 if path.contains(&next) {
                     continue;
                 }
-                let Some(found) = load_node(txn, next)? else {
+                let found = match reached.get(&next) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let found = self.reach(next)?;
+                        reached.insert(next, found.clone());
+                        found
+                    }
+                };
+                let Some(found) = found else {
                     continue;
                 };
-                let found = Arc::new(found);
-                if self.e.hops.is_none() {
-                    self.emit(&row, &found, Some(edge))?;
-                } else {
-                    let mut longer = path.clone();
-                    longer.push(next);
-                    stack.push((found, depth + 1, longer));
-                }
+                let mut longer = path.clone();
+                longer.push(next);
+                stack.push((found, depth + 1, longer));
             }
         }
         Ok(())
+    }
+
+    /// The node at the far end of an edge: loaded when the plan reads its
+    /// record (None when it is not visible), else bound by its id — an
+    /// edge's ends are live and visible (`TenantTxn::edges`).
+    fn reach(&self, id: Id) -> Result<Option<Arc<Node>>> {
+        if self.e.load {
+            Ok(load_node(self.ctx.env.txn, id)?.map(Arc::new))
+        } else {
+            Ok(Some(Arc::new(Node::Bare(id))))
+        }
     }
 
     fn emit(&mut self, row: &Row, node: &Arc<Node>, edge: Option<Edge>) -> Result<()> {
@@ -411,7 +472,7 @@ impl ExpandOp<'_> {
             out[slot] = Val::Rel(Arc::new(edge));
         }
         self.queue.push_back(out);
-        if self.queue.len() > self.ctx.max_rows.saturating_mul(10) {
+        if self.queue.len() > self.ctx.buffer_cap() {
             return Err(Error::too_large(
                 "an expansion produced too many rows; narrow the pattern",
             ));
@@ -454,15 +515,23 @@ impl ShortestOp<'_> {
         let mut index: HashMap<Id, NodeIndex> = HashMap::new();
         let start = graph.add_node(from.id());
         index.insert(from.id(), start);
+        // An edge's ends are live and visible (`TenantTxn::edges`); only
+        // the knowledge junction's far ends need a look.
+        let junction = self.s.types.first().is_some_and(|t| t == "about");
         let mut frontier = vec![from.id()];
         for _ in 0..self.s.max {
             let mut next = Vec::new();
             for id in frontier {
                 self.ctx.check_deadline()?;
-                for edge in neighbours(txn, id, self.s.way, &self.s.types, at)? {
+                for edge in neighbours(self.ctx, id, self.s.way, &self.s.types, at)? {
                     let far = far_end(&edge, id);
-                    if load_node(txn, far)?.is_none() {
+                    if junction && load_node(txn, far)?.is_none() {
                         continue;
+                    }
+                    if graph.edge_count() >= self.ctx.buffer_cap() {
+                        return Err(Error::too_large(
+                            "SHORTEST explored too large a part of the graph; lower the hops",
+                        ));
                     }
                     let far_index = *index.entry(far).or_insert_with(|| {
                         next.push(far);
@@ -627,13 +696,15 @@ struct Acc {
     int_sum: i64,
     best: Option<Val>,
     items: Vec<Json>,
-    seen: HashSet<String>,
+    seen: HashSet<Key>,
 }
 
 impl AggregateOp<'_> {
     fn compute(&mut self) -> Result<Vec<Row>> {
         let mut groups: Vec<(Vec<Val>, Vec<Acc>)> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut index: HashMap<Vec<Key>, usize> = HashMap::new();
+        // Values the accumulators hold (collected items, distinct keys).
+        let mut held = 0usize;
         while let Some(row) = self.input.next()? {
             self.ctx.check_deadline()?;
             let key: Vec<Val> = self
@@ -641,10 +712,7 @@ impl AggregateOp<'_> {
                 .iter()
                 .map(|k| k.eval(&row, &self.ctx.env))
                 .collect::<Result<_>>()?;
-            let key_text =
-                serde_json::to_string(&key.iter().map(|v| v.to_json()).collect::<Vec<_>>())
-                    .unwrap_or_default();
-            let g = *index.entry(key_text).or_insert_with(|| {
+            let g = *index.entry(Key::of_all(&key)).or_insert_with(|| {
                 groups.push((
                     key,
                     vec![
@@ -667,7 +735,13 @@ impl AggregateOp<'_> {
                     Some(e) => e.eval(&row, &self.ctx.env)?,
                     None => Val::Data(json!(true)),
                 };
-                accumulate(agg, acc, value);
+                held += accumulate(agg, acc, value);
+            }
+            if held > self.ctx.buffer_cap() {
+                return Err(Error::too_large(format!(
+                    "collect() and count(DISTINCT …) may hold at most {} values; narrow the pattern",
+                    self.ctx.buffer_cap()
+                )));
             }
         }
         if groups.is_empty() && self.keys.is_empty() {
@@ -697,12 +771,18 @@ impl AggregateOp<'_> {
     }
 }
 
-fn accumulate(agg: &Aggregate, acc: &mut Acc, value: Val) {
+/// Adds one value to an accumulator; returns how many values it now holds
+/// more than before (a distinct key, a collected item).
+fn accumulate(agg: &Aggregate, acc: &mut Acc, value: Val) -> usize {
     if value.is_null() {
-        return;
+        return 0;
     }
-    if agg.distinct && !acc.seen.insert(value.to_json().to_string()) {
-        return;
+    let mut held = 0;
+    if agg.distinct {
+        if !acc.seen.insert(Key::of(&value)) {
+            return 0;
+        }
+        held += 1;
     }
     acc.count += 1;
     match agg.func {
@@ -730,9 +810,13 @@ fn accumulate(agg: &Aggregate, acc: &mut Acc, value: Val) {
                 acc.best = Some(value);
             }
         }
-        AggFunc::Collect => acc.items.push(value.to_json()),
+        AggFunc::Collect => {
+            acc.items.push(value.to_json());
+            held += 1;
+        }
         AggFunc::Count => {}
     }
+    held
 }
 
 fn finish_agg(agg: &Aggregate, acc: &Acc) -> Val {
@@ -758,15 +842,22 @@ impl Operator for AggregateOp<'_> {
 
 struct Distinct<'c> {
     input: BoxOp<'c>,
-    seen: HashSet<String>,
+    ctx: &'c Context<'c, 'c>,
+    seen: HashSet<Vec<Key>>,
 }
 
 impl Operator for Distinct<'_> {
     fn next(&mut self) -> Result<Option<Row>> {
         while let Some(row) = self.input.next()? {
-            let key = serde_json::to_string(&row.iter().map(|v| v.to_json()).collect::<Vec<_>>())
-                .unwrap_or_default();
-            if self.seen.insert(key) {
+            self.ctx.check_deadline()?;
+            if self.seen.insert(Key::of_all(&row)) {
+                // SKIP may pull far more distinct rows than the result keeps.
+                if self.seen.len() > self.ctx.buffer_cap() {
+                    return Err(Error::too_large(format!(
+                        "DISTINCT may hold at most {} rows; narrow the pattern",
+                        self.ctx.buffer_cap()
+                    )));
+                }
                 return Ok(Some(row));
             }
         }
@@ -787,7 +878,7 @@ impl Operator for Sort<'_> {
             let mut rows = Vec::new();
             while let Some(row) = self.input.next()? {
                 self.ctx.check_deadline()?;
-                if rows.len() >= self.ctx.max_rows.saturating_mul(10) {
+                if rows.len() >= self.ctx.buffer_cap() {
                     return Err(Error::too_large(
                         "too many rows to sort; narrow the pattern",
                     ));
@@ -854,5 +945,274 @@ impl Operator for Trim<'_> {
             r.truncate(self.width);
             r
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use serde_json::json;
+
+    use super::*;
+    use crate::graph::{NewConnection, NewPerson, NewThing};
+    use crate::model::{Plan as OrgPlan, now_ms};
+    use crate::ontology::{Role, Status};
+    use crate::query::ast::StatementKind;
+    use crate::query::parser::parse_statement;
+    use crate::query::plan::plan_match;
+    use crate::{Database, Session};
+
+    fn force_loads(op: &mut Op) {
+        if let Op::Expand { expand, .. } = op {
+            expand.load = true;
+        }
+        if let Op::Scan {
+            access: Access::ById { load, .. },
+            ..
+        } = op
+        {
+            *load = true;
+        }
+        match op {
+            Op::Product { left, right } => {
+                force_loads(left);
+                force_loads(right);
+            }
+            Op::Once | Op::Scan { .. } => {}
+            Op::Expand { input, .. }
+            | Op::Shortest { input, .. }
+            | Op::Filter { input, .. }
+            | Op::Project { input, .. }
+            | Op::Aggregate { input, .. }
+            | Op::Distinct { input }
+            | Op::Sort { input, .. }
+            | Op::Skip { input, .. }
+            | Op::Limit { input, .. }
+            | Op::Trim { input, .. } => force_loads(input),
+        }
+    }
+
+    fn run_text(
+        session: &Session,
+        text: &str,
+        params: &HashMap<String, Val>,
+        loads: bool,
+    ) -> (Result<Vec<Vec<Json>>>, bool) {
+        let statement = parse_statement(text).unwrap();
+        let StatementKind::Match(query) = &statement.kind else {
+            panic!("{text} is not a MATCH");
+        };
+        let mut plan = plan_match(query, &session.database().vocabulary()).unwrap();
+        let before = plan.clone();
+        if loads {
+            force_loads(&mut plan.root);
+        }
+        let txn = session.read().unwrap();
+        let ctx = Context {
+            env: Env {
+                params,
+                txn: &txn,
+                now: now_ms(),
+            },
+            deadline: Instant::now() + Duration::from_secs(30),
+            max_rows: 10_000,
+            profile: None,
+            seeds: Vec::new(),
+        };
+        let rows = run(&plan, &ctx).map(|rows| {
+            rows.into_iter()
+                .map(|r| r.into_iter().map(|v| v.to_json()).collect())
+                .collect()
+        });
+        (rows, before != plan)
+    }
+
+    /// Binding nodes by id where no expression reads their record changes
+    /// no result: the same queries with every expansion loading its far end
+    /// give the same rows, as an org owner and as a customer, over a graph
+    /// with deleted things, a removed person, ended connections, a deleted
+    /// global thing and unpublished things.
+    #[test]
+    fn nodes_bound_by_id_give_the_results_of_loaded_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path()).unwrap();
+        let mut root = db.local_session().unwrap();
+        root.run(|t| {
+            t.create_org("acme", "Acme", OrgPlan::Enterprise)
+                .map(|_| ())
+        })
+        .unwrap();
+        root.use_platform().unwrap();
+        let global = root
+            .run(|t| {
+                t.create_thing(NewThing {
+                    kind: "creator".into(),
+                    name: "global".into(),
+                    ..Default::default()
+                })
+            })
+            .unwrap()
+            .id;
+        root.use_org("acme").unwrap();
+        let mut people = Vec::new();
+        for (email, role) in [
+            ("cust@acme.io", Role::Customer),
+            ("ann@acme.io", Role::OrgUser),
+            ("bob@acme.io", Role::OrgUser),
+        ] {
+            let p = root
+                .run(|t| {
+                    t.create_person(NewPerson {
+                        email: email.into(),
+                        name: email.into(),
+                        role,
+                        password: None,
+                    })
+                })
+                .unwrap();
+            people.push(p.id);
+        }
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut things = Vec::new();
+        for i in 0..40 {
+            let status = [Status::Draft, Status::Active, Status::Published][i % 3];
+            let id = root
+                .run(|t| {
+                    let id = t
+                        .create_thing(NewThing {
+                            kind: if i % 2 == 0 { "creator" } else { "blog_post" }.into(),
+                            name: format!("t{i}"),
+                            properties: json!({"n": i}).as_object().cloned().unwrap(),
+                        })?
+                        .id;
+                    if status != Status::Draft {
+                        t.set_status(id, Status::Active)?;
+                    }
+                    if status == Status::Published {
+                        t.set_status(id, Status::Published)?;
+                    }
+                    Ok(id)
+                })
+                .unwrap();
+            things.push(id);
+        }
+        let connect = |from, kind: &str, to| {
+            // Random pairs repeat: a duplicate is CONFLICT, and skipped.
+            let _ = root.run(|t| {
+                t.connect(NewConnection {
+                    from: Some(from),
+                    to: Some(to),
+                    kind: kind.into(),
+                    ..Default::default()
+                })
+                .map(|_| ())
+            });
+        };
+        for _ in 0..160 {
+            let a = things[rng.gen_range(0..things.len())];
+            let b = things[rng.gen_range(0..things.len())];
+            if a != b {
+                connect(a, "following", b);
+            }
+        }
+        for &p in &people {
+            for _ in 0..6 {
+                connect(p, "owns", things[rng.gen_range(0..things.len())]);
+            }
+        }
+        for &t in things.iter().take(5) {
+            connect(t, "following", global);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        let past = now_ms();
+        std::thread::sleep(Duration::from_millis(5));
+        root.run(|t| {
+            for &id in &things[30..33] {
+                t.delete_thing(id)?;
+            }
+            t.remove_person(people[2])?;
+            Ok(())
+        })
+        .unwrap();
+        for i in 0..6 {
+            let _ = root.run(|t| {
+                t.disconnect(things[i], "following", things[i + 1])
+                    .map(|_| ())
+            });
+        }
+        root.use_platform().unwrap();
+        root.run(|t| t.delete_thing(global)).unwrap();
+        root.use_org("acme").unwrap();
+        let customer = db.session_as("cust@acme.io").unwrap();
+
+        let mut params = HashMap::new();
+        params.insert("past".to_string(), Val::Data(json!(past)));
+        params.insert("x".to_string(), Val::Data(json!(things[7].to_string())));
+        params.insert("p".to_string(), Val::Data(json!(people[0].to_string())));
+        params.insert("dead".to_string(), Val::Data(json!(things[31].to_string())));
+        // A draft creator and an active blog post: hidden from the customer.
+        params.insert("draft".to_string(), Val::Data(json!(things[0].to_string())));
+        params.insert("post".to_string(), Val::Data(json!(things[1].to_string())));
+        params.insert(
+            "removed".to_string(),
+            Val::Data(json!(people[2].to_string())),
+        );
+        params.insert("global".to_string(), Val::Data(json!(global.to_string())));
+        let queries = [
+            "MATCH (a)-[:following]->(b) RETURN count(b), count(DISTINCT b)",
+            "MATCH (a)-[:following]->(b) RETURN a.id, b.id",
+            "MATCH (a)-[:following AT $past]->(b) RETURN a.id, b.id, id(b)",
+            "MATCH (a)-[:following*1..3]->(b) RETURN DISTINCT b.id",
+            "MATCH (a)-[:following*0..2 AT $past]-(b) RETURN count(DISTINCT b)",
+            "MATCH (a)-[*1..2]-(b) WHERE a.id = $x RETURN count(DISTINCT b), count(*)",
+            "MATCH (a)-[:following]->(b) WHERE b.id = $x RETURN a.name",
+            "MATCH (a)-[:following]->(b) WHERE b = $x RETURN a.name ORDER BY a.name",
+            "MATCH (p:person)-[:owns]->(t) RETURN p.email, count(t), collect(t.id)",
+            "MATCH (t)<-[:owns]-(p) RETURN t.name, p.id ORDER BY t.name",
+            "MATCH (t)<-[:owns AT $past]-(p) RETURN count(DISTINCT p)",
+            "MATCH (a)-[r:following]->(b) RETURN r.type, b.id, r.from",
+            "MATCH (a)-[:following]->(b)-[:following]->(c) WHERE a <> c RETURN count(*)",
+            "MATCH (a)-[:following]->(b)-[:following]->(c) RETURN DISTINCT a.id, c.id",
+            "MATCH (a)-[:following]->(b), (b)-[:following]->(a) RETURN a.id, b.id",
+            "MATCH (a)-[:following]->(b) WHERE b IS NOT NULL RETURN count(b), size(connections(b))",
+            "MATCH (a)-[:following]->(b) RETURN b",
+            "MATCH (a)-[:following]->(b:creator) RETURN b.id",
+            "MATCH (p)-[:owns]->(t) WHERE p.id = $p RETURN t.name, t.status",
+            "MATCH (p)-[:owns]->(t) WHERE p.id = $p RETURN count(DISTINCT t)",
+            "MATCH (p)-[:owns AT $past]->(t) WHERE p.id = $removed RETURN count(t)",
+            "MATCH (a)-[:following]->(b) WHERE a.id = $dead RETURN count(b)",
+            "MATCH (a)-[:following AT $past]-(b) WHERE a.id = $dead RETURN count(b)",
+            "MATCH (a)-[:following]-(b) WHERE a.id = $draft RETURN count(b)",
+            "MATCH (a)-[:following*1..2]-(b) WHERE a.id = $post RETURN count(DISTINCT b)",
+            "MATCH (a)-[:following*0..2]-(b) WHERE a.id = $dead RETURN count(DISTINCT b)",
+            "MATCH (a)<-[:following AT $past]-(b) WHERE a.id = $global RETURN count(b)",
+            "MATCH (a)-[:following]->(b) WHERE a.id = $p RETURN count(b)",
+            "MATCH (a:creator)-[:following]->(b) WHERE a.id = $post RETURN count(b)",
+            "MATCH (a:blog_post)-[:following]->(b) WHERE a.id = $post RETURN count(b)",
+            "MATCH (t:creator) WHERE t.id = $post RETURN t.name",
+            "MATCH (t) WHERE t.id = $dead RETURN count(t)",
+        ];
+        let mut skipped_some = false;
+        for session in [&root, &customer] {
+            for q in queries {
+                let (fast, _) = run_text(session, q, &params, false);
+                let (slow, forced) = run_text(session, q, &params, true);
+                skipped_some |= forced;
+                match (fast, slow) {
+                    (Ok(f), Ok(s)) => assert_eq!(f, s, "{q} as {}", session.actor().email),
+                    (f, s) => assert_eq!(
+                        f.map_err(|e| e.code),
+                        s.map_err(|e| e.code),
+                        "{q} as {}",
+                        session.actor().email
+                    ),
+                }
+            }
+        }
+        assert!(skipped_some, "some query binds nodes by id");
     }
 }

@@ -8,6 +8,8 @@
 //! 3. `place_filters`: each conjunct runs right after the operator that binds
 //!    the last slot it reads.
 //! 4. `finish`: projection or aggregation, DISTINCT, ORDER BY, SKIP, LIMIT.
+//! 5. `record_slots` / `skip_loads`: an expansion whose far end no
+//!    expression reads beyond its id binds it by id, without reading it.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -25,7 +27,15 @@ pub const MAX_HOPS: u32 = 10;
 /// Where a scan starts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Access {
-    ById(CExpr),
+    /// The node with this id, if it has the label. `load` false: bound by
+    /// its id alone (`Node::Bare`), set by `skip_loads` when nothing reads
+    /// its record and every row leaves it over an edge (which it has only
+    /// when it is live and visible).
+    ById {
+        id: CExpr,
+        label: Option<String>,
+        load: bool,
+    },
     ByStatus(String, Status),
     ByType(String),
     People,
@@ -74,6 +84,11 @@ pub struct Expand {
     pub label: Option<String>,
     /// The far end is already bound: keep rows where it matches.
     pub to_bound: bool,
+    /// Whether the far end's record is read (by a label check or an
+    /// expression). When not, the node is bound by its id alone
+    /// (`Node::Bare`): the edge index holds only edges whose both ends are
+    /// live and visible, so the record adds nothing. Set by `record_slots`.
+    pub load: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -331,14 +346,144 @@ fn plan_query(query: &Query, vocabulary: &Vocabulary, seeded: bool) -> Result<Pl
     root = place_filters(root, &mut pending, &vec![true; bound.len()]);
 
     // Pass 4: RETURN, DISTINCT, ORDER BY, SKIP, LIMIT.
-    finish(
+    let mut plan = finish(
         root,
         &query.ret,
         &query.order,
         query.skip.as_ref(),
         query.limit.as_ref(),
         &slots,
-    )
+    )?;
+    // Pass 5: expansions whose far end no expression reads bind it by id.
+    let mut needed = vec![false; plan.width];
+    record_slots(&plan.root, &mut needed);
+    skip_loads(&mut plan.root, &needed);
+    Ok(plan)
+}
+
+/// Marks in `needed` every slot whose node record some expression of the
+/// plan reads: everything but reading its id (`n.id`, `id(n)`), comparing
+/// it with `=` / `<>` (nodes compare by id), `connections(n)`, `n IS
+/// NULL`, and `count(n)` / `count(DISTINCT n)` (counted by id). A slot
+/// used any other way — returned, grouped by, sorted, collected, a field
+/// read — needs its record.
+pub fn record_slots(op: &Op, needed: &mut Vec<bool>) {
+    let mut exprs: Vec<&CExpr> = Vec::new();
+    match op {
+        Op::Filter { pred, .. } => exprs.push(pred),
+        Op::Project { items, .. } => exprs.extend(items),
+        Op::Aggregate { keys, aggs, .. } => {
+            exprs.extend(keys);
+            for a in aggs {
+                match (&a.arg, a.func) {
+                    (Some(CExpr::Slot(..)), AggFunc::Count) | (None, _) => {}
+                    (Some(e), _) => exprs.push(e),
+                }
+            }
+        }
+        _ => {}
+    }
+    for e in exprs {
+        record_uses(e, needed);
+    }
+    for child in op.children() {
+        record_slots(child, needed);
+    }
+}
+
+fn record_uses(e: &CExpr, needed: &mut Vec<bool>) {
+    use crate::query::ast::BinaryOp as B;
+    use crate::query::expr::Func;
+    let mut mark = |s: usize| {
+        if needed.len() <= s {
+            needed.resize(s + 1, false);
+        }
+        needed[s] = true;
+    };
+    match e {
+        CExpr::Slot(s, _) => mark(*s),
+        CExpr::Field(base, name) if name == "id" && matches!(**base, CExpr::Slot(..)) => {}
+        CExpr::Func(Func::Id | Func::Connections, args)
+            if matches!(args.as_slice(), [CExpr::Slot(..)]) => {}
+        CExpr::IsNull(inner, _) if matches!(**inner, CExpr::Slot(..)) => {}
+        CExpr::Binary(B::Eq | B::Ne, l, r) => {
+            for side in [l, r] {
+                if !matches!(**side, CExpr::Slot(..)) {
+                    record_uses(side, needed);
+                }
+            }
+        }
+        CExpr::Field(base, _) | CExpr::Not(base) | CExpr::Neg(base) | CExpr::IsNull(base, _) => {
+            record_uses(base, needed)
+        }
+        CExpr::List(items) | CExpr::Func(_, items) => {
+            items.iter().for_each(|i| record_uses(i, needed))
+        }
+        CExpr::Map(entries) => entries.iter().for_each(|(_, v)| record_uses(v, needed)),
+        CExpr::Binary(_, l, r) => {
+            record_uses(l, needed);
+            record_uses(r, needed);
+        }
+        CExpr::Const(_) | CExpr::Param(_) => {}
+    }
+}
+
+/// Clears `load` on every expansion whose far end needs no record and no
+/// label check, and is not reached over the knowledge junction (whose
+/// entries do not promise a live far end); and on a by-id scan whose node
+/// needs no record, no label check, and is the start of an expansion every
+/// row goes through that needs at least one edge (a missing, deleted or
+/// invisible node has none, so it yields no rows either way).
+fn skip_loads(op: &mut Op, needed: &[bool]) {
+    skip_loads_under(op, needed, &mut Vec::new());
+}
+
+/// `leaves`: the slots an expansion above `op` leaves over at least one
+/// (non-junction) edge.
+fn skip_loads_under(op: &mut Op, needed: &[bool], leaves: &mut Vec<usize>) {
+    let needs = |slot: usize| needed.get(slot).copied().unwrap_or(true);
+    let pushed = match op {
+        Op::Expand { expand, .. } => {
+            let junction = expand.types.first().is_some_and(|t| t == "about");
+            expand.load = junction || expand.label.is_some() || needs(expand.to);
+            let one_edge = expand.hops.is_none_or(|(min, _)| min >= 1);
+            if !junction && one_edge {
+                leaves.push(expand.from);
+                true
+            } else {
+                false
+            }
+        }
+        Op::Scan {
+            slot,
+            access: Access::ById { label, load, .. },
+            ..
+        } => {
+            *load = label.is_some() || needs(*slot) || !leaves.contains(slot);
+            false
+        }
+        _ => false,
+    };
+    match op {
+        Op::Once | Op::Scan { .. } => {}
+        Op::Product { left, right } => {
+            skip_loads_under(left, needed, leaves);
+            skip_loads_under(right, needed, leaves);
+        }
+        Op::Expand { input, .. }
+        | Op::Shortest { input, .. }
+        | Op::Filter { input, .. }
+        | Op::Project { input, .. }
+        | Op::Aggregate { input, .. }
+        | Op::Distinct { input }
+        | Op::Sort { input, .. }
+        | Op::Skip { input, .. }
+        | Op::Limit { input, .. }
+        | Op::Trim { input, .. } => skip_loads_under(input, needed, leaves),
+    }
+    if pushed {
+        leaves.pop();
+    }
 }
 
 fn check_label(node: &NodePattern, vocabulary: &Vocabulary) -> Result<()> {
@@ -362,7 +507,12 @@ fn access_for(
 ) -> Result<(u8, Access, Option<usize>)> {
     for (i, f) in filters.iter().enumerate() {
         if let Some(value) = equality_on(f, name, "id") {
-            return Ok((0, Access::ById(compile(value, &no_vars)?), Some(i)));
+            let access = Access::ById {
+                id: compile(value, &no_vars)?,
+                label: node.label.as_ref().map(|l| l.name.clone()),
+                load: true,
+            };
+            return Ok((0, access, Some(i)));
         }
     }
     match node.label.as_ref().map(|l| l.name.as_str()) {
@@ -503,6 +653,7 @@ impl PatternPlanner<'_> {
                 at: rel.at.as_ref().map(|e| compile(e, &no_vars)).transpose()?,
                 label: all_nodes[to].label.as_ref().map(|l| l.name.clone()),
                 to_bound: self.bound[*to_slot],
+                load: true,
             };
             self.bound[*to_slot] = true;
             if let Some(r) = rels[step] {
@@ -729,7 +880,7 @@ impl Op {
         match self {
             Op::Once => "Once".into(),
             Op::Scan { name, access, .. } => match access {
-                Access::ById(e) => format!("NodeById {name} id={e}"),
+                Access::ById { id, .. } => format!("NodeById {name} id={id}"),
                 Access::ByStatus(kind, s) => {
                     format!("NodesByTypeStatus {name}:{kind} status={}", s.as_str())
                 }

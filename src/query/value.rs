@@ -16,6 +16,11 @@ pub enum Node {
     Thing(Thing),
     Person(Person),
     Knowledge(Knowledge),
+    /// A node reached over an edge and bound by its id alone, its record
+    /// not read: the planner binds one only where no expression reads more
+    /// of the node than its id (`plan::record_slots`), and the edge index
+    /// only holds edges whose both ends are live and visible.
+    Bare(Id),
 }
 
 impl Node {
@@ -24,21 +29,30 @@ impl Node {
             Node::Thing(t) => t.id,
             Node::Person(p) => p.id,
             Node::Knowledge(k) => k.id,
+            Node::Bare(id) => *id,
         }
     }
 
-    /// The label a node pattern matches: the thing type, `person` or `knowledge`.
+    /// The label a node pattern matches: the thing type, `person` or
+    /// `knowledge` (a bare node has none; nodes with a label to check are
+    /// always loaded).
     pub fn label(&self) -> &str {
         match self {
             Node::Thing(t) => &t.kind,
             Node::Person(_) => "person",
             Node::Knowledge(_) => "knowledge",
+            Node::Bare(_) => "",
         }
     }
 
     /// A field by name; unknown names fall back to a thing's properties
     /// (`c.price` reads `properties.price`).
     pub fn field(&self, name: &str) -> Json {
+        // The fields queries read most, straight from the record: the same
+        // values `to_json` holds, without building the whole map per access.
+        if let Some(v) = self.quick_field(name) {
+            return v;
+        }
         let fields = self.to_json();
         match fields.get(name) {
             Some(v) => v.clone(),
@@ -49,12 +63,60 @@ impl Node {
         }
     }
 
+    /// `field(name)` for the names that do not need the whole map; None
+    /// for the others. Each value is what `to_json` has under that name.
+    fn quick_field(&self, name: &str) -> Option<Json> {
+        if name == "id" {
+            return Some(id_json(self.id()));
+        }
+        match self {
+            Node::Thing(t) => Some(match name {
+                "type" => json!(t.kind),
+                "name" => json!(t.name),
+                "status" => json!(t.status),
+                "properties" => Json::Object(t.properties.clone()),
+                "org" => json!(t.org),
+                "createdAt" => json!(t.created_at),
+                "updatedAt" => json!(t.updated_at),
+                // `deletedAt` is absent from the map of a live thing, so it
+                // falls back to the properties like any unknown name.
+                "deletedAt" => return None,
+                other => t.properties.get(other).cloned().unwrap_or(Json::Null),
+            }),
+            Node::Person(p) => match name {
+                "type" => Some(json!("person")),
+                "name" => Some(json!(p.name)),
+                "email" => Some(json!(p.email)),
+                _ => None,
+            },
+            Node::Knowledge(k) => match name {
+                "type" => Some(json!("knowledge")),
+                "text" => Some(json!(k.text)),
+                _ => None,
+            },
+            // Only its id is ever read (see the variant).
+            Node::Bare(_) => Some(Json::Null),
+        }
+    }
+
+    /// `to_json` of a node the caller owns (moves a thing's strings).
+    pub fn into_json(self) -> Json {
+        match self {
+            Node::Thing(t) => thing_into_json(t),
+            other => other.to_json(),
+        }
+    }
+
     /// All fields as a map; a person's password hash never appears.
     pub fn to_json(&self) -> Json {
+        if let Node::Thing(t) = self {
+            return thing_json(t);
+        }
         let mut value = match self {
             Node::Thing(t) => serde_json::to_value(t),
             Node::Person(p) => serde_json::to_value(p),
             Node::Knowledge(k) => serde_json::to_value(k),
+            Node::Bare(id) => Ok(json!({ "id": id })),
         }
         .unwrap_or(Json::Null);
         if let Json::Object(map) = &mut value {
@@ -68,6 +130,49 @@ impl Node {
         }
         value
     }
+}
+
+/// A thing's map, built straight from the record: exactly what
+/// `serde_json::to_value(thing)` gives (the same keys in the same order,
+/// tested below), with one allocation for the map instead of a growing one
+/// and no detour through serde's value serializer. Results that return
+/// whole things spend most of their time here.
+fn thing_json(t: &Thing) -> Json {
+    thing_map(t, t.kind.clone(), t.name.clone(), t.properties.clone())
+}
+
+/// `thing_json` of a thing the caller owns: its strings and properties
+/// move into the map instead of being copied.
+fn thing_into_json(mut t: Thing) -> Json {
+    let kind = std::mem::take(&mut t.kind);
+    let name = std::mem::take(&mut t.name);
+    let properties = std::mem::take(&mut t.properties);
+    thing_map(&t, kind, name, properties)
+}
+
+fn thing_map(t: &Thing, kind: String, name: String, properties: Map<String, Json>) -> Json {
+    let mut m = Map::with_capacity(9);
+    m.insert("id".into(), id_json(t.id));
+    m.insert("type".into(), Json::String(kind));
+    m.insert("name".into(), Json::String(name));
+    m.insert("properties".into(), Json::Object(properties));
+    m.insert("status".into(), Json::String(t.status.as_str().into()));
+    m.insert("org".into(), t.org.map_or(Json::Null, id_json));
+    m.insert("createdAt".into(), Json::from(t.created_at));
+    m.insert("updatedAt".into(), Json::from(t.updated_at));
+    if let Some(d) = t.deleted_at {
+        m.insert("deletedAt".into(), Json::from(d));
+    }
+    Json::Object(m)
+}
+
+/// An id as JSON text, in one allocation of its exact size (`to_string`
+/// grows its buffer three times for the 30 characters).
+fn id_json(id: Id) -> Json {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(32);
+    let _ = write!(s, "{id}");
+    Json::String(s)
 }
 
 /// A path: nodes joined by relationships (`nodes.len() == rels.len() + 1`).
@@ -101,6 +206,19 @@ pub fn edge_json(e: &Edge) -> Json {
     Json::Object(m)
 }
 
+/// `edge_json(e)[name]`, without building the map.
+fn edge_field(e: &Edge, name: &str) -> Json {
+    match name {
+        "id" => json!(e.con),
+        "type" => json!(e.kind),
+        "from" => json!(e.from),
+        "to" => json!(e.to),
+        "validFrom" => json!(e.valid_from),
+        "validTo" => e.valid_to.map_or(Json::Null, |t| json!(t)),
+        _ => Json::Null,
+    }
+}
+
 impl Val {
     pub fn from_json(v: Json) -> Val {
         Val::Data(v)
@@ -123,11 +241,25 @@ impl Val {
         }
     }
 
+    /// `to_json` of a value the caller no longer needs: data moves out
+    /// instead of being copied, and so does a node no other row holds.
+    /// For turning result rows into output.
+    pub fn into_json(self) -> Json {
+        match self {
+            Val::Data(v) => v,
+            Val::Node(n) => match Arc::try_unwrap(n) {
+                Ok(node) => node.into_json(),
+                Err(shared) => shared.to_json(),
+            },
+            other => other.to_json(),
+        }
+    }
+
     /// `value.name`: a node's field, a map's entry, a relationship's field.
     pub fn field(&self, name: &str) -> Val {
         match self {
             Val::Node(n) => Val::Data(n.field(name)),
-            Val::Rel(e) => Val::Data(edge_json(e).get(name).cloned().unwrap_or(Json::Null)),
+            Val::Rel(e) => Val::Data(edge_field(e, name)),
             Val::Data(Json::Object(m)) => Val::Data(m.get(name).cloned().unwrap_or(Json::Null)),
             _ => NULL,
         }
@@ -212,6 +344,7 @@ pub fn equal(a: &Val, b: &Val) -> bool {
         (Val::Node(n), other) | (other, Val::Node(n)) => {
             other.as_str() == Some(&n.id().to_string())
         }
+        (Val::Data(x), Val::Data(y)) => json_equal(x, y),
         _ => json_equal(&a.to_json(), &b.to_json()),
     }
 }
@@ -232,7 +365,39 @@ fn json_equal(a: &Json, b: &Json) -> bool {
 /// Ordering for `<`, ORDER BY, min and max: nulls first, then booleans,
 /// numbers, strings, lists, maps; values of different kinds compare by kind.
 pub fn compare(a: &Val, b: &Val) -> Ordering {
-    compare_json(&a.to_json(), &b.to_json())
+    match (a, b) {
+        // Data compares in place: sorting must not copy every value twice
+        // per comparison.
+        (Val::Data(x), Val::Data(y)) => compare_json(x, y),
+        _ => compare_json(&a.to_json(), &b.to_json()),
+    }
+}
+
+/// What DISTINCT and grouping compare a value by: two values get the same
+/// key exactly when they count as the same. Data by its JSON text; a node
+/// by its id (within one snapshot a node's fields follow from its id, so
+/// this is the same as comparing its map, without building it);
+/// relationships and paths by their JSON (junction relationships share an
+/// id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    Node(Id),
+    Json(String),
+}
+
+impl Key {
+    pub fn of(v: &Val) -> Key {
+        match v {
+            Val::Node(n) => Key::Node(n.id()),
+            Val::Data(d) => Key::Json(d.to_string()),
+            other => Key::Json(other.to_json().to_string()),
+        }
+    }
+
+    /// The key of several values (a row, a group's key columns).
+    pub fn of_all(values: &[Val]) -> Vec<Key> {
+        values.iter().map(Key::of).collect()
+    }
 }
 
 fn rank(v: &Json) -> u8 {
@@ -289,6 +454,113 @@ mod tests {
         assert_eq!(
             compare(&Val::Data(json!("b")), &Val::Data(json!("a"))),
             Ordering::Greater
+        );
+    }
+
+    fn thing(org: Option<Id>, deleted_at: Option<Millis>) -> Thing {
+        Thing {
+            id: Id::generate(crate::model::Dim::Thing),
+            kind: "course".into(),
+            name: "Rust \"quoted\"".into(),
+            properties: json!({"price": 39, "tags": ["a"], "nested": {"x": null}})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            status: crate::ontology::Status::Published,
+            org,
+            created_at: 1,
+            updated_at: -2,
+            deleted_at,
+        }
+    }
+
+    #[test]
+    fn a_things_map_is_exactly_its_serde_value() {
+        let org = Some(Id::generate(crate::model::Dim::Org));
+        for t in [thing(None, None), thing(org, None), thing(org, Some(7))] {
+            let node = Node::Thing(t.clone());
+            let want = serde_json::to_value(&t).unwrap();
+            assert_eq!(node.to_json(), want);
+            assert_eq!(node.clone().into_json().to_string(), want.to_string());
+            let shared = Arc::new(node.clone());
+            let held = shared.clone();
+            assert_eq!(Val::Node(shared).into_json(), want);
+            assert_eq!(Val::Node(held).into_json(), want);
+            // Same key order too (results print maps in this order).
+            assert_eq!(node.to_json().to_string(), want.to_string());
+            for status in crate::ontology::Status::ALL {
+                let t = Thing {
+                    status,
+                    ..t.clone()
+                };
+                assert_eq!(
+                    Node::Thing(t.clone()).to_json(),
+                    serde_json::to_value(&t).unwrap()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn quick_fields_are_the_fields_of_the_map() {
+        let org = Some(Id::generate(crate::model::Dim::Org));
+        for t in [thing(None, None), thing(org, Some(7))] {
+            let node = Node::Thing(t.clone());
+            let map = serde_json::to_value(&t).unwrap();
+            for name in [
+                "id",
+                "type",
+                "name",
+                "properties",
+                "status",
+                "org",
+                "createdAt",
+                "updatedAt",
+                "deletedAt",
+                "price",
+                "tags",
+                "missing",
+            ] {
+                let want = map
+                    .get(name)
+                    .cloned()
+                    .or_else(|| t.properties.get(name).cloned())
+                    .unwrap_or(Json::Null);
+                assert_eq!(node.field(name), want, "{name}");
+            }
+        }
+        let e = Edge {
+            con: Id::generate(crate::model::Dim::Connection),
+            kind: "owns".into(),
+            from: Id::generate(crate::model::Dim::Thing),
+            to: Id::generate(crate::model::Dim::Thing),
+            valid_from: 3,
+            valid_to: None,
+        };
+        let rel = Val::Rel(Arc::new(e.clone()));
+        for name in ["id", "type", "from", "to", "validFrom", "validTo", "other"] {
+            let want = edge_json(&e).get(name).cloned().unwrap_or(Json::Null);
+            assert_eq!(rel.field(name), Val::Data(want), "{name}");
+        }
+    }
+
+    #[test]
+    fn keys_tell_apart_what_distinct_tells_apart() {
+        let t = thing(None, None);
+        let node = Val::Node(Arc::new(Node::Thing(t.clone())));
+        let bare = Val::Node(Arc::new(Node::Bare(t.id)));
+        // A node is the same node whether its record was read or not.
+        assert_eq!(Key::of(&node), Key::of(&bare));
+        // Its id as a string, or its map as data, is another value.
+        assert_ne!(Key::of(&node), Key::of(&Val::Data(json!(t.id))));
+        assert_ne!(Key::of(&node), Key::of(&Val::Data(node.to_json())));
+        assert_ne!(
+            Key::of(&Val::Data(json!(1))),
+            Key::of(&Val::Data(json!("1")))
+        );
+        assert_eq!(
+            Key::of(&Val::Data(json!([1, "a"]))),
+            Key::of(&Val::Data(json!([1, "a"])))
         );
     }
 

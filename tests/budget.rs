@@ -1,0 +1,522 @@
+//! Query budgets (RELIABILITY.md "Limits" and test R1): every limit of a
+//! query at the limit and one past it, buffering operators bounded by the
+//! row budget rather than by the deadline, and expensive queries stopped in
+//! time while other clients' point reads stay fast.
+//!
+//! Public API only: `Runner::set_limits` sets a query's time and row limits.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use onedb::query::run::{Outcome, QueryLimits, Runner};
+use onedb::{ErrorCode, Id, NewConnection, NewThing, Session};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+const SEED: u64 = 0xB0D6E7;
+
+fn limits(timeout: Duration, max_rows: usize) -> QueryLimits {
+    QueryLimits { timeout, max_rows }
+}
+
+/// `count` things of `kind` with `n` = 0, 1, …; in one transaction.
+fn things(session: &Session, kind: &str, count: usize) -> Vec<Id> {
+    let mut t = session.write().expect("write");
+    let ids = (0..count)
+        .map(|n| {
+            t.create_thing(NewThing {
+                kind: kind.into(),
+                name: format!("{kind} {n}"),
+                properties: json!({ "n": n }).as_object().cloned().unwrap(),
+            })
+            .expect("create thing")
+            .id
+        })
+        .collect();
+    t.commit().expect("commit");
+    ids
+}
+
+fn connect_all(session: &Session, edges: &[(Id, Id)]) {
+    for chunk in edges.chunks(500) {
+        let mut t = session.write().expect("write");
+        for &(from, to) in chunk {
+            t.connect(NewConnection {
+                from: Some(from),
+                to: Some(to),
+                kind: "following".into(),
+                ..Default::default()
+            })
+            .expect("connect");
+        }
+        t.commit().expect("commit");
+    }
+}
+
+/// `size` creators, each following `degree` distinct random others.
+fn dense_graph(session: &Session, size: usize, degree: usize, rng: &mut StdRng) -> Vec<Id> {
+    let nodes = things(session, "creator", size);
+    let mut edges = Vec::new();
+    for (i, &from) in nodes.iter().enumerate() {
+        let mut picked = std::collections::BTreeSet::new();
+        while picked.len() < degree {
+            let j = rng.gen_range(0..size);
+            if j != i {
+                picked.insert(j);
+            }
+        }
+        edges.extend(picked.into_iter().map(|j| (from, nodes[j])));
+    }
+    connect_all(session, &edges);
+    nodes
+}
+
+fn run(runner: &mut Runner<'_>, text: &str) -> Result<Outcome, onedb::Error> {
+    runner.execute(text)
+}
+
+fn code(runner: &mut Runner<'_>, text: &str) -> ErrorCode {
+    match runner.execute(text) {
+        Ok(out) => panic!("{text}: expected an error, got {} rows", out.rows.len()),
+        Err(e) => e.code,
+    }
+}
+
+fn rows(runner: &mut Runner<'_>, text: &str) -> usize {
+    match runner.execute(text) {
+        Ok(out) => out.rows.len(),
+        Err(e) => panic!("{text}: {e}"),
+    }
+}
+
+#[test]
+fn the_row_cap_at_and_past_the_limit() {
+    let (_dir, db) = common::open();
+    let root = common::org(&db, "rows");
+    things(&root, "task", 21);
+    let mut r = Runner::new(&root);
+    r.set_limits(limits(Duration::from_secs(10), 20));
+
+    // Without LIMIT: exactly max_rows rows succeed, max_rows + 1 do not.
+    assert_eq!(rows(&mut r, "MATCH (t:task) WHERE t.n < 20 RETURN t.n"), 20);
+    assert_eq!(
+        code(&mut r, "MATCH (t:task) WHERE t.n < 21 RETURN t.n"),
+        ErrorCode::TooLarge
+    );
+    // With LIMIT more are allowed.
+    assert_eq!(rows(&mut r, "MATCH (t:task) RETURN t.n LIMIT 21"), 21);
+    assert_eq!(rows(&mut r, "MATCH (t:task) RETURN t.n LIMIT 1000"), 21);
+    // Groups count as rows.
+    assert_eq!(
+        rows(&mut r, "MATCH (t:task) WHERE t.n < 20 RETURN t.n, count(*)"),
+        20
+    );
+    assert_eq!(
+        code(&mut r, "MATCH (t:task) RETURN t.n, count(*)"),
+        ErrorCode::TooLarge
+    );
+
+    // LIMIT raises the cap to 10 × max_rows, not further: 2 rows → 20.
+    r.set_limits(limits(Duration::from_secs(10), 2));
+    assert_eq!(rows(&mut r, "MATCH (t:task) RETURN t.n LIMIT 20"), 20);
+    assert_eq!(
+        code(&mut r, "MATCH (t:task) RETURN t.n LIMIT 21"),
+        ErrorCode::TooLarge
+    );
+    // A LIMIT past the cap is fine while the result stays under it.
+    assert_eq!(
+        rows(&mut r, "MATCH (t:task) WHERE t.n < 20 RETURN t.n LIMIT 100"),
+        20
+    );
+}
+
+#[test]
+fn the_traversal_depth_at_and_past_the_limit() {
+    let (_dir, db) = common::open();
+    let root = common::org(&db, "hops");
+    // A chain t0 -> t1 -> … -> t12: paths longer than 10 hops exist.
+    let chain = things(&root, "creator", 13);
+    let edges: Vec<(Id, Id)> = chain.windows(2).map(|w| (w[0], w[1])).collect();
+    connect_all(&root, &edges);
+    let mut r = Runner::new(&root);
+    r.set_param("first", json!(chain[0].to_string()));
+    r.set_param("last", json!(chain[10].to_string()));
+
+    let reach = |r: &mut Runner<'_>, hops: &str| {
+        let text = format!(
+            "MATCH (a)-[:following{hops}]->(b) WHERE a.id = $first RETURN count(DISTINCT b)"
+        );
+        run(r, &text).map(|o| o.rows[0][0].clone())
+    };
+    assert_eq!(reach(&mut r, "*..10").unwrap(), json!(10));
+    assert_eq!(reach(&mut r, "*1..10").unwrap(), json!(10));
+    assert_eq!(reach(&mut r, "*10..10").unwrap(), json!(1));
+    // No upper bound means the limit, not "unbounded".
+    assert_eq!(reach(&mut r, "*").unwrap(), json!(10));
+    for past in ["*..11", "*1..11", "*11..11", "*2..12"] {
+        assert_eq!(
+            reach(&mut r, past).unwrap_err().code,
+            ErrorCode::TooLarge,
+            "{past}"
+        );
+    }
+    let shortest = |r: &mut Runner<'_>, hops: &str| {
+        let text = format!(
+            "MATCH p = SHORTEST (a)-[:following{hops}]-(b) WHERE a.id = $first AND b.id = $last RETURN length(p)"
+        );
+        run(r, &text).map(|o| o.rows)
+    };
+    assert_eq!(shortest(&mut r, "*..10").unwrap(), vec![vec![json!(10)]]);
+    // Ten hops away is out of reach of nine.
+    assert_eq!(
+        shortest(&mut r, "*..9").unwrap(),
+        Vec::<Vec<serde_json::Value>>::new()
+    );
+    assert_eq!(
+        shortest(&mut r, "*..11").unwrap_err().code,
+        ErrorCode::TooLarge
+    );
+}
+
+#[test]
+fn the_deadline_at_and_past_the_limit() {
+    let (_dir, db) = common::open();
+    let root = common::org(&db, "time");
+    things(&root, "task", 5_000);
+    let mut r = Runner::new(&root);
+
+    // A query that finishes under its deadline succeeds, however short
+    // the deadline is compared with the default.
+    r.set_limits(limits(Duration::from_secs(10), 10_000));
+    assert_eq!(rows(&mut r, "MATCH (t:task) RETURN t.n"), 5_000);
+    let started = Instant::now();
+    assert_eq!(
+        rows(&mut r, "MATCH (t:task) WHERE t.n = 7 RETURN t.name"),
+        1
+    );
+    let took = started.elapsed();
+    r.set_limits(limits(took * 20 + Duration::from_millis(200), 10_000));
+    assert_eq!(
+        rows(&mut r, "MATCH (t:task) WHERE t.n = 7 RETURN t.name"),
+        1
+    );
+
+    // Past it: a zero deadline stops even a one-row query; a millisecond
+    // stops a scan of 5,000 things (milliseconds of work on any machine).
+    r.set_limits(limits(Duration::ZERO, 10_000));
+    assert_eq!(
+        code(&mut r, "MATCH (t:task) WHERE t.n = 7 RETURN t.name"),
+        ErrorCode::Timeout
+    );
+    r.set_limits(limits(Duration::from_millis(1), 10_000));
+    assert_eq!(
+        code(&mut r, "MATCH (t:task) WHERE t.name = \"none\" RETURN t"),
+        ErrorCode::Timeout
+    );
+    // A cartesian product of 1.25·10¹¹ rows is stopped by its deadline.
+    r.set_limits(limits(Duration::from_millis(200), 10_000));
+    let started = Instant::now();
+    assert_eq!(
+        code(&mut r, "MATCH (a:task), (b:task), (c:task) RETURN count(*)"),
+        ErrorCode::Timeout
+    );
+    let took = started.elapsed();
+    println!("a 200 ms deadline stopped a cartesian product after {took:?}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+/// Operators that buffer rows or values stop at the row budget
+/// (10 × max_rows), not at the deadline: with a deadline of a minute each
+/// of these would otherwise hold millions of values before it stopped.
+#[test]
+fn buffering_operators_stop_at_the_row_budget_not_the_deadline() {
+    let (_dir, db) = common::open();
+    let root = common::org(&db, "buffers");
+    let mut rng = StdRng::seed_from_u64(SEED);
+    // 100 tasks: a product side may hold max_rows rows, so (a), (b) is
+    // 10,000 rows, ten times any buffer's budget.
+    things(&root, "task", 100);
+    let graph = dense_graph(&root, 150, 6, &mut rng);
+    let lonely = things(&root, "creator", 1)[0];
+    let mut r = Runner::new(&root);
+    r.set_param("x", json!(graph[0].to_string()));
+    r.set_param("lonely", json!(lonely.to_string()));
+    // 100 rows without LIMIT, 1,000 values in any one buffer.
+    r.set_limits(limits(Duration::from_secs(60), 100));
+
+    for text in [
+        // 10,000 distinct rows, all skipped
+        "MATCH (a:task), (b:task) RETURN DISTINCT a.n, b.n SKIP 100000000 LIMIT 1",
+        // 10,000 rows to sort for one
+        "MATCH (a:task), (b:task) RETURN a.n, b.n ORDER BY b.n LIMIT 1",
+        // one group collecting 10,000 values
+        "MATCH (a:task), (b:task) RETURN collect(a.n)",
+        // one group counting 10,000 distinct values
+        "MATCH (a:task), (b:task) RETURN count(DISTINCT [a.n, b.n])",
+        // 10,000 groups
+        "MATCH (a:task), (b:task) RETURN a.n, b.n, count(*)",
+        // a LIMIT far past the budget
+        "MATCH (a:task), (b:task) RETURN a.n LIMIT 1000000",
+        // millions of paths of up to 10 hops from one node
+        "MATCH (a)-[:following*..10]->(b) WHERE a.id = $x RETURN b.n LIMIT 1",
+        // every edge within 10 hops, for a node that is not there
+        "MATCH p = SHORTEST (a)-[:following*..10]-(b) WHERE a.id = $x AND b.id = $lonely RETURN p",
+    ] {
+        let started = Instant::now();
+        let err = run(&mut r, text).expect_err(text);
+        let took = started.elapsed();
+        println!(
+            "{:>10.1?}  {}  {text}\n            {}",
+            took, err.code, err.message
+        );
+        assert_eq!(err.code, ErrorCode::TooLarge, "{text}: {err}");
+        assert!(took < Duration::from_secs(20), "{text}: took {took:?}");
+    }
+    // At the budget the same shapes succeed (1,000 values in one
+    // aggregation: 500 distinct pairs and 500 collected items).
+    assert_eq!(
+        rows(
+            &mut r,
+            "MATCH (a:task), (b:task) WHERE a.n < 10 AND b.n < 10 RETURN DISTINCT a.n, b.n ORDER BY b.n LIMIT 1000"
+        ),
+        100
+    );
+    let aggregate = |r: &mut Runner<'_>, b: usize| {
+        let text = format!(
+            "MATCH (a:task), (b:task) WHERE a.n < 20 AND b.n < {b} RETURN count(DISTINCT [a.n, b.n]), collect(a.n)"
+        );
+        run(r, &text).map(|o| (o.rows[0][0].clone(), o.rows[0][1].as_array().map(Vec::len)))
+    };
+    assert_eq!(aggregate(&mut r, 25).unwrap(), (json!(500), Some(500)));
+    assert_eq!(aggregate(&mut r, 26).unwrap_err().code, ErrorCode::TooLarge);
+}
+
+/// What an expensive query must do: fail with a budget error, soon after
+/// its deadline.
+struct Expensive {
+    text: &'static str,
+    limits: QueryLimits,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn vm_hwm_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// R1: long variable-length paths on a dense graph, cartesian products and
+/// huge scans get TIMEOUT or TOO_LARGE in time, while other clients (here
+/// threads with their own sessions on the same database) keep their point
+/// reads under 50 ms at p99.
+#[test]
+fn r1_expensive_queries_are_stopped_in_time_and_point_reads_stay_fast() {
+    let (_dir, db) = common::open();
+    let root = common::org(&db, "r1");
+    let mut rng = StdRng::seed_from_u64(SEED ^ 1);
+    let tasks = things(&root, "task", 5_000);
+    let graph = dense_graph(&root, 400, 8, &mut rng);
+    let hwm_before = vm_hwm_kib();
+
+    let timeout = Duration::from_millis(300);
+    let margin = Duration::from_secs(2);
+    let cases = Arc::new(vec![
+        Expensive {
+            text: "MATCH (a)-[:following*..10]->(b) WHERE a.id = $x RETURN b.name",
+            limits: limits(timeout, 10_000),
+        },
+        Expensive {
+            text: "MATCH (a)-[:following*..10]-(b) WHERE a.id = $x RETURN count(DISTINCT b)",
+            limits: limits(timeout, 10_000),
+        },
+        Expensive {
+            text: "MATCH (a:task), (b:task), (c:task) RETURN count(*)",
+            limits: limits(timeout, 10_000),
+        },
+        Expensive {
+            text: "MATCH (a:task), (b) WHERE a.name = b.name + \"!\" RETURN a.name",
+            limits: limits(timeout, 10_000),
+        },
+        Expensive {
+            text: "MATCH (a:task), (b:task) RETURN DISTINCT a.name, b.name ORDER BY a.name LIMIT 10",
+            limits: limits(timeout, 10_000),
+        },
+        // Huge scans: more rows than the cap, and more work than the deadline.
+        Expensive {
+            text: "MATCH (t) RETURN t",
+            limits: limits(timeout, 1_000),
+        },
+        Expensive {
+            text: "MATCH (t) WHERE t.name ENDS WITH \"never\" RETURN t",
+            limits: limits(Duration::from_millis(1), 10_000),
+        },
+    ]);
+
+    let done = Arc::new(AtomicBool::new(false));
+    let mut expensive = Vec::new();
+    for worker in 0..2 {
+        let (db, cases, start) = (db.clone(), cases.clone(), graph[worker]);
+        expensive.push(thread::spawn(move || {
+            let mut session = db.local_session().expect("root");
+            session.use_org("r1").expect("use org");
+            let mut r = Runner::new(&session);
+            r.set_param("x", json!(start.to_string()));
+            // (case, code, time) of every run.
+            let mut runs = Vec::new();
+            let until = Instant::now() + Duration::from_secs(4);
+            while Instant::now() < until {
+                for (i, case) in cases.iter().enumerate() {
+                    r.set_limits(case.limits);
+                    let started = Instant::now();
+                    let result = r.execute(case.text);
+                    runs.push((i, result.map(|o| o.rows.len()), started.elapsed()));
+                }
+            }
+            runs
+        }));
+    }
+    let mut readers = Vec::new();
+    for reader in 0..2 {
+        let (db, done) = (db.clone(), done.clone());
+        let ids: Vec<Id> = tasks.iter().chain(&graph).copied().collect();
+        readers.push(thread::spawn(move || {
+            let mut session = db.local_session().expect("root");
+            session.use_org("r1").expect("use org");
+            let mut r = Runner::new(&session);
+            let mut rng = StdRng::seed_from_u64(SEED + reader);
+            let mut latencies = Vec::new();
+            while !done.load(Ordering::Relaxed) {
+                let id = ids[rng.gen_range(0..ids.len())];
+                r.set_param("id", json!(id.to_string()));
+                let started = Instant::now();
+                let out = r
+                    .execute("MATCH (t) WHERE t.id = $id RETURN t.name")
+                    .expect("point read");
+                latencies.push(started.elapsed());
+                assert_eq!(out.rows.len(), 1);
+                // A client with think time, not a second load generator.
+                thread::sleep(Duration::from_millis(1));
+            }
+            latencies
+        }));
+    }
+    let runs: Vec<_> = expensive
+        .into_iter()
+        .flat_map(|h| h.join().expect("expensive thread"))
+        .collect();
+    done.store(true, Ordering::Relaxed);
+    let mut latencies: Vec<Duration> = readers
+        .into_iter()
+        .flat_map(|h| h.join().expect("reader thread"))
+        .collect();
+    latencies.sort();
+
+    for (i, case) in cases.iter().enumerate() {
+        let mine: Vec<_> = runs.iter().filter(|(c, _, _)| *c == i).collect();
+        let slowest = mine.iter().map(|(_, _, t)| *t).max().unwrap_or_default();
+        let codes: std::collections::BTreeSet<String> = mine
+            .iter()
+            .map(|(_, r, _)| match r {
+                Ok(n) => format!("ok ({n} rows)"),
+                Err(e) => e.code.to_string(),
+            })
+            .collect();
+        println!(
+            "{:>3} runs, slowest {:>8.1?} (deadline {:?}): {codes:?}  {}",
+            mine.len(),
+            slowest,
+            case.limits.timeout,
+            case.text
+        );
+        assert!(!mine.is_empty(), "{} never ran", case.text);
+        for (_, result, took) in &mine {
+            match result {
+                Err(e) => assert!(
+                    matches!(e.code, ErrorCode::Timeout | ErrorCode::TooLarge),
+                    "{}: {e}",
+                    case.text
+                ),
+                Ok(n) => panic!("{}: finished with {n} rows", case.text),
+            }
+            assert!(
+                *took <= case.limits.timeout + margin,
+                "{}: returned after {took:?}",
+                case.text
+            );
+        }
+    }
+    let (p50, p99, max) = (
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or_default(),
+    );
+    println!(
+        "point reads meanwhile: {} reads, p50 {p50:?}, p99 {p99:?}, max {max:?}",
+        latencies.len()
+    );
+    if let (Some(before), Some(after)) = (hwm_before, vm_hwm_kib()) {
+        println!(
+            "peak RSS: {} MiB before the expensive queries, {} MiB after",
+            before / 1024,
+            after / 1024
+        );
+        // The whole test binary's peak, other tests included: a runaway
+        // buffer of an expensive query would pass this by far.
+        assert!(
+            after.saturating_sub(before) < 512 * 1024,
+            "peak RSS grew by {} MiB",
+            after.saturating_sub(before) / 1024
+        );
+    }
+    assert!(
+        latencies.len() >= 100,
+        "only {} point reads",
+        latencies.len()
+    );
+    assert!(p99 < Duration::from_millis(50), "point read p99 {p99:?}");
+    common::assert_valid(&db);
+    drop(db);
+}
+
+/// The tenant and visibility rules still hold for nodes bound without
+/// reading them: a customer counting over edges sees only what they may.
+#[test]
+fn counting_over_edges_respects_visibility() {
+    let (_dir, db) = common::open();
+    let root = common::org(&db, "vis");
+    let customer = common::person(&root, "c@vis.io", onedb::Role::Customer);
+    let hub = things(&root, "creator", 1)[0];
+    let spokes = things(&root, "creator", 6);
+    connect_all(&root, &spokes.iter().map(|&s| (hub, s)).collect::<Vec<_>>());
+    root.run(|t| {
+        for &id in std::iter::once(&hub).chain(&spokes[..2]) {
+            t.set_status(id, onedb::Status::Active)?;
+            t.set_status(id, onedb::Status::Published)?;
+        }
+        t.delete_thing(spokes[5])
+    })
+    .unwrap();
+    let text = "MATCH (h)-[:following]->(s) WHERE h.id = $h RETURN count(s), count(DISTINCT s)";
+    let mut owner = Runner::new(&root);
+    owner.set_param("h", json!(hub.to_string()));
+    assert_eq!(
+        owner.execute(text).unwrap().rows,
+        vec![vec![json!(5), json!(5)]]
+    );
+    let mut cust = Runner::new(&customer);
+    cust.set_param("h", json!(hub.to_string()));
+    assert_eq!(
+        cust.execute(text).unwrap().rows,
+        vec![vec![json!(2), json!(2)]]
+    );
+}
