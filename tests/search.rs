@@ -322,6 +322,14 @@ fn under_concurrent_writes_a_search_finds_everything_its_snapshot_holds() {
                 }
             });
         }
+        // The writers stop however the reader ends.
+        struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let _stop = Stop(&stop);
         let started = Instant::now();
         let mut checked = 0;
         while started.elapsed() < Duration::from_secs(2) {
@@ -350,7 +358,6 @@ fn under_concurrent_writes_a_search_finds_everything_its_snapshot_holds() {
                 checked += 1;
             }
         }
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
         println!("{checked} searches agreed with their snapshots");
         assert!(checked >= 10, "checked only {checked}");
     });

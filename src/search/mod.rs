@@ -228,18 +228,20 @@ impl Inner {
         }
     }
 
-    /// Waits until a flush that started after this call finished (`all`),
-    /// or until the pending records of `tenants` are few enough.
+    /// Waits until a flush that started after this call has finished; with
+    /// `all`, its failure is an error.
     fn wait_for_flush(&self, deadline: Instant, all: bool) -> Result<()> {
         let mut f = self.follow.lock();
         // A flush that begins after this call: the one running now (if
         // any) may have taken its changes before ours.
         let target = f.started + 1;
         loop {
-            if f.flushes >= target && (all || f.failure.is_none()) {
+            if f.flushes >= target {
+                // A search goes on either way (what the index lacks is read
+                // from the store); an explicit flush reports the failure.
                 return match &f.failure {
-                    Some(why) => Err(Error::io(format!("the indexer failed: {why}"))),
-                    None => Ok(()),
+                    Some(why) if all => Err(Error::io(format!("the indexer failed: {why}"))),
+                    _ => Ok(()),
                 };
             }
             if f.stop {
@@ -257,28 +259,26 @@ impl Inner {
     }
 
     /// Pending name changes of `tenants`, with a searcher taken together
-    /// with them (so nothing falls between the two). Waits for the indexer
-    /// if there are too many to read one by one.
+    /// with them (so nothing falls between the two). With too many to read
+    /// one by one, waits for one indexer flush first — one, so that writes
+    /// faster than the indexer slow searches down but never stall them.
     fn names_snapshot(
         &self,
         tenants: &[Tenant],
         deadline: Instant,
     ) -> Result<(tantivy::Searcher, Vec<Id>)> {
-        loop {
-            {
-                let f = self.follow.lock();
-                let pending: Vec<Id> = f
-                    .names
-                    .keys()
-                    .filter(|c| tenants.contains(&c.tenant))
-                    .map(|c| c.id)
-                    .collect();
-                if pending.len() <= PENDING_MAX {
-                    return Ok((self.names.searcher(), pending));
-                }
-            }
+        let take = |f: &Follow| -> Vec<Id> {
+            f.names
+                .keys()
+                .filter(|c| tenants.contains(&c.tenant))
+                .map(|c| c.id)
+                .collect()
+        };
+        if take(&self.follow.lock()).len() > PENDING_MAX {
             self.wait_for_flush(deadline, false)?;
         }
+        let f = self.follow.lock();
+        Ok((self.names.searcher(), take(&f)))
     }
 
     /// How many knowledge changes of `tenant` the vector index has not
@@ -292,28 +292,26 @@ impl Inner {
             .count()
     }
 
-    /// The org's vectors (if it has any) and its pending knowledge changes.
+    /// The org's vectors (if it has any) and its pending knowledge changes
+    /// (waiting for one flush first when there are many, as names do).
     fn vectors_snapshot(
         &self,
         tenant: Tenant,
         deadline: Instant,
     ) -> Result<(Option<SharedOrg>, Vec<Id>)> {
-        loop {
-            {
-                let f = self.follow.lock();
-                let pending: Vec<Id> = f
-                    .vectors
-                    .keys()
-                    .filter(|c| c.tenant == tenant)
-                    .map(|c| c.id)
-                    .collect();
-                if pending.len() <= PENDING_MAX {
-                    let org = self.vectors.read().get(&tenant).cloned();
-                    return Ok((org, pending));
-                }
-            }
+        let take = |f: &Follow| -> Vec<Id> {
+            f.vectors
+                .keys()
+                .filter(|c| c.tenant == tenant)
+                .map(|c| c.id)
+                .collect()
+        };
+        if take(&self.follow.lock()).len() > PENDING_MAX {
             self.wait_for_flush(deadline, false)?;
         }
+        let f = self.follow.lock();
+        let pending = take(&f);
+        Ok((self.vectors.read().get(&tenant).cloned(), pending))
     }
 }
 

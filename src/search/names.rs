@@ -260,14 +260,11 @@ type DocFreqs = (u64, HashMap<(Tenant, String), u64>);
 /// Live documents and name words per tenant.
 type Totals = HashMap<Tenant, (u64, u64)>;
 
-#[derive(Default)]
-struct Counts {
-    /// For the committed documents.
-    committed: Totals,
-    /// As the uncommitted changes leave them; installed at commit.
-    staged: Option<Totals>,
-    /// `clear` was called since the last commit: no old document survives.
-    cleared: bool,
+/// A segment's totals, and how many of its documents were deleted when
+/// they were counted (deletes are the only way a segment changes).
+struct SegmentTotals {
+    deleted: u32,
+    totals: Totals,
 }
 
 pub struct NameIndex {
@@ -275,7 +272,8 @@ pub struct NameIndex {
     reader: IndexReader,
     fields: Fields,
     analyzer: TextAnalyzer,
-    counts: Mutex<Counts>,
+    /// Per segment, counted once per state of its deletes.
+    totals: Mutex<HashMap<SegmentId, SegmentTotals>>,
     /// Document frequency per (tenant, word), for one searcher generation.
     df_cache: Mutex<DocFreqs>,
     columns: Mutex<HashMap<SegmentId, Columns>>,
@@ -325,24 +323,44 @@ impl NameIndex {
             reader,
             fields,
             analyzer,
-            counts: Mutex::new(Counts::default()),
+            totals: Mutex::new(HashMap::new()),
             df_cache: Mutex::new((u64::MAX, HashMap::new())),
             columns: Mutex::new(HashMap::new()),
         };
-        let totals = names.count_totals()?;
-        names.counts.lock().committed = totals;
         Ok((names, watermark, existed))
     }
 
-    /// Counts documents and words per tenant over the committed index.
-    fn count_totals(&self) -> Result<Totals> {
-        let mut totals = Totals::new();
-        for (tenant, _, len) in self.live_docs(&self.searcher())? {
-            let t = totals.entry(tenant).or_default();
-            t.0 += 1;
-            t.1 += len;
+    /// Live documents and name words of `tenants` in `searcher`: summed
+    /// over its segments, each counted once per state of its deletes.
+    fn tenant_totals(&self, searcher: &Searcher, tenants: &[Tenant]) -> Result<(u64, u64)> {
+        let columns = self.columns(searcher)?;
+        let mut cache = self.totals.lock();
+        let (mut docs, mut tokens) = (0, 0);
+        for (segment, columns) in searcher.segment_readers().iter().zip(columns) {
+            let deleted = segment.num_deleted_docs();
+            let stale = cache
+                .get(&segment.segment_id())
+                .is_none_or(|t| t.deleted != deleted);
+            if stale {
+                let mut totals = Totals::new();
+                for doc in segment.doc_ids_alive() {
+                    let (tenant, _, len) = columns.facts(doc)?;
+                    let t = totals.entry(tenant).or_default();
+                    t.0 += 1;
+                    t.1 += len;
+                }
+                cache.insert(segment.segment_id(), SegmentTotals { deleted, totals });
+            }
+            if let Some(counted) = cache.get(&segment.segment_id()) {
+                for t in tenants {
+                    if let Some((d, n)) = counted.totals.get(t) {
+                        docs += d;
+                        tokens += n;
+                    }
+                }
+            }
         }
-        Ok(totals)
+        Ok((docs, tokens))
     }
 
     /// The columns of every segment of `searcher`, from the cache.
@@ -369,48 +387,6 @@ impl NameIndex {
             .lock()
             .delete_all_documents()
             .map_err(search_err)?;
-        let mut counts = self.counts.lock();
-        counts.staged = Some(Totals::new());
-        counts.cleared = true;
-        Ok(())
-    }
-
-    /// The committed live document of `id`: its tenant and name length.
-    fn committed(&self, id: Id) -> Result<Option<(Tenant, u64)>> {
-        let searcher = self.searcher();
-        let q = TermQuery::new(
-            Term::from_field_text(self.fields.id, &id.to_string()),
-            IndexRecordOption::Basic,
-        );
-        let docs = searcher.search(&q, &DocSetCollector).map_err(search_err)?;
-        match docs.into_iter().next() {
-            Some(addr) => {
-                let (tenant, _, len) = self.doc_facts(&searcher, addr)?;
-                Ok(Some((tenant, len)))
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// Moves the staged totals by `id`'s old and new document.
-    fn stage(&self, id: Id, new: Option<(Tenant, u64)>) -> Result<()> {
-        let cleared = self.counts.lock().cleared;
-        let old = if cleared { None } else { self.committed(id)? };
-        let mut counts = self.counts.lock();
-        let Counts {
-            committed, staged, ..
-        } = &mut *counts;
-        let staged = staged.get_or_insert_with(|| committed.clone());
-        if let Some((t, len)) = old {
-            let e = staged.entry(t).or_default();
-            e.0 = e.0.saturating_sub(1);
-            e.1 = e.1.saturating_sub(len);
-        }
-        if let Some((t, len)) = new {
-            let e = staged.entry(t).or_default();
-            e.0 += 1;
-            e.1 += len;
-        }
         Ok(())
     }
 
@@ -418,7 +394,6 @@ impl NameIndex {
     pub fn upsert(&self, doc: &NameDoc) -> Result<()> {
         let f = self.fields;
         let len = self.words(&doc.name).len() as u64;
-        self.stage(doc.id, Some((doc.tenant, len)))?;
         let mut d = TantivyDocument::default();
         d.add_text(f.id, doc.id.to_string());
         d.add_u64(f.id_hi, (doc.id.raw() >> 64) as u64);
@@ -439,7 +414,6 @@ impl NameIndex {
 
     /// Removes a document (applied at the next `commit`).
     pub fn remove(&self, id: Id) -> Result<()> {
-        self.stage(id, None)?;
         self.writer
             .lock()
             .delete_term(Term::from_field_text(self.fields.id, &id.to_string()));
@@ -463,11 +437,7 @@ impl NameIndex {
             .map(|s| s.segment_id())
             .collect();
         self.columns.lock().retain(|id, _| live.contains(id));
-        let mut counts = self.counts.lock();
-        if let Some(staged) = counts.staged.take() {
-            counts.committed = staged;
-        }
-        counts.cleared = false;
+        self.totals.lock().retain(|id, _| live.contains(id));
         Ok(())
     }
 
@@ -554,16 +524,7 @@ impl NameIndex {
         replaced: &[Id],
         current: &[Vec<String>],
     ) -> Result<TenantStats> {
-        let (mut docs, mut tokens) = (0u64, 0u64);
-        {
-            let counts = self.counts.lock();
-            for t in &filter.tenants {
-                if let Some((d, n)) = counts.committed.get(t) {
-                    docs += d;
-                    tokens += n;
-                }
-            }
-        }
+        let (mut docs, mut tokens) = self.tenant_totals(searcher, &filter.tenants)?;
         let mut df: HashMap<String, u64> = HashMap::new();
         for w in words {
             if !df.contains_key(w) {
@@ -820,9 +781,12 @@ mod tests {
         }
         let (index, mark, existed) = NameIndex::open(dir.path()).unwrap();
         assert_eq!((mark, existed), (42, true));
+        let searcher = index.searcher();
         assert_eq!(
-            index.counts.lock().committed.get(&Tenant::from_raw(3)),
-            Some(&(1, 3))
+            index
+                .tenant_totals(&searcher, &[Tenant::from_raw(3)])
+                .unwrap(),
+            (1, 3)
         );
         assert_eq!(index.all_ids().unwrap().len(), 1);
     }
