@@ -253,13 +253,17 @@ fn direct_friends(owner: &Session, id: Id) -> usize {
 
 fn oql(runner: &mut Runner<'_>, text: &str, id: Option<Id>) -> usize {
     if let Some(id) = id {
-        runner.set_param("id", json!(id.to_string()));
+        runner
+            .set_param("id", json!(id.to_string()))
+            .expect("param");
     }
     runner.execute(text).expect("oql").rows.len()
 }
 
 fn oql_friends(runner: &mut Runner<'_>, id: Id) -> usize {
-    runner.set_param("id", json!(id.to_string()));
+    runner
+        .set_param("id", json!(id.to_string()))
+        .expect("param");
     let out = runner.execute(FRIENDS).expect("oql");
     out.rows[0][0].as_u64().expect("a count") as usize
 }

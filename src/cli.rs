@@ -204,7 +204,7 @@ pub fn run_script(
     let mut runner = Runner::new(session);
     for p in params {
         let (name, value) = parse_param(p)?;
-        runner.set_param(&name, value);
+        runner.set_param(&name, value)?;
     }
     let mut failed = false;
     for statement in ScriptReader::new(input) {

@@ -145,8 +145,10 @@ fn the_traversal_depth_at_and_past_the_limit() {
     let edges: Vec<(Id, Id)> = chain.windows(2).map(|w| (w[0], w[1])).collect();
     connect_all(&root, &edges);
     let mut r = Runner::new(&root);
-    r.set_param("first", json!(chain[0].to_string()));
-    r.set_param("last", json!(chain[10].to_string()));
+    r.set_param("first", json!(chain[0].to_string()))
+        .expect("param");
+    r.set_param("last", json!(chain[10].to_string()))
+        .expect("param");
 
     let reach = |r: &mut Runner<'_>, hops: &str| {
         let text = format!(
@@ -245,8 +247,10 @@ fn buffering_operators_stop_at_the_row_budget_not_the_deadline() {
     let graph = dense_graph(&root, 150, 6, &mut rng);
     let lonely = things(&root, "creator", 1)[0];
     let mut r = Runner::new(&root);
-    r.set_param("x", json!(graph[0].to_string()));
-    r.set_param("lonely", json!(lonely.to_string()));
+    r.set_param("x", json!(graph[0].to_string()))
+        .expect("param");
+    r.set_param("lonely", json!(lonely.to_string()))
+        .expect("param");
     // 100 rows without LIMIT, 1,000 values in any one buffer.
     r.set_limits(limits(Duration::from_secs(60), 100));
 
@@ -370,7 +374,7 @@ fn r1_expensive_queries_are_stopped_in_time_and_point_reads_stay_fast() {
             let mut session = db.local_session().expect("root");
             session.use_org("r1").expect("use org");
             let mut r = Runner::new(&session);
-            r.set_param("x", json!(start.to_string()));
+            r.set_param("x", json!(start.to_string())).expect("param");
             // (case, code, time) of every run.
             let mut runs = Vec::new();
             let until = Instant::now() + Duration::from_secs(4);
@@ -397,7 +401,7 @@ fn r1_expensive_queries_are_stopped_in_time_and_point_reads_stay_fast() {
             let mut latencies = Vec::new();
             while !done.load(Ordering::Relaxed) {
                 let id = ids[rng.gen_range(0..ids.len())];
-                r.set_param("id", json!(id.to_string()));
+                r.set_param("id", json!(id.to_string())).expect("param");
                 let started = Instant::now();
                 let out = r
                     .execute("MATCH (t) WHERE t.id = $id RETURN t.name")
@@ -508,13 +512,13 @@ fn counting_over_edges_respects_visibility() {
     .unwrap();
     let text = "MATCH (h)-[:following]->(s) WHERE h.id = $h RETURN count(s), count(DISTINCT s)";
     let mut owner = Runner::new(&root);
-    owner.set_param("h", json!(hub.to_string()));
+    owner.set_param("h", json!(hub.to_string())).expect("param");
     assert_eq!(
         owner.execute(text).unwrap().rows,
         vec![vec![json!(5), json!(5)]]
     );
     let mut cust = Runner::new(&customer);
-    cust.set_param("h", json!(hub.to_string()));
+    cust.set_param("h", json!(hub.to_string())).expect("param");
     assert_eq!(
         cust.execute(text).unwrap().rows,
         vec![vec![json!(2), json!(2)]]

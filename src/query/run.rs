@@ -26,6 +26,9 @@ use crate::query::plan::{Plan, plan_match, plan_seeded};
 use crate::query::value::Val;
 use crate::session::Session;
 
+/// The variable that names the session's person.
+const ME: &str = "me";
+
 /// How often an autocommitted statement is retried after a `CONFLICT`.
 const CONFLICT_RETRIES: usize = 32;
 
@@ -117,10 +120,12 @@ const PLAN_CACHE: usize = 512;
 
 impl<'s> Runner<'s> {
     pub fn new(session: &'s Session) -> Runner<'s> {
+        // `$me` is the session's person, always.
+        let me = Val::Data(json!(session.actor().person.to_string()));
         Runner {
             session,
             org: session.org().map(|o| Arc::new(o.clone())),
-            vars: HashMap::new(),
+            vars: HashMap::from([(ME.to_string(), me)]),
             block: Block::None,
             limits: QueryLimits::default(),
             prepared: HashMap::new(),
@@ -132,8 +137,15 @@ impl<'s> Runner<'s> {
     }
 
     /// Binds `$name` (a parameter: only ever data, never OQL text).
-    pub fn set_param(&mut self, name: &str, value: Json) {
+    /// `$me` cannot be rebound: it is the session's person.
+    pub fn set_param(&mut self, name: &str, value: Json) -> Result<()> {
+        if name == ME {
+            return Err(Error::invalid(
+                "$me is the session's person; it cannot be rebound",
+            ));
+        }
         self.vars.insert(name.to_string(), Val::Data(value));
+        Ok(())
     }
 
     pub fn in_block(&self) -> bool {
@@ -215,7 +227,7 @@ impl<'s> Runner<'s> {
                 let bound = match value {
                     LetValue::Expr(e) => {
                         let txn = self.session.read_in(self.org.clone())?;
-                        self_view(&self.vars, self.session).value(e, &txn)?
+                        self_view(&self.vars).value(e, &txn)?
                     }
                     LetValue::Statement(inner) => {
                         let outcome = self.execute_statement(inner, plan, text)?;
@@ -229,9 +241,15 @@ impl<'s> Runner<'s> {
                         }
                     }
                 };
+                let name = var.name.trim_start_matches('$');
+                if name == ME {
+                    return Err(Error::invalid(
+                        "$me is the session's person; it cannot be rebound",
+                    )
+                    .at_span(var.span));
+                }
                 let shown = bound.to_json();
-                self.vars
-                    .insert(var.name.trim_start_matches('$').to_string(), bound);
+                self.vars.insert(name.to_string(), bound);
                 Ok(Outcome {
                     value: Some(shown),
                     ..Outcome::done()
@@ -249,7 +267,7 @@ impl<'s> Runner<'s> {
     /// Runs a write statement: in the open block, or in its own commit.
     fn write(&mut self, statement: &Statement) -> Result<Outcome> {
         if let Block::Open(txn) = &mut self.block {
-            let result = apply_write(self_view(&self.vars, self.session), txn, statement);
+            let result = apply_write(self_view(&self.vars), txn, statement);
             if result.is_err() {
                 // A failure inside rolls the whole block back.
                 self.block = Block::Failed;
@@ -259,7 +277,7 @@ impl<'s> Runner<'s> {
         let mut attempt = 0;
         loop {
             let mut txn = self.session.write_in(self.org.clone())?;
-            let outcome = apply_write(self_view(&self.vars, self.session), &mut txn, statement)?;
+            let outcome = apply_write(self_view(&self.vars), &mut txn, statement)?;
             match txn.commit() {
                 Err(e) if e.code == ErrorCode::Conflict && attempt < CONFLICT_RETRIES => {
                     attempt += 1;
@@ -273,7 +291,7 @@ impl<'s> Runner<'s> {
 
     /// Runs a read statement on the block's transaction or a snapshot.
     fn read(&mut self, statement: &Statement, plan: Option<Arc<Plan>>) -> Result<Outcome> {
-        let view = self_view(&self.vars, self.session);
+        let view = self_view(&self.vars);
         let limits = self.limits;
         match &mut self.block {
             Block::Open(txn) => read_statement(view, txn, statement, plan.as_deref(), limits, None),
@@ -333,13 +351,13 @@ impl<'s> Runner<'s> {
         if let StatementKind::Search(search) = &inner.kind
             && !profile
         {
-            let view = self_view(&self.vars, self.session);
+            let view = self_view(&self.vars);
             let params = view.params();
             let lines = match &mut self.block {
-                Block::Open(txn) => explain_search(search, plan.as_deref(), &params, txn)?,
+                Block::Open(txn) => explain_search(search, plan.as_deref(), params, txn)?,
                 _ => {
                     let txn = self.session.read_in(self.org.clone())?;
-                    explain_search(search, plan.as_deref(), &params, &txn)?
+                    explain_search(search, plan.as_deref(), params, &txn)?
                 }
             };
             return Ok(Outcome::table(
@@ -360,7 +378,7 @@ impl<'s> Runner<'s> {
             ));
         }
         let stats = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-        let view = self_view(&self.vars, self.session);
+        let view = self_view(&self.vars);
         let limits = self.limits;
         let rows = match &mut self.block {
             Block::Open(txn) => {
@@ -382,32 +400,27 @@ impl<'s> Runner<'s> {
     }
 }
 
-/// What statement code needs of the runner: variables and the person.
+/// What statement code needs of the runner: its variables and parameters
+/// (`$me` among them).
 #[derive(Clone, Copy)]
 struct View<'v> {
     vars: &'v HashMap<String, Val>,
-    session: &'v Session,
 }
 
-fn self_view<'v>(vars: &'v HashMap<String, Val>, session: &'v Session) -> View<'v> {
-    View { vars, session }
+fn self_view(vars: &HashMap<String, Val>) -> View<'_> {
+    View { vars }
 }
 
 impl View<'_> {
-    fn params(&self) -> HashMap<String, Val> {
-        let mut p = self.vars.clone();
-        p.insert(
-            "me".into(),
-            Val::Data(json!(self.session.actor().person.to_string())),
-        );
-        p
+    /// The statement's parameters: LET variables, bound parameters, `$me`.
+    fn params(&self) -> &HashMap<String, Val> {
+        self.vars
     }
 
     fn value(&self, expr: &Expr, txn: &TenantTxn<'_>) -> Result<Val> {
         let compiled: CExpr = compile(expr, &|_| None).map_err(|e| e.at_span(expr.span))?;
-        let params = self.params();
         let env = Env {
-            params: &params,
+            params: self.params(),
             txn,
             now: now_ms(),
         };
@@ -846,16 +859,14 @@ fn read_statement(
         S::Match(_) => {
             let plan = plan.ok_or_else(|| Error::invalid("MATCH without a plan"))?;
             let params = view.params();
-            let rows = exec::run(plan, &context(&params, t, limits, profile))?;
+            let rows = exec::run(plan, &context(params, t, limits, profile))?;
             let rows: Vec<Vec<Json>> = rows
                 .into_iter()
-                .map(|r| r.into_iter().map(|v| v.to_json()).collect())
+                .map(|r| r.into_iter().map(Val::into_json).collect())
                 .collect();
-            let value = single_value(&rows);
             Ok(Outcome {
                 columns: plan.columns.clone(),
                 rows,
-                value,
                 ..Default::default()
             })
         }
@@ -917,13 +928,11 @@ fn read_statement(
         }
         S::Search(search) => {
             let params = view.params();
-            let ctx = context(&params, t, limits, profile);
+            let ctx = context(params, t, limits, profile);
             let result = crate::query::search::run(search, plan, &ctx)?;
-            let value = single_value(&result.rows);
             Ok(Outcome {
                 columns: result.columns,
                 rows: result.rows,
-                value,
                 ..Default::default()
             })
         }
