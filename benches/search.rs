@@ -37,7 +37,7 @@ use onedb::{
     Database, Durability, KnowledgeKind, NameSearch, NewKnowledge, NewThing, Options, Session,
 };
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{Index, ReloadPolicy, Term};
 
@@ -276,42 +276,26 @@ fn names(dir: &Path) -> (f64, f64, f64) {
         .expect("reader");
     let schema = index.schema();
     let field = |n: &str| schema.get_field(n).expect("field");
-    let (name, tenant_f) = (field("name"), field("tenant"));
+    let name = field("name");
     let texts: Vec<String> = (0..50)
         .map(|i| format!("{} {}", word(i * 3 + 1), word(i * 7 + 5)))
         .collect();
     let direct = |text: &str| {
         let searcher = reader.searcher();
+        // The index's terms are tenant-scoped (`<tenant>:<word>`): the
+        // org's and the platform's terms for each word.
         let terms: Vec<(Occur, Box<dyn Query>)> = text
             .split(' ')
+            .flat_map(|w| [&tenant, &platform].map(|t| format!("{t}:{w}")))
             .map(|w| {
                 let q: Box<dyn Query> = Box::new(TermQuery::new(
-                    Term::from_field_text(name, w),
+                    Term::from_field_text(name, &w),
                     IndexRecordOption::WithFreqs,
                 ));
                 (Occur::Should, q)
             })
             .collect();
-        let tenants: Vec<(Occur, Box<dyn Query>)> = [&tenant, &platform]
-            .iter()
-            .map(|t| {
-                let q: Box<dyn Query> = Box::new(TermQuery::new(
-                    Term::from_field_text(tenant_f, t),
-                    IndexRecordOption::Basic,
-                ));
-                (Occur::Should, q)
-            })
-            .collect();
-        let query = BooleanQuery::new(vec![
-            (Occur::Must, Box::new(BooleanQuery::new(terms))),
-            (
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(
-                    Box::new(BooleanQuery::new(tenants)),
-                    0.0,
-                )),
-            ),
-        ]);
+        let query = BooleanQuery::new(terms);
         let top = searcher
             .search(&query, &TopDocs::with_limit(K).order_by_score())
             .expect("search");

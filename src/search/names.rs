@@ -10,6 +10,10 @@
 //! replaced, plus those records' current names. So a score does not depend
 //! on how far the indexer has got, or on when tantivy merges.
 //!
+//! Name words are indexed as tenant-scoped terms (`<tenant>:<word>`), so a
+//! query is built from its tenants' terms alone: it never reads another
+//! org's postings, and its cost follows the org's size, not the platform's.
+//!
 //! The index stores no text: per document the id (two u64 fast fields and
 //! its dimension), its tenant and name length, and the indexed filter
 //! terms. A tantivy commit carries the last onedb commit it reflects in its
@@ -21,7 +25,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tantivy::collector::{Count, DocSetCollector};
-use tantivy::columnar::ColumnValues;
+use tantivy::columnar::{ColumnIndex, ColumnValues};
 use tantivy::index::SegmentId;
 use tantivy::query::{
     Bm25StatisticsProvider, Bm25Weight, BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery,
@@ -31,8 +35,8 @@ use tantivy::schema::{
 };
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{
-    DocAddress, DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, SegmentReader,
-    TantivyDocument, Term,
+    DocAddress, DocId, Index, IndexReader, IndexSettings, IndexSortByField, IndexWriter, Order,
+    ReloadPolicy, Searcher, SegmentReader, TantivyDocument, Term,
 };
 
 use crate::error::{Error, Result};
@@ -65,6 +69,7 @@ pub struct NameFilter {
 #[derive(Clone, Copy)]
 struct Fields {
     id: Field,
+    key: Field,
     id_hi: Field,
     id_lo: Field,
     dim: Field,
@@ -81,11 +86,13 @@ fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let name_options = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            .set_tokenizer("default")
+            // The words arrive analyzed and tenant-scoped (`scoped_words`).
+            .set_tokenizer("whitespace")
             .set_index_option(IndexRecordOption::WithFreqs),
     );
     let fields = Fields {
         id: b.add_text_field("id", STRING),
+        key: b.add_bytes_field(KEY, FAST),
         id_hi: b.add_u64_field("id_hi", FAST),
         id_lo: b.add_u64_field("id_lo", FAST),
         dim: b.add_u64_field("dim", FAST),
@@ -100,8 +107,40 @@ fn schema() -> (Schema, Fields) {
     (b.build(), fields)
 }
 
+/// The bytes fast field the index is sorted by: the id, in `Id`'s order
+/// (dimension, then the raw id), so document order is id order in every
+/// segment, merged ones too.
+const KEY: &str = "key";
+
+fn id_key(id: Id) -> Vec<u8> {
+    let mut key = Vec::with_capacity(17);
+    key.push(id.dim() as u8);
+    key.extend_from_slice(&id.raw().to_be_bytes());
+    key
+}
+
+fn settings() -> IndexSettings {
+    IndexSettings {
+        sort_by_field: Some(IndexSortByField {
+            field: KEY.into(),
+            order: Order::Asc,
+        }),
+        ..IndexSettings::default()
+    }
+}
+
 fn tenant_term(t: Tenant) -> String {
     format!("{:032x}", t.raw())
+}
+
+/// A name word as the index holds it: scoped to its tenant.
+fn scoped_word(t: Tenant, word: &str) -> String {
+    format!("{:032x}:{word}", t.raw())
+}
+
+/// The word of a scoped term.
+fn unscoped(term: &str) -> Option<&str> {
+    term.split_once(':').map(|(_, w)| w)
 }
 
 fn search_err(e: tantivy::TantivyError) -> Error {
@@ -124,8 +163,14 @@ struct Columns {
 impl Columns {
     fn open(segment: &SegmentReader) -> Result<Columns> {
         let ff = segment.fast_fields();
+        // Every document has every column: read the values directly (the
+        // optional-index wrapper costs a rank lookup per read).
         let column = |name: &str| -> Result<Arc<dyn ColumnValues<u64>>> {
-            Ok(ff.u64(name).map_err(search_err)?.first_or_default_col(0))
+            let column = ff.u64(name).map_err(search_err)?;
+            Ok(match column.index {
+                ColumnIndex::Full => column.values,
+                _ => column.first_or_default_col(0),
+            })
         };
         Ok(Columns {
             id_hi: column("id_hi")?,
@@ -137,28 +182,31 @@ impl Columns {
         })
     }
 
-    fn id_raw(&self, doc: DocId) -> u128 {
-        ((self.id_hi.get_val(doc) as u128) << 64) | self.id_lo.get_val(doc) as u128
+    fn id(&self, doc: DocId) -> Result<Id> {
+        let dim = Dim::from_tag(self.dim.get_val(doc) as u8)
+            .ok_or_else(|| Error::corruption("name index", "a document has a bad id"))?;
+        let raw = ((self.id_hi.get_val(doc) as u128) << 64) | self.id_lo.get_val(doc) as u128;
+        Ok(Id::from_raw(dim, raw))
     }
 
     /// The document's tenant, id and name length.
     fn facts(&self, doc: DocId) -> Result<(Tenant, Id, u64)> {
-        let dim = Dim::from_tag(self.dim.get_val(doc) as u8)
-            .ok_or_else(|| Error::corruption("name index", "a document has a bad id"))?;
         let tenant =
             ((self.tenant_hi.get_val(doc) as u128) << 64) | self.tenant_lo.get_val(doc) as u128;
         Ok((
             Tenant::from_raw(tenant),
-            Id::from_raw(dim, self.id_raw(doc)),
+            self.id(doc)?,
             self.len.get_val(doc),
         ))
     }
 }
 
 /// The best `limit` documents by (score, id). Like tantivy's top-score
-/// collector it hands the scorer a threshold, so block-max WAND skips what
-/// cannot enter — one just below the worst kept score, so that ties still
-/// arrive — and it reads a document's id only when its score could enter.
+/// collector it hands the scorer the worst kept score as its threshold, so
+/// block-max WAND skips what cannot enter. That is exact for ties too: the
+/// index is sorted by id (`KEY`), so a later document of a segment that
+/// ties with the worst kept one has a larger id and ranks after it. A
+/// document's id is read only when its score enters.
 struct TopByScore {
     limit: usize,
     columns: HashMap<SegmentId, Columns>,
@@ -177,7 +225,7 @@ impl TopByScore {
         }
         let full = heap.len() >= self.limit;
         if (!full || heap.peek().is_some_and(|w| score >= w.0))
-            && let Ok((_, id, _)) = columns.facts(doc)
+            && let Ok(id) = columns.id(doc)
         {
             let hit = Ranked(score, id);
             if !full {
@@ -188,7 +236,7 @@ impl TopByScore {
             }
         }
         match heap.peek() {
-            Some(w) if heap.len() >= self.limit => w.0.next_down(),
+            Some(w) if heap.len() >= self.limit => w.0,
             _ => f32::MIN,
         }
     }
@@ -293,12 +341,18 @@ impl NameIndex {
         .map_err(|e| Error::io(format!("name index: {e}")))?;
         let index = if existed {
             let index = Index::open_in_dir(dir).map_err(search_err)?;
-            if index.schema() != schema {
+            if index.schema() != schema
+                || index.settings().sort_by_field != settings().sort_by_field
+            {
                 return Err(Error::corruption("name index", "its schema is not onedb's"));
             }
             index
         } else {
-            Index::create_in_dir(dir, schema).map_err(search_err)?
+            Index::builder()
+                .schema(schema)
+                .settings(settings())
+                .create_in_dir(dir)
+                .map_err(search_err)?
         };
         let watermark = match index.load_metas().map_err(search_err)?.payload {
             Some(p) => p
@@ -393,9 +447,12 @@ impl NameIndex {
     /// Adds or replaces a document (applied at the next `commit`).
     pub fn upsert(&self, doc: &NameDoc) -> Result<()> {
         let f = self.fields;
-        let len = self.words(&doc.name).len() as u64;
+        let words = self.words(&doc.name);
+        let len = words.len() as u64;
+        let scoped: Vec<String> = words.iter().map(|w| scoped_word(doc.tenant, w)).collect();
         let mut d = TantivyDocument::default();
         d.add_text(f.id, doc.id.to_string());
+        d.add_bytes(f.key, &id_key(doc.id));
         d.add_u64(f.id_hi, (doc.id.raw() >> 64) as u64);
         d.add_u64(f.id_lo, doc.id.raw() as u64);
         d.add_u64(f.dim, doc.id.dim().tag() as u64);
@@ -405,7 +462,7 @@ impl NameIndex {
         d.add_text(f.tenant, tenant_term(doc.tenant));
         d.add_text(f.kind, &doc.kind);
         d.add_text(f.status, &doc.status);
-        d.add_text(f.name, &doc.name);
+        d.add_text(f.name, scoped.join(" "));
         let writer = self.writer.lock();
         writer.delete_term(Term::from_field_text(f.id, &doc.id.to_string()));
         writer.add_document(d).map_err(search_err)?;
@@ -472,17 +529,25 @@ impl NameIndex {
         ))
     }
 
-    fn filter_query(&self, filter: &NameFilter) -> Box<dyn Query> {
+    /// The type and status filters, if any (the tenants are in the terms).
+    fn filter_query(&self, filter: &NameFilter) -> Option<Box<dyn Query>> {
         let f = self.fields;
-        let tenants: Vec<String> = filter.tenants.iter().map(|t| tenant_term(*t)).collect();
-        let mut must = vec![(Occur::Must, self.any_of(f.tenant, &tenants))];
+        let mut must = Vec::new();
         if let Some(kinds) = &filter.kinds {
             must.push((Occur::Must, self.any_of(f.kind, kinds)));
         }
         if let Some(statuses) = &filter.statuses {
             must.push((Occur::Must, self.any_of(f.status, statuses)));
         }
-        Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(must)), 0.0))
+        (!must.is_empty()).then(|| {
+            Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(must)), 0.0)) as Box<dyn Query>
+        })
+    }
+
+    /// Documents of `tenants` whose names hold `word`.
+    fn word_query(&self, tenants: &[Tenant], word: &str) -> Box<dyn Query> {
+        let scoped: Vec<String> = tenants.iter().map(|t| scoped_word(*t, word)).collect();
+        self.any_of(self.fields.name, &scoped)
     }
 
     /// Documents of `tenant` holding `word`, in `searcher` (cached per
@@ -498,13 +563,7 @@ impl NameIndex {
                 return Ok(*n);
             }
         }
-        let q = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                self.term_query(self.fields.tenant, &tenant_term(tenant)),
-            ),
-            (Occur::Must, self.term_query(self.fields.name, word)),
-        ]);
+        let q = self.term_query(self.fields.name, &scoped_word(tenant, word));
         let n = searcher.search(&q, &Count).map_err(search_err)? as u64;
         let mut cache = self.df_cache.lock();
         if cache.0 == generation {
@@ -554,7 +613,7 @@ impl NameIndex {
             for (w, n) in df.iter_mut() {
                 let q = BooleanQuery::new(vec![
                     (Occur::Must, Box::new(old.clone()) as Box<dyn Query>),
-                    (Occur::Must, self.term_query(self.fields.name, w)),
+                    (Occur::Must, self.word_query(&filter.tenants, w)),
                 ]);
                 let gone = searcher.search(&q, &Count).map_err(search_err)? as u64;
                 *n = n.saturating_sub(gone);
@@ -590,25 +649,29 @@ impl NameIndex {
         if words.is_empty() || limit == 0 || filter.tenants.is_empty() {
             return Ok(Vec::new());
         }
+        // One term per word and tenant: the scoping is in the terms.
         let text: Vec<(Occur, Box<dyn Query>)> = words
             .iter()
-            .map(|w| {
+            .flat_map(|w| filter.tenants.iter().map(move |t| (*t, w)))
+            .map(|(t, w)| {
                 let q: Box<dyn Query> = Box::new(TermQuery::new(
-                    Term::from_field_text(self.fields.name, w),
+                    Term::from_field_text(self.fields.name, &scoped_word(t, w)),
                     IndexRecordOption::WithFreqs,
                 ));
                 (Occur::Should, q)
             })
             .collect();
-        let query = BooleanQuery::new(vec![
-            (Occur::Must, Box::new(BooleanQuery::new(text))),
-            (Occur::Must, self.filter_query(filter)),
-        ]);
+        let text: Box<dyn Query> = Box::new(BooleanQuery::new(text));
+        let query: Box<dyn Query> = match self.filter_query(filter) {
+            Some(f) => Box::new(BooleanQuery::new(vec![
+                (Occur::Must, text),
+                (Occur::Must, f),
+            ])),
+            None => text,
+        };
         // Ties in score are ordered by id, ascending — the order the
         // merge with records outside the index uses — so which of several
         // tied documents come back never depends on the index's layout.
-        // (This costs tantivy's block-max pruning; names are short and
-        // their postings small.)
         let collector = TopByScore {
             limit,
             columns: searcher
@@ -619,7 +682,7 @@ impl NameIndex {
                 .collect(),
         };
         searcher
-            .search_with_statistics_provider(&query, &collector, stats)
+            .search_with_statistics_provider(query.as_ref(), &collector, stats)
             .map_err(search_err)
     }
 
@@ -704,9 +767,11 @@ impl Bm25StatisticsProvider for TenantStats {
         if term.field() != self.name {
             return Ok(0);
         }
+        // Scored as the word across the search's tenants.
         Ok(term
             .value()
             .as_str()
+            .and_then(unscoped)
             .and_then(|w| self.df.get(w))
             .copied()
             .unwrap_or(0))
@@ -761,10 +826,71 @@ mod tests {
         assert_eq!(stats.total_num_docs().unwrap(), 5);
         assert_eq!(
             stats
-                .doc_freq(&Term::from_field_text(index.fields.name, "shared"))
+                .doc_freq(&Term::from_field_text(
+                    index.fields.name,
+                    &scoped_word(Tenant::from_raw(1), "shared")
+                ))
                 .unwrap(),
             5
         );
+    }
+
+    /// Ties are broken by id whatever order the documents were added in
+    /// and however tantivy merged them (the index is sorted by id, which
+    /// the collector's strict threshold relies on).
+    #[test]
+    fn tied_scores_come_back_in_id_order_before_and_after_a_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, _, _) = NameIndex::open(dir.path()).unwrap();
+        let tenant = Tenant::from_raw(9);
+        // Ids spread over the range, added in a scrambled order, five commits.
+        let mut docs: Vec<NameDoc> = (0..400u128)
+            .map(|i| NameDoc {
+                id: Id::from_raw(Dim::Thing, (i * 7_919) % 400 + 1),
+                ..doc(
+                    9,
+                    if i % 3 == 0 {
+                        "tied name here"
+                    } else {
+                        "tied other words"
+                    },
+                )
+            })
+            .collect();
+        docs.reverse();
+        for (n, chunk) in docs.chunks(80).enumerate() {
+            for d in chunk {
+                index.upsert(d).unwrap();
+            }
+            index.commit(n as u64 + 1).unwrap();
+        }
+        let filter = NameFilter {
+            tenants: vec![tenant],
+            ..Default::default()
+        };
+        let words = index.words("tied");
+        let mut want: Vec<Id> = docs.iter().map(|d| d.id).collect();
+        want.sort();
+        want.truncate(25);
+        let top = |index: &NameIndex| -> Vec<Id> {
+            let searcher = index.searcher();
+            let stats = index.stats(&searcher, &filter, &words, &[], &[]).unwrap();
+            let hits = index.query(&searcher, &stats, &words, &filter, 25).unwrap();
+            assert!(hits.iter().all(|h| h.0 == hits[0].0), "all tied");
+            hits.iter().map(|h| h.1).collect()
+        };
+        assert!(index.searcher().segment_readers().len() > 1);
+        assert_eq!(top(&index), want);
+        let segments = index
+            .searcher()
+            .segment_readers()
+            .iter()
+            .map(|s| s.segment_id())
+            .collect::<Vec<_>>();
+        index.writer.lock().merge(&segments).wait().unwrap();
+        index.commit(9).unwrap();
+        assert_eq!(index.searcher().segment_readers().len(), 1);
+        assert_eq!(top(&index), want);
     }
 
     #[test]
