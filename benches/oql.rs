@@ -25,7 +25,6 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -531,29 +530,6 @@ fn median(v: &mut [f64]) -> f64 {
 
 // ---- the summary ----
 
-fn criterion_home() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        PathBuf::from(home)
-    } else if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        PathBuf::from(dir).join("criterion")
-    } else {
-        PathBuf::from("target/criterion")
-    }
-}
-
-/// Criterion's estimate (ns per iteration) of a benchmark run by this
-/// process: the slope when it has one, else the mean.
-fn estimate_ns(id: &str, since: SystemTime) -> Option<f64> {
-    let path = criterion_home().join(id).join("new/estimates.json");
-    let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
-    if modified < since {
-        return None;
-    }
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
-    let pick = |name: &str| json.get(name)?.get("point_estimate")?.as_f64();
-    pick("slope").or_else(|| pick("mean"))
-}
-
 fn verdict(ok: bool) -> &'static str {
     if ok { "PASS" } else { "FAIL" }
 }
@@ -591,8 +567,8 @@ fn summary(since: SystemTime, inter: &[(&str, Paired)]) {
         ),
     ] {
         match (
-            estimate_ns(&format!("{group}/oql"), since),
-            estimate_ns(&format!("{group}/direct"), since),
+            common::estimate_ns(&format!("{group}/oql"), since),
+            common::estimate_ns(&format!("{group}/direct"), since),
         ) {
             (Some(o), Some(d)) => line(&format!("{what} (criterion)"), o, d, d / o, min),
             _ => println!("{what} (criterion): not run"),
@@ -631,17 +607,19 @@ fn summary(since: SystemTime, inter: &[(&str, Paired)]) {
     println!();
     // The target is what a repeated statement pays for parse + plan: a
     // cache hit. Parse + plan alone is what the hit saves.
-    println!("== plan cache: what a repeated statement pays for parse + plan (a hit) vs its cached run ==");
+    println!(
+        "== plan cache: what a repeated statement pays for parse + plan (a hit) vs its cached run =="
+    );
     for (name, group) in [
         ("point", "oql_point_read"),
         ("scan", "oql_type_status_limit_50"),
         ("friends", "oql_friends_things"),
     ] {
-        let pp = estimate_ns(&format!("oql_prepare/{name}_parse_plan"), since);
-        let cached = estimate_ns(&format!("{group}/oql"), since);
-        let uncached = estimate_ns(&format!("oql_prepare/{name}_uncached"), since);
-        let parse = estimate_ns(&format!("oql_prepare/{name}_parse"), since);
-        let hit = estimate_ns(&format!("oql_prepare/{name}_cache_hit"), since);
+        let pp = common::estimate_ns(&format!("oql_prepare/{name}_parse_plan"), since);
+        let cached = common::estimate_ns(&format!("{group}/oql"), since);
+        let uncached = common::estimate_ns(&format!("oql_prepare/{name}_uncached"), since);
+        let parse = common::estimate_ns(&format!("oql_prepare/{name}_parse"), since);
+        let hit = common::estimate_ns(&format!("oql_prepare/{name}_cache_hit"), since);
         if let (Some(hit), Some(cached)) = (hit, cached) {
             println!(
                 "{name:<8} criterion:   cache hit   {:>7.3} µs  cached run {:>8.2} µs  share {:>5.2}%  target ≤ 10%  {}  (parse alone {:.2} µs)",

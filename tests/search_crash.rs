@@ -74,14 +74,8 @@ fn index_crash_child() {
     let Ok(dir) = std::env::var(DIR_VAR) else {
         return;
     };
-    let seed: u64 = std::env::var(SEED_VAR)
-        .expect("seed")
-        .parse()
-        .expect("seed");
-    let round: u64 = std::env::var(ROUND_VAR)
-        .expect("round")
-        .parse()
-        .expect("round");
+    let seed = common::child::env_u64(SEED_VAR);
+    let round = common::child::env_u64(ROUND_VAR);
     let mut rng = StdRng::seed_from_u64(seed);
     let db = Database::open_with(&dir, options()).expect("child open");
     let s = acme(&db);

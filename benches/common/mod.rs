@@ -353,7 +353,7 @@ fn criterion_home() -> PathBuf {
 
 /// Criterion's estimate (ns per iteration) of a benchmark run by this
 /// process: the slope when it has one, else the mean.
-fn estimate_ns(id: &str, since: SystemTime) -> Option<f64> {
+pub fn estimate_ns(id: &str, since: SystemTime) -> Option<f64> {
     let path = criterion_home().join(id).join("new/estimates.json");
     let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
     if modified < since {

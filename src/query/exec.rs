@@ -977,22 +977,8 @@ mod tests {
         {
             *load = true;
         }
-        match op {
-            Op::Product { left, right } => {
-                force_loads(left);
-                force_loads(right);
-            }
-            Op::Once | Op::Scan { .. } => {}
-            Op::Expand { input, .. }
-            | Op::Shortest { input, .. }
-            | Op::Filter { input, .. }
-            | Op::Project { input, .. }
-            | Op::Aggregate { input, .. }
-            | Op::Distinct { input }
-            | Op::Sort { input, .. }
-            | Op::Skip { input, .. }
-            | Op::Limit { input, .. }
-            | Op::Trim { input, .. } => force_loads(input),
+        for child in op.children_mut() {
+            force_loads(child);
         }
     }
 

@@ -464,22 +464,8 @@ fn skip_loads_under(op: &mut Op, needed: &[bool], leaves: &mut Vec<usize>) {
         }
         _ => false,
     };
-    match op {
-        Op::Once | Op::Scan { .. } => {}
-        Op::Product { left, right } => {
-            skip_loads_under(left, needed, leaves);
-            skip_loads_under(right, needed, leaves);
-        }
-        Op::Expand { input, .. }
-        | Op::Shortest { input, .. }
-        | Op::Filter { input, .. }
-        | Op::Project { input, .. }
-        | Op::Aggregate { input, .. }
-        | Op::Distinct { input }
-        | Op::Sort { input, .. }
-        | Op::Skip { input, .. }
-        | Op::Limit { input, .. }
-        | Op::Trim { input, .. } => skip_loads_under(input, needed, leaves),
+    for child in op.children_mut() {
+        skip_loads_under(child, needed, leaves);
     }
     if pushed {
         leaves.pop();
@@ -944,6 +930,23 @@ impl Op {
     }
 
     pub fn children(&self) -> Vec<&Op> {
+        match self {
+            Op::Once | Op::Scan { .. } => vec![],
+            Op::Product { left, right } => vec![left, right],
+            Op::Expand { input, .. }
+            | Op::Shortest { input, .. }
+            | Op::Filter { input, .. }
+            | Op::Project { input, .. }
+            | Op::Aggregate { input, .. }
+            | Op::Distinct { input }
+            | Op::Sort { input, .. }
+            | Op::Skip { input, .. }
+            | Op::Limit { input, .. }
+            | Op::Trim { input, .. } => vec![input],
+        }
+    }
+
+    pub fn children_mut(&mut self) -> Vec<&mut Op> {
         match self {
             Op::Once | Op::Scan { .. } => vec![],
             Op::Product { left, right } => vec![left, right],

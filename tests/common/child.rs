@@ -31,3 +31,11 @@ pub fn marked_lines(child: &mut Child, mark: &'static str) -> JoinHandle<Vec<Str
         lines
     })
 }
+
+/// A number the parent passed to the child process in `var`.
+pub fn env_u64(var: &str) -> u64 {
+    std::env::var(var)
+        .unwrap_or_else(|_| panic!("{var} is not set"))
+        .parse()
+        .unwrap_or_else(|_| panic!("{var} is not a number"))
+}
