@@ -1,5 +1,6 @@
 //! The `onedb` binary: `run`, `check` (store and search indexes) and
 //! `reindex`, as a user types them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -29,6 +29,7 @@
 //! (the OS keeps them either way), so this does not prove `Sync` durability
 //! against power loss. The search and vector indexes have their own kill
 //! and crash-point test in `tests/search_crash.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

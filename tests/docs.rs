@@ -1,5 +1,6 @@
 //! Every ```oql block of docs/oql.md runs without an error on a new
 //! database, so the reference cannot drift from the language.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use onedb::query::run::Runner;
 use onedb::query::script::ScriptReader;

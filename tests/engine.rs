@@ -1,5 +1,6 @@
 //! The core engine through its public API: the standard mutation patterns,
 //! their events and usage, and the errors of each rejected write.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

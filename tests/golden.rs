@@ -15,6 +15,7 @@
 //! prefix (`<thg>`), times after 2001 as `<time>`. A statement must end its
 //! line with `;`. `ONEDB_BLESS=1 cargo test --release --test golden` rewrites
 //! the expectations after an intended change.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -6,6 +6,7 @@
 //! the store again.
 //!
 //! One test in its own binary: the fault counter is process-wide.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -5,6 +5,7 @@
 //! src/ontology/roles.rs. Each cell runs against a fresh database with the
 //! same fixture; a denied write must leave every key and value as it was.
 //! All mismatches are printed before the test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! search and vector search in an org returns exactly that org's matches
 //! (and the global things), whether the indexer has applied the writes yet
 //! or not; another org's writes never change an org's results.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! The shell, driven through its input and output.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use onedb::{Database, Durability, Options};
 

@@ -2,6 +2,7 @@
 //! vectors (100,000 × 384): at least 0.95 without a filter, with a label
 //! filter keeping 1 % of the items, and with one keeping 10 % (where the
 //! graph, not exact search, answers).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "common/clustered.rs"]
 mod clustered;

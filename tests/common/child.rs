@@ -1,6 +1,7 @@
 //! The protocol lines of a child test process (this test binary run again
 //! for one test): each line the child says starts with a mark, and a line
 //! cut short by a kill is not a line.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
 use std::process::Child;

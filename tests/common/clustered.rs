@@ -1,6 +1,7 @@
 //! Clustered random unit vectors: points around random centres, the data
 //! recall and vector-search speed are measured on (tests/vector_recall.rs,
 //! benches/search.rs).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

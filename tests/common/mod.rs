@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests (public API only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 pub mod child;
