@@ -67,10 +67,10 @@ struct Data {
 /// Thing `i`: a creator, a blog post or a digital product; posts and
 /// products are spread over draft, active and published.
 fn kind_and_status(i: usize) -> (&'static str, Status) {
-    if i % CREATOR_EVERY == 0 {
+    if i.is_multiple_of(CREATOR_EVERY) {
         return ("creator", Status::Draft);
     }
-    let kind = if i % 2 == 0 {
+    let kind = if i.is_multiple_of(2) {
         "blog_post"
     } else {
         common::KIND

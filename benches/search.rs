@@ -96,7 +96,7 @@ fn load_knowledge(dir: &Path) {
                     kind: KnowledgeKind::Chunk,
                     text: format!("chunk {n}"),
                     embedding: Some(v.clone()),
-                    labels: if n % 100 == 0 {
+                    labels: if n.is_multiple_of(100) {
                         vec!["rare".into()]
                     } else {
                         vec![]

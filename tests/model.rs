@@ -431,7 +431,7 @@ impl Model {
     }
 
     fn limit_ok(&self, org: usize, counter: &str, used: i64) -> bool {
-        self.orgs[org].limit(counter).is_none_or(|l| used + 1 <= l)
+        self.orgs[org].limit(counter).is_none_or(|l| used < l)
     }
 }
 

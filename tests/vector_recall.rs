@@ -27,7 +27,7 @@ fn n() -> usize {
 }
 
 fn rare(i: usize) -> bool {
-    i % 100 == 0
+    i.is_multiple_of(100)
 }
 
 fn tenth(i: usize) -> bool {

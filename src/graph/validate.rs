@@ -149,9 +149,9 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
     }
     for (slug, value) in slugs {
         let raw = value.as_slice().try_into().map(u128::from_be_bytes).ok();
-        if !raw
+        if raw
             .and_then(|r| orgs.get(&r))
-            .is_some_and(|o| o.slug == slug)
+            .is_none_or(|o| o.slug != slug)
         {
             report.problem(format!("slug {slug} does not point at its organization"));
         }
@@ -294,7 +294,7 @@ fn check_entry(
             Err(e) => problem(e.message),
         },
         TenantKey::EventByActor { actor, event } => {
-            if !state.events.get(&event).is_some_and(|e| e.actor == actor) {
+            if state.events.get(&event).is_none_or(|e| e.actor != actor) {
                 problem(format!(
                     "actor index entry of {event} disagrees with the event"
                 ));
@@ -302,10 +302,10 @@ fn check_entry(
             state.event_index.insert((1, event));
         }
         TenantKey::EventByTarget { target, event } => {
-            if !state
+            if state
                 .events
                 .get(&event)
-                .is_some_and(|e| e.target == Some(target))
+                .is_none_or(|e| e.target != Some(target))
             {
                 problem(format!(
                     "target index entry of {event} disagrees with the event"
@@ -314,7 +314,7 @@ fn check_entry(
             state.event_index.insert((2, event));
         }
         TenantKey::EventByType { kind, event } => {
-            if !state.events.get(&event).is_some_and(|e| e.kind == kind) {
+            if state.events.get(&event).is_none_or(|e| e.kind != kind) {
                 problem(format!(
                     "type index entry of {event} disagrees with the event"
                 ));
@@ -352,10 +352,10 @@ fn check_entry(
             let role = parse_role(value)
                 .map(|r| r.as_str().to_string())
                 .unwrap_or_default();
-            if !state
+            if state
                 .knowledge
                 .get(&knowledge)
-                .is_some_and(|k| k.deleted_at.is_none())
+                .is_none_or(|k| k.deleted_at.is_some())
             {
                 problem(format!(
                     "junction entry of {knowledge} points at no live knowledge"

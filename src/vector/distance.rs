@@ -59,6 +59,6 @@ mod tests {
         let mut z = vec![0.0; 5];
         normalize(&mut z);
         assert!(z.iter().all(|x| *x == 0.0));
-        assert_eq!(distance(&v, &v).abs() < 1e-6, true);
+        assert!(distance(&v, &v).abs() < 1e-6);
     }
 }

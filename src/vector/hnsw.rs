@@ -500,7 +500,7 @@ mod tests {
         let points = random_points(n, 8, 3);
         let g = build(&points, n);
         let mut visited = Visited::default();
-        let even = |s: u32| s % 2 == 0;
+        let even = |s: u32| s.is_multiple_of(2);
         let got = g.search(
             &points,
             points.point(1),
