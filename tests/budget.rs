@@ -257,8 +257,10 @@ fn buffering_operators_stop_at_the_row_budget_not_the_deadline() {
     for text in [
         // 10,000 distinct rows, all skipped
         "MATCH (a:task), (b:task) RETURN DISTINCT a.n, b.n SKIP 100000000 LIMIT 1",
-        // 10,000 rows to sort for one
-        "MATCH (a:task), (b:task) RETURN a.n, b.n ORDER BY b.n LIMIT 1",
+        // 10,000 rows to sort (no LIMIT: all of them are kept)
+        "MATCH (a:task), (b:task) RETURN a.n, b.n ORDER BY b.n",
+        // a top-k larger than the budget
+        "MATCH (a:task), (b:task) RETURN a.n, b.n ORDER BY b.n LIMIT 1001",
         // one group collecting 10,000 values
         "MATCH (a:task), (b:task) RETURN collect(a.n)",
         // one group counting 10,000 distinct values
@@ -282,6 +284,21 @@ fn buffering_operators_stop_at_the_row_budget_not_the_deadline() {
         assert_eq!(err.code, ErrorCode::TooLarge, "{text}: {err}");
         assert!(took < Duration::from_secs(20), "{text}: took {took:?}");
     }
+    // A top-k sort keeps SKIP + LIMIT rows, whatever the number it sorts:
+    // 10,000 rows, ten times the budget.
+    let top = run(
+        &mut r,
+        "MATCH (a:task), (b:task) RETURN a.n, b.n ORDER BY b.n DESC, a.n SKIP 2 LIMIT 3",
+    )
+    .expect("top-k");
+    assert_eq!(
+        top.rows,
+        [
+            [json!(2), json!(99)],
+            [json!(3), json!(99)],
+            [json!(4), json!(99)]
+        ]
+    );
     // At the budget the same shapes succeed (1,000 values in one
     // aggregation: 500 distinct pairs and 500 collected items).
     assert_eq!(

@@ -147,9 +147,16 @@ fn build<'c>(
             ctx,
             seen: HashSet::new(),
         }),
-        Op::Sort { input, keys } => Box::new(Sort {
+        Op::Sort { input, keys, top } => Box::new(Sort {
             input: child(input)?,
             keys,
+            keep: match top {
+                None => None,
+                Some((skip, limit)) => {
+                    let skip = skip.as_ref().map_or(Ok(0), |s| count_of(s, ctx))?;
+                    Some(skip.saturating_add(count_of(limit, ctx)?))
+                }
+            },
             ctx,
             sorted: None,
         }),
@@ -868,34 +875,59 @@ impl Operator for Distinct<'_> {
 struct Sort<'c> {
     input: BoxOp<'c>,
     keys: &'c [(usize, bool)],
+    /// Rows wanted at most (SKIP + LIMIT); None: all.
+    keep: Option<usize>,
     ctx: &'c Context<'c, 'c>,
     sorted: Option<std::vec::IntoIter<Row>>,
+}
+
+impl Sort<'_> {
+    /// Stable, so rows with equal keys keep their input order.
+    fn sort(&self, rows: &mut [Row]) {
+        rows.sort_by(|a, b| {
+            for (col, desc) in self.keys {
+                let o = compare(&a[*col], &b[*col]);
+                let o = if *desc { o.reverse() } else { o };
+                if o.is_ne() {
+                    return o;
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
+    }
 }
 
 impl Operator for Sort<'_> {
     fn next(&mut self) -> Result<Option<Row>> {
         if self.sorted.is_none() {
+            let cap = self.ctx.buffer_cap();
+            // With a top-k, the buffer is cut back to the best `keep` rows
+            // whenever it holds twice that: the kept rows came first, so a
+            // stable sort of the buffer still orders ties by input order.
+            let compact = self
+                .keep
+                .filter(|k| *k < cap)
+                .map(|k| (k, k.saturating_mul(2).clamp(1, cap)));
             let mut rows = Vec::new();
             while let Some(row) = self.input.next()? {
                 self.ctx.check_deadline()?;
-                if rows.len() >= self.ctx.buffer_cap() {
+                if let Some((keep, at)) = compact
+                    && rows.len() >= at
+                {
+                    self.sort(&mut rows);
+                    rows.truncate(keep);
+                }
+                if rows.len() >= cap {
                     return Err(Error::too_large(
                         "too many rows to sort; narrow the pattern",
                     ));
                 }
                 rows.push(row);
             }
-            let keys = self.keys;
-            rows.sort_by(|a, b| {
-                for (col, desc) in keys {
-                    let o = compare(&a[*col], &b[*col]);
-                    let o = if *desc { o.reverse() } else { o };
-                    if o.is_ne() {
-                        return o;
-                    }
-                }
-                std::cmp::Ordering::Equal
-            });
+            self.sort(&mut rows);
+            if let Some(k) = self.keep {
+                rows.truncate(k);
+            }
             self.sorted = Some(rows.into_iter());
         }
         Ok(self.sorted.as_mut().and_then(|s| s.next()))
@@ -1022,6 +1054,56 @@ mod tests {
     /// give the same rows, as an org owner and as a customer, over a graph
     /// with deleted things, a removed person, ended connections, a deleted
     /// global thing and unpublished things.
+    /// A sort under SKIP/LIMIT keeps only the first SKIP + LIMIT rows
+    /// (cutting its buffer back as it goes); its rows are exactly the
+    /// slice of the full sort, ties in input order included.
+    #[test]
+    fn a_top_k_sort_gives_the_slice_of_the_full_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path()).unwrap();
+        let mut root = db.local_session().unwrap();
+        root.run(|t| {
+            t.create_org("acme", "Acme", OrgPlan::Enterprise)
+                .map(|_| ())
+        })
+        .unwrap();
+        root.use_org("acme").unwrap();
+        let mut rng = StdRng::seed_from_u64(7);
+        root.run(|t| {
+            for n in 0..300 {
+                // Few distinct values: many ties.
+                let v: u32 = rng.gen_range(0..12);
+                t.create_thing(NewThing {
+                    kind: "task".into(),
+                    name: format!("t{n}"),
+                    properties: json!({ "v": v, "n": n }).as_object().cloned().unwrap(),
+                })?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let params = HashMap::new();
+        let base = "MATCH (t:task) RETURN t.properties.v, t.name ORDER BY t.properties.v DESC";
+        let (all, _) = run_text(&root, base, &params, false);
+        let all = all.unwrap();
+        assert_eq!(all.len(), 300);
+        for (skip, limit) in [
+            (0, 0),
+            (0, 1),
+            (0, 7),
+            (3, 5),
+            (10, 40),
+            (0, 299),
+            (250, 100),
+            (400, 5),
+        ] {
+            let text = format!("{base} SKIP {skip} LIMIT {limit}");
+            let (got, _) = run_text(&root, &text, &params, false);
+            let want: Vec<_> = all.iter().skip(skip).take(limit).cloned().collect();
+            assert_eq!(got.unwrap(), want, "{text}");
+        }
+    }
+
     #[test]
     fn nodes_bound_by_id_give_the_results_of_loaded_nodes() {
         let dir = tempfile::tempdir().unwrap();

@@ -158,6 +158,9 @@ pub enum Op {
     Sort {
         input: Box<Op>,
         keys: Vec<(usize, bool)>,
+        /// Under `[SKIP s] LIMIT l`: only the first s + l rows are wanted,
+        /// so the sort keeps no more than that (a top-k).
+        top: Option<(Option<CExpr>, CExpr)>,
     },
     Skip {
         input: Box<Op>,
@@ -829,9 +832,17 @@ fn finish(
         };
     }
     if !sort_keys.is_empty() {
+        let top = match limit {
+            Some(l) => Some((
+                skip.map(|s| compile(s, &no_vars)).transpose()?,
+                compile(l, &no_vars)?,
+            )),
+            None => None,
+        };
         op = Op::Sort {
             input: Box::new(op),
             keys: sort_keys,
+            top,
         };
     }
     if let Some(s) = skip {
@@ -916,12 +927,18 @@ impl Op {
                 format!("Aggregate keys={} aggregates={}", keys.len(), aggs.len())
             }
             Op::Distinct { .. } => "Distinct".into(),
-            Op::Sort { keys, .. } => {
+            Op::Sort { keys, top, .. } => {
                 let ks: Vec<String> = keys
                     .iter()
                     .map(|(c, d)| format!("#{c}{}", if *d { " DESC" } else { "" }))
                     .collect();
-                format!("Sort {}", ks.join(", "))
+                match top {
+                    None => format!("Sort {}", ks.join(", ")),
+                    Some((None, limit)) => format!("Sort {} top {limit}", ks.join(", ")),
+                    Some((Some(skip), limit)) => {
+                        format!("Sort {} top {skip} + {limit}", ks.join(", "))
+                    }
+                }
             }
             Op::Skip { count, .. } => format!("Skip {count}"),
             Op::Limit { count, .. } => format!("Limit {count}"),
