@@ -86,7 +86,7 @@ fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let name_options = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            // The words arrive analyzed and tenant-scoped (`scoped_words`).
+            // The words arrive analyzed and tenant-scoped (`scoped_word`).
             .set_tokenizer("whitespace")
             .set_index_option(IndexRecordOption::WithFreqs),
     );
