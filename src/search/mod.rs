@@ -3,12 +3,13 @@
 //!
 //! Every commit that writes a thing, person or knowledge record also writes
 //! an index log entry naming them (storage/commit.rs), in the same atomic
-//! batch. The commit leader then hands those names (with the values written)
-//! to [`Indexes`] before acknowledging the commit: they become *pending*. A
-//! background indexer applies pending changes from committed records about once a
-//! second ([`COMMIT_INTERVAL`]): it commits the name index with the last
-//! commit it applied as the watermark, updates the in-memory vector graphs,
-//! and saves the vector file now and then ([`SAVE_INTERVAL`]) and on close.
+//! batch. The commit leader then hands those names (with the values
+//! written) to [`Indexes`] before acknowledging the commit: they become
+//! *pending*. A background indexer applies pending changes from committed
+//! records about once a second ([`COMMIT_INTERVAL`]): it commits the name
+//! index with the last commit it applied as the watermark, updates the
+//! in-memory vector graphs, and saves the vector file now and then
+//! ([`SAVE_INTERVAL`]) and on close.
 //!
 //! A search combines the index with the pending records, read from the
 //! searcher's own snapshot (and a transaction's uncommitted writes), so it
