@@ -2,9 +2,10 @@
 //! applies what commits report, commits and saves, and prunes the part of
 //! the index log every index has durably applied.
 //!
-//! Changes are applied from the *latest* committed records, never from the
-//! log itself, so applying a change twice, or a newer state than the log
-//! entry describes, is harmless: replay is idempotent.
+//! Changes are applied from committed records — a name record as the last
+//! commit that changed it reported it to the hook, else the latest stored
+//! one — never from the log itself, so applying a change twice, or a newer
+//! state than the log entry describes, is harmless: replay is idempotent.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use crate::keys::{self, Changed, Key, Tenant};
 use crate::model::{Dim, Knowledge, KnowledgeKind, Org, Person, PersonStatus, Thing};
 use crate::search::names::NameDoc;
 use crate::search::{COMMIT_INTERVAL, IndexReport, Inner, PRUNE_EVERY, SAVE_INTERVAL, vector_file};
+use crate::storage::Committed;
 use crate::storage::{Scope, Storage, Txn};
 use crate::vector::{Item, OrgVectors};
 
@@ -95,7 +97,11 @@ pub(super) fn catch_up(inner: &Inner, storage: &Storage, start: Start) -> Result
                     f.vectors.insert(c, n);
                 }
                 Dim::Thing | Dim::Person if n > names_mark => {
-                    f.names.insert(c, n);
+                    let pending = super::PendingName {
+                        commit: n,
+                        value: None,
+                    };
+                    f.names.insert(c, pending);
                 }
                 _ => {}
             }
@@ -160,9 +166,16 @@ pub(super) fn run(inner: &Arc<Inner>, storage: &Arc<Storage>) {
 /// file when due (`durable`: now), and prunes the log when due.
 fn flush(inner: &Inner, storage: &Storage, durable: bool, clock: &mut Clock) -> Result<()> {
     let (names, vectors, upto) = {
-        let f = inner.follow.lock();
+        let mut f = inner.follow.lock();
+        // Taken with their committed values: a failed flush reads them from
+        // the store when it retries.
+        let names: Vec<_> = f
+            .names
+            .iter_mut()
+            .map(|(c, p)| (*c, p.value.take()))
+            .collect();
         (
-            f.names.keys().copied().collect::<Vec<_>>(),
+            names,
             f.vectors.keys().copied().collect::<Vec<_>>(),
             f.hooked,
         )
@@ -170,8 +183,8 @@ fn flush(inner: &Inner, storage: &Storage, durable: bool, clock: &mut Clock) -> 
     let txn = platform_read(storage);
     let names_behind = inner.follow.lock().names_durable < upto;
     if !names.is_empty() || (names_behind && (durable || due_for_prune(inner, upto))) {
-        for c in &names {
-            apply_name(inner, &txn, *c)?;
+        for (c, committed) in names {
+            apply_name(inner, &txn, c, committed)?;
         }
         crate::crashpoint::hit("index.before_commit");
         crate::vector::file::file_op("commit the name index")?;
@@ -179,7 +192,7 @@ fn flush(inner: &Inner, storage: &Storage, durable: bool, clock: &mut Clock) -> 
         crate::crashpoint::hit("index.after_commit");
         let mut f = inner.follow.lock();
         f.names_durable = upto;
-        f.names.retain(|_, n| *n > upto);
+        f.names.retain(|_, p| p.commit > upto);
     }
     if !vectors.is_empty() {
         for c in &vectors {
@@ -238,12 +251,27 @@ fn person_doc(tenant: Tenant, p: Person) -> Option<NameDoc> {
     })
 }
 
-fn apply_name(inner: &Inner, txn: &Txn<'_>, c: Changed) -> Result<()> {
-    let doc = match txn.get(&c.key())? {
+/// Indexes the record `c` as `committed` by the last commit that changed
+/// it, or as stored when that is not known.
+fn apply_name(
+    inner: &Inner,
+    txn: &Txn<'_>,
+    c: Changed,
+    committed: Option<(Arc<Committed>, usize)>,
+) -> Result<()> {
+    let stored;
+    let record = match &committed {
+        Some((commit, i)) => commit.value(*i),
+        None => {
+            stored = txn.get(&c.key())?;
+            stored.as_deref()
+        }
+    };
+    let doc = match record {
         None => None,
         Some(bytes) => match c.id.dim() {
-            Dim::Thing => thing_doc(c.tenant, decode::<Thing>("thing", &bytes)?),
-            Dim::Person => person_doc(c.tenant, decode::<Person>("person", &bytes)?),
+            Dim::Thing => thing_doc(c.tenant, decode::<Thing>("thing", bytes)?),
+            Dim::Person => person_doc(c.tenant, decode::<Person>("person", bytes)?),
             _ => None,
         },
     };

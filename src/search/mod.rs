@@ -3,12 +3,13 @@
 //!
 //! Every commit that writes a thing, person or knowledge record also writes
 //! an index log entry naming them (storage/commit.rs), in the same atomic
-//! batch. The commit leader then hands those names to [`Indexes`] before
-//! acknowledging the commit: they become *pending*. A background indexer
-//! applies pending changes from the latest committed records about once a
-//! second ([`COMMIT_INTERVAL`]): it commits the name index with the last
-//! commit it applied as the watermark, updates the in-memory vector graphs,
-//! and saves the vector file now and then ([`SAVE_INTERVAL`]) and on close.
+//! batch. The commit leader then hands those names (with the values
+//! written) to [`Indexes`] before acknowledging the commit: they become
+//! *pending*. A background indexer applies pending changes from committed
+//! records about once a second ([`COMMIT_INTERVAL`]): it commits the name
+//! index with the last commit it applied as the watermark, updates the
+//! in-memory vector graphs, and saves the vector file now and then
+//! ([`SAVE_INTERVAL`]) and on close.
 //!
 //! A search combines the index with the pending records, read from the
 //! searcher's own snapshot (and a transaction's uncommitted writes), so it
@@ -35,6 +36,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{Changed, Tenant};
 use crate::model::{Dim, Id};
+use crate::storage::Committed;
 use crate::storage::Storage;
 use crate::vector::OrgVectors;
 
@@ -61,8 +63,9 @@ pub fn index_dir(data: &Path) -> PathBuf {
 /// What has to be applied, and how far each index has got.
 #[derive(Default)]
 struct Follow {
-    /// Changed records → the last commit that changed them.
-    names: HashMap<Changed, u64>,
+    /// Changed records → the last commit that changed them (for names,
+    /// with what it wrote, when the hook reported it).
+    names: HashMap<Changed, PendingName>,
     vectors: HashMap<Changed, u64>,
     /// The newest commit the hook reported.
     hooked: u64,
@@ -86,6 +89,15 @@ struct Follow {
     failure: Option<String>,
     /// Flushes that failed since the database was opened.
     failures: u64,
+}
+
+/// A name record's last change not yet applied to the name index.
+struct PendingName {
+    commit: u64,
+    /// Where that commit's value of the record is (its `Committed` and
+    /// position), so the indexer need not read the store; None for changes
+    /// found in the log on open, and once the indexer took it.
+    value: Option<(Arc<Committed>, usize)>,
 }
 
 /// One org's vectors, shared by the indexer (writing) and searches.
@@ -214,13 +226,15 @@ fn vector_file(dir: &Path) -> PathBuf {
 
 impl Inner {
     /// The commit hook: called by the commit leader, before acknowledging.
-    fn report(&self, commit: u64, changed: &[Changed]) {
+    fn report(&self, commit: u64, changed: &Arc<Committed>) {
         let mut f = self.follow.lock();
-        for c in changed {
-            match c.id.dim() {
-                Dim::Knowledge => f.vectors.insert(*c, commit),
-                _ => f.names.insert(*c, commit),
-            };
+        for (i, c) in changed.changes().enumerate() {
+            if c.id.dim() == Dim::Knowledge {
+                f.vectors.insert(c, commit);
+            } else {
+                let value = Some((changed.clone(), i));
+                f.names.insert(c, PendingName { commit, value });
+            }
         }
         f.hooked = f.hooked.max(commit);
         if f.names.len() + f.vectors.len() >= FLUSH_AT {

@@ -12,8 +12,8 @@
 //! concurrency.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -55,7 +55,52 @@ const PRUNE_AT: usize = 100_000;
 /// Told, by the commit leader, of every durable commit that changed
 /// searchable records — before any of its committers is acknowledged, so a
 /// session's next search sees its own writes. Must be quick: commits wait.
-pub(crate) type CommitHook = Box<dyn Fn(u64, &[Changed]) + Send + Sync>;
+/// The changed records come with the values written (`Committed`), so the
+/// indexer need not read them back.
+pub(crate) type CommitHook = Box<dyn Fn(u64, &Arc<Committed>) + Send + Sync>;
+
+/// The searchable records one commit wrote, with their values copied into
+/// one buffer: one allocation per commit, which the indexer thread frees
+/// whole (freeing thousands of the writer's own small allocations from
+/// another thread slowed the writer's malloc).
+pub(crate) struct Committed {
+    bytes: Vec<u8>,
+    /// Each record, with where its value is in `bytes` (None: deleted).
+    records: Vec<(Changed, Option<(usize, usize)>)>,
+}
+
+impl Committed {
+    fn of(batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>) -> Committed {
+        let found: Vec<(Changed, Option<&[u8]>)> = batch
+            .iter()
+            .filter_map(|(k, v)| Some((Changed::of_key(k)?, v.as_deref())))
+            .collect();
+        let size = found.iter().map(|(_, v)| v.map_or(0, <[u8]>::len)).sum();
+        let mut bytes = Vec::with_capacity(size);
+        let records = found
+            .into_iter()
+            .map(|(c, v)| {
+                let span = v.map(|v| {
+                    bytes.extend_from_slice(v);
+                    (bytes.len() - v.len(), bytes.len())
+                });
+                (c, span)
+            })
+            .collect();
+        Committed { bytes, records }
+    }
+
+    /// The changed records, in key order.
+    pub fn changes(&self) -> impl Iterator<Item = Changed> + '_ {
+        self.records.iter().map(|(c, _)| *c)
+    }
+
+    /// The value the commit gave the `i`th record: None if it deleted it.
+    pub fn value(&self, i: usize) -> Option<&[u8]> {
+        let (from, to) = self.records.get(i)?.1?;
+        self.bytes.get(from..to)
+    }
+}
 
 #[derive(Default)]
 pub(crate) struct CommitQueue {
@@ -301,7 +346,7 @@ impl CommitQueue {
                     if !changed.is_empty()
                         && let Some(hook) = self.hook.get()
                     {
-                        hook(*commit, changed);
+                        hook(*commit, &Arc::new(Committed::of(&batch)));
                     }
                 }
                 self.hooked_seq.fetch_max(seq, Ordering::SeqCst);

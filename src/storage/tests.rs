@@ -391,3 +391,35 @@ fn decoded_records_follow_commits_and_snapshots() {
         Some(ErrorCode::Forbidden)
     );
 }
+
+#[test]
+fn the_hook_gets_the_values_each_commit_wrote() {
+    use crate::model::{Dim, Id};
+    let (_d, s) = open();
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let hook: commit::CommitHook = Box::new(move |_, committed: &Arc<Committed>| {
+        let mut r = record.lock();
+        for (i, c) in committed.changes().enumerate() {
+            r.push((c.id, committed.value(i).map(<[u8]>::to_vec)));
+        }
+    });
+    s.commits().set_hook(hook, 0);
+    let (a, b) = (Id::generate(Dim::Thing), Id::generate(Dim::Thing));
+    let mut txn = s.write(Scope::tenant(t(1)));
+    txn.put(t(1).thing(a), b"first".to_vec()).unwrap();
+    txn.put(t(1).thing(b), b"second".to_vec()).unwrap();
+    txn.put(key(t(1), "not a record"), b"x".to_vec()).unwrap();
+    txn.commit().unwrap();
+    let mut txn = s.write(Scope::tenant(t(1)));
+    txn.delete(t(1).thing(a)).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(
+        *seen.lock(),
+        vec![
+            (a, Some(b"first".to_vec())),
+            (b, Some(b"second".to_vec())),
+            (a, None)
+        ]
+    );
+}
