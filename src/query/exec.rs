@@ -1049,24 +1049,25 @@ mod tests {
         (rows, before != plan)
     }
 
-    /// Binding nodes by id where no expression reads their record changes
-    /// no result: the same queries with every expansion loading its far end
-    /// give the same rows, as an org owner and as a customer, over a graph
-    /// with deleted things, a removed person, ended connections, a deleted
-    /// global thing and unpublished things.
-    /// A sort under SKIP/LIMIT keeps only the first SKIP + LIMIT rows
-    /// (cutting its buffer back as it goes); its rows are exactly the
-    /// slice of the full sort, ties in input order included.
-    #[test]
-    fn a_top_k_sort_gives_the_slice_of_the_full_sort() {
+    /// root on a new database with an enterprise org `acme`.
+    fn root_with_acme() -> (tempfile::TempDir, Session) {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(dir.path()).unwrap();
-        let mut root = db.local_session().unwrap();
+        let root = db.local_session().unwrap();
         root.run(|t| {
             t.create_org("acme", "Acme", OrgPlan::Enterprise)
                 .map(|_| ())
         })
         .unwrap();
+        (dir, root)
+    }
+
+    /// A sort under SKIP/LIMIT keeps only the first SKIP + LIMIT rows
+    /// (cutting its buffer back as it goes); its rows are exactly the
+    /// slice of the full sort, ties in input order included.
+    #[test]
+    fn a_top_k_sort_gives_the_slice_of_the_full_sort() {
+        let (_dir, mut root) = root_with_acme();
         root.use_org("acme").unwrap();
         let mut rng = StdRng::seed_from_u64(7);
         root.run(|t| {
@@ -1104,16 +1105,14 @@ mod tests {
         }
     }
 
+    /// Binding nodes by id where no expression reads their record changes
+    /// no result: the same queries with every expansion loading its far end
+    /// give the same rows, as an org owner and as a customer, over a graph
+    /// with deleted things, a removed person, ended connections, a deleted
+    /// global thing and unpublished things.
     #[test]
     fn nodes_bound_by_id_give_the_results_of_loaded_nodes() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::open(dir.path()).unwrap();
-        let mut root = db.local_session().unwrap();
-        root.run(|t| {
-            t.create_org("acme", "Acme", OrgPlan::Enterprise)
-                .map(|_| ())
-        })
-        .unwrap();
+        let (_dir, mut root) = root_with_acme();
         root.use_platform().unwrap();
         let global = root
             .run(|t| {
@@ -1215,7 +1214,7 @@ mod tests {
         root.use_platform().unwrap();
         root.run(|t| t.delete_thing(global)).unwrap();
         root.use_org("acme").unwrap();
-        let customer = db.session_as("cust@acme.io").unwrap();
+        let customer = root.database().session_as("cust@acme.io").unwrap();
 
         let mut params = HashMap::new();
         params.insert("past".to_string(), Val::Data(json!(past)));
