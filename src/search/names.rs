@@ -135,7 +135,7 @@ fn tenant_term(t: Tenant) -> String {
 
 /// A name word as the index holds it: scoped to its tenant.
 fn scoped_word(t: Tenant, word: &str) -> String {
-    format!("{:032x}:{word}", t.raw())
+    format!("{}:{word}", tenant_term(t))
 }
 
 /// The word of a scoped term.
