@@ -174,6 +174,55 @@ fn counters_never_pass_their_limit_under_concurrency() {
     );
 }
 
+/// Group commit hands each committer its own verdict: every thread's odd
+/// commits read a key for update that the thread then changes behind their
+/// back, so the leader must refuse them (CONFLICT); its even commits must
+/// pass and store their key — whatever group each landed in and whatever
+/// the group's other committers were told. Synced writes make groups form;
+/// fewer commit numbers than commits show that they did.
+#[test]
+fn each_committer_of_a_group_gets_its_own_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(dir.path(), Durability::Sync).unwrap();
+    let before = s.last_commit().unwrap();
+    std::thread::scope(|scope| {
+        for thread in 0..16u128 {
+            let s = &s;
+            scope.spawn(move || {
+                let tenant = t(100 + thread);
+                for i in 0..40u8 {
+                    let refused = i % 2 == 1;
+                    let mut txn = s.write(Scope::tenant(tenant));
+                    txn.put(key(tenant, &format!("item{i:02}")), vec![i])
+                        .unwrap();
+                    if refused {
+                        txn.get_for_update(&key(tenant, "x")).unwrap();
+                        put(s, tenant, "x", &i.to_string());
+                    }
+                    match txn.commit() {
+                        Ok(_) => assert!(!refused, "thread {thread}: commit {i} passed"),
+                        Err(e) => {
+                            assert_eq!(e.code, ErrorCode::Conflict, "{e:?}");
+                            assert!(refused, "thread {thread}: commit {i} refused");
+                        }
+                    }
+                }
+            });
+        }
+    });
+    for thread in 0..16u128 {
+        let tenant = t(100 + thread);
+        let r = s.read(Scope::tenant(tenant));
+        for i in 0..40u8 {
+            let stored = r.get(&key(tenant, &format!("item{i:02}"))).unwrap();
+            assert_eq!(stored.is_some(), i % 2 == 0, "thread {thread}, item {i}");
+        }
+    }
+    // 16 × (20 accepted + 20 writes of "x") commits.
+    let groups = s.last_commit().unwrap() - before;
+    assert!(groups < 16 * 40, "{groups} commit numbers for 640 commits");
+}
+
 #[test]
 fn commits_are_counted_and_read_only_txns_refuse_writes() {
     let (_d, s) = open();
