@@ -160,7 +160,13 @@ impl<'a> TenantTxn<'a> {
     }
 
     /// Commits every write of this transaction atomically.
-    pub fn commit(self) -> Result<u64> {
+    pub fn commit(mut self) -> Result<u64> {
+        let created = std::mem::take(&mut self.created);
+        self.txn.mark_created(
+            created
+                .into_iter()
+                .map(|(tenant, id)| crate::keys::Changed { tenant, id }),
+        );
         let seq = self.txn.commit()?;
         if self.vocabulary_changed {
             self.shared.reload_vocabulary()?;

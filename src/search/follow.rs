@@ -267,6 +267,10 @@ fn apply_name(
             stored.as_deref()
         }
     };
+    // A record the commit created has no older version in the index.
+    let created = committed
+        .as_ref()
+        .is_some_and(|(commit, i)| commit.created(*i));
     let doc = match record {
         None => None,
         Some(bytes) => match c.id.dim() {
@@ -276,6 +280,7 @@ fn apply_name(
         },
     };
     match doc {
+        Some(d) if created => inner.names.add(&d),
         Some(d) => inner.names.upsert(&d),
         None => inner.names.remove(c.id),
     }

@@ -346,3 +346,78 @@ impl Indexes {
         follow::verify(&self.inner, storage)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    use crate::{Database, NameSearch, NewThing, Plan, Session, ThingUpdate};
+
+    fn names(s: &Session, text: &str) -> Vec<String> {
+        let q = NameSearch {
+            text,
+            kinds: None,
+            statuses: None,
+            limit: 10,
+            deadline: Instant::now() + Duration::from_secs(30),
+        };
+        let t = s.read().unwrap();
+        let hits = t.search_names(&q, &mut |_| Ok(true)).unwrap();
+        hits.into_iter()
+            .map(|h| h.found.name().to_string())
+            .collect()
+    }
+
+    /// Records a commit created need no delete in the name index (the
+    /// costly part of indexing a bulk load); a later change of one still
+    /// replaces its document.
+    #[test]
+    fn created_records_are_added_without_a_delete_and_changes_replace_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path()).unwrap();
+        let mut root = db.local_session().unwrap();
+        root.run(|t| t.create_org("acme", "Acme", Plan::Enterprise).map(|_| ()))
+            .unwrap();
+        root.use_org("acme").unwrap();
+        db.flush_indexes().unwrap();
+        let deletes = || {
+            db.shared()
+                .indexes()
+                .inner
+                .names
+                .deletes
+                .load(Ordering::Relaxed)
+        };
+        let before = deletes();
+        let ids = root
+            .run(|t| {
+                (0..50)
+                    .map(|n| {
+                        let new = NewThing {
+                            kind: "task".into(),
+                            name: format!("draft {n}"),
+                            ..Default::default()
+                        };
+                        t.create_thing(new).map(|thing| thing.id)
+                    })
+                    .collect::<crate::Result<Vec<_>>>()
+            })
+            .unwrap();
+        db.flush_indexes().unwrap();
+        assert_eq!(deletes(), before, "creations issued deletes");
+        assert_eq!(names(&root, "draft").len(), 10);
+        root.run(|t| {
+            let update = ThingUpdate {
+                name: Some("final text".into()),
+                ..Default::default()
+            };
+            t.update_thing(ids[0], update).map(|_| ())
+        })
+        .unwrap();
+        db.flush_indexes().unwrap();
+        assert_eq!(deletes(), before + 1);
+        assert_eq!(names(&root, "final"), vec!["final text".to_string()]);
+        assert!(!names(&root, "0").contains(&"draft 0".to_string()));
+    }
+}

@@ -317,6 +317,9 @@ struct SegmentTotals {
 
 pub struct NameIndex {
     writer: Mutex<IndexWriter>,
+    /// Deletes issued since open (tests check that creations issue none).
+    #[cfg(test)]
+    pub(super) deletes: std::sync::atomic::AtomicU64,
     reader: IndexReader,
     fields: Fields,
     analyzer: TextAnalyzer,
@@ -374,6 +377,8 @@ impl NameIndex {
             .ok_or_else(|| Error::io("name index: no default tokenizer"))?;
         let names = NameIndex {
             writer: Mutex::new(writer),
+            #[cfg(test)]
+            deletes: Default::default(),
             reader,
             fields,
             analyzer,
@@ -446,6 +451,13 @@ impl NameIndex {
 
     /// Adds or replaces a document (applied at the next `commit`).
     pub fn upsert(&self, doc: &NameDoc) -> Result<()> {
+        self.remove(doc.id)?;
+        self.add(doc)
+    }
+
+    /// Adds a document the index cannot hold yet: one for a record created
+    /// since the index's last commit (applied at the next `commit`).
+    pub fn add(&self, doc: &NameDoc) -> Result<()> {
         let f = self.fields;
         let words = self.words(&doc.name);
         let len = words.len() as u64;
@@ -463,14 +475,15 @@ impl NameIndex {
         d.add_text(f.kind, &doc.kind);
         d.add_text(f.status, &doc.status);
         d.add_text(f.name, scoped.join(" "));
-        let writer = self.writer.lock();
-        writer.delete_term(Term::from_field_text(f.id, &doc.id.to_string()));
-        writer.add_document(d).map_err(search_err)?;
+        self.writer.lock().add_document(d).map_err(search_err)?;
         Ok(())
     }
 
     /// Removes a document (applied at the next `commit`).
     pub fn remove(&self, id: Id) -> Result<()> {
+        #[cfg(test)]
+        self.deletes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.writer
             .lock()
             .delete_term(Term::from_field_text(self.fields.id, &id.to_string()));

@@ -42,6 +42,8 @@ pub(crate) struct CommitRequest {
     pub read_ranges: Vec<(Vec<u8>, Vec<u8>)>,
     pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     pub counters: BTreeMap<Vec<u8>, CounterChange>,
+    /// Records the request creates (`Txn::mark_created`).
+    pub created: Vec<Changed>,
     /// Bookkeeping of the engine itself (pruning the index log): not
     /// counted as a commit, never a searchable change.
     pub maintenance: bool,
@@ -67,10 +69,12 @@ pub(crate) struct Committed {
     bytes: Vec<u8>,
     /// Each record, with where its value is in `bytes` (None: deleted).
     records: Vec<(Changed, Option<(usize, usize)>)>,
+    /// The records the commit created, sorted.
+    created: Vec<Changed>,
 }
 
 impl Committed {
-    fn of(batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>) -> Committed {
+    fn of(batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>, mut created: Vec<Changed>) -> Committed {
         let found: Vec<(Changed, Option<&[u8]>)> = batch
             .iter()
             .filter_map(|(k, v)| Some((Changed::of_key(k)?, v.as_deref())))
@@ -87,7 +91,20 @@ impl Committed {
                 (c, span)
             })
             .collect();
-        Committed { bytes, records }
+        created.sort_unstable();
+        Committed {
+            bytes,
+            records,
+            created,
+        }
+    }
+
+    /// Whether the commit created the `i`th record (no older version of
+    /// it exists anywhere).
+    pub fn created(&self, i: usize) -> bool {
+        self.records
+            .get(i)
+            .is_some_and(|(c, _)| self.created.binary_search(c).is_ok())
     }
 
     /// The changed records, in key order.
@@ -312,11 +329,12 @@ impl CommitQueue {
         // The group's own snapshots: they end with this group, so they never
         // need its writes remembered.
         let mut snapshots: Vec<u64> = Vec::with_capacity(group.len());
+        let mut created: Vec<Changed> = Vec::new();
         // Whether an accepted request is a real commit (not bookkeeping).
         let mut counted = false;
         {
             let tracker = self.tracker.lock();
-            for request in group {
+            for mut request in group {
                 snapshots.push(request.snapshot_seq);
                 let verdict = check(
                     &tracker,
@@ -328,6 +346,7 @@ impl CommitQueue {
                 );
                 if verdict.is_ok() {
                     counted |= !request.maintenance;
+                    created.append(&mut request.created);
                     apply(request, &mut batch, &mut counters);
                 }
                 verdicts.push(verdict);
@@ -345,6 +364,7 @@ impl CommitQueue {
         let written = Written {
             snapshots,
             commit: None,
+            created,
         };
         if !counted {
             return self.write_batch(rocks, durability, &mut latest, batch, verdicts, written);
@@ -418,17 +438,22 @@ impl CommitQueue {
         match result {
             Ok(seq) => {
                 crate::crashpoint::hit("commit.after_write");
-                if let Some((commit, changed)) = &written.commit {
+                let Written {
+                    snapshots,
+                    commit,
+                    created,
+                } = written;
+                if let Some((commit, changed)) = &commit {
                     latest.commits = Some(*commit);
                     if !changed.is_empty()
                         && let Some(hook) = self.hook.get()
                     {
-                        hook(*commit, &Arc::new(Committed::of(&batch)));
+                        hook(*commit, &Arc::new(Committed::of(&batch, created)));
                     }
                 }
                 self.hooked_seq.fetch_max(seq, Ordering::SeqCst);
                 latest.wrote(&batch);
-                self.remember(batch.into_keys(), seq, written.snapshots);
+                self.remember(batch.into_keys(), seq, snapshots);
                 verdicts.into_iter().map(|v| v.map(|()| seq)).collect()
             }
             Err(e) => {
@@ -476,6 +501,8 @@ struct Written {
     snapshots: Vec<u64>,
     /// The commit number and its changed records (None for bookkeeping).
     commit: Option<(u64, Vec<Changed>)>,
+    /// The records the accepted requests created.
+    created: Vec<Changed>,
 }
 
 impl Tracker {

@@ -9,7 +9,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::keys::{self, Tenant};
+use crate::keys::{self, Changed, Tenant};
 use crate::storage::Storage;
 use crate::storage::cache::Decoded;
 use crate::storage::commit::{CommitRequest, CounterChange};
@@ -77,6 +77,8 @@ pub struct Txn<'a> {
     /// changes any key inside one after our snapshot conflicts (phantoms).
     read_ranges: Vec<(Vec<u8>, Vec<u8>)>,
     counters: BTreeMap<Vec<u8>, CounterChange>,
+    /// Records this transaction created (`mark_created`).
+    created: Vec<Changed>,
 }
 
 impl<'a> Txn<'a> {
@@ -99,6 +101,7 @@ impl<'a> Txn<'a> {
             reads: HashSet::default(),
             read_ranges: Vec::new(),
             counters: BTreeMap::new(),
+            created: Vec::new(),
         }
     }
 
@@ -275,6 +278,16 @@ impl<'a> Txn<'a> {
         Ok(())
     }
 
+    /// Tells the commit that these records are new — their keys were
+    /// absent from the store, under ids no other transaction can know — so
+    /// the name index has no older version of them to delete. Deletes are
+    /// most of what a bulk load costs the index (tantivy looks each one up
+    /// in every segment). The caller vouches; a wrong mark would leave a
+    /// stale version searchable.
+    pub fn mark_created(&mut self, records: impl IntoIterator<Item = Changed>) {
+        self.created.extend(records);
+    }
+
     pub fn delete(&mut self, key: Vec<u8>) -> Result<()> {
         self.check_write(&key)?;
         self.writes.insert(key, None);
@@ -434,6 +447,7 @@ impl<'a> Txn<'a> {
             read_ranges: self.read_ranges,
             writes: self.writes,
             counters: self.counters,
+            created: self.created,
             maintenance,
         };
         let storage = self.storage;
