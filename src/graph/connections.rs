@@ -302,7 +302,7 @@ impl TenantTxn<'_> {
     /// update so a concurrent delete conflicts. A `to` may be a global thing.
     fn check_endpoint(&mut self, id: Id, may_be_global: bool) -> Result<()> {
         let t = self.tenant();
-        if self.created.contains(&(t, id)) {
+        if self.created.get(&id) == Some(&t) {
             // Made live by this transaction, in our own writes (which a
             // read for update would not enter into the read set either).
             return Ok(());

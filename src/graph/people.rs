@@ -81,7 +81,7 @@ impl TenantTxn<'_> {
             ("email", json!(person.email)),
         ]);
         self.log("user_joined_org", Some(person.id), "person", meta)?;
-        self.created.push((self.tenant(), person.id));
+        self.created.insert(person.id, self.tenant());
         Ok(person)
     }
 
@@ -145,7 +145,7 @@ impl TenantTxn<'_> {
                 "platform owners and oneself cannot be removed",
             ));
         }
-        self.created.retain(|(_, c)| *c != id);
+        self.created.remove(&id);
         let now = now_ms();
         person.status = PersonStatus::Removed;
         person.updated_at = now;

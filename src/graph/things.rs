@@ -72,7 +72,7 @@ impl TenantTxn<'_> {
             props([("name", json!(thing.name))]),
         )?;
         self.fire_triggers(TriggerOn::Create, &thing.kind, thing.id, &thing.kind)?;
-        self.created.push((t, thing.id));
+        self.created.insert(thing.id, t);
         Ok(thing)
     }
 
@@ -149,7 +149,7 @@ impl TenantTxn<'_> {
                 "org_user may delete only what they created",
             ));
         }
-        self.created.retain(|(_, c)| *c != id);
+        self.created.remove(&id);
         let now = now_ms();
         thing.deleted_at = Some(now);
         thing.updated_at = now;
