@@ -67,10 +67,9 @@ pub(crate) type CommitHook = Box<dyn Fn(u64, &Arc<Committed>) + Send + Sync>;
 /// another thread slowed the writer's malloc).
 pub(crate) struct Committed {
     bytes: Vec<u8>,
-    /// Each record, with where its value is in `bytes` (None: deleted).
-    records: Vec<(Changed, Option<(usize, usize)>)>,
-    /// The records the commit created, sorted.
-    created: Vec<Changed>,
+    /// Each record, where its value is in `bytes` (None: deleted), and
+    /// whether the commit created it.
+    records: Vec<(Changed, Option<(usize, usize)>, bool)>,
 }
 
 impl Committed {
@@ -81,6 +80,7 @@ impl Committed {
             .collect();
         let size = found.iter().map(|(_, v)| v.map_or(0, <[u8]>::len)).sum();
         let mut bytes = Vec::with_capacity(size);
+        created.sort_unstable();
         let records = found
             .into_iter()
             .map(|(c, v)| {
@@ -88,28 +88,21 @@ impl Committed {
                     bytes.extend_from_slice(v);
                     (bytes.len() - v.len(), bytes.len())
                 });
-                (c, span)
+                (c, span, created.binary_search(&c).is_ok())
             })
             .collect();
-        created.sort_unstable();
-        Committed {
-            bytes,
-            records,
-            created,
-        }
+        Committed { bytes, records }
     }
 
     /// Whether the commit created the `i`th record (no older version of
     /// it exists anywhere).
     pub fn created(&self, i: usize) -> bool {
-        self.records
-            .get(i)
-            .is_some_and(|(c, _)| self.created.binary_search(c).is_ok())
+        self.records.get(i).is_some_and(|r| r.2)
     }
 
     /// The changed records, in key order.
     pub fn changes(&self) -> impl Iterator<Item = Changed> + '_ {
-        self.records.iter().map(|(c, _)| *c)
+        self.records.iter().map(|r| r.0)
     }
 
     /// The value the commit gave the `i`th record: None if it deleted it.
