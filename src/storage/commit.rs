@@ -67,10 +67,12 @@ pub(crate) type CommitHook = Box<dyn Fn(u64, &Arc<Committed>) + Send + Sync>;
 /// another thread slowed the writer's malloc).
 pub(crate) struct Committed {
     bytes: Vec<u8>,
-    /// Each record, where its value is in `bytes` (None: deleted), and
-    /// whether the commit created it.
-    records: Vec<(Changed, Option<(usize, usize)>, bool)>,
+    records: Vec<CommittedRecord>,
 }
+
+/// A record of a commit: where its value is in `bytes` (None: deleted),
+/// and whether the commit created it.
+type CommittedRecord = (Changed, Option<(usize, usize)>, bool);
 
 impl Committed {
     fn of(batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>, mut created: Vec<Changed>) -> Committed {
