@@ -16,7 +16,8 @@ use parking_lot::RwLock;
 use crate::error::{Error, Result};
 use crate::graph::decode;
 use crate::keys::{self, Changed, Key, Tenant};
-use crate::model::{Dim, Knowledge, KnowledgeKind, Org, Person, PersonStatus, Thing};
+use crate::model::{Dim, Id, Knowledge, KnowledgeKind, Millis, Org, PersonStatus, Thing};
+use crate::ontology::Status;
 use crate::search::names::NameDoc;
 use crate::search::{COMMIT_INTERVAL, IndexReport, Inner, PRUNE_EVERY, SAVE_INTERVAL, vector_file};
 use crate::storage::Committed;
@@ -229,7 +230,30 @@ fn due_for_prune(inner: &Inner, upto: u64) -> bool {
     upto >= inner.follow.lock().prune_checked + PRUNE_EVERY
 }
 
-fn thing_doc(tenant: Tenant, t: Thing) -> Option<NameDoc> {
+/// What the name index takes from a thing record. Decoding only these
+/// fields skips the properties and timestamps: the indexer decodes every
+/// thing a commit writes.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ThingName {
+    id: Id,
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    status: Status,
+    #[serde(default)]
+    deleted_at: Option<Millis>,
+}
+
+/// What the name index takes from a person record.
+#[derive(serde::Deserialize)]
+struct PersonName {
+    id: Id,
+    name: String,
+    status: PersonStatus,
+}
+
+fn thing_doc(tenant: Tenant, t: ThingName) -> Option<NameDoc> {
     t.deleted_at.is_none().then(|| NameDoc {
         tenant,
         id: t.id,
@@ -241,7 +265,7 @@ fn thing_doc(tenant: Tenant, t: Thing) -> Option<NameDoc> {
 
 /// People of the platform tenant (platform owners) are not searchable:
 /// no org may find them.
-fn person_doc(tenant: Tenant, p: Person) -> Option<NameDoc> {
+fn person_doc(tenant: Tenant, p: PersonName) -> Option<NameDoc> {
     (p.status == PersonStatus::Active && tenant != Tenant::PLATFORM).then(|| NameDoc {
         tenant,
         id: p.id,
@@ -274,8 +298,8 @@ fn apply_name(
     let doc = match record {
         None => None,
         Some(bytes) => match c.id.dim() {
-            Dim::Thing => thing_doc(c.tenant, decode::<Thing>("thing", bytes)?),
-            Dim::Person => person_doc(c.tenant, decode::<Person>("person", bytes)?),
+            Dim::Thing => thing_doc(c.tenant, decode::<ThingName>("thing", bytes)?),
+            Dim::Person => person_doc(c.tenant, decode::<PersonName>("person", bytes)?),
             _ => None,
         },
     };
@@ -386,13 +410,13 @@ fn each_name_doc(txn: &Txn<'_>, mut f: impl FnMut(NameDoc) -> Result<()>) -> Res
         txn,
         "thing",
         |t| t.things(),
-        |tenant, thing: Thing| thing_doc(tenant, thing).map_or(Ok(()), &mut f),
+        |tenant, thing: ThingName| thing_doc(tenant, thing).map_or(Ok(()), &mut f),
     )?;
     each_record(
         txn,
         "person",
         |t| t.people(),
-        |tenant, person: Person| person_doc(tenant, person).map_or(Ok(()), &mut f),
+        |tenant, person: PersonName| person_doc(tenant, person).map_or(Ok(()), &mut f),
     )
 }
 

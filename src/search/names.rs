@@ -76,7 +76,6 @@ struct Fields {
     tenant_hi: Field,
     tenant_lo: Field,
     len: Field,
-    tenant: Field,
     kind: Field,
     status: Field,
     name: Field,
@@ -99,7 +98,6 @@ fn schema() -> (Schema, Fields) {
         tenant_hi: b.add_u64_field("tenant_hi", FAST),
         tenant_lo: b.add_u64_field("tenant_lo", FAST),
         len: b.add_u64_field("len", FAST),
-        tenant: b.add_text_field("tenant", STRING),
         kind: b.add_text_field("kind", STRING),
         status: b.add_text_field("status", STRING),
         name: b.add_text_field("name", name_options),
@@ -459,9 +457,22 @@ impl NameIndex {
     /// since the index's last commit (applied at the next `commit`).
     pub fn add(&self, doc: &NameDoc) -> Result<()> {
         let f = self.fields;
-        let words = self.words(&doc.name);
-        let len = words.len() as u64;
-        let scoped: Vec<String> = words.iter().map(|w| scoped_word(doc.tenant, w)).collect();
+        // The name's words, each scoped to the tenant, space-separated for
+        // the whitespace tokenizer: one string, the tenant written once.
+        let tenant = tenant_term(doc.tenant);
+        let mut scoped = String::with_capacity(2 * doc.name.len() + 40);
+        let mut len = 0;
+        let mut analyzer = self.analyzer.clone();
+        let mut stream = analyzer.token_stream(&doc.name);
+        while stream.advance() {
+            if len > 0 {
+                scoped.push(' ');
+            }
+            scoped.push_str(&tenant);
+            scoped.push(':');
+            scoped.push_str(&stream.token().text);
+            len += 1;
+        }
         let mut d = TantivyDocument::default();
         d.add_text(f.id, doc.id.to_string());
         d.add_bytes(f.key, &id_key(doc.id));
@@ -471,10 +482,9 @@ impl NameIndex {
         d.add_u64(f.tenant_hi, (doc.tenant.raw() >> 64) as u64);
         d.add_u64(f.tenant_lo, doc.tenant.raw() as u64);
         d.add_u64(f.len, len);
-        d.add_text(f.tenant, tenant_term(doc.tenant));
         d.add_text(f.kind, &doc.kind);
         d.add_text(f.status, &doc.status);
-        d.add_text(f.name, scoped.join(" "));
+        d.add_text(f.name, scoped);
         self.writer.lock().add_document(d).map_err(search_err)?;
         Ok(())
     }
@@ -610,22 +620,23 @@ impl NameIndex {
         if !replaced.is_empty() {
             // The old versions of replaced records: one query for all.
             let ids: Vec<String> = replaced.iter().map(|id| id.to_string()).collect();
-            let tenants: Vec<String> = filter.tenants.iter().map(|t| tenant_term(*t)).collect();
-            let old = BooleanQuery::new(vec![
-                (Occur::Must, self.any_of(self.fields.id, &ids)),
-                (Occur::Must, self.any_of(self.fields.tenant, &tenants)),
-            ]);
+            // Ids are unique across tenants: the word queries below are
+            // scoped to the filter's tenants, and so is this count.
+            let old = self.any_of(self.fields.id, &ids);
             for addr in searcher
                 .search(&old, &DocSetCollector)
                 .map_err(search_err)?
             {
-                let (_, _, len) = self.doc_facts(searcher, addr)?;
+                let (tenant, _, len) = self.doc_facts(searcher, addr)?;
+                if !filter.tenants.contains(&tenant) {
+                    continue;
+                }
                 docs = docs.saturating_sub(1);
                 tokens = tokens.saturating_sub(len);
             }
             for (w, n) in df.iter_mut() {
                 let q = BooleanQuery::new(vec![
-                    (Occur::Must, Box::new(old.clone()) as Box<dyn Query>),
+                    (Occur::Must, old.box_clone()),
                     (Occur::Must, self.word_query(&filter.tenants, w)),
                 ]);
                 let gone = searcher.search(&q, &Count).map_err(search_err)? as u64;
