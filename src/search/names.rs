@@ -31,7 +31,7 @@ use tantivy::query::{
     Bm25StatisticsProvider, Bm25Weight, BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery,
 };
 use tantivy::schema::{
-    FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
+    FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{
@@ -68,7 +68,6 @@ pub struct NameFilter {
 
 #[derive(Clone, Copy)]
 struct Fields {
-    id: Field,
     key: Field,
     id_hi: Field,
     id_lo: Field,
@@ -90,8 +89,8 @@ fn schema() -> (Schema, Fields) {
             .set_index_option(IndexRecordOption::WithFreqs),
     );
     let fields = Fields {
-        id: b.add_text_field("id", STRING),
-        key: b.add_bytes_field(KEY, FAST),
+        // Indexed too: a record's old version is deleted by its key term.
+        key: b.add_bytes_field(KEY, INDEXED | FAST),
         id_hi: b.add_u64_field("id_hi", FAST),
         id_lo: b.add_u64_field("id_lo", FAST),
         dim: b.add_u64_field("dim", FAST),
@@ -474,7 +473,6 @@ impl NameIndex {
             len += 1;
         }
         let mut d = TantivyDocument::default();
-        d.add_text(f.id, doc.id.to_string());
         d.add_bytes(f.key, &id_key(doc.id));
         d.add_u64(f.id_hi, (doc.id.raw() >> 64) as u64);
         d.add_u64(f.id_lo, doc.id.raw() as u64);
@@ -496,7 +494,7 @@ impl NameIndex {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.writer
             .lock()
-            .delete_term(Term::from_field_text(self.fields.id, &id.to_string()));
+            .delete_term(Term::from_field_bytes(self.fields.key, &id_key(id)));
         Ok(())
     }
 
@@ -619,10 +617,19 @@ impl NameIndex {
         }
         if !replaced.is_empty() {
             // The old versions of replaced records: one query for all.
-            let ids: Vec<String> = replaced.iter().map(|id| id.to_string()).collect();
             // Ids are unique across tenants: the word queries below are
             // scoped to the filter's tenants, and so is this count.
-            let old = self.any_of(self.fields.id, &ids);
+            let old: Box<dyn Query> = Box::new(BooleanQuery::new(
+                replaced
+                    .iter()
+                    .map(|id| {
+                        let term = Term::from_field_bytes(self.fields.key, &id_key(*id));
+                        let q: Box<dyn Query> =
+                            Box::new(TermQuery::new(term, IndexRecordOption::Basic));
+                        (Occur::Should, q)
+                    })
+                    .collect(),
+            ));
             for addr in searcher
                 .search(&old, &DocSetCollector)
                 .map_err(search_err)?
