@@ -274,6 +274,10 @@ fn names(dir: &Path) -> (f64, f64, f64) {
         .reload_policy(ReloadPolicy::Manual)
         .try_into()
         .expect("reader");
+    eprintln!(
+        "  the name index has {} segments",
+        reader.searcher().segment_readers().len()
+    );
     let schema = index.schema();
     let field = |n: &str| schema.get_field(n).expect("field");
     let name = field("name");
