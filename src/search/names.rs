@@ -84,7 +84,7 @@ fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let name_options = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            // The words arrive analyzed and tenant-scoped (`scoped_word`).
+            // The words arrive analyzed and tenant-scoped (`push_scoped`).
             .set_tokenizer("whitespace")
             .set_index_option(IndexRecordOption::WithFreqs),
     );
@@ -132,7 +132,16 @@ fn tenant_term(t: Tenant) -> String {
 
 /// A name word as the index holds it: scoped to its tenant.
 fn scoped_word(t: Tenant, word: &str) -> String {
-    format!("{}:{word}", tenant_term(t))
+    let mut out = String::new();
+    push_scoped(&mut out, &tenant_term(t), word);
+    out
+}
+
+/// Appends `word` scoped to the tenant whose `tenant_term` is `tenant`.
+fn push_scoped(out: &mut String, tenant: &str, word: &str) {
+    out.push_str(tenant);
+    out.push(':');
+    out.push_str(word);
 }
 
 /// The word of a scoped term.
@@ -461,17 +470,13 @@ impl NameIndex {
         let tenant = tenant_term(doc.tenant);
         let mut scoped = String::with_capacity(2 * doc.name.len() + 40);
         let mut len = 0;
-        let mut analyzer = self.analyzer.clone();
-        let mut stream = analyzer.token_stream(&doc.name);
-        while stream.advance() {
+        self.each_word(&doc.name, |word| {
             if len > 0 {
                 scoped.push(' ');
             }
-            scoped.push_str(&tenant);
-            scoped.push(':');
-            scoped.push_str(&stream.token().text);
+            push_scoped(&mut scoped, &tenant, word);
             len += 1;
-        }
+        });
         let mut d = TantivyDocument::default();
         d.add_bytes(f.key, &id_key(doc.id));
         d.add_u64(f.id_hi, (doc.id.raw() >> 64) as u64);
@@ -525,13 +530,18 @@ impl NameIndex {
 
     /// The words of `text` as the index sees them (lowercased tokens).
     pub fn words(&self, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        self.each_word(text, |w| out.push(w.to_string()));
+        out
+    }
+
+    /// Calls `f` with each word of `text`, as `words` would list them.
+    fn each_word(&self, text: &str, mut f: impl FnMut(&str)) {
         let mut analyzer = self.analyzer.clone();
         let mut stream = analyzer.token_stream(text);
-        let mut out = Vec::new();
         while stream.advance() {
-            out.push(stream.token().text.clone());
+            f(&stream.token().text);
         }
-        out
     }
 
     fn term_query(&self, field: Field, text: &str) -> Box<dyn Query> {
