@@ -358,7 +358,6 @@ impl CommitQueue {
         let written = Written {
             snapshots,
             commit: None,
-            created,
         };
         if !counted {
             return self.write_batch(rocks, durability, &mut latest, batch, verdicts, written);
@@ -385,15 +384,16 @@ impl CommitQueue {
         batch.insert(keys::commit_seq(), Some(keys::encode_u64(commit)));
         // The index log: which searchable records this commit wrote, in the
         // same atomic batch, so the derived indexes can always catch up.
-        let changed: Vec<Changed> = batch.keys().filter_map(|k| Changed::of_key(k)).collect();
-        if !changed.is_empty() {
+        let committed = Committed::of(&batch, created);
+        if !committed.records.is_empty() {
+            let changed: Vec<Changed> = committed.changes().collect();
             batch.insert(
                 keys::index_log(commit),
                 Some(keys::encode_changes(&changed)),
             );
         }
         let written = Written {
-            commit: Some((commit, changed)),
+            commit: Some((commit, committed)),
             ..written
         };
         self.write_batch(rocks, durability, &mut latest, batch, verdicts, written)
@@ -432,17 +432,13 @@ impl CommitQueue {
         match result {
             Ok(seq) => {
                 crate::crashpoint::hit("commit.after_write");
-                let Written {
-                    snapshots,
-                    commit,
-                    created,
-                } = written;
-                if let Some((commit, changed)) = &commit {
-                    latest.commits = Some(*commit);
-                    if !changed.is_empty()
+                let Written { snapshots, commit } = written;
+                if let Some((commit, committed)) = commit {
+                    latest.commits = Some(commit);
+                    if !committed.records.is_empty()
                         && let Some(hook) = self.hook.get()
                     {
-                        hook(*commit, &Arc::new(Committed::of(&batch, created)));
+                        hook(commit, &Arc::new(committed));
                     }
                 }
                 self.hooked_seq.fetch_max(seq, Ordering::SeqCst);
@@ -493,10 +489,9 @@ impl CommitQueue {
 struct Written {
     /// Snapshot sequences of the group's requests.
     snapshots: Vec<u64>,
-    /// The commit number and its changed records (None for bookkeeping).
-    commit: Option<(u64, Vec<Changed>)>,
-    /// The records the accepted requests created.
-    created: Vec<Changed>,
+    /// The commit number and its changed records, with the values the
+    /// hook hands on (None for bookkeeping).
+    commit: Option<(u64, Committed)>,
 }
 
 impl Tracker {
