@@ -126,8 +126,16 @@ fn settings() -> IndexSettings {
     }
 }
 
+/// The tenant as its words' prefix: 32 lowercase hex digits. Written
+/// digit by digit: it is made for every document the indexer adds, and the
+/// formatting machinery cost a tenth of the indexer's instructions.
 fn tenant_term(t: Tenant) -> String {
-    format!("{:032x}", t.raw())
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let raw = t.raw();
+    (0..32)
+        .rev()
+        .map(|digit| char::from(HEX[((raw >> (4 * digit)) & 0xf) as usize]))
+        .collect()
 }
 
 /// A name word as the index holds it: scoped to its tenant.
@@ -830,6 +838,19 @@ mod tests {
             kind: "lesson".into(),
             status: "draft".into(),
             name: name.into(),
+        }
+    }
+
+    #[test]
+    fn a_tenant_term_is_its_id_in_32_hex_digits() {
+        for raw in [
+            0,
+            1,
+            0xabc,
+            u128::MAX,
+            0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+        ] {
+            assert_eq!(tenant_term(Tenant::from_raw(raw)), format!("{raw:032x}"));
         }
     }
 
