@@ -102,6 +102,11 @@ impl Committed {
         self.records.get(i).is_some_and(|r| r.2)
     }
 
+    /// Whether the commit changed no searchable record.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
     /// The changed records, in key order.
     pub fn changes(&self) -> impl Iterator<Item = Changed> + '_ {
         self.records.iter().map(|r| r.0)
@@ -385,7 +390,7 @@ impl CommitQueue {
         // The index log: which searchable records this commit wrote, in the
         // same atomic batch, so the derived indexes can always catch up.
         let committed = Committed::of(&batch, created);
-        if !committed.records.is_empty() {
+        if !committed.is_empty() {
             let changed: Vec<Changed> = committed.changes().collect();
             batch.insert(
                 keys::index_log(commit),
@@ -435,7 +440,7 @@ impl CommitQueue {
                 let Written { snapshots, commit } = written;
                 if let Some((commit, committed)) = commit {
                     latest.commits = Some(commit);
-                    if !committed.records.is_empty()
+                    if !committed.is_empty()
                         && let Some(hook) = self.hook.get()
                     {
                         hook(commit, &Arc::new(committed));
