@@ -14,7 +14,6 @@ mod triggers;
 mod usage;
 pub mod validate;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -26,6 +25,7 @@ use crate::keys::Tenant;
 use crate::model::{Id, Org, Person};
 use crate::ontology::{Action, Grant, Role, Vocabulary, roles};
 use crate::storage::Txn;
+use crate::storage::hash::FxHashMap;
 
 pub use connections::{Edge, NewConnection};
 pub use events::EventFilter;
@@ -70,7 +70,7 @@ pub struct TenantTxn<'a> {
     /// remove since), with their tenant. Their ids are new: no stored key
     /// and no other transaction can name them yet. A map, so a bulk load
     /// that connects what it creates stays linear.
-    created: HashMap<Id, Tenant>,
+    created: FxHashMap<Id, Tenant>,
     /// The trigger set as read (for update) in this transaction, per
     /// tenant; forgotten when the transaction writes it.
     triggers: Option<(Tenant, Arc<Vec<crate::model::Trigger>>)>,
@@ -94,7 +94,7 @@ impl<'a> TenantTxn<'a> {
             org: None,
             vocabulary,
             vocabulary_changed: false,
-            created: HashMap::new(),
+            created: FxHashMap::default(),
             triggers: None,
         };
         if t.actor.role != Role::PlatformOwner
@@ -124,7 +124,7 @@ impl<'a> TenantTxn<'a> {
             actor: root,
             org: None,
             vocabulary_changed: false,
-            created: HashMap::new(),
+            created: FxHashMap::default(),
             triggers: None,
         }
     }

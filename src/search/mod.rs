@@ -38,6 +38,7 @@ use crate::keys::{Changed, Tenant};
 use crate::model::{Dim, Id};
 use crate::storage::Committed;
 use crate::storage::Storage;
+use crate::storage::hash::FxHashMap;
 use crate::vector::OrgVectors;
 
 pub use names::NameIndex;
@@ -65,8 +66,8 @@ pub fn index_dir(data: &Path) -> PathBuf {
 struct Follow {
     /// Changed records → the last commit that changed them (for names,
     /// with what it wrote, when the hook reported it).
-    names: HashMap<Changed, PendingName>,
-    vectors: HashMap<Changed, u64>,
+    names: FxHashMap<Changed, PendingName>,
+    vectors: FxHashMap<Changed, u64>,
     /// The newest commit the hook reported.
     hooked: u64,
     /// The name index's committed watermark (what its searchers reflect).

@@ -8,7 +8,7 @@
 
 mod cache;
 mod commit;
-mod hash;
+pub(crate) mod hash;
 mod rocks;
 mod txn;
 
