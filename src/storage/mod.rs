@@ -11,6 +11,7 @@ mod commit;
 pub(crate) mod hash;
 mod rocks;
 mod txn;
+mod writes;
 
 use std::path::Path;
 

@@ -3,9 +3,8 @@
 //! changes (checked against their limits at commit).
 
 use std::any::Any;
-use std::collections::btree_map::{self, BTreeMap};
+use std::collections::BTreeMap;
 use std::iter::Peekable;
-use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorCode, Result};
@@ -15,6 +14,7 @@ use crate::storage::cache::Decoded;
 use crate::storage::commit::{CommitRequest, CounterChange};
 use crate::storage::hash::FxHashSet as HashSet;
 use crate::storage::rocks::{Cursor, RocksSnapshot};
+use crate::storage::writes::{OrderedRange, WriteSet};
 
 /// The tenants a transaction may touch. Enforced on every key it reads or
 /// writes: a transaction of org A cannot read or write org B's keys, however
@@ -62,8 +62,6 @@ impl Scope {
     }
 }
 
-type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
-
 pub struct Txn<'a> {
     storage: &'a Storage,
     snapshot: RocksSnapshot<'a>,
@@ -71,7 +69,7 @@ pub struct Txn<'a> {
     _registration: Option<Registration<'a>>,
     scope: Scope,
     writable: bool,
-    writes: Writes,
+    writes: WriteSet,
     reads: HashSet<Vec<u8>>,
     /// Key ranges `[lower, upper)` read for update: a commit that adds or
     /// changes any key inside one after our snapshot conflicts (phantoms).
@@ -97,7 +95,7 @@ impl<'a> Txn<'a> {
             _registration: registration,
             scope,
             writable,
-            writes: BTreeMap::new(),
+            writes: WriteSet::default(),
             reads: HashSet::default(),
             read_ranges: Vec::new(),
             counters: BTreeMap::new(),
@@ -135,9 +133,16 @@ impl<'a> Txn<'a> {
             .wait_for_hooks(self.snapshot.sequence());
     }
 
-    /// The searchable records this transaction wrote (see `keys::Changed`).
-    pub fn written_changes(&self) -> impl Iterator<Item = keys::Changed> + '_ {
-        self.writes.keys().filter_map(|k| keys::Changed::of_key(k))
+    /// The searchable records this transaction wrote (see `keys::Changed`),
+    /// in order.
+    pub fn written_changes(&self) -> Vec<keys::Changed> {
+        let mut changed: Vec<_> = self
+            .writes
+            .keys()
+            .filter_map(keys::Changed::of_key)
+            .collect();
+        changed.sort_unstable();
+        changed
     }
 
     /// Whether anything would be committed.
@@ -149,7 +154,7 @@ impl<'a> Txn<'a> {
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.scope.check(key, false)?;
         if let Some(v) = self.writes.get(key) {
-            return Ok(v.clone());
+            return Ok(v.map(<[u8]>::to_vec));
         }
         self.snapshot.get(key)
     }
@@ -161,7 +166,7 @@ impl<'a> Txn<'a> {
         for key in keys {
             self.scope.check(key, false)?;
             match self.writes.get(key) {
-                Some(v) => out.push(Some(v.clone())),
+                Some(v) => out.push(Some(v.map(<[u8]>::to_vec))),
                 None => {
                     out.push(None);
                     stored.push(key);
@@ -266,10 +271,8 @@ impl<'a> Txn<'a> {
     ) -> Result<impl Iterator<Item = (&[u8], &[u8])> + '_> {
         let upper = keys::prefix_end(prefix);
         self.check_range(prefix, &upper)?;
-        let range = self
-            .writes
-            .range::<[u8], _>((Bound::Included(prefix), Bound::Excluded(upper.as_slice())));
-        Ok(range.filter_map(|(k, v)| v.as_deref().map(|v| (k.as_slice(), v))))
+        let range = self.writes.range(prefix, &upper);
+        Ok(range.filter_map(|(k, v)| v.map(|v| (k, v))))
     }
 
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
@@ -390,11 +393,7 @@ impl<'a> Txn<'a> {
     /// Entries with keys in `[lower, upper)`.
     pub fn scan_range(&self, lower: &[u8], upper: &[u8], reverse: bool) -> Result<Scan<'_>> {
         self.check_range(lower, upper)?;
-        let range = (
-            Bound::Included(lower.to_vec()),
-            Bound::Excluded(upper.to_vec()),
-        );
-        let overlay = self.writes.range(range);
+        let overlay = self.writes.range(lower, upper);
         Ok(Scan {
             snapshot: self.snapshot.cursor(lower, upper, reverse),
             overlay: if reverse {
@@ -431,7 +430,7 @@ impl<'a> Txn<'a> {
     /// Commits the engine's own bookkeeping (pruning the index log): not
     /// counted by the commit counter, and it must not touch records.
     pub(crate) fn commit_maintenance(self) -> Result<u64> {
-        if self.written_changes().next().is_some() {
+        if !self.written_changes().is_empty() {
             return Err(Error::invalid("a maintenance commit may not write records"));
         }
         self.commit_as(true)
@@ -471,12 +470,12 @@ impl Drop for Registration<'_> {
 }
 
 enum Overlay<'t> {
-    Forward(Peekable<btree_map::Range<'t, Vec<u8>, Option<Vec<u8>>>>),
-    Reverse(Peekable<std::iter::Rev<btree_map::Range<'t, Vec<u8>, Option<Vec<u8>>>>>),
+    Forward(Peekable<OrderedRange<'t>>),
+    Reverse(Peekable<std::iter::Rev<OrderedRange<'t>>>),
 }
 
 impl<'t> Overlay<'t> {
-    fn peek(&mut self) -> Option<(&'t Vec<u8>, &'t Option<Vec<u8>>)> {
+    fn peek(&mut self) -> Option<(&'t [u8], Option<&'t [u8]>)> {
         match self {
             Overlay::Forward(it) => it.peek().copied(),
             Overlay::Reverse(it) => it.peek().copied(),
@@ -541,10 +540,8 @@ impl Scan<'_> {
                 (None, None) => return None,
                 (None, Some(_)) => Step::Own { shadows: false },
                 (Some(Ok((sk, _))), own) => match own {
-                    Some((ok, _)) if ok.as_slice() == sk => Step::Own { shadows: true },
-                    Some((ok, _)) if (ok.as_slice() < sk) != self.reverse => {
-                        Step::Own { shadows: false }
-                    }
+                    Some((ok, _)) if ok == sk => Step::Own { shadows: true },
+                    Some((ok, _)) if (ok < sk) != self.reverse => Step::Own { shadows: false },
                     _ => Step::Stored,
                 },
             };
@@ -557,7 +554,7 @@ impl Scan<'_> {
                     let (k, v) = own?;
                     if let Some(v) = v {
                         self.pending = Pending::Own { shadows };
-                        return Some(Ok((k.as_slice(), v.as_slice())));
+                        return Some(Ok((k, v)));
                     }
                     // Deleted by this transaction: skip it (and what it hides).
                     if shadows {
