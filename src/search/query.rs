@@ -172,7 +172,6 @@ impl TenantTxn<'_> {
     fn own_changes(&self, tenants: &[Tenant], dims: &[Dim]) -> Vec<Id> {
         self.storage_txn()
             .written_changes()
-            .into_iter()
             .filter(|c: &Changed| tenants.contains(&c.tenant) && dims.contains(&c.id.dim()))
             .map(|c| c.id)
             .collect()

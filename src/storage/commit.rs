@@ -23,7 +23,6 @@ use crate::storage::Durability;
 use crate::storage::cache::RecordCache;
 use crate::storage::hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use crate::storage::rocks::{Rocks, RocksSnapshot};
-use crate::storage::writes::WriteSet;
 
 /// A change to a counter: applied to the latest value at commit.
 #[derive(Debug, Clone)]
@@ -41,7 +40,7 @@ pub(crate) struct CommitRequest {
     pub snapshot_seq: u64,
     pub reads: HashSet<Vec<u8>>,
     pub read_ranges: Vec<(Vec<u8>, Vec<u8>)>,
-    pub writes: WriteSet,
+    pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     pub counters: BTreeMap<Vec<u8>, CounterChange>,
     /// Records the request creates (`Txn::mark_created`).
     pub created: Vec<Changed>,
@@ -76,12 +75,11 @@ pub(crate) struct Committed {
 type CommittedRecord = (Changed, Option<(usize, usize)>, bool);
 
 impl Committed {
-    fn of(batch: &WriteSet, mut created: Vec<Changed>) -> Committed {
-        let mut found: Vec<(Changed, Option<&[u8]>)> = batch
+    fn of(batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>, mut created: Vec<Changed>) -> Committed {
+        let found: Vec<(Changed, Option<&[u8]>)> = batch
             .iter()
-            .filter_map(|(k, v)| Some((Changed::of_key(k)?, v)))
+            .filter_map(|(k, v)| Some((Changed::of_key(k)?, v.as_deref())))
             .collect();
-        found.sort_unstable_by_key(|(c, _)| *c);
         let size = found.iter().map(|(_, v)| v.map_or(0, <[u8]>::len)).sum();
         let mut bytes = Vec::with_capacity(size);
         created.sort_unstable();
@@ -109,7 +107,7 @@ impl Committed {
         self.records.is_empty()
     }
 
-    /// The changed records, in order.
+    /// The changed records, in key order.
     pub fn changes(&self) -> impl Iterator<Item = Changed> + '_ {
         self.records.iter().map(|r| r.0)
     }
@@ -325,7 +323,7 @@ impl CommitQueue {
         // Only one leader at a time: this lock is never contended.
         let mut latest = self.latest.lock();
         let mut verdicts: Vec<Result<()>> = Vec::with_capacity(group.len());
-        let mut batch = WriteSet::default();
+        let mut batch: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
         let mut counters: HashMap<Vec<u8>, i64> = HashMap::default();
         // The group's own snapshots: they end with this group, so they never
         // need its writes remembered.
@@ -413,21 +411,23 @@ impl CommitQueue {
         rocks: &Rocks,
         durability: Durability,
         latest: &mut Latest,
-        batch: WriteSet,
+        batch: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
         verdicts: Vec<Result<()>>,
         written: Written,
     ) -> Vec<Result<u64>> {
-        let slots = self.records.writing(batch.keys());
-        // In key order, as the memtable inserts them fastest.
-        let entries = batch.sorted();
+        let slots = self.records.writing(batch.keys().map(Vec::as_slice));
         // RocksDB's record: a header, then per entry a tag, two varint
         // lengths, the key and the value.
         let bytes = 12
-            + entries
+            + batch
                 .iter()
-                .map(|(k, v)| 11 + k.len() + v.map_or(0, <[u8]>::len))
+                .map(|(k, v)| 11 + k.len() + v.as_ref().map_or(0, Vec::len))
                 .sum::<usize>();
-        let result = rocks.write_sized(entries.into_iter(), bytes, durability.syncs_wal());
+        let result = rocks.write_sized(
+            batch.iter().map(|(k, v)| (k.as_slice(), v.as_deref())),
+            bytes,
+            durability.syncs_wal(),
+        );
         if !slots.is_empty() {
             let seq = result
                 .as_ref()
@@ -544,9 +544,9 @@ impl Latest {
 
     /// After a successful write: every counter key it wrote holds what was
     /// written — a new count, or plain data put there by a request.
-    fn wrote(&mut self, batch: &WriteSet) {
+    fn wrote(&mut self, batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>) {
         for (key, value) in batch.iter().filter(|(k, _)| keys::is_counter(k)) {
-            match value.map(keys::decode_i64) {
+            match value.as_deref().map(keys::decode_i64) {
                 Some(Ok(v)) => {
                     if let Some(slot) = self.counters.get_mut(key) {
                         *slot = v;
@@ -554,7 +554,7 @@ impl Latest {
                         if self.counters.len() >= LATEST_COUNTERS {
                             self.counters.clear();
                         }
-                        self.counters.insert(key.to_vec(), v);
+                        self.counters.insert(key.clone(), v);
                     }
                 }
                 _ => {
@@ -576,7 +576,7 @@ fn check(
     rocks: &Rocks,
     latest: &mut Latest,
     request: &CommitRequest,
-    batch: &WriteSet,
+    batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     counters: &mut HashMap<Vec<u8>, i64>,
 ) -> Result<()> {
     for key in &request.reads {
@@ -596,7 +596,7 @@ fn check(
             .last_write
             .range(range.clone())
             .any(|(_, s)| *s > request.snapshot_seq);
-        if changed_since || batch.any_in(lower, upper) {
+        if changed_since || batch.range(range).next().is_some() {
             return Err(Error::conflict(
                 "a concurrent transaction changed the same data; retry",
             ));
@@ -622,9 +622,17 @@ fn check(
 }
 
 /// Takes an accepted request's writes into the batch (moved, not copied).
-fn apply(request: CommitRequest, batch: &mut WriteSet, counters: &mut HashMap<Vec<u8>, i64>) {
+fn apply(
+    request: CommitRequest,
+    batch: &mut BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    counters: &mut HashMap<Vec<u8>, i64>,
+) {
     for (key, change) in &request.counters {
         *counters.entry(key.clone()).or_insert(0) += change.delta;
     }
-    batch.extend(request.writes);
+    if batch.is_empty() {
+        *batch = request.writes;
+    } else {
+        batch.extend(request.writes);
+    }
 }

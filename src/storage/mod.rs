@@ -11,7 +11,6 @@ mod commit;
 pub(crate) mod hash;
 mod rocks;
 mod txn;
-mod writes;
 
 use std::path::Path;
 

@@ -3,8 +3,9 @@
 //! changes (checked against their limits at commit).
 
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::btree_map::{self, BTreeMap};
 use std::iter::Peekable;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorCode, Result};
@@ -14,7 +15,6 @@ use crate::storage::cache::Decoded;
 use crate::storage::commit::{CommitRequest, CounterChange};
 use crate::storage::hash::FxHashSet as HashSet;
 use crate::storage::rocks::{Cursor, RocksSnapshot};
-use crate::storage::writes::{OrderedRange, WriteSet};
 
 /// The tenants a transaction may touch. Enforced on every key it reads or
 /// writes: a transaction of org A cannot read or write org B's keys, however
@@ -62,6 +62,8 @@ impl Scope {
     }
 }
 
+type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
 pub struct Txn<'a> {
     storage: &'a Storage,
     snapshot: RocksSnapshot<'a>,
@@ -69,7 +71,7 @@ pub struct Txn<'a> {
     _registration: Option<Registration<'a>>,
     scope: Scope,
     writable: bool,
-    writes: WriteSet,
+    writes: Writes,
     reads: HashSet<Vec<u8>>,
     /// Key ranges `[lower, upper)` read for update: a commit that adds or
     /// changes any key inside one after our snapshot conflicts (phantoms).
@@ -95,7 +97,7 @@ impl<'a> Txn<'a> {
             _registration: registration,
             scope,
             writable,
-            writes: WriteSet::default(),
+            writes: BTreeMap::new(),
             reads: HashSet::default(),
             read_ranges: Vec::new(),
             counters: BTreeMap::new(),
@@ -133,16 +135,9 @@ impl<'a> Txn<'a> {
             .wait_for_hooks(self.snapshot.sequence());
     }
 
-    /// The searchable records this transaction wrote (see `keys::Changed`),
-    /// in order.
-    pub fn written_changes(&self) -> Vec<keys::Changed> {
-        let mut changed: Vec<_> = self
-            .writes
-            .keys()
-            .filter_map(keys::Changed::of_key)
-            .collect();
-        changed.sort_unstable();
-        changed
+    /// The searchable records this transaction wrote (see `keys::Changed`).
+    pub fn written_changes(&self) -> impl Iterator<Item = keys::Changed> + '_ {
+        self.writes.keys().filter_map(|k| keys::Changed::of_key(k))
     }
 
     /// Whether anything would be committed.
@@ -154,7 +149,7 @@ impl<'a> Txn<'a> {
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.scope.check(key, false)?;
         if let Some(v) = self.writes.get(key) {
-            return Ok(v.map(<[u8]>::to_vec));
+            return Ok(v.clone());
         }
         self.snapshot.get(key)
     }
@@ -166,7 +161,7 @@ impl<'a> Txn<'a> {
         for key in keys {
             self.scope.check(key, false)?;
             match self.writes.get(key) {
-                Some(v) => out.push(Some(v.map(<[u8]>::to_vec))),
+                Some(v) => out.push(Some(v.clone())),
                 None => {
                     out.push(None);
                     stored.push(key);
@@ -271,8 +266,10 @@ impl<'a> Txn<'a> {
     ) -> Result<impl Iterator<Item = (&[u8], &[u8])> + '_> {
         let upper = keys::prefix_end(prefix);
         self.check_range(prefix, &upper)?;
-        let range = self.writes.range(prefix, &upper);
-        Ok(range.filter_map(|(k, v)| v.map(|v| (k, v))))
+        let range = self
+            .writes
+            .range::<[u8], _>((Bound::Included(prefix), Bound::Excluded(upper.as_slice())));
+        Ok(range.filter_map(|(k, v)| v.as_deref().map(|v| (k.as_slice(), v))))
     }
 
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
@@ -393,7 +390,11 @@ impl<'a> Txn<'a> {
     /// Entries with keys in `[lower, upper)`.
     pub fn scan_range(&self, lower: &[u8], upper: &[u8], reverse: bool) -> Result<Scan<'_>> {
         self.check_range(lower, upper)?;
-        let overlay = self.writes.range(lower, upper);
+        let range = (
+            Bound::Included(lower.to_vec()),
+            Bound::Excluded(upper.to_vec()),
+        );
+        let overlay = self.writes.range(range);
         Ok(Scan {
             snapshot: self.snapshot.cursor(lower, upper, reverse),
             overlay: if reverse {
@@ -430,7 +431,7 @@ impl<'a> Txn<'a> {
     /// Commits the engine's own bookkeeping (pruning the index log): not
     /// counted by the commit counter, and it must not touch records.
     pub(crate) fn commit_maintenance(self) -> Result<u64> {
-        if !self.written_changes().is_empty() {
+        if self.written_changes().next().is_some() {
             return Err(Error::invalid("a maintenance commit may not write records"));
         }
         self.commit_as(true)
@@ -470,12 +471,12 @@ impl Drop for Registration<'_> {
 }
 
 enum Overlay<'t> {
-    Forward(Peekable<OrderedRange<'t>>),
-    Reverse(Peekable<std::iter::Rev<OrderedRange<'t>>>),
+    Forward(Peekable<btree_map::Range<'t, Vec<u8>, Option<Vec<u8>>>>),
+    Reverse(Peekable<std::iter::Rev<btree_map::Range<'t, Vec<u8>, Option<Vec<u8>>>>>),
 }
 
 impl<'t> Overlay<'t> {
-    fn peek(&mut self) -> Option<(&'t [u8], Option<&'t [u8]>)> {
+    fn peek(&mut self) -> Option<(&'t Vec<u8>, &'t Option<Vec<u8>>)> {
         match self {
             Overlay::Forward(it) => it.peek().copied(),
             Overlay::Reverse(it) => it.peek().copied(),
@@ -540,8 +541,10 @@ impl Scan<'_> {
                 (None, None) => return None,
                 (None, Some(_)) => Step::Own { shadows: false },
                 (Some(Ok((sk, _))), own) => match own {
-                    Some((ok, _)) if ok == sk => Step::Own { shadows: true },
-                    Some((ok, _)) if (ok < sk) != self.reverse => Step::Own { shadows: false },
+                    Some((ok, _)) if ok.as_slice() == sk => Step::Own { shadows: true },
+                    Some((ok, _)) if (ok.as_slice() < sk) != self.reverse => {
+                        Step::Own { shadows: false }
+                    }
                     _ => Step::Stored,
                 },
             };
@@ -554,7 +557,7 @@ impl Scan<'_> {
                     let (k, v) = own?;
                     if let Some(v) = v {
                         self.pending = Pending::Own { shadows };
-                        return Some(Ok((k, v)));
+                        return Some(Ok((k.as_slice(), v.as_slice())));
                     }
                     // Deleted by this transaction: skip it (and what it hides).
                     if shadows {
