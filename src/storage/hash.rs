@@ -1,5 +1,6 @@
-//! The hasher of the storage layer's internal maps (read sets, the leader's
-//! counters, the record cache): keys are short byte strings hashed several
+//! The hasher of the engine's hot internal maps (read sets, the leader's
+//! counters, the record cache, a transaction's created ids, the indexer's
+//! pending changes): keys are short byte strings or ids hashed several
 //! times per commit, where SipHash cost more than the lookups it serves.
 //! Word-at-a-time multiply-rotate (the rustc / Firefox "Fx" hash). Not
 //! resistant to chosen collisions: a transaction's own read set is the only
