@@ -12,6 +12,7 @@ use std::io::BufRead;
 
 use crate::error::{Error, ErrorCode, Position, Result};
 use crate::query::parser::MAX_STATEMENT_BYTES;
+use crate::query::parser::lexical::Lexical;
 
 /// One statement of a script: its text (from its first token to before its
 /// `;`) and where it starts in the script.
@@ -46,22 +47,15 @@ impl ScriptStatement {
     }
 }
 
-/// Where the scanner is, lexically.
+/// Where the scanner is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Between statements: whitespace and comments are not kept.
     Between,
-    /// In a statement, outside strings and comments.
-    Code,
-    /// The previous byte was a `-` in code (a second one starts a comment).
-    Dash,
     /// A comment before a statement's first token (not kept).
     LeadingComment,
-    /// A comment inside a statement (kept: the parser skips it).
-    Comment,
-    Str,
-    /// Just after a `\` in a string.
-    Escape,
+    /// In a statement (its comments are kept: the parser skips them).
+    In(Lexical),
 }
 
 /// A line/column/offset cursor over the script.
@@ -143,6 +137,17 @@ impl<R: BufRead> ScriptReader<R> {
     }
 }
 
+/// Whether `text` ends at a statement boundary with something before it:
+/// every statement in it closed by its `;`, no string or comment of a
+/// statement open. The shell runs what it has read once this holds.
+pub fn ends_at_boundary(text: &str) -> bool {
+    let mut scanner = Scanner::new(usize::MAX);
+    for b in text.bytes() {
+        let _ = scanner.scan(b);
+    }
+    !text.trim().is_empty() && matches!(scanner.state, State::Between | State::LeadingComment)
+}
+
 /// The byte-at-a-time statement splitter behind `ScriptReader`.
 struct Scanner {
     max_statement_bytes: usize,
@@ -182,75 +187,43 @@ impl Scanner {
     fn scan(&mut self, b: u8) -> Option<Result<ScriptStatement>> {
         let here = self.cursor;
         self.cursor.step(b);
-        match self.state {
+        let lexical = match self.state {
             State::Between => match b {
-                b' ' | b'\t' | b'\n' | b'\r' | 0x0C | b';' => {}
-                b'-' => {
-                    // Maybe a comment, maybe the statement's first byte.
-                    self.start = here;
-                    self.state = State::Dash;
-                    return self.keep(b);
-                }
+                b' ' | b'\t' | b'\n' | b'\r' | 0x0C | b';' => return None,
                 _ => {
+                    // A `-` may open a leading comment instead; then the
+                    // statement starts later.
                     self.start = here;
-                    self.state = State::Code;
-                    return self.code(b, here);
+                    Lexical::Code
                 }
             },
-            State::Code => return self.code(b, here),
-            State::Dash => {
-                if b != b'-' {
-                    return self.code(b, here);
-                }
-                if self.buf.len() == 1 && !self.skipping {
-                    // The statement's "first byte" opened a comment instead.
-                    self.buf.clear();
-                    self.state = State::LeadingComment;
-                } else {
-                    self.state = State::Comment;
-                    return self.keep(b);
-                }
-            }
             State::LeadingComment => {
                 if b == b'\n' {
                     self.state = State::Between;
                 }
+                return None;
             }
-            State::Comment => {
-                if b == b'\n' {
-                    self.state = State::Code;
-                }
-                return self.keep(b);
-            }
-            State::Str => {
-                match b {
-                    b'\\' => self.state = State::Escape,
-                    b'"' => self.state = State::Code,
-                    _ => {}
-                }
-                return self.keep(b);
-            }
-            State::Escape => {
-                self.state = State::Str;
-                return self.keep(b);
+            State::In(lexical) => lexical,
+        };
+        let next = lexical.next(b);
+        if lexical == Lexical::Dash
+            && next == Lexical::Comment
+            && self.buf.len() == 1
+            && !self.skipping
+        {
+            // The statement's "first byte" opened a comment instead.
+            self.buf.clear();
+            self.state = State::LeadingComment;
+            return None;
+        }
+        if lexical.is_code() {
+            match b {
+                b';' => return self.end_statement(),
+                b'"' => self.string_start = here,
+                _ => {}
             }
         }
-        None
-    }
-
-    /// A byte of code: `;` ends the statement, `"` opens a string, `-` may
-    /// open a comment.
-    fn code(&mut self, b: u8, here: Cursor) -> Option<Result<ScriptStatement>> {
-        self.state = State::Code;
-        match b {
-            b';' => return self.end_statement(),
-            b'"' => {
-                self.string_start = here;
-                self.state = State::Str;
-            }
-            b'-' => self.state = State::Dash,
-            _ => {}
-        }
+        self.state = State::In(next);
         self.keep(b)
     }
 
@@ -310,13 +283,13 @@ impl Scanner {
     /// End of input: the last statement may lack its `;`.
     fn finish(&mut self) -> Option<Result<ScriptStatement>> {
         match self.state {
-            State::Str | State::Escape if !self.skipping => {
+            State::In(lexical) if lexical.in_string() && !self.skipping => {
                 self.buf = Vec::new();
                 let error = Error::new(ErrorCode::ParseError, "unterminated string");
                 Some(Err(self.at(error, self.string_start)))
             }
-            State::Between => None,
-            _ => self.end_statement(),
+            State::Between | State::LeadingComment => None,
+            State::In(_) => self.end_statement(),
         }
     }
 

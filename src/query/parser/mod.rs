@@ -18,6 +18,7 @@
 mod expr;
 mod input;
 mod lexer;
+pub(crate) mod lexical;
 mod pattern;
 mod statement;
 
@@ -26,6 +27,7 @@ use crate::query::ast::Statement;
 
 use input::{Cx, Expect, In, PError, PResult};
 use lexer::{describe_token, punctuation, skip};
+use lexical::Lexical;
 
 /// Longest statement text, in bytes.
 pub const MAX_STATEMENT_BYTES: usize = 1024 * 1024;
@@ -101,49 +103,31 @@ fn statement_text(i: In) -> PResult<Box<Statement>> {
 }
 
 /// Fails with `TOO_LARGE` if brackets nest deeper than `max_depth`, looking
-/// at the text only (strings and comments skipped like the lexer does).
+/// at the text only (strings and comments skipped, see `lexical`).
 /// Runs before parsing so the recursive descent never needs more stack
 /// than `max_depth` levels.
 fn check_nesting(text: &str, max_depth: usize) -> Result<()> {
-    let bytes = text.as_bytes();
     let mut depth = 0usize;
-    let mut pos = 0;
-    while let Some(&b) = bytes.get(pos) {
-        match b {
-            b'"' => pos = string_end(bytes, pos),
-            b'-' if bytes.get(pos + 1) == Some(&b'-') => {
-                let rest = bytes.get(pos..).unwrap_or_default();
-                pos += rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-            }
-            b'(' | b'[' | b'{' => {
-                depth += 1;
-                if depth > max_depth {
-                    return Err(Error::too_large(format!(
-                        "brackets nest deeper than {max_depth} levels"
-                    ))
-                    .at(text, pos));
+    let mut state = Lexical::default();
+    for (pos, b) in text.bytes().enumerate() {
+        if state.is_code() {
+            match b {
+                b'(' | b'[' | b'{' => {
+                    depth += 1;
+                    if depth > max_depth {
+                        return Err(Error::too_large(format!(
+                            "brackets nest deeper than {max_depth} levels"
+                        ))
+                        .at(text, pos));
+                    }
                 }
+                b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
             }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
         }
-        pos += 1;
+        state = state.next(b);
     }
     Ok(())
-}
-
-/// The index of the closing quote of the string opening at `start` (or the
-/// end of the text if it is unterminated: the parser reports that).
-fn string_end(bytes: &[u8], start: usize) -> usize {
-    let mut pos = start + 1;
-    while let Some(&b) = bytes.get(pos) {
-        match b {
-            b'\\' => pos += 2,
-            b'"' => return pos,
-            _ => pos += 1,
-        }
-    }
-    bytes.len()
 }
 
 /// The public error for a parser error: `expected X but found Y` at the
