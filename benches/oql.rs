@@ -1,5 +1,5 @@
 //! OQL against the direct API (issue 3): the same reads written as OQL text
-//! through `onedb::query::run::Runner` and as calls on a `TenantTxn`,
+//! through `onedb::query::run::Runner` and as calls on a `ReadTxn`,
 //! measured side by side on one database of 100,000 things.
 //!
 //! - a thing by id: `MATCH (t) WHERE t.id = $id RETURN t` against
@@ -40,7 +40,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
-const SEED: u64 = 0x0_1DB_0003;
+const SEED: u64 = 0x01DB_0003;
 const THINGS: usize = 100_000;
 /// Every fifth thing is a creator; creators follow and own.
 const CREATOR_EVERY: usize = 5;

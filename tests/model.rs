@@ -100,8 +100,11 @@ const EMITS: &[&str] = &[
     "bogus_event",
 ];
 
+/// Limits set at setup on top of an org's plan.
+type ExtraLimits = &'static [(&'static str, i64)];
+
 /// The three orgs: slug, plan, and limits set at setup on top of the plan.
-const ORGS: &[(&str, Plan, &[(&str, i64)])] = &[
+const ORGS: &[(&str, Plan, ExtraLimits)] = &[
     ("acme", Plan::Starter, &[]),
     ("globex", Plan::Pro, &[("connections", 2)]),
     ("initech", Plan::Enterprise, &[("things", 4)]),
@@ -470,9 +473,9 @@ fn setup() -> World {
         }
         let mut root = db.local_session().expect("root");
         root.use_org(slug).expect("use org");
-        let owner = person(&root, &format!("owner@{slug}.io"), Role::OrgOwner);
-        let user = person(&root, &format!("user@{slug}.io"), Role::OrgUser);
-        let customer = person(&root, &format!("customer@{slug}.io"), Role::Customer);
+        let owner = person(&db, &root, &format!("owner@{slug}.io"), Role::OrgOwner);
+        let user = person(&db, &root, &format!("user@{slug}.io"), Role::OrgUser);
+        let customer = person(&db, &root, &format!("customer@{slug}.io"), Role::Customer);
         let actors = [
             root_id,
             owner.actor().person,
@@ -1248,9 +1251,9 @@ impl World {
                     }
                 }
             }
-            for a in 0..4 {
+            for (a, actor_name) in ACTOR_NAMES.iter().enumerate() {
                 let s = &self.sessions[o][a];
-                let who = format!("{} of {}", ACTOR_NAMES[a], morg.slug);
+                let who = format!("{actor_name} of {}", morg.slug);
                 let read = s.read().map_err(|e| format!("{who}: read: {e}"))?;
                 // Things: all_things() equals the model's visible set.
                 let mut got: BTreeMap<Id, (String, String, Status)> = BTreeMap::new();

@@ -11,8 +11,9 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use clustered::{Clustered, exact_top};
-use onedb::vector::{Item, Method, OrgVectors, VectorFilter};
+use onedb::internals::{Item, OrgVectors};
 use onedb::{Dim, Id};
+use onedb::{VectorFilter, VectorMethod as Method};
 
 const DIM: usize = 384;
 const QUERIES: usize = 100;
@@ -70,7 +71,9 @@ fn recall_at_10_is_at_least_0_95_with_and_without_filters() {
         labels: vec![l.into()],
         ..Default::default()
     };
-    let cases: [(&str, VectorFilter, fn(usize) -> bool, Method); 3] = [
+    // (name, filter, which items pass it, the method expected)
+    type Case = (&'static str, VectorFilter, fn(usize) -> bool, Method);
+    let cases: [Case; 3] = [
         (
             "no filter",
             VectorFilter::default(),
