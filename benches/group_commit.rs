@@ -122,7 +122,7 @@ fn main() {
     let db = common::open(dir.path(), Durability::Sync);
     let root = common::bench_org(&db);
     let sessions: Vec<Session> = (0..SESSIONS)
-        .map(|i| common::person(&root, &format!("writer{i}@bench.example")))
+        .map(|i| common::person(&db, &root, &format!("writer{i}@bench.example")))
         .collect();
     let raw_dir = tempfile::tempdir().expect("tempdir");
     let raw = common::open_raw(raw_dir.path());

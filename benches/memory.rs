@@ -16,7 +16,7 @@ mod common;
 
 use std::time::Instant;
 
-use onedb::keys::{Key, TenantKey};
+use onedb::internals::{Key, TenantKey};
 use onedb::{Durability, Id, NewConnection};
 
 const THINGS: usize = 100_000;
@@ -131,7 +131,7 @@ fn main() {
         k
     };
     assert!(matches!(
-        onedb::keys::decode(&thing_key(things[7])),
+        onedb::internals::decode_key(&thing_key(things[7])),
         Ok(Key::Tenant(_, TenantKey::Thing(id))) if id == things[7]
     ));
     let reads = 1_000;

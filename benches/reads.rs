@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 
 use common::Target;
 use criterion::{Throughput, black_box};
-use onedb::keys::{self, TenantKey};
+use onedb::internals::{TenantKey, prefix_end};
 use onedb::model::now_ms;
 use onedb::{Direction, Durability, Id};
 use rocksdb::ReadOptions;
@@ -44,7 +44,7 @@ fn main() {
         r.use_org(common::ORG).expect("use org");
         r
     };
-    let other = common::person(&root, "other@bench.example");
+    let other = common::person(&db, &root, "other@bench.example");
     let owner_id = owner.actor().person;
     let other_id = other.actor().person;
 
@@ -85,7 +85,7 @@ fn main() {
         .key
         .clone();
     let prefix = edge_key[..edge_key.len() - 33].to_vec();
-    let upper = keys::prefix_end(&prefix);
+    let upper = prefix_end(&prefix);
 
     let raw_dir = tempfile::tempdir().expect("tempdir");
     let raw_path = raw_dir.path().join("checkpoint");

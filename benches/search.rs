@@ -3,7 +3,7 @@
 //! 1. vector top 10 over 100,000 × 384 clustered vectors in one org: the
 //!    graph against exact search of the same index (≥ 10× the rate, at
 //!    recall@10 ≥ 0.95 measured on the same queries);
-//! 2. name search top 10 over 100,000 things: `TenantTxn::search_names`
+//! 2. name search top 10 over 100,000 things: `Session::search_names`
 //!    (a read transaction, tenant-scoped statistics, pending records, every
 //!    hit read back from the store) against the same query run directly on
 //!    the tantivy index (≥ 70 % of its rate); `SEARCH THINGS` through OQL is
@@ -32,10 +32,10 @@ use std::time::{Duration, Instant};
 
 use clustered::Clustered;
 use onedb::query::run::Runner;
-use onedb::vector::{Method, VectorFilter};
 use onedb::{
     Database, Durability, KnowledgeKind, NameSearch, NewKnowledge, NewThing, Options, Session,
 };
+use onedb::{VectorFilter, VectorMethod as Method};
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
@@ -50,6 +50,7 @@ fn options(rebuild: bool) -> Options {
     Options {
         durability: Durability::Relaxed,
         rebuild_indexes: rebuild,
+        ..Default::default()
     }
 }
 
@@ -144,9 +145,10 @@ fn open_times(dir: &Path) -> (Duration, Duration) {
 // ---- 1 ----
 
 fn vectors(dir: &Path) -> (f64, f64, f64, f64) {
-    let (_, orgs) = onedb::vector::file::load(&onedb::search::index_dir(dir).join("vectors.bin"))
-        .expect("load")
-        .expect("a saved vector file");
+    let (_, orgs) =
+        onedb::internals::load_vector_file(&onedb::internals::index_dir(dir).join("vectors.bin"))
+            .expect("load")
+            .expect("a saved vector file");
     let org = orgs.into_values().max_by_key(|o| o.len()).expect("an org");
     assert_eq!(org.len(), N);
     let mut space = Clustered::new(7, 100, DIM);
@@ -268,7 +270,8 @@ fn names(dir: &Path) -> (f64, f64, f64) {
     let s = load_things(dir);
     let tenant = format!("{:032x}", s.org().expect("org").id.raw());
     let platform = format!("{:032x}", 0u128);
-    let index = Index::open_in_dir(onedb::search::index_dir(dir).join("names")).expect("tantivy");
+    let index =
+        Index::open_in_dir(onedb::internals::index_dir(dir).join("names")).expect("tantivy");
     let reader = index
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
@@ -322,7 +325,7 @@ fn names(dir: &Path) -> (f64, f64, f64) {
             limit: K,
             deadline: Instant::now() + Duration::from_secs(10),
         };
-        t.search_names(&q, &mut |_| Ok(true)).expect("search")
+        s.search_names(&t, &q, &mut |_| Ok(true)).expect("search")
     };
     for t in &texts {
         assert_eq!(

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{Database, Durability, Error, Options, ROOT_EMAIL, Result};
+use crate::db::{Database, Options, ROOT_EMAIL, Session};
+use crate::error::{Error, Result};
+use crate::storage::Durability;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -104,6 +106,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Options {
             durability: cli.durability,
             rebuild_indexes: reindex,
+            ..Default::default()
         },
     )?;
     let mut out = std::io::stdout().lock();
@@ -193,7 +196,7 @@ pub fn parse_param(text: &str) -> Result<(String, serde_json::Value)> {
 /// Runs a script as it streams in; each result is written and flushed as
 /// soon as its statement finished (so what was printed was acknowledged).
 pub fn run_script(
-    session: &crate::Session,
+    session: &Session,
     input: impl std::io::BufRead,
     format: Format,
     params: &[String],

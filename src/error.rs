@@ -95,6 +95,19 @@ impl Position {
     }
 }
 
+/// Byte offsets into the statement's source text, `start..end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start, end }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
@@ -108,7 +121,7 @@ impl Error {
 
     /// Marks the byte offset in the statement this error is about; the
     /// runner turns it into a line and column (see `Error::at`).
-    pub fn at_span(mut self, span: crate::query::ast::Span) -> Self {
+    pub fn at_span(mut self, span: Span) -> Self {
         if self.position.is_none() {
             self.position = Some(Position {
                 line: 0,

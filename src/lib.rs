@@ -12,28 +12,27 @@
 //! # Ok::<(), onedb::Error>(())
 //! ```
 
-pub mod auth;
+mod auth;
 pub mod cli;
 mod crashpoint;
-mod database;
+pub mod db;
 pub mod error;
-pub mod graph;
-pub mod keys;
+mod graph;
+mod keys;
 pub mod model;
 pub mod ontology;
 pub mod query;
 pub mod repl;
-pub mod search;
-mod session;
-pub mod storage;
-pub mod vector;
+mod search;
+mod storage;
+mod vector;
 
-pub use database::{Database, Options, ROOT_EMAIL};
+pub use db::{Database, Options, ROOT_EMAIL, Session};
 pub use error::{Error, ErrorCode, Position, Result};
 pub use graph::validate::Report;
 pub use graph::{
-    Actor, Edge, EventFilter, NewConnection, NewKnowledge, NewPerson, NewThing, TenantTxn,
-    ThingUpdate, UsageRow,
+    Actor, Applied, Edge, EventFilter, Mutation, NewConnection, NewKnowledge, NewPerson, NewThing,
+    OrgUpdate, ReadTxn, ThingUpdate, UsageRow, WriteTxn,
 };
 pub use keys::Direction;
 pub use model::{
@@ -42,6 +41,24 @@ pub use model::{
 };
 pub use ontology::{Role, Status, TypeKind};
 pub use search::{Found, IndexReport, KnowledgeHit, KnowledgeSearch, NameHit, NameSearch};
-pub use session::Session;
 pub use storage::Durability;
 pub use vector::{Method as VectorMethod, VectorFilter};
+
+/// Engine internals that the benches and fault-injection tests reach for:
+/// key layouts, the raw RocksDB settings of a baseline, the index files.
+/// Not part of the API: a person's session never leads here, and any of
+/// it may change without notice.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::keys::{Key, TenantKey, decode as decode_key, prefix_end};
+    pub use crate::search::index_dir;
+    pub use crate::storage::{rocksdb_options, rocksdb_write_options};
+    pub use crate::vector::file::{fail_file_operation_at, load as load_vector_file};
+    pub use crate::vector::{Item, OrgVectors};
+
+    /// Every key and value, from one snapshot: compares whole databases
+    /// before and after an operation.
+    pub fn raw_entries(db: &crate::Database) -> crate::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        db.raw_entries()
+    }
+}

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use onedb::{
-    Database, Dim, Direction, Error, ErrorCode, EventFilter, Id, NewConnection, NewThing, Session,
-    TenantTxn, ThingUpdate,
+    Database, Dim, Direction, Error, ErrorCode, EventFilter, Id, NewConnection, NewThing, ReadTxn,
+    Session, ThingUpdate, WriteTxn,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -251,7 +251,7 @@ fn q1_thirty_two_clients_never_pass_a_limit_of_one_hundred() {
 
 /// The one current `references` successor of `node`; anything else breaks
 /// the ring invariant (reported as CORRUPTION so it is never retried).
-fn successor(t: &TenantTxn<'_>, node: Id, now: i64) -> onedb::Result<Id> {
+fn successor(t: &ReadTxn<'_>, node: Id, now: i64) -> onedb::Result<Id> {
     let out: Vec<Id> = t
         .edges(node, Direction::Out, Some("references"), now)?
         .map(|e| e.map(|e| e.to))
@@ -266,7 +266,7 @@ fn successor(t: &TenantTxn<'_>, node: Id, now: i64) -> onedb::Result<Id> {
 }
 
 /// a→b→c→d becomes a→c→b→d, in one transaction.
-fn rotate(t: &mut TenantTxn<'_>, a: Id) -> onedb::Result<()> {
+fn rotate(t: &mut WriteTxn<'_>, a: Id) -> onedb::Result<()> {
     let now = onedb::model::now_ms();
     let b = successor(t, a, now)?;
     let c = successor(t, b, now)?;

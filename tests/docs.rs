@@ -2,9 +2,10 @@
 //! database, so the reference cannot drift from the language.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use onedb::query::run::Runner;
 use onedb::query::script::ScriptReader;
-use onedb::{Database, Durability, Options};
 
 #[test]
 fn every_example_in_the_oql_reference_runs() {
@@ -27,15 +28,7 @@ fn every_example_in_the_oql_reference_runs() {
         }
     }
     assert!(blocks.len() >= 10, "found only {} examples", blocks.len());
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = Database::open_with(
-        dir.path(),
-        Options {
-            durability: Durability::Relaxed,
-            ..Default::default()
-        },
-    )
-    .expect("open");
+    let (_dir, db) = common::open();
     for block in &blocks {
         let session = db.local_session().expect("root");
         let mut runner = Runner::new(&session);

@@ -374,11 +374,11 @@ fn limits_are_enforced_per_counter_and_per_type() {
 fn a_suspended_org_rejects_writes() {
     let (_dir, db) = open();
     let acme = org(&db, "acme");
-    let user = person(&acme, "u@acme.io", Role::OrgUser);
+    let user = person(&db, &acme, "u@acme.io", Role::OrgUser);
     acme.run(|t| {
         t.update_org(
             "acme",
-            onedb::graph::OrgUpdate {
+            onedb::OrgUpdate {
                 status: Some(onedb::OrgStatus::Suspended),
                 ..Default::default()
             },
@@ -411,7 +411,7 @@ fn unknown_types_are_refused_with_a_hint_until_the_owner_adds_them() {
         .run(|t| t.create_thing(new_thing("workshop", "x")))
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::UnknownType);
-    let owner = person(&acme, "o@acme.io", Role::OrgOwner);
+    let owner = person(&db, &acme, "o@acme.io", Role::OrgOwner);
     assert_eq!(
         owner
             .run(|t| t.add_type(TypeKind::Thing, "workshop"))
@@ -546,14 +546,16 @@ fn triggers_emit_inside_the_same_commit() {
 
 #[test]
 fn events_filter_by_actor_type_and_time_newest_first() {
-    let (_dir, db) = open();
+    let clock = onedb::model::Clock::manual(1_700_000_000_000);
+    let (_dir, db) = common::open_at(clock.clone());
     let acme = org(&db, "acme");
-    let user = person(&acme, "u@acme.io", Role::OrgUser);
+    let user = person(&db, &acme, "u@acme.io", Role::OrgUser);
     let course = create(&acme, "course", "Rust");
-    // Millisecond timestamps: keep the creation out of the `since` window.
-    std::thread::sleep(std::time::Duration::from_millis(3));
-    let start = onedb::model::now_ms();
+    // Keep the creation out of the `since` window.
+    clock.advance(3);
+    let start = clock.now();
     for amount in [1, 2, 3] {
+        clock.advance(1);
         user.run(|t| {
             t.emit(
                 "payment_event",
@@ -674,7 +676,7 @@ fn login_checks_passwords_and_logs_each_attempt() {
 fn removing_a_person_hides_and_ends_their_connections() {
     let (_dir, db) = open();
     let acme = org(&db, "acme");
-    let user = person(&acme, "u@acme.io", Role::OrgUser);
+    let user = person(&db, &acme, "u@acme.io", Role::OrgUser);
     let lesson = create(&acme, "lesson", "Ownership");
     let me = user.actor().person;
     acme.run(|t| {
@@ -711,7 +713,7 @@ fn removing_a_person_hides_and_ends_their_connections() {
             .code,
         ErrorCode::NotAuthenticated
     );
-    person(&acme, "u@acme.io", Role::OrgUser);
+    person(&db, &acme, "u@acme.io", Role::OrgUser);
     assert_valid(&db);
 }
 

@@ -17,11 +17,12 @@
 //! the expectations after an intended change.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use onedb::query::run::Runner;
-use onedb::{Database, Durability, Options};
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<_> = fs::read_dir(dir)
@@ -103,15 +104,7 @@ fn render(result: &onedb::Result<onedb::query::run::Outcome>) -> Vec<String> {
 /// Runs one file; returns (the file as it should read, mismatch messages).
 fn run_file(path: &Path) -> (String, Vec<String>) {
     let text = fs::read_to_string(path).expect("read golden file");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = Database::open_with(
-        dir.path(),
-        Options {
-            durability: Durability::Relaxed,
-            ..Default::default()
-        },
-    )
-    .expect("open");
+    let (_dir, db) = common::open();
     let session = db.local_session().expect("root");
     let mut runner = Runner::new(&session);
     let lines: Vec<&str> = text.lines().collect();

@@ -13,7 +13,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{create, org};
-use onedb::vector::file::fail_file_operation_at;
+use onedb::internals::fail_file_operation_at;
 use onedb::{
     Database, Durability, ErrorCode, KnowledgeKind, KnowledgeSearch, NameSearch, NewKnowledge,
     Options, VectorFilter,
@@ -72,7 +72,9 @@ fn failed_index_file_operations_never_lose_or_fake_anything() {
                 limit: 1,
                 deadline,
             };
-            let hits = t.search_names(&q, &mut |_| Ok(true)).expect("search");
+            let hits = root
+                .search_names(&t, &q, &mut |_| Ok(true))
+                .expect("search");
             assert_eq!(hits.len(), 1, "fault {n}: {name} not found");
         }
         let q = KnowledgeSearch {
@@ -81,7 +83,9 @@ fn failed_index_file_operations_never_lose_or_fake_anything() {
             filter: VectorFilter::default(),
             deadline,
         };
-        let (hits, _) = t.search_knowledge(&q, &mut |_| Ok(true)).expect("nearest");
+        let (hits, _) = root
+            .search_knowledge(&t, &q, &mut |_| Ok(true))
+            .expect("nearest");
         assert_eq!(hits[0].knowledge.text, format!("fault{n}"));
         drop(t);
         fail_file_operation_at(0);

@@ -120,9 +120,9 @@ impl Fx {
         let globex = org(&db, "globex");
         let foreign = thing(&globex, "course", "Foreign course");
         let root = org(&db, "acme");
-        let owner = person(&root, "owner@acme.io", Role::OrgOwner);
-        let user = person(&root, "user@acme.io", Role::OrgUser);
-        let customer = person(&root, "customer@acme.io", Role::Customer);
+        let owner = person(&db, &root, "owner@acme.io", Role::OrgOwner);
+        let user = person(&db, &root, "user@acme.io", Role::OrgUser);
+        let customer = person(&db, &root, "customer@acme.io", Role::Customer);
         let guest = root
             .run(|t| {
                 t.create_person(NewPerson {
@@ -439,7 +439,7 @@ fn table() -> Vec<Row> {
             wrote(fx.s[a].run(|t| {
                 t.update_org(
                     "acme",
-                    onedb::graph::OrgUpdate {
+                    onedb::OrgUpdate {
                         status: Some(onedb::OrgStatus::Suspended),
                         ..Default::default()
                     },

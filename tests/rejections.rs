@@ -45,13 +45,13 @@ impl Env {
         let (dir, db) = open();
         let globex = org(&db, "globex");
         let foreign = create(&globex, "course", "Rust").id;
-        let foreign_person = person(&globex, "user@globex.io", Role::OrgUser)
+        let foreign_person = person(&db, &globex, "user@globex.io", Role::OrgUser)
             .actor()
             .person;
         let root = org(&db, "acme");
-        let owner = person(&root, "owner@acme.io", Role::OrgOwner);
-        let user = person(&root, "user@acme.io", Role::OrgUser);
-        let customer = person(&root, "customer@acme.io", Role::Customer);
+        let owner = person(&db, &root, "owner@acme.io", Role::OrgOwner);
+        let user = person(&db, &root, "user@acme.io", Role::OrgUser);
+        let customer = person(&db, &root, "customer@acme.io", Role::Customer);
         let course = create(&owner, "course", "Rust").id;
         let lesson = create(&owner, "lesson", "Ownership").id;
         let part_of = owner
@@ -292,7 +292,7 @@ fn cases() -> Vec<Case> {
                     .run(|t| {
                         t.update_org(
                             "acme",
-                            onedb::graph::OrgUpdate {
+                            onedb::OrgUpdate {
                                 status: Some(onedb::OrgStatus::Suspended),
                                 ..Default::default()
                             },
@@ -690,7 +690,7 @@ fn cases() -> Vec<Case> {
             "a removed person writes",
             NotAuthenticated,
             |e| {
-                let p = person(&e.root, "gone@acme.io", Role::OrgUser);
+                let p = person(&e.db, &e.root, "gone@acme.io", Role::OrgUser);
                 let id = p.actor().person;
                 e.owner.run(|t| t.remove_person(id)).expect("remove");
                 e.extra = Some(p);
@@ -1032,7 +1032,7 @@ fn mutations() -> Vec<(&'static str, Mutation)> {
                 .run(|t| {
                     t.update_org(
                         "globex",
-                        onedb::graph::OrgUpdate {
+                        onedb::OrgUpdate {
                             name: Some("Globex Corp".into()),
                             ..Default::default()
                         },

@@ -3,10 +3,11 @@
 //! or goes on with --continue; inside BEGIN it is all or nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::process::ExitCode;
 
 use onedb::cli::{Format, run_script};
-use onedb::{Database, Durability, Options};
 
 fn script(failing_at: usize, total: usize, block: bool) -> String {
     let mut s = String::from("CREATE ORG acme NAME \"Acme\";\nUSE ORG acme;\n");
@@ -28,15 +29,7 @@ fn script(failing_at: usize, total: usize, block: bool) -> String {
 
 /// Runs a script; returns the exit code, the JSON lines, and the tasks stored.
 fn run(text: &str, keep_going: bool) -> (ExitCode, Vec<serde_json::Value>, usize) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = Database::open_with(
-        dir.path(),
-        Options {
-            durability: Durability::Relaxed,
-            ..Default::default()
-        },
-    )
-    .expect("open");
+    let (_dir, db) = common::open();
     let session = db.local_session().expect("root");
     let mut out = Vec::new();
     let code = run_script(
@@ -112,15 +105,7 @@ fn inside_begin_a_failure_commits_nothing() {
 
 #[test]
 fn parameters_bind_values_and_stay_data() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = Database::open_with(
-        dir.path(),
-        Options {
-            durability: Durability::Relaxed,
-            ..Default::default()
-        },
-    )
-    .expect("open");
+    let (_dir, db) = common::open();
     let session = db.local_session().expect("root");
     let text = "CREATE ORG acme NAME \"Acme\"; USE ORG acme; CREATE THING task $name {n: $n}; MATCH (t:task) RETURN t.name, t.properties.n;";
     let params = vec![

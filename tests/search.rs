@@ -27,7 +27,7 @@ fn names(s: &Session, text: &str, limit: usize) -> Vec<(String, f32)> {
         limit,
         deadline: deadline(),
     };
-    t.search_names(&q, &mut |_| Ok(true))
+    s.search_names(&t, &q, &mut |_| Ok(true))
         .expect("search")
         .into_iter()
         .map(|h| (h.found.name().to_string(), h.score))
@@ -47,7 +47,9 @@ fn nearest(
         filter,
         deadline: deadline(),
     };
-    let (hits, method) = t.search_knowledge(&q, &mut |_| Ok(true)).expect("search");
+    let (hits, method) = s
+        .search_knowledge(&t, &q, &mut |_| Ok(true))
+        .expect("search");
     (
         hits.into_iter()
             .map(|h| (h.knowledge.text, h.score))
@@ -181,7 +183,7 @@ fn customers_find_only_what_they_may_read() {
     .expect("publish");
     chunk(&acme, "hidden chunk", vec![1.0, 0.0], &[], draft.id);
     chunk(&acme, "public chunk", vec![0.9, 0.1], &[], public.id);
-    let customer = person(&acme, "c@acme.io", Role::Customer);
+    let customer = person(&db, &acme, "c@acme.io", Role::Customer);
     for flushed in [false, true] {
         if flushed {
             db.flush_indexes().expect("flush");
@@ -223,8 +225,8 @@ fn a_residual_filter_never_shortens_the_result() {
         limit: 5,
         deadline: deadline(),
     };
-    let hits = t
-        .search_names(&q, &mut |f| {
+    let hits = acme
+        .search_names(&t, &q, &mut |f| {
             Ok(f.name()
                 .trim_start_matches("common name ")
                 .parse::<u32>()
@@ -274,8 +276,8 @@ fn exact_search_answers_small_orgs_and_a_dimension_mismatch_is_refused() {
         filter: VectorFilter::default(),
         deadline: deadline(),
     };
-    let err = t
-        .search_knowledge(&q, &mut |_| Ok(true))
+    let err = acme
+        .search_knowledge(&t, &q, &mut |_| Ok(true))
         .expect_err("mismatch");
     assert_eq!(err.code, onedb::ErrorCode::InvalidArgument);
 }
@@ -350,7 +352,9 @@ fn under_concurrent_writes_a_search_finds_everything_its_snapshot_holds() {
                     limit: 1,
                     deadline: deadline(),
                 };
-                let hits = t.search_names(&q, &mut |_| Ok(true)).expect("search");
+                let hits = acme
+                    .search_names(&t, &q, &mut |_| Ok(true))
+                    .expect("search");
                 assert_eq!(
                     hits.first().map(|h| h.found.name()),
                     Some(name.as_str()),

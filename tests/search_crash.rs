@@ -269,7 +269,7 @@ fn check(db: &Database, model: &Model, round: usize) {
             limit: 3,
             deadline,
         };
-        t.search_names(&q, &mut |_| Ok(true))
+        s.search_names(&t, &q, &mut |_| Ok(true))
             .expect("search")
             .into_iter()
             .map(|h| h.found.name().to_string())
@@ -295,7 +295,7 @@ fn check(db: &Database, model: &Model, round: usize) {
             filter: VectorFilter::default(),
             deadline,
         };
-        t.search_knowledge(&q, &mut |_| Ok(true))
+        s.search_knowledge(&t, &q, &mut |_| Ok(true))
             .expect("nearest")
             .0
             .into_iter()

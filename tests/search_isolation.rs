@@ -63,7 +63,7 @@ fn found_ids(s: &Session, word: &str) -> BTreeSet<Id> {
         limit: 1_000,
         deadline: Instant::now() + Duration::from_secs(30),
     };
-    t.search_names(&q, &mut |_| Ok(true))
+    s.search_names(&t, &q, &mut |_| Ok(true))
         .expect("search")
         .into_iter()
         .map(|h| h.found.id())
@@ -78,7 +78,7 @@ fn near_ids(s: &Session, k: usize) -> BTreeSet<Id> {
         filter: VectorFilter::default(),
         deadline: Instant::now() + Duration::from_secs(30),
     };
-    t.search_knowledge(&q, &mut |_| Ok(true))
+    s.search_knowledge(&t, &q, &mut |_| Ok(true))
         .expect("nearest")
         .0
         .into_iter()

@@ -1,18 +1,10 @@
 //! The shell, driven through its input and output.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use onedb::{Database, Durability, Options};
+mod common;
 
 fn shell(input: &str) -> String {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = Database::open_with(
-        dir.path(),
-        Options {
-            durability: Durability::Relaxed,
-            ..Default::default()
-        },
-    )
-    .expect("open");
+    let (_dir, db) = common::open();
     let session = db.local_session().expect("root");
     let mut out = Vec::new();
     onedb::repl::run(&session, input.as_bytes(), &mut out, true).expect("shell");

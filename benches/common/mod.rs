@@ -3,7 +3,7 @@
 //! report printed at the end of a run.
 //!
 //! Raw baselines open their own RocksDB directory with exactly onedb's
-//! settings (`onedb::storage::rocksdb_options` / `rocksdb_write_options`).
+//! settings (`onedb::internals::rocksdb_options` / `rocksdb_write_options`).
 #![allow(
     dead_code,
     clippy::disallowed_types,
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use criterion::Criterion;
-use onedb::keys::{self, Key, TenantKey};
+use onedb::internals::{Key, TenantKey, decode_key};
 use onedb::{
     Database, Durability, Id, NewConnection, NewPerson, NewThing, Options, Plan, Role, Session,
 };
@@ -42,7 +42,7 @@ pub fn open(dir: &Path, durability: Durability) -> Database {
 
 /// A raw RocksDB with onedb's exact options.
 pub fn open_raw(dir: &Path) -> DB {
-    DB::open(&onedb::storage::rocksdb_options(), dir).expect("open raw rocksdb")
+    DB::open(&onedb::internals::rocksdb_options(), dir).expect("open raw rocksdb")
 }
 
 /// Creates the enterprise org `bench`; returns root's session inside it.
@@ -55,7 +55,7 @@ pub fn bench_org(db: &Database) -> Session {
 }
 
 /// Adds an org_owner to root's current org and returns their session.
-pub fn person(root: &Session, email: &str) -> Session {
+pub fn person(db: &Database, root: &Session, email: &str) -> Session {
     root.run(|t| {
         t.create_person(NewPerson {
             email: email.into(),
@@ -66,14 +66,14 @@ pub fn person(root: &Session, email: &str) -> Session {
         .map(|_| ())
     })
     .expect("create person");
-    root.database().session_as(email).expect("session as")
+    db.session_as(email).expect("session as")
 }
 
 /// A fresh database with the org and one owner.
 pub fn db_with_owner(dir: &Path, durability: Durability) -> (Database, Session) {
     let db = open(dir, durability);
     let root = bench_org(&db);
-    let owner = person(&root, "owner@bench.example");
+    let owner = person(&db, &root, "owner@bench.example");
     (db, owner)
 }
 
@@ -117,7 +117,10 @@ pub struct Change {
 }
 
 pub fn snapshot(db: &Database) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    db.raw_entries().expect("raw entries").into_iter().collect()
+    onedb::internals::raw_entries(db)
+        .expect("raw entries")
+        .into_iter()
+        .collect()
 }
 
 /// Every key whose value differs between two full scans.
@@ -241,14 +244,14 @@ impl Replay {
     /// Writes the next batch with onedb's write options.
     pub fn write(&mut self, db: &DB, sync: bool) {
         let batch = self.batch();
-        db.write_opt(batch, &onedb::storage::rocksdb_write_options(sync))
+        db.write_opt(batch, &onedb::internals::rocksdb_write_options(sync))
             .expect("raw write");
     }
 }
 
 /// The tenant-data part of a key, decoded (None for other keys).
 pub fn tenant_key(key: &[u8]) -> Option<TenantKey> {
-    match keys::decode(key).ok()? {
+    match decode_key(key).ok()? {
         Key::Tenant(_, k) => Some(k),
         _ => None,
     }
@@ -258,7 +261,7 @@ pub fn tenant_key(key: &[u8]) -> Option<TenantKey> {
 pub fn describe(changes: &[Change]) -> String {
     let mut by: BTreeMap<String, usize> = BTreeMap::new();
     for c in changes {
-        let name = match keys::decode(&c.key) {
+        let name = match decode_key(&c.key) {
             Ok(Key::Tenant(_, k)) => match k {
                 TenantKey::Counter(n) => format!("counter {n}"),
                 other => format!("{:?}", other.family()),

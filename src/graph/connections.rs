@@ -7,11 +7,11 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::graph::props;
-use crate::graph::{TenantTxn, check_json_size, limits};
+use crate::graph::{ReadTxn, check_json_size, limits};
 use crate::keys::{Direction, Family, Key, Tenant, TenantKey};
-use crate::model::{Connection, Dim, Id, Millis, Props, TriggerOn, now_ms};
+use crate::model::{Connection, Dim, Id, Millis, Props, TriggerOn};
 use crate::ontology::roles::CUSTOMER_CONNECTION_TYPES;
-use crate::ontology::{Action, Grant, TypeKind};
+use crate::ontology::{Grant, TypeKind};
 use crate::storage::Scan;
 
 /// What `CONNECT a -[type {metadata}]-> b VALID FROM … UNTIL …` asks for.
@@ -83,10 +83,8 @@ impl EdgeValue {
     }
 }
 
-impl TenantTxn<'_> {
-    pub fn connect(&mut self, new: NewConnection) -> Result<Connection> {
-        let grant = self.authorize(Action::Connect)?;
-        self.check_org_writable()?;
+impl ReadTxn<'_> {
+    pub(super) fn connect(&mut self, grant: Grant, new: NewConnection) -> Result<Connection> {
         let from = new.from.unwrap_or(self.actor.person);
         let to = new
             .to
@@ -116,7 +114,7 @@ impl TenantTxn<'_> {
                 "strength must be between 0 and 1, not {s}"
             )));
         }
-        let now = now_ms();
+        let now = self.now();
         let valid_from = new.valid_from.unwrap_or(now);
         if let Some(valid_to) = new.valid_to
             && valid_to <= valid_from
@@ -143,7 +141,7 @@ impl TenantTxn<'_> {
         }
         self.count_standard("connections", 1)?;
         let connection = Connection {
-            id: Id::generate(Dim::Connection),
+            id: self.new_id(Dim::Connection),
             from,
             to,
             kind: new.kind,
@@ -173,10 +171,13 @@ impl TenantTxn<'_> {
         Ok(connection)
     }
 
-    /// Ends the current connections `from -[kind]-> to` now; history stays.
-    pub fn disconnect(&mut self, from: Id, kind: &str, to: Id) -> Result<Vec<Connection>> {
-        let grant = self.authorize(Action::Disconnect)?;
-        self.check_org_writable()?;
+    pub(super) fn disconnect(
+        &mut self,
+        grant: Grant,
+        from: Id,
+        kind: &str,
+        to: Id,
+    ) -> Result<Vec<Connection>> {
         if grant == Grant::FromSelf
             && (from != self.actor.person || !CUSTOMER_CONNECTION_TYPES.contains(&kind))
         {
@@ -186,7 +187,7 @@ impl TenantTxn<'_> {
             )));
         }
         self.vocabulary.check(TypeKind::Connection, kind)?;
-        let now = now_ms();
+        let now = self.now();
         let current: Vec<Id> = self
             .edges_between(from, kind, to)?
             .into_iter()
@@ -351,8 +352,8 @@ impl TenantTxn<'_> {
         match c {
             // Customers see a connection only when they may see both ends.
             Some(c)
-                if !self.reads_all()
-                    && !(self.node_visible(c.from)? && self.node_visible(c.to)?) =>
+                if !(self.reads_all()
+                    || (self.node_visible(c.from)? && self.node_visible(c.to)?)) =>
             {
                 Ok(None)
             }
@@ -389,7 +390,7 @@ impl TenantTxn<'_> {
 /// An adjacency scan: each index entry is looked at in place (lent by the
 /// scan, decoded without copying), and only edges it yields are built.
 struct Edges<'s, 'a> {
-    txn: &'s TenantTxn<'a>,
+    txn: &'s ReadTxn<'a>,
     scan: Scan<'s>,
     at: Millis,
     filtered: bool,

@@ -6,9 +6,9 @@ use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::graph::{TenantTxn, check_json_size, limits};
+use crate::graph::{ReadTxn, check_json_size, limits};
 use crate::keys::Family;
-use crate::model::{Event, Id, Millis, Props, now_ms};
+use crate::model::{Event, Id, Millis, Props};
 use crate::ontology::{Action, Grant, TypeKind};
 
 /// Event types the engine writes itself: emitting them by hand would let the
@@ -40,7 +40,7 @@ pub struct EventFilter {
     pub limit: usize,
 }
 
-impl TenantTxn<'_> {
+impl ReadTxn<'_> {
     /// Writes one event with its index entries. `metadata` always carries the
     /// org and the entity type.
     pub(crate) fn log(
@@ -88,11 +88,11 @@ impl TenantTxn<'_> {
         extra: &Props,
     ) -> Result<(Id, Millis)> {
         let event = StoredEvent {
-            id: Id::generate(crate::model::Dim::Event),
+            id: self.new_id(crate::model::Dim::Event),
             kind,
             actor: Some(self.actor.person),
             target,
-            timestamp: now_ms(),
+            timestamp: self.now(),
             org: self.org_id(),
             entity_type,
             extra,
@@ -107,10 +107,12 @@ impl TenantTxn<'_> {
         Ok((event.id, event.timestamp))
     }
 
-    /// `EMIT type TARGET x {metadata}`: a custom event.
-    pub fn emit(&mut self, kind: &str, target: Option<Id>, metadata: Props) -> Result<Event> {
-        self.authorize(Action::EmitEvent)?;
-        self.check_org_writable()?;
+    pub(super) fn emit(
+        &mut self,
+        kind: &str,
+        target: Option<Id>,
+        metadata: Props,
+    ) -> Result<Event> {
         self.vocabulary.check(TypeKind::Event, kind)?;
         if ENGINE_EVENTS.contains(&kind) {
             return Err(Error::invalid(format!(

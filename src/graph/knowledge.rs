@@ -5,10 +5,10 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::graph::props;
-use crate::graph::{TenantTxn, check_text, limits};
+use crate::graph::{ReadTxn, check_text, limits};
 use crate::keys::{Family, Key, TenantKey};
-use crate::model::{Dim, Id, JunctionRole, Knowledge, KnowledgeKind, now_ms};
-use crate::ontology::Action;
+use crate::model::{Dim, Id, JunctionRole, Knowledge, KnowledgeKind};
+use crate::ontology::Grant;
 
 /// The org setting holding the dimension every chunk's embedding must have.
 const EMBEDDING_DIM: &str = "embedding_dim";
@@ -25,10 +25,8 @@ pub struct NewKnowledge {
     pub links: Vec<(Id, JunctionRole)>,
 }
 
-impl TenantTxn<'_> {
-    pub fn create_knowledge(&mut self, new: NewKnowledge) -> Result<Knowledge> {
-        self.authorize(Action::WriteKnowledge)?;
-        self.check_org_writable()?;
+impl ReadTxn<'_> {
+    pub(super) fn create_knowledge(&mut self, new: NewKnowledge) -> Result<Knowledge> {
         check_text("knowledge text", &new.text, limits::TEXT_BYTES)?;
         if new.labels.len() > limits::LABELS {
             return Err(Error::too_large(format!(
@@ -63,13 +61,13 @@ impl TenantTxn<'_> {
         }
         self.count_standard("knowledge", 1)?;
         let knowledge = Knowledge {
-            id: Id::generate(Dim::Knowledge),
+            id: self.new_id(Dim::Knowledge),
             kind: new.kind,
             text: new.text,
             embedding: new.embedding,
             labels: new.labels,
             source: new.source,
-            created_at: now_ms(),
+            created_at: self.now(),
             deleted_at: None,
         };
         self.store(t.knowledge(knowledge.id), &knowledge, None)?;
@@ -117,9 +115,7 @@ impl TenantTxn<'_> {
         }
     }
 
-    pub fn delete_knowledge(&mut self, id: Id) -> Result<()> {
-        let grant = self.authorize(Action::DeleteKnowledge)?;
-        self.check_org_writable()?;
+    pub(super) fn delete_knowledge(&mut self, grant: Grant, id: Id) -> Result<()> {
         if grant == crate::ontology::Grant::OwnOnly
             && self.creator_of(id)? != Some(self.actor.person)
         {
@@ -133,7 +129,7 @@ impl TenantTxn<'_> {
                 Some((k, len)) if k.deleted_at.is_none() => (k, len),
                 _ => return Err(Error::not_found(format!("knowledge {id} does not exist"))),
             };
-        k.deleted_at = Some(now_ms());
+        k.deleted_at = Some(self.now());
         self.store(t.knowledge(id), &k, Some(old_len))?;
         if let Some(source) = k.source {
             self.unindex(t.knowledge_by_source(source, id))?;

@@ -1,12 +1,14 @@
 //! The graph: the six dimensions on top of storage, reached only through a
-//! tenant-scoped transaction ([`TenantTxn`]). Every write runs the standard
+//! tenant-scoped transaction ([`ReadTxn`]). Every write runs the standard
 //! pipeline of ONTOLOGY.md — authorize, validate, check limits, write the
 //! entity and its index entries, run triggers, log the event(s), count usage —
 //! inside that one transaction, so it commits whole or not at all.
 
+mod catalog;
 mod connections;
 mod events;
 mod knowledge;
+mod mutation;
 mod orgs;
 mod people;
 pub(crate) mod things;
@@ -19,21 +21,25 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::database::Shared;
 use crate::error::{Error, Result};
 use crate::keys::Tenant;
 use crate::model::{Id, Org, Person};
 use crate::ontology::{Action, Grant, Role, Vocabulary, roles};
-use crate::storage::Txn;
 use crate::storage::hash::FxHashMap;
+use crate::storage::{Scope, Storage, Txn};
 
+pub(crate) use catalog::Catalog;
 pub use connections::{Edge, NewConnection};
 pub use events::EventFilter;
 pub use knowledge::NewKnowledge;
-pub use orgs::{OrgUpdate, parse_org_status, parse_plan};
+pub use mutation::{Applied, Mutation};
+pub use orgs::OrgUpdate;
 pub use people::NewPerson;
 pub use things::{NewThing, ThingUpdate};
 pub use usage::UsageRow;
+
+pub(crate) use crate::model::codec::{decode, encode};
+pub use crate::model::limits;
 
 /// Who is acting: an authenticated person.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,10 +62,31 @@ impl Actor {
     }
 }
 
-/// A transaction on one organization's data (or the platform tenant's),
-/// acting as one person. The only way to read or write tenant data.
-pub struct TenantTxn<'a> {
-    shared: &'a Shared,
+/// A read transaction on one organization's data (or the platform
+/// tenant's), acting as one person: one consistent snapshot. Its public
+/// methods only read; the engine's write steps live here too, private to
+/// `graph`, because a [`WriteTxn`] is a read transaction plus the right to
+/// use them.
+///
+/// A reader has no write methods:
+///
+/// ```compile_fail,E0624
+/// # fn f(session: &onedb::Session) -> onedb::Result<()> {
+/// let mut read = session.read()?;
+/// read.create_thing(onedb::NewThing::default())?;
+/// # Ok(()) }
+/// ```
+///
+/// where a writer has:
+///
+/// ```
+/// # fn f(session: &onedb::Session) -> onedb::Result<()> {
+/// let mut write = session.write()?;
+/// write.create_thing(onedb::NewThing::default())?;
+/// # Ok(()) }
+/// ```
+pub struct ReadTxn<'a> {
+    catalog: &'a Catalog,
     txn: Txn<'a>,
     actor: Actor,
     /// The org the transaction works in; None is the platform tenant.
@@ -76,27 +103,108 @@ pub struct TenantTxn<'a> {
     triggers: Option<(Tenant, Arc<Vec<crate::model::Trigger>>)>,
 }
 
-impl<'a> TenantTxn<'a> {
-    /// A transaction as `actor` in `org` (None: the platform tenant). A
-    /// writer re-reads the org for update, so its status and limits hold
-    /// until the commit; a reader uses the session's copy.
+/// A write transaction: everything a [`ReadTxn`] reads (its own writes
+/// included), the mutations, and `commit`. Nothing is stored until
+/// `commit`; dropped uncommitted, it leaves no trace.
+pub struct WriteTxn<'a>(ReadTxn<'a>);
+
+impl<'a> std::ops::Deref for WriteTxn<'a> {
+    type Target = ReadTxn<'a>;
+    fn deref(&self) -> &ReadTxn<'a> {
+        &self.0
+    }
+}
+
+impl<'a> std::ops::DerefMut for WriteTxn<'a> {
+    fn deref_mut(&mut self) -> &mut ReadTxn<'a> {
+        &mut self.0
+    }
+}
+
+impl<'a> WriteTxn<'a> {
+    /// A write transaction as `actor` in `org` (see `ReadTxn::open`).
     pub(crate) fn open(
-        shared: &'a Shared,
-        txn: Txn<'a>,
+        catalog: &'a Catalog,
+        storage: &'a Storage,
+        scope: Scope,
         actor: Actor,
         org: Option<Arc<Org>>,
-    ) -> Result<TenantTxn<'a>> {
-        let vocabulary = shared.vocabulary();
-        let mut t = TenantTxn {
-            shared,
+    ) -> Result<WriteTxn<'a>> {
+        ReadTxn::begin(catalog, storage.write(scope), actor, org).map(WriteTxn)
+    }
+
+    /// The transaction that creates the platform owner of a new database
+    /// (who cannot be checked for yet).
+    pub(crate) fn bootstrap(
+        catalog: &'a Catalog,
+        storage: &'a Storage,
+        root: Actor,
+    ) -> WriteTxn<'a> {
+        let txn = storage.write(Scope::platform(Tenant::PLATFORM));
+        WriteTxn(ReadTxn::new(catalog, txn, root))
+    }
+
+    /// Commits every write of this transaction atomically.
+    pub fn commit(self) -> Result<u64> {
+        let mut t = self.0;
+        let created = std::mem::take(&mut t.created);
+        t.txn.mark_created(
+            created
+                .into_iter()
+                .map(|(id, tenant)| crate::keys::Changed { tenant, id }),
+        );
+        let storage = t.txn.storage();
+        let seq = t.txn.commit()?;
+        if t.vocabulary_changed {
+            t.catalog.reload(storage)?;
+        }
+        Ok(seq)
+    }
+
+    /// Whether the transaction has anything to commit.
+    pub fn is_dirty(&self) -> bool {
+        self.txn.is_dirty()
+    }
+}
+
+impl<'a> ReadTxn<'a> {
+    /// A read transaction as `actor` in `org` (None: the platform tenant),
+    /// which the actor must be allowed to act in; `scope` says which keys
+    /// the storage transaction may touch.
+    pub(crate) fn open(
+        catalog: &'a Catalog,
+        storage: &'a Storage,
+        scope: Scope,
+        actor: Actor,
+        org: Option<Arc<Org>>,
+    ) -> Result<ReadTxn<'a>> {
+        ReadTxn::begin(catalog, storage.read(scope), actor, org)
+    }
+
+    fn new(catalog: &'a Catalog, txn: Txn<'a>, actor: Actor) -> ReadTxn<'a> {
+        ReadTxn {
+            catalog,
+            vocabulary: catalog.vocabulary(),
             txn,
             actor,
             org: None,
-            vocabulary,
             vocabulary_changed: false,
             created: FxHashMap::default(),
             triggers: None,
-        };
+        }
+    }
+
+    /// Checks that the actor may act in `org`. A writer re-reads the org
+    /// for update, so its status and limits hold until the commit (a
+    /// forged or stale copy counts for nothing), and checks that the actor
+    /// is still active; a reader uses the session's copy.
+    fn begin(
+        catalog: &'a Catalog,
+        txn: Txn<'a>,
+        actor: Actor,
+        org: Option<Arc<Org>>,
+    ) -> Result<ReadTxn<'a>> {
+        let mut t = ReadTxn::new(catalog, txn, actor);
         if t.actor.role != Role::PlatformOwner
             && (org.is_none() || t.actor.org != org.as_ref().map(|o| o.id))
         {
@@ -114,21 +222,6 @@ impl<'a> TenantTxn<'a> {
         Ok(t)
     }
 
-    /// The transaction that creates the platform owner of a new database
-    /// (who cannot be checked for yet).
-    pub(crate) fn bootstrap(shared: &'a Shared, txn: Txn<'a>, root: Actor) -> TenantTxn<'a> {
-        TenantTxn {
-            shared,
-            vocabulary: shared.vocabulary(),
-            txn,
-            actor: root,
-            org: None,
-            vocabulary_changed: false,
-            created: FxHashMap::default(),
-            triggers: None,
-        }
-    }
-
     pub fn actor(&self) -> &Actor {
         &self.actor
     }
@@ -142,6 +235,16 @@ impl<'a> TenantTxn<'a> {
         &self.vocabulary
     }
 
+    /// The time on the database's clock.
+    pub fn now(&self) -> crate::model::Millis {
+        self.catalog.clock().now()
+    }
+
+    /// A new id made at the database clock's time.
+    fn new_id(&self, dim: crate::model::Dim) -> Id {
+        self.catalog.clock().new_id(dim)
+    }
+
     pub(crate) fn tenant(&self) -> Tenant {
         self.txn.tenant()
     }
@@ -152,33 +255,8 @@ impl<'a> TenantTxn<'a> {
         &self.txn
     }
 
-    /// The database's derived indexes (searches add the tenant themselves).
-    pub(crate) fn indexes(&self) -> &crate::search::Indexes {
-        self.shared.indexes()
-    }
-
     pub fn is_writable(&self) -> bool {
         self.txn.is_writable()
-    }
-
-    /// Commits every write of this transaction atomically.
-    pub fn commit(mut self) -> Result<u64> {
-        let created = std::mem::take(&mut self.created);
-        self.txn.mark_created(
-            created
-                .into_iter()
-                .map(|(id, tenant)| crate::keys::Changed { tenant, id }),
-        );
-        let seq = self.txn.commit()?;
-        if self.vocabulary_changed {
-            self.shared.reload_vocabulary()?;
-        }
-        Ok(seq)
-    }
-
-    /// Whether the transaction has anything to commit.
-    pub fn is_dirty(&self) -> bool {
-        self.txn.is_dirty()
     }
 
     /// A writer's actor must still be an active person.
@@ -324,20 +402,6 @@ impl<'a> TenantTxn<'a> {
     }
 }
 
-/// Decodes a stored record; `CORRUPTION` names what did not decode.
-pub(crate) fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| Error::corruption(what, e))
-}
-
-pub(crate) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>> {
-    // Most records take a few hundred bytes: one allocation instead of
-    // growing from serde_json's 128.
-    let mut bytes = Vec::with_capacity(512);
-    serde_json::to_writer(&mut bytes, record)
-        .map_err(|e| Error::invalid(format!("cannot encode record: {e}")))?;
-    Ok(bytes)
-}
-
 fn describe(action: Action) -> &'static str {
     match action {
         Action::ManageOrgs => "manage organizations",
@@ -402,18 +466,4 @@ pub(crate) fn check_json_size(
         )));
     }
     Ok(())
-}
-
-/// Size limits on stored fields.
-pub mod limits {
-    pub const NAME_BYTES: usize = 1024;
-    pub const PROPERTIES_BYTES: usize = 1 << 20;
-    pub const METADATA_BYTES: usize = 64 << 10;
-    pub const TEXT_BYTES: usize = 1 << 20;
-    pub const EMBEDDING_DIMS: usize = 65_536;
-    pub const LABELS: usize = 256;
-    pub const LABEL_BYTES: usize = 256;
-    pub const EMAIL_BYTES: usize = 254;
-    pub const SLUG_BYTES: usize = 64;
-    pub const TRIGGERS_PER_ORG: usize = 256;
 }

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::graph::props;
-use crate::graph::{TenantTxn, check_json_size, check_text, limits};
+use crate::graph::{ReadTxn, check_json_size, check_text, limits};
+use crate::graph::{encode, props};
 use crate::keys::{self, Tenant};
-use crate::model::{COUNTERS, Dim, Id, Org, OrgStatus, Plan, Props, now_ms};
+use crate::model::{COUNTERS, Dim, Id, Org, OrgStatus, Plan, Props};
 use crate::ontology::vocabulary::{EXTENSION_CATEGORY, hint, is_valid_type_name};
 use crate::ontology::{Action, Role, TypeKind};
+use crate::storage::PlatformTables;
 
 /// What `ALTER ORG` may change.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -41,27 +42,7 @@ fn check_slug(slug: &str) -> Result<()> {
     }
 }
 
-pub fn parse_plan(text: &str) -> Result<Plan> {
-    Plan::ALL
-        .into_iter()
-        .find(|p| p.as_str() == text)
-        .ok_or_else(|| {
-            let names: Vec<&str> = Plan::ALL.iter().map(|p| p.as_str()).collect();
-            Error::invalid(format!("unknown plan {text:?}{}", hint(text, &names)))
-        })
-}
-
-pub fn parse_org_status(text: &str) -> Result<OrgStatus> {
-    OrgStatus::ALL
-        .into_iter()
-        .find(|s| s.as_str() == text)
-        .ok_or_else(|| {
-            let names: Vec<&str> = OrgStatus::ALL.iter().map(|s| s.as_str()).collect();
-            Error::invalid(format!("unknown org status {text:?}{}", hint(text, &names)))
-        })
-}
-
-impl TenantTxn<'_> {
+impl ReadTxn<'_> {
     /// Moves this transaction into another org (`USE ORG`, `IN ORG`): the
     /// platform owner may enter any; everyone else only their own.
     pub fn enter_org(&mut self, slug: &str) -> Result<Org> {
@@ -130,8 +111,7 @@ impl TenantTxn<'_> {
         Ok(out)
     }
 
-    pub fn create_org(&mut self, slug: &str, name: &str, plan: Plan) -> Result<Org> {
-        self.authorize(Action::ManageOrgs)?;
+    pub(super) fn create_org(&mut self, slug: &str, name: &str, plan: Plan) -> Result<Org> {
         check_slug(slug)?;
         check_text("an org's name", name, limits::NAME_BYTES)?;
         if self.txn.get_for_update(&keys::org_slug(slug))?.is_some() {
@@ -139,9 +119,9 @@ impl TenantTxn<'_> {
                 "organization {slug} already exists"
             )));
         }
-        let now = now_ms();
+        let now = self.now();
         let org = Org {
-            id: Id::generate(Dim::Org),
+            id: self.new_id(Dim::Org),
             slug: slug.to_string(),
             name: name.to_string(),
             plan,
@@ -151,10 +131,12 @@ impl TenantTxn<'_> {
             created_at: now,
             updated_at: now,
         };
+        let tables = PlatformTables::grant();
         self.txn
-            .put(keys::org(org.id), crate::graph::encode(&org)?)?;
+            .put_platform(&tables, keys::org(org.id), Some(encode(&org)?))?;
+        let slug_entry = org.id.raw().to_be_bytes().to_vec();
         self.txn
-            .put(keys::org_slug(slug), org.id.raw().to_be_bytes().to_vec())?;
+            .put_platform(&tables, keys::org_slug(slug), Some(slug_entry))?;
         // The event belongs to the new org's log.
         let previous = self.org.as_deref().cloned();
         self.enter(Some(org.clone()))?;
@@ -165,8 +147,7 @@ impl TenantTxn<'_> {
         Ok(org)
     }
 
-    pub fn update_org(&mut self, slug: &str, update: OrgUpdate) -> Result<Org> {
-        self.authorize(Action::ManageOrgs)?;
+    pub(super) fn update_org(&mut self, slug: &str, update: OrgUpdate) -> Result<Org> {
         let mut org = self.org_for_update(slug)?;
         let mut changes = Props::new();
         if let Some(name) = update.name {
@@ -196,11 +177,11 @@ impl TenantTxn<'_> {
         self.save_org(org, changes)
     }
 
-    /// `SET LIMITS ON ORG slug {name: n, …}`: counters or thing types; -1 is
-    /// unlimited. Lowering a limit below current usage is allowed (new
-    /// writes are refused until usage falls).
-    pub fn set_limits(&mut self, slug: &str, new_limits: BTreeMap<String, i64>) -> Result<Org> {
-        self.authorize(Action::ManageOrgs)?;
+    pub(super) fn set_limits(
+        &mut self,
+        slug: &str,
+        new_limits: BTreeMap<String, i64>,
+    ) -> Result<Org> {
         let mut org = self.org_for_update(slug)?;
         for (name, value) in &new_limits {
             if !COUNTERS.contains(&name.as_str())
@@ -243,9 +224,12 @@ impl TenantTxn<'_> {
     }
 
     fn save_org(&mut self, mut org: Org, changes: Props) -> Result<Org> {
-        org.updated_at = now_ms();
-        self.txn
-            .put(keys::org(org.id), crate::graph::encode(&org)?)?;
+        org.updated_at = self.now();
+        self.txn.put_platform(
+            &PlatformTables::grant(),
+            keys::org(org.id),
+            Some(encode(&org)?),
+        )?;
         let previous = self.org.as_deref().cloned().filter(|p| p.id != org.id);
         let stay = self.org.as_ref().is_some_and(|p| p.id == org.id);
         self.enter(Some(org.clone()))?;
@@ -262,9 +246,7 @@ impl TenantTxn<'_> {
         Ok(org)
     }
 
-    /// The platform owner adds a type to the vocabulary; it persists.
-    pub fn add_type(&mut self, kind: TypeKind, name: &str) -> Result<()> {
-        self.authorize(Action::ExtendVocabulary)?;
+    pub(super) fn add_type(&mut self, kind: TypeKind, name: &str) -> Result<()> {
         if !is_valid_type_name(name) {
             return Err(Error::invalid(format!(
                 "a type name is a lowercase word of letters, digits and _: {name:?}"
@@ -278,9 +260,10 @@ impl TenantTxn<'_> {
                 kind.as_str()
             )));
         }
-        self.txn.put(
+        self.txn.put_platform(
+            &PlatformTables::grant(),
             keys::vocab(kind, name),
-            EXTENSION_CATEGORY.as_bytes().to_vec(),
+            Some(EXTENSION_CATEGORY.as_bytes().to_vec()),
         )?;
         self.vocabulary_changed = true;
         // Audited in the platform's own log.

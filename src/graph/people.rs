@@ -6,10 +6,11 @@ use serde_json::json;
 use crate::auth;
 use crate::error::{Error, Result};
 use crate::graph::props;
-use crate::graph::{TenantTxn, check_text, limits};
+use crate::graph::{ReadTxn, check_text, limits};
 use crate::keys::{self, Family};
-use crate::model::{Dim, Id, Person, PersonStatus, now_ms};
+use crate::model::{Dim, Id, Person, PersonStatus};
 use crate::ontology::{Action, Grant, Role};
+use crate::storage::PlatformTables;
 
 /// What `CREATE PERSON "email" NAME "…" ROLE r [IN ORG o] [PASSWORD "…"]`
 /// asks for. The person joins the transaction's current org.
@@ -36,10 +37,8 @@ pub fn normalize_email(email: &str) -> Result<String> {
     }
 }
 
-impl TenantTxn<'_> {
-    pub fn create_person(&mut self, new: NewPerson) -> Result<Person> {
-        self.authorize(Action::ManagePeople)?;
-        self.check_org_writable()?;
+impl ReadTxn<'_> {
+    pub(super) fn create_person(&mut self, new: NewPerson) -> Result<Person> {
         if new.role == Role::PlatformOwner {
             self.authorize(Action::ManageOrgs)?;
             if self.org.is_some() {
@@ -63,9 +62,9 @@ impl TenantTxn<'_> {
             )));
         }
         self.count_standard("people", 1)?;
-        let now = now_ms();
+        let now = self.now();
         let person = Person {
-            id: Id::generate(Dim::Person),
+            id: self.new_id(Dim::Person),
             email,
             name: new.name,
             role: new.role,
@@ -92,7 +91,11 @@ impl TenantTxn<'_> {
         let mut entry = Vec::with_capacity(32);
         entry.extend_from_slice(&person.org.map_or(0, |o| o.raw()).to_be_bytes());
         entry.extend_from_slice(&person.id.raw().to_be_bytes());
-        self.txn.put(keys::email(&person.email), entry)
+        self.txn.put_platform(
+            &PlatformTables::grant(),
+            keys::email(&person.email),
+            Some(entry),
+        )
     }
 
     /// The first person of a new database: the platform owner, `root`.
@@ -115,7 +118,7 @@ impl TenantTxn<'_> {
             .load_for_update::<Person>(Family::Person.name(), &key)?
             .ok_or_else(|| Error::not_found("no such person"))?;
         person.password_hash = Some(hash.to_string());
-        person.updated_at = now_ms();
+        person.updated_at = self.now();
         self.store(key, &person, Some(old_len))?;
         self.log(
             "password_reset_completed",
@@ -126,9 +129,7 @@ impl TenantTxn<'_> {
         Ok(())
     }
 
-    pub fn remove_person(&mut self, id: Id) -> Result<Person> {
-        self.authorize(Action::ManagePeople)?;
-        self.check_org_writable()?;
+    pub(super) fn remove_person(&mut self, id: Id) -> Result<Person> {
         let key = self.tenant().person(id);
         let (mut person, old_len) =
             match self.load_for_update::<Person>(Family::Person.name(), &key)? {
@@ -146,14 +147,15 @@ impl TenantTxn<'_> {
             ));
         }
         self.created.remove(&id);
-        let now = now_ms();
+        let now = self.now();
         person.status = PersonStatus::Removed;
         person.updated_at = now;
         self.store(key, &person, Some(old_len))?;
         // Like a deleted thing, a removed person's edges vanish and end.
         let ended = self.hide_edges_of(id, now)?;
         // The email is free again for a new person.
-        self.txn.delete(keys::email(&person.email))?;
+        self.txn
+            .put_platform(&PlatformTables::grant(), keys::email(&person.email), None)?;
         self.count_standard("people", -1)?;
         let meta = props([
             ("email", json!(person.email)),

@@ -3,9 +3,9 @@
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::graph::{TenantTxn, check_json_size, check_text, limits, props};
+use crate::graph::{ReadTxn, check_json_size, check_text, limits, props};
 use crate::keys::{Family, Tenant};
-use crate::model::{Dim, Id, Props, Thing, TriggerOn, now_ms};
+use crate::model::{Dim, Id, Props, Thing, TriggerOn};
 use crate::ontology::roles::CUSTOMER_THING_TYPES;
 use crate::ontology::{Action, Grant, Status, TypeKind};
 
@@ -28,9 +28,8 @@ pub struct ThingUpdate {
     pub set: Vec<(Vec<String>, Value)>,
 }
 
-impl TenantTxn<'_> {
-    pub fn create_thing(&mut self, new: NewThing) -> Result<Thing> {
-        let grant = self.authorize(Action::CreateThing)?;
+impl ReadTxn<'_> {
+    pub(super) fn create_thing(&mut self, grant: Grant, new: NewThing) -> Result<Thing> {
         if grant == Grant::CustomerThingTypes && !CUSTOMER_THING_TYPES.contains(&new.kind.as_str())
         {
             return Err(Error::forbidden(format!(
@@ -41,7 +40,6 @@ impl TenantTxn<'_> {
         if self.org.is_none() {
             self.authorize(Action::WriteGlobal)?;
         }
-        self.check_org_writable()?;
         self.vocabulary.check(TypeKind::Thing, &new.kind)?;
         check_text("a thing's name", &new.name, limits::NAME_BYTES)?;
         check_json_size("properties", &new.properties, limits::PROPERTIES_BYTES)?;
@@ -49,9 +47,9 @@ impl TenantTxn<'_> {
         self.count_standard("things", 1)?;
         self.count_thing_type(&new.kind, 1)?;
 
-        let now = now_ms();
+        let now = self.now();
         let thing = Thing {
-            id: Id::generate(Dim::Thing),
+            id: self.new_id(Dim::Thing),
             kind: new.kind,
             name: new.name,
             properties: new.properties,
@@ -76,9 +74,7 @@ impl TenantTxn<'_> {
         Ok(thing)
     }
 
-    pub fn update_thing(&mut self, id: Id, update: ThingUpdate) -> Result<Thing> {
-        self.authorize(Action::UpdateThing)?;
-        self.check_org_writable()?;
+    pub(super) fn update_thing(&mut self, id: Id, update: ThingUpdate) -> Result<Thing> {
         let (mut thing, old_len) = self.live_thing_for_update(id)?;
         let mut changes = Props::new();
         if let Some(name) = update.name {
@@ -100,7 +96,7 @@ impl TenantTxn<'_> {
         if before != after {
             changes.insert("properties".into(), json!({"from": before, "to": after}));
         }
-        thing.updated_at = now_ms();
+        thing.updated_at = self.now();
         let t = self.tenant();
         self.store(t.thing(id), &thing, Some(old_len))?;
         self.log(
@@ -113,16 +109,12 @@ impl TenantTxn<'_> {
         Ok(thing)
     }
 
-    /// Moves a thing through the lifecycle; anything off the table is
-    /// `INVALID_TRANSITION`. Archiving logs `entity_archived`.
-    pub fn set_status(&mut self, id: Id, to: Status) -> Result<Thing> {
-        self.authorize(Action::ChangeStatus)?;
-        self.check_org_writable()?;
+    pub(super) fn set_status(&mut self, id: Id, to: Status) -> Result<Thing> {
         let (mut thing, old_len) = self.live_thing_for_update(id)?;
         let from = thing.status;
         from.check_transition(to)?;
         thing.status = to;
-        thing.updated_at = now_ms();
+        thing.updated_at = self.now();
         let t = self.tenant();
         self.store(t.thing(id), &thing, Some(old_len))?;
         self.unindex(t.thing_by_status(&thing.kind, from, id))?;
@@ -138,11 +130,7 @@ impl TenantTxn<'_> {
         Ok(thing)
     }
 
-    /// Soft delete: the thing and its connections vanish from queries; its
-    /// record and events stay. Its open connections end with it.
-    pub fn delete_thing(&mut self, id: Id) -> Result<()> {
-        let grant = self.authorize(Action::DeleteThing)?;
-        self.check_org_writable()?;
+    pub(super) fn delete_thing(&mut self, grant: Grant, id: Id) -> Result<()> {
         let (mut thing, old_len) = self.live_thing_for_update(id)?;
         if grant == Grant::OwnOnly && self.creator_of(id)? != Some(self.actor.person) {
             return Err(Error::forbidden(
@@ -150,7 +138,7 @@ impl TenantTxn<'_> {
             ));
         }
         self.created.remove(&id);
-        let now = now_ms();
+        let now = self.now();
         thing.deleted_at = Some(now);
         thing.updated_at = now;
         let t = self.tenant();

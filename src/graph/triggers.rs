@@ -7,13 +7,13 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::graph::events::ENGINE_EVENTS;
-use crate::graph::{TenantTxn, check_json_size, limits};
+use crate::graph::{ReadTxn, check_json_size, limits};
 use crate::keys::Family;
-use crate::model::{Id, Props, Trigger, TriggerOn, now_ms};
+use crate::model::{Id, Props, Trigger, TriggerOn};
 use crate::ontology::vocabulary::is_valid_type_name;
 use crate::ontology::{Action, TypeKind};
 
-impl TenantTxn<'_> {
+impl ReadTxn<'_> {
     /// The org's triggers. Read for update by writers, so a trigger created
     /// concurrently either fires for a change or is ordered after it.
     fn load_triggers(&mut self) -> Result<Arc<Vec<Trigger>>> {
@@ -43,7 +43,7 @@ impl TenantTxn<'_> {
             .unwrap_or_default())
     }
 
-    pub fn create_trigger(
+    pub(super) fn create_trigger(
         &mut self,
         name: &str,
         on: TriggerOn,
@@ -51,8 +51,6 @@ impl TenantTxn<'_> {
         emit: &str,
         metadata: Props,
     ) -> Result<Trigger> {
-        self.authorize(Action::ManageTriggers)?;
-        self.check_org_writable()?;
         if self.org.is_none() {
             return Err(Error::invalid(
                 "triggers belong to an organization: USE ORG first",
@@ -92,7 +90,7 @@ impl TenantTxn<'_> {
             kind: kind.to_string(),
             emit: emit.to_string(),
             metadata,
-            created_at: now_ms(),
+            created_at: self.now(),
         };
         all.push(trigger.clone());
         self.save_triggers(&all)?;
@@ -100,9 +98,7 @@ impl TenantTxn<'_> {
         Ok(trigger)
     }
 
-    pub fn drop_trigger(&mut self, name: &str) -> Result<()> {
-        self.authorize(Action::ManageTriggers)?;
-        self.check_org_writable()?;
+    pub(super) fn drop_trigger(&mut self, name: &str) -> Result<()> {
         let mut all: Vec<Trigger> = self.load_triggers()?.as_ref().clone();
         let before = all.len();
         let dropped = all.iter().find(|t| t.name == name).cloned();

@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::graph::TenantTxn;
-use crate::model::{COUNTERS, MONTHLY_COUNTERS, now_ms, records::Org, time::month_of};
+use crate::graph::{ReadTxn, WriteTxn};
+use crate::model::{COUNTERS, MONTHLY_COUNTERS, Millis, records::Org, time::month_of};
 
 /// One line of `SHOW USAGE`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -26,8 +26,8 @@ pub(crate) fn type_counter(kind: &str) -> String {
 }
 
 /// The stored counter name of a monthly counter for the current month.
-pub(crate) fn monthly_counter(name: &str) -> String {
-    format!("{name}:{}", month_of(now_ms()))
+pub(crate) fn monthly_counter(name: &str, now: Millis) -> String {
+    format!("{name}:{}", month_of(now))
 }
 
 /// The limit on a counter (by its limit name), if any.
@@ -36,7 +36,7 @@ pub(crate) fn limit_of(org: Option<&Org>, limit_name: &str) -> Option<i64> {
         .filter(|l| *l >= 0)
 }
 
-impl TenantTxn<'_> {
+impl ReadTxn<'_> {
     /// Adds `delta` to the counter stored as `counter`, bounded by the limit
     /// named `limit_name`.
     fn count(&mut self, limit_name: &str, counter: &str, delta: i64) -> Result<()> {
@@ -60,7 +60,7 @@ impl TenantTxn<'_> {
     }
 
     pub(crate) fn count_monthly(&mut self, name: &str, delta: i64) -> Result<()> {
-        self.count(name, &monthly_counter(name), delta)
+        self.count(name, &monthly_counter(name, self.now()), delta)
     }
 
     pub(crate) fn count_storage(&mut self, delta: i64) -> Result<()> {
@@ -70,8 +70,7 @@ impl TenantTxn<'_> {
         self.count("storage_bytes", "storage_bytes", delta)
     }
 
-    /// Counts one API call (the server does, per request).
-    pub fn count_api_call(&mut self) -> Result<()> {
+    pub(super) fn count_api_call(&mut self) -> Result<()> {
         self.count_monthly("api_calls", 1)
     }
 
@@ -87,7 +86,7 @@ impl TenantTxn<'_> {
         let mut rows = Vec::new();
         for name in COUNTERS {
             let stored = if MONTHLY_COUNTERS.contains(name) {
-                monthly_counter(name)
+                monthly_counter(name, self.now())
             } else {
                 name.to_string()
             };
@@ -128,5 +127,12 @@ impl TenantTxn<'_> {
             }
         }
         Ok(rows)
+    }
+}
+
+impl WriteTxn<'_> {
+    /// Counts one API call (the server does, per request).
+    pub fn count_api_call(&mut self) -> Result<()> {
+        self.0.count_api_call()
     }
 }

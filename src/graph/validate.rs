@@ -420,7 +420,7 @@ fn finish(
         for end in [c.from, c.to] {
             let known = state.things.contains_key(&end) || state.people.contains_key(&end);
             // A global platform thing may be the `to` of an org's edge.
-            if !known && !(end == c.to && end.dim() == crate::model::Dim::Thing) {
+            if !(known || (end == c.to && end.dim() == crate::model::Dim::Thing)) {
                 report.problem(format!("connection {} joins missing {end}", c.id));
             }
         }

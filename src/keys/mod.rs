@@ -194,6 +194,11 @@ pub fn tenant_of(key: &[u8]) -> Option<Tenant> {
     }
 }
 
+/// True for keys of the platform tables (orgs, slugs, emails, vocabulary).
+pub fn is_platform_table_key(key: &[u8]) -> bool {
+    key.first() == Some(&PLATFORM)
+}
+
 /// True for keys outside every tenant (meta and platform tables).
 pub fn is_platform_key(key: &[u8]) -> bool {
     matches!(key.first(), Some(&META) | Some(&PLATFORM))

@@ -1,11 +1,15 @@
 //! Ids, time and the records of the six dimensions.
 
+pub mod codec;
 pub mod id;
+pub mod limits;
+pub mod names;
 pub mod ranked;
 pub mod records;
 pub mod time;
 
 pub use id::{Dim, Id};
+pub use names::{OrgStatus, Plan, Role, Status};
 pub use ranked::Ranked;
 pub use records::*;
-pub use time::{Millis, now_ms, parse_iso};
+pub use time::{Clock, Millis, now_ms, parse_iso};

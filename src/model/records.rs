@@ -7,60 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::model::id::Id;
+use crate::model::names::{OrgStatus, Plan, Role, Status};
 use crate::model::time::Millis;
-use crate::ontology::{Role, Status};
 
 /// A JSON object: properties, metadata, settings.
 pub type Props = Map<String, Value>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Plan {
-    Starter,
-    Pro,
-    Enterprise,
-}
-
-impl Plan {
-    pub const ALL: [Plan; 3] = [Plan::Starter, Plan::Pro, Plan::Enterprise];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Plan::Starter => "starter",
-            Plan::Pro => "pro",
-            Plan::Enterprise => "enterprise",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OrgStatus {
-    Active,
-    Trial,
-    Suspended,
-    Cancelled,
-}
-
-impl OrgStatus {
-    pub const ALL: [OrgStatus; 4] = [
-        OrgStatus::Active,
-        OrgStatus::Trial,
-        OrgStatus::Suspended,
-        OrgStatus::Cancelled,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrgStatus::Active => "active",
-            OrgStatus::Trial => "trial",
-            OrgStatus::Suspended => "suspended",
-            OrgStatus::Cancelled => "cancelled",
-        }
-    }
-    /// Suspended and cancelled orgs reject writes.
-    pub fn accepts_writes(self) -> bool {
-        matches!(self, OrgStatus::Active | OrgStatus::Trial)
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

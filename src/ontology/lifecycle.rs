@@ -1,19 +1,8 @@
 //! The thing lifecycle (ONTOLOGY.md "Things"): the only legal status moves.
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, ErrorCode, Result};
-use crate::ontology::vocabulary::hint;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Draft,
-    Active,
-    Published,
-    Inactive,
-    Archived,
-}
+pub use crate::model::Status;
 
 /// from → the statuses it may go to. Anything else is `INVALID_TRANSITION`.
 pub const TRANSITIONS: &[(Status, &[Status])] = &[
@@ -28,49 +17,6 @@ pub const TRANSITIONS: &[(Status, &[Status])] = &[
 ];
 
 impl Status {
-    pub const ALL: [Status; 5] = [
-        Status::Draft,
-        Status::Active,
-        Status::Published,
-        Status::Inactive,
-        Status::Archived,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Draft => "draft",
-            Status::Active => "active",
-            Status::Published => "published",
-            Status::Inactive => "inactive",
-            Status::Archived => "archived",
-        }
-    }
-
-    /// The byte that stands for the status in index keys.
-    pub fn tag(self) -> u8 {
-        match self {
-            Status::Draft => 1,
-            Status::Active => 2,
-            Status::Published => 3,
-            Status::Inactive => 4,
-            Status::Archived => 5,
-        }
-    }
-
-    pub fn from_tag(tag: u8) -> Option<Status> {
-        Status::ALL.into_iter().find(|s| s.tag() == tag)
-    }
-
-    pub fn parse(text: &str) -> Result<Status> {
-        Status::ALL
-            .into_iter()
-            .find(|s| s.as_str() == text)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
-                Error::invalid(format!("unknown status {text:?}{}", hint(text, &names)))
-            })
-    }
-
     pub fn may_become(self, to: Status) -> bool {
         TRANSITIONS
             .iter()

@@ -1,47 +1,9 @@
 //! Roles and what each may do (ONTOLOGY.md "People"): one table that every
 //! write and read consults. An action missing from the table is denied.
 
-use serde::{Deserialize, Serialize};
-
-use crate::error::{Error, Result};
-use crate::ontology::vocabulary::hint;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    PlatformOwner,
-    OrgOwner,
-    OrgUser,
-    Customer,
-}
+pub use crate::model::Role;
 
 impl Role {
-    pub const ALL: [Role; 4] = [
-        Role::PlatformOwner,
-        Role::OrgOwner,
-        Role::OrgUser,
-        Role::Customer,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::PlatformOwner => "platform_owner",
-            Role::OrgOwner => "org_owner",
-            Role::OrgUser => "org_user",
-            Role::Customer => "customer",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<Role> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == text)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
-                Error::invalid(format!("unknown role {text:?}{}", hint(text, &names)))
-            })
-    }
-
     fn column(self) -> usize {
         match self {
             Role::PlatformOwner => 0,

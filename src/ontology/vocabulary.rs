@@ -403,21 +403,7 @@ impl Vocabulary {
     }
 }
 
-/// ", did you mean a, b?" for the closest candidates, or "" when none is close.
-pub fn hint<S: AsRef<str>>(name: &str, candidates: &[S]) -> String {
-    let mut scored: Vec<(f64, &str)> = candidates
-        .iter()
-        .map(|c| (strsim::jaro_winkler(name, c.as_ref()), c.as_ref()))
-        .filter(|(score, _)| *score >= 0.8)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
-    let best: Vec<&str> = scored.into_iter().take(3).map(|(_, n)| n).collect();
-    if best.is_empty() {
-        String::new()
-    } else {
-        format!("; did you mean {}?", best.join(", "))
-    }
-}
+pub use crate::model::names::hint;
 
 /// Type names, like other identifiers, are lowercase ASCII words.
 pub fn is_valid_type_name(name: &str) -> bool {

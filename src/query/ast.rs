@@ -8,18 +8,7 @@
 //! strings use double quotes with `\"`, `\\`, `\n`, `\t`, `\u{…}` escapes;
 //! `--` starts a comment that runs to the end of the line.
 
-/// Byte offsets into the statement's source text, `start..end`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub struct Span {
-    pub start: usize,
-    pub end: usize,
-}
-
-impl Span {
-    pub fn new(start: usize, end: usize) -> Span {
-        Span { start, end }
-    }
-}
+pub use crate::error::Span;
 
 /// A name as written (identifiers, type names, slugs), with where it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +24,10 @@ pub struct Statement {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one statement at a time: boxing variants buys nothing"
+)]
 pub enum StatementKind {
     /// `CREATE ORG slug NAME "name" [PLAN plan]`
     CreateOrg {

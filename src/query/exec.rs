@@ -10,23 +10,29 @@ use std::time::{Duration, Instant};
 use serde_json::{Value as Json, json};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::graph::{Edge, TenantTxn};
+use crate::graph::{Edge, ReadTxn};
 use crate::keys::Direction;
 use crate::model::{Dim, Id, Millis};
 use crate::query::expr::{AggFunc, CExpr, Env};
 use crate::query::plan::{Access, AggOut, Aggregate, Expand, Op, Plan, Shortest, Way};
 use crate::query::value::{Key, NULL, Node, Path, Val, compare, equal};
+use crate::search::Indexes;
 
 pub type Row = Vec<Val>;
 
 /// Limits and inputs of one execution.
+/// Per-operator (rows, time) of a PROFILE, in plan pre-order.
+pub type ProfileStats = Rc<RefCell<Vec<(u64, Duration)>>>;
+
 pub struct Context<'e, 't> {
     pub env: Env<'e, 't>,
+    /// The database's search indexes (SEARCH adds the tenant itself).
+    pub indexes: &'e Indexes,
     pub deadline: Instant,
     /// Most rows a result may have without LIMIT.
     pub max_rows: usize,
     /// Per-operator (rows, time), in plan pre-order, when profiling.
-    pub profile: Option<Rc<RefCell<Vec<(u64, Duration)>>>>,
+    pub profile: Option<ProfileStats>,
     /// The hits a `SEARCH … THEN MATCH` feeds into its pattern.
     pub seeds: Vec<Arc<Node>>,
 }
@@ -300,7 +306,7 @@ impl Operator for Scan<'_> {
 }
 
 /// A visible, live node by id (thing, person or knowledge).
-pub fn load_node(txn: &TenantTxn<'_>, id: Id) -> Result<Option<Node>> {
+pub fn load_node(txn: &ReadTxn<'_>, id: Id) -> Result<Option<Node>> {
     Ok(match id.dim() {
         Dim::Thing => txn.thing(id)?.map(Node::Thing),
         Dim::Person => txn.person(id)?.map(Node::Person),
@@ -457,7 +463,7 @@ impl ExpandOp<'_> {
 
     /// The node at the far end of an edge: loaded when the plan reads its
     /// record (None when it is not visible), else bound by its id — an
-    /// edge's ends are live and visible (`TenantTxn::edges`).
+    /// edge's ends are live and visible (`ReadTxn::edges`).
     fn reach(&self, id: Id) -> Result<Option<Arc<Node>>> {
         if self.e.load {
             Ok(load_node(self.ctx.env.txn, id)?.map(Arc::new))
@@ -522,7 +528,7 @@ impl ShortestOp<'_> {
         let mut index: HashMap<Id, NodeIndex> = HashMap::new();
         let start = graph.add_node(from.id());
         index.insert(from.id(), start);
-        // An edge's ends are live and visible (`TenantTxn::edges`); only
+        // An edge's ends are live and visible (`ReadTxn::edges`); only
         // the knowledge junction's far ends need a look.
         let junction = self.s.types.first().is_some_and(|t| t == "about");
         let mut frontier = vec![from.id()];
@@ -991,7 +997,7 @@ mod tests {
 
     use super::*;
     use crate::graph::{NewConnection, NewPerson, NewThing};
-    use crate::model::{Plan as OrgPlan, now_ms};
+    use crate::model::{Clock, Plan as OrgPlan};
     use crate::ontology::{Role, Status};
     use crate::query::ast::StatementKind;
     use crate::query::parser::parse_statement;
@@ -1024,7 +1030,7 @@ mod tests {
         let StatementKind::Match(query) = &statement.kind else {
             panic!("{text} is not a MATCH");
         };
-        let mut plan = plan_match(query, &session.database().vocabulary()).unwrap();
+        let mut plan = plan_match(query, &session.vocabulary()).unwrap();
         let before = plan.clone();
         if loads {
             force_loads(&mut plan.root);
@@ -1034,8 +1040,9 @@ mod tests {
             env: Env {
                 params,
                 txn: &txn,
-                now: now_ms(),
+                now: txn.now(),
             },
+            indexes: session.indexes(),
             deadline: Instant::now() + Duration::from_secs(30),
             max_rows: 10_000,
             profile: None,
@@ -1050,16 +1057,20 @@ mod tests {
     }
 
     /// root on a new database with an enterprise org `acme`.
-    fn root_with_acme() -> (tempfile::TempDir, Session) {
+    fn root_with_acme(clock: Clock) -> (tempfile::TempDir, Database, Session) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Database::open(dir.path()).unwrap();
+        let options = crate::Options {
+            clock,
+            ..Default::default()
+        };
+        let db = Database::open_with(dir.path(), options).unwrap();
         let root = db.local_session().unwrap();
         root.run(|t| {
             t.create_org("acme", "Acme", OrgPlan::Enterprise)
                 .map(|_| ())
         })
         .unwrap();
-        (dir, root)
+        (dir, db, root)
     }
 
     /// A sort under SKIP/LIMIT keeps only the first SKIP + LIMIT rows
@@ -1067,7 +1078,7 @@ mod tests {
     /// slice of the full sort, ties in input order included.
     #[test]
     fn a_top_k_sort_gives_the_slice_of_the_full_sort() {
-        let (_dir, mut root) = root_with_acme();
+        let (_dir, _db, mut root) = root_with_acme(Clock::system());
         root.use_org("acme").unwrap();
         let mut rng = StdRng::seed_from_u64(7);
         root.run(|t| {
@@ -1112,7 +1123,8 @@ mod tests {
     /// global thing and unpublished things.
     #[test]
     fn nodes_bound_by_id_give_the_results_of_loaded_nodes() {
-        let (_dir, mut root) = root_with_acme();
+        let clock = Clock::manual(1_700_000_000_000);
+        let (_dir, db, mut root) = root_with_acme(clock.clone());
         root.use_platform().unwrap();
         let global = root
             .run(|t| {
@@ -1194,9 +1206,9 @@ mod tests {
         for &t in things.iter().take(5) {
             connect(t, "following", global);
         }
-        std::thread::sleep(Duration::from_millis(5));
-        let past = now_ms();
-        std::thread::sleep(Duration::from_millis(5));
+        clock.advance(5);
+        let past = clock.now();
+        clock.advance(5);
         root.run(|t| {
             for &id in &things[30..33] {
                 t.delete_thing(id)?;
@@ -1214,7 +1226,7 @@ mod tests {
         root.use_platform().unwrap();
         root.run(|t| t.delete_thing(global)).unwrap();
         root.use_org("acme").unwrap();
-        let customer = root.database().session_as("cust@acme.io").unwrap();
+        let customer = db.session_as("cust@acme.io").unwrap();
 
         let mut params = HashMap::new();
         params.insert("past".to_string(), Val::Data(json!(past)));

@@ -7,7 +7,7 @@ use std::fmt;
 use serde_json::{Value as Json, json};
 
 use crate::error::{Error, Result};
-use crate::graph::TenantTxn;
+use crate::graph::ReadTxn;
 use crate::keys::Direction;
 use crate::model::Millis;
 use crate::query::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
@@ -104,7 +104,7 @@ pub enum CExpr {
 /// What evaluation may look at besides the row.
 pub struct Env<'e, 't> {
     pub params: &'e HashMap<String, Val>,
-    pub txn: &'e TenantTxn<'t>,
+    pub txn: &'e ReadTxn<'t>,
     /// The time connections are read at (`connections(n)`).
     pub now: Millis,
 }

@@ -4,7 +4,7 @@
 use serde_json::{Value as Json, json};
 
 use crate::error::Error;
-use crate::query::run::Outcome;
+use crate::query::outcome::Outcome;
 
 /// `{"columns":[…],"rows":[…],"stats":{…}}`
 pub fn json_result(outcome: &Outcome) -> Json {

@@ -3,13 +3,15 @@
 //! session.
 
 pub mod ast;
-pub mod exec;
+pub mod bind;
+pub(crate) mod exec;
 pub mod expr;
 pub mod format;
+pub mod outcome;
 pub mod parser;
 pub mod plan;
 pub mod print;
 pub mod run;
 pub mod script;
-pub mod search;
+pub(crate) mod search;
 pub mod value;

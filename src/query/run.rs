@@ -2,35 +2,29 @@
 //! current org, autocommit (retried on CONFLICT) or one `BEGIN … COMMIT`
 //! block, and the result of each statement.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use serde_json::{Value as Json, json};
 
-use crate::error::{Error, ErrorCode, Position, Result};
-use crate::graph::{
-    EventFilter, NewConnection, NewKnowledge, NewPerson, NewThing, OrgUpdate, TenantTxn,
-    ThingUpdate,
-};
-use crate::model::{JunctionRole, KnowledgeKind, Org, Props, TriggerOn, now_ms};
-use crate::ontology::{Role, Status, TypeKind};
-use crate::query::ast::{
-    Assignment, BinaryOp, Expr, ExprKind, KnowledgeKindAst, LetValue, Statement, StatementKind,
-};
-use crate::query::exec::{self, Context};
-use crate::query::expr::{CExpr, Env, compile};
+use crate::db::Session;
+use crate::error::{Error, Position, Result};
+use crate::graph::{EventFilter, ReadTxn, WriteTxn};
+use crate::model::Org;
+use crate::ontology::{Role, TypeKind};
+use crate::query::ast::{BinaryOp, Expr, ExprKind, LetValue, Statement, StatementKind};
+use crate::query::bind::{View, apply_write, self_view};
+use crate::query::exec::{self, Context, ProfileStats};
+use crate::query::expr::Env;
+pub use crate::query::outcome::{Outcome, Stats};
 use crate::query::parser::parse_statement;
 use crate::query::plan::{Plan, plan_match, plan_seeded};
 use crate::query::value::Val;
-use crate::session::Session;
+use crate::search::Indexes;
 
 /// The variable that names the session's person.
 const ME: &str = "me";
-
-/// How often an autocommitted statement is retried after a `CONFLICT`.
-const CONFLICT_RETRIES: usize = 32;
 
 /// Limits on one query (RELIABILITY.md).
 #[derive(Debug, Clone, Copy)]
@@ -49,51 +43,13 @@ impl Default for QueryLimits {
     }
 }
 
-/// What one statement produced.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Outcome {
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<Json>>,
-    pub stats: Stats,
-    /// The statement's value for `LET`: the id it created, or its single value.
-    #[serde(skip)]
-    pub value: Option<Json>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Stats {
-    pub rows: usize,
-    pub micros: u64,
-}
-
-impl Outcome {
-    fn table(columns: &[&str], rows: Vec<Vec<Json>>) -> Outcome {
-        Outcome {
-            columns: columns.iter().map(|c| c.to_string()).collect(),
-            rows,
-            ..Default::default()
-        }
-    }
-
-    /// A statement that made or changed one entity: its id.
-    fn id(id: impl ToString) -> Outcome {
-        let id = json!(id.to_string());
-        Outcome {
-            columns: vec!["id".into()],
-            rows: vec![vec![id.clone()]],
-            value: Some(id),
-            ..Default::default()
-        }
-    }
-
-    fn done() -> Outcome {
-        Outcome::default()
-    }
-}
-
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per runner: the open transaction is the point"
+)]
 enum Block<'s> {
     None,
-    Open(TenantTxn<'s>),
+    Open(WriteTxn<'s>),
     /// A statement inside the block failed: everything was rolled back.
     Failed,
 }
@@ -162,7 +118,7 @@ impl<'s> Runner<'s> {
         let started = Instant::now();
         let prepared = self.prepare(text).map_err(|e| locate(e, text))?;
         let mut outcome = self
-            .execute_statement(&prepared.statement, prepared.plan.clone(), text)
+            .execute_statement(&prepared.statement, prepared.plan.clone())
             .map_err(|e| locate(e, text))?;
         outcome.stats = Stats {
             rows: outcome.rows.len(),
@@ -177,7 +133,6 @@ impl<'s> Runner<'s> {
         &mut self,
         statement: &Statement,
         plan: Option<Arc<Plan>>,
-        text: &str,
     ) -> Result<Outcome> {
         use StatementKind as S;
         match &statement.kind {
@@ -230,7 +185,7 @@ impl<'s> Runner<'s> {
                         self_view(&self.vars).value(e, &txn)?
                     }
                     LetValue::Statement(inner) => {
-                        let outcome = self.execute_statement(inner, plan, text)?;
+                        let outcome = self.execute_statement(inner, plan)?;
                         match outcome.value.or_else(|| single_value(&outcome.rows)) {
                             Some(v) => Val::Data(v),
                             None => {
@@ -274,30 +229,32 @@ impl<'s> Runner<'s> {
             }
             return result;
         }
-        let mut attempt = 0;
-        loop {
-            let mut txn = self.session.write_in(self.org.clone())?;
-            let outcome = apply_write(self_view(&self.vars), &mut txn, statement)?;
-            match txn.commit() {
-                Err(e) if e.code == ErrorCode::Conflict && attempt < CONFLICT_RETRIES => {
-                    attempt += 1;
-                    std::thread::sleep(Duration::from_micros(50 * attempt as u64));
-                }
-                Err(e) => return Err(e),
-                Ok(_) => return Ok(outcome),
-            }
-        }
+        let vars = &self.vars;
+        self.session.run_in(self.org.clone(), |txn| {
+            apply_write(self_view(vars), txn, statement)
+        })
     }
 
     /// Runs a read statement on the block's transaction or a snapshot.
     fn read(&mut self, statement: &Statement, plan: Option<Arc<Plan>>) -> Result<Outcome> {
         let view = self_view(&self.vars);
+        let indexes = self.session.indexes();
         let limits = self.limits;
         match &mut self.block {
-            Block::Open(txn) => read_statement(view, txn, statement, plan.as_deref(), limits, None),
+            Block::Open(txn) => {
+                read_statement(view, txn, indexes, statement, plan.as_deref(), limits, None)
+            }
             _ => {
                 let txn = self.session.read_in(self.org.clone())?;
-                read_statement(view, &txn, statement, plan.as_deref(), limits, None)
+                read_statement(
+                    view,
+                    &txn,
+                    indexes,
+                    statement,
+                    plan.as_deref(),
+                    limits,
+                    None,
+                )
             }
         }
     }
@@ -324,12 +281,12 @@ impl<'s> Runner<'s> {
         match &statement.kind {
             StatementKind::Match(query) => Ok(Some(Arc::new(plan_match(
                 query,
-                &self.session.database().vocabulary(),
+                &self.session.vocabulary(),
             )?))),
             StatementKind::Search(search) => match &search.then {
                 Some(query) => Ok(Some(Arc::new(plan_seeded(
                     query,
-                    &self.session.database().vocabulary(),
+                    &self.session.vocabulary(),
                 )?))),
                 None => Ok(None),
             },
@@ -352,12 +309,13 @@ impl<'s> Runner<'s> {
             && !profile
         {
             let view = self_view(&self.vars);
+            let indexes = self.session.indexes();
             let params = view.params();
             let lines = match &mut self.block {
-                Block::Open(txn) => explain_search(search, plan.as_deref(), params, txn)?,
+                Block::Open(txn) => explain_search(search, plan.as_deref(), params, txn, indexes)?,
                 _ => {
                     let txn = self.session.read_in(self.org.clone())?;
-                    explain_search(search, plan.as_deref(), params, &txn)?
+                    explain_search(search, plan.as_deref(), params, &txn, indexes)?
                 }
             };
             return Ok(Outcome::table(
@@ -379,14 +337,29 @@ impl<'s> Runner<'s> {
         }
         let stats = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
         let view = self_view(&self.vars);
+        let indexes = self.session.indexes();
         let limits = self.limits;
         let rows = match &mut self.block {
-            Block::Open(txn) => {
-                read_statement(view, txn, inner, Some(&plan), limits, Some(stats.clone()))?
-            }
+            Block::Open(txn) => read_statement(
+                view,
+                txn,
+                indexes,
+                inner,
+                Some(&plan),
+                limits,
+                Some(stats.clone()),
+            )?,
             _ => {
                 let txn = self.session.read_in(self.org.clone())?;
-                read_statement(view, &txn, inner, Some(&plan), limits, Some(stats.clone()))?
+                read_statement(
+                    view,
+                    &txn,
+                    indexes,
+                    inner,
+                    Some(&plan),
+                    limits,
+                    Some(stats.clone()),
+                )?
             }
         };
         let stats = stats.borrow();
@@ -397,72 +370,6 @@ impl<'s> Runner<'s> {
         let mut out = Outcome::table(&["plan"], lines.lines().map(|l| vec![json!(l)]).collect());
         out.value = Some(json!(rows.rows.len()));
         Ok(out)
-    }
-}
-
-/// What statement code needs of the runner: its variables and parameters
-/// (`$me` among them).
-#[derive(Clone, Copy)]
-struct View<'v> {
-    vars: &'v HashMap<String, Val>,
-}
-
-fn self_view(vars: &HashMap<String, Val>) -> View<'_> {
-    View { vars }
-}
-
-impl View<'_> {
-    /// The statement's parameters: LET variables, bound parameters, `$me`.
-    fn params(&self) -> &HashMap<String, Val> {
-        self.vars
-    }
-
-    fn value(&self, expr: &Expr, txn: &TenantTxn<'_>) -> Result<Val> {
-        let compiled: CExpr = compile(expr, &|_| None).map_err(|e| e.at_span(expr.span))?;
-        let env = Env {
-            params: self.params(),
-            txn,
-            now: now_ms(),
-        };
-        compiled.eval(&[], &env).map_err(|e| e.at_span(expr.span))
-    }
-
-    fn string(&self, expr: &Expr, txn: &TenantTxn<'_>, what: &str) -> Result<String> {
-        match self.value(expr, txn)? {
-            Val::Data(Json::String(s)) => Ok(s),
-            other => Err(Error::invalid(format!(
-                "{what} must be a string, not {}",
-                other.describe()
-            ))
-            .at_span(expr.span)),
-        }
-    }
-
-    fn id(&self, expr: &Expr, txn: &TenantTxn<'_>) -> Result<crate::model::Id> {
-        self.value(expr, txn)?
-            .as_id()
-            .map_err(|e| e.at_span(expr.span))
-    }
-
-    fn map(&self, expr: &Option<Expr>, txn: &TenantTxn<'_>, what: &str) -> Result<Props> {
-        match expr {
-            None => Ok(Props::new()),
-            Some(e) => match self.value(e, txn)?.to_json() {
-                Json::Object(m) => Ok(m),
-                Json::Null => Ok(Props::new()),
-                _ => Err(Error::invalid(format!("{what} must be a map {{…}}")).at_span(e.span)),
-            },
-        }
-    }
-
-    fn millis(&self, expr: &Option<Expr>, txn: &TenantTxn<'_>) -> Result<Option<i64>> {
-        expr.as_ref()
-            .map(|e| {
-                self.value(e, txn)?
-                    .as_millis()
-                    .map_err(|x| x.at_span(e.span))
-            })
-            .transpose()
     }
 }
 
@@ -506,330 +413,12 @@ fn locate(mut e: Error, text: &str) -> Error {
     e
 }
 
-fn apply_write(view: View<'_>, t: &mut TenantTxn<'_>, statement: &Statement) -> Result<Outcome> {
-    use StatementKind as S;
-    match &statement.kind {
-        S::CreateOrg { slug, name, plan } => {
-            let name = view.string(name, t, "an org's name")?;
-            let plan = match plan {
-                Some(p) => crate::graph::parse_plan(&p.name).map_err(|e| e.at_span(p.span))?,
-                None => crate::model::Plan::Starter,
-            };
-            Ok(Outcome::id(t.create_org(&slug.name, &name, plan)?.id))
-        }
-        S::AlterOrg { slug, sets } => {
-            let mut update = OrgUpdate::default();
-            for (field, expr) in sets {
-                match field.name.to_ascii_lowercase().as_str() {
-                    "name" => update.name = Some(view.string(expr, t, "name")?),
-                    "plan" => {
-                        update.plan =
-                            Some(crate::graph::parse_plan(&view.string(expr, t, "plan")?)?)
-                    }
-                    "status" => {
-                        update.status = Some(crate::graph::parse_org_status(
-                            &view.string(expr, t, "status")?,
-                        )?)
-                    }
-                    "settings" => {
-                        update.settings = Some(view.map(&Some(expr.clone()), t, "settings")?)
-                    }
-                    other => {
-                        return Err(Error::invalid(format!(
-                            "ALTER ORG sets name, plan, status or settings, not {other}"
-                        ))
-                        .at_span(field.span));
-                    }
-                }
-            }
-            Ok(Outcome::id(t.update_org(&slug.name, update)?.id))
-        }
-        S::SetLimits { org, limits } => {
-            let map = view.map(&Some(limits.clone()), t, "limits")?;
-            let mut parsed = BTreeMap::new();
-            for (name, value) in map {
-                let n = value.as_i64().ok_or_else(|| {
-                    Error::invalid(format!("limit {name} must be a whole number"))
-                        .at_span(limits.span)
-                })?;
-                parsed.insert(name, n);
-            }
-            Ok(Outcome::id(t.set_limits(&org.name, parsed)?.id))
-        }
-        S::CreatePerson {
-            email,
-            name,
-            role,
-            org,
-            password,
-        } => {
-            let new = NewPerson {
-                email: view.string(email, t, "an email")?,
-                name: view.string(name, t, "a name")?,
-                role: Role::parse(&role.name).map_err(|e| e.at_span(role.span))?,
-                password: password
-                    .as_ref()
-                    .map(|p| view.string(p, t, "a password"))
-                    .transpose()?,
-            };
-            let person = match org {
-                Some(slug) => {
-                    let previous = t.org().map(|o| o.slug.clone());
-                    t.enter_org(&slug.name).map_err(|e| e.at_span(slug.span))?;
-                    let created = t.create_person(new);
-                    match previous {
-                        Some(p) => t.enter_org(&p).map(|_| ())?,
-                        None => t.enter_platform()?,
-                    }
-                    created?
-                }
-                None => t.create_person(new)?,
-            };
-            Ok(Outcome::id(person.id))
-        }
-        S::RemovePerson { target } => Ok(Outcome::id(t.remove_person(view.id(target, t)?)?.id)),
-        S::CreateThing {
-            kind,
-            name,
-            properties,
-        } => {
-            let new = NewThing {
-                kind: kind.name.clone(),
-                name: view.string(name, t, "a thing's name")?,
-                properties: view.map(properties, t, "properties")?,
-            };
-            let thing = t.create_thing(new).map_err(at_type(kind.span))?;
-            Ok(Outcome::id(thing.id))
-        }
-        S::Update { target, sets } => {
-            let id = view.id(target, t)?;
-            let mut update = ThingUpdate::default();
-            let mut status = None;
-            for set in sets {
-                match set {
-                    Assignment::Name(e) => {
-                        update.name = Some(view.string(e, t, "a thing's name")?)
-                    }
-                    Assignment::Properties(e) => {
-                        update.properties = Some(view.map(&Some(e.clone()), t, "properties")?)
-                    }
-                    Assignment::Property(path, e) => update.set.push((
-                        path.iter().map(|p| p.name.clone()).collect(),
-                        view.value(e, t)?.to_json(),
-                    )),
-                    Assignment::Status(s) => {
-                        status = Some(Status::parse(&s.name).map_err(|e| e.at_span(s.span))?)
-                    }
-                }
-            }
-            if update != ThingUpdate::default() {
-                t.update_thing(id, update)?;
-            }
-            if let Some(s) = status {
-                t.set_status(id, s)?;
-            }
-            Ok(Outcome::id(id))
-        }
-        S::SetStatus { target, status, .. } => {
-            let id = view.id(target, t)?;
-            let status = Status::parse(&status.name).map_err(|e| e.at_span(status.span))?;
-            Ok(Outcome::id(t.set_status(id, status)?.id))
-        }
-        S::Delete { target } => {
-            let id = view.id(target, t)?;
-            match id.dim() {
-                crate::model::Dim::Knowledge => t.delete_knowledge(id)?,
-                _ => t.delete_thing(id)?,
-            }
-            Ok(Outcome::id(id))
-        }
-        S::Connect {
-            from,
-            kind,
-            metadata,
-            to,
-            strength,
-            valid_from,
-            valid_to,
-        } => {
-            let new = NewConnection {
-                from: Some(view.id(from, t)?),
-                to: Some(view.id(to, t)?),
-                kind: kind.name.clone(),
-                metadata: view.map(metadata, t, "metadata")?,
-                strength: strength
-                    .as_ref()
-                    .map(|s| {
-                        view.value(s, t)?
-                            .as_f64()
-                            .ok_or_else(|| Error::invalid("STRENGTH takes a number"))
-                    })
-                    .transpose()?,
-                valid_from: view.millis(valid_from, t)?,
-                valid_to: view.millis(valid_to, t)?,
-            };
-            Ok(Outcome::id(t.connect(new).map_err(at_type(kind.span))?.id))
-        }
-        S::Disconnect { from, kind, to } => {
-            let ended = t.disconnect(view.id(from, t)?, &kind.name, view.id(to, t)?)?;
-            let ids: Vec<Vec<Json>> = ended
-                .iter()
-                .map(|c| vec![json!(c.id.to_string())])
-                .collect();
-            let value = ids.first().and_then(|r| r.first().cloned());
-            Ok(Outcome {
-                columns: vec!["id".into()],
-                rows: ids,
-                value,
-                ..Default::default()
-            })
-        }
-        S::CreateKnowledge {
-            kind,
-            text,
-            embedding,
-            labels,
-            links,
-        } => {
-            let kind = match kind {
-                KnowledgeKindAst::Chunk => KnowledgeKind::Chunk,
-                KnowledgeKindAst::Label => KnowledgeKind::Label,
-            };
-            let embedding = match embedding {
-                Some(e) => Some(floats(&view.value(e, t)?).map_err(|x| x.at_span(e.span))?),
-                None => None,
-            };
-            let labels = match labels {
-                Some(e) => strings(&view.value(e, t)?).map_err(|x| x.at_span(e.span))?,
-                None => vec![],
-            };
-            let default_role = if kind == KnowledgeKind::Chunk {
-                JunctionRole::ChunkOf
-            } else {
-                JunctionRole::Label
-            };
-            let mut resolved = Vec::new();
-            for (target, role) in links {
-                let role = match role {
-                    Some(r) => JunctionRole::ALL
-                        .into_iter()
-                        .find(|x| x.as_str() == r.name)
-                        .ok_or_else(|| {
-                            Error::invalid(format!("unknown junction role {}", r.name))
-                                .at_span(r.span)
-                        })?,
-                    None => default_role,
-                };
-                resolved.push((view.id(target, t)?, role));
-            }
-            let source = if kind == KnowledgeKind::Chunk {
-                resolved.first().map(|(id, _)| *id)
-            } else {
-                None
-            };
-            let new = NewKnowledge {
-                kind,
-                text: view.string(text, t, "knowledge text")?,
-                embedding,
-                labels,
-                source,
-                links: resolved,
-            };
-            Ok(Outcome::id(t.create_knowledge(new)?.id))
-        }
-        S::Emit {
-            kind,
-            target,
-            metadata,
-        } => {
-            let target = target.as_ref().map(|e| view.id(e, t)).transpose()?;
-            let metadata = view.map(metadata, t, "metadata")?;
-            Ok(Outcome::id(
-                t.emit(&kind.name, target, metadata)
-                    .map_err(at_type(kind.span))?
-                    .id,
-            ))
-        }
-        S::CreateTrigger {
-            name,
-            on,
-            kind,
-            emit,
-            metadata,
-        } => {
-            let on = match on.name.to_ascii_lowercase().as_str() {
-                "create" => TriggerOn::Create,
-                "update" => TriggerOn::Update,
-                "status" => TriggerOn::Status,
-                "connect" => TriggerOn::Connect,
-                other => {
-                    return Err(Error::invalid(format!(
-                        "a trigger fires ON CREATE, UPDATE, STATUS or CONNECT, not {other}"
-                    ))
-                    .at_span(on.span));
-                }
-            };
-            let metadata = view.map(metadata, t, "metadata")?;
-            let trigger = t.create_trigger(&name.name, on, &kind.name, &emit.name, metadata)?;
-            let value = json!(trigger.name);
-            Ok(Outcome {
-                columns: vec!["trigger".into()],
-                rows: vec![vec![value.clone()]],
-                value: Some(value),
-                ..Default::default()
-            })
-        }
-        S::DropTrigger { name } => t.drop_trigger(&name.name).map(|_| Outcome::done()),
-        S::CreateType { kind, name } => {
-            let kind = TypeKind::parse(&kind.name.to_ascii_lowercase())
-                .map_err(|e| e.at_span(kind.span))?;
-            t.add_type(kind, &name.name).map(|_| Outcome::done())
-        }
-        _ => Err(Error::invalid("not a write statement")),
-    }
-}
-
-/// A list whose every item `item` converts; otherwise `INVALID_ARGUMENT`
-/// saying what the list must be.
-fn list_of<T>(v: &Val, what: &str, item: impl Fn(&Json) -> Option<T>) -> Result<Vec<T>> {
-    let bad = || Error::invalid(what.to_string());
-    match v.to_json() {
-        Json::Array(items) => items.iter().map(|x| item(x).ok_or_else(bad)).collect(),
-        _ => Err(bad()),
-    }
-}
-
-/// Points an `UNKNOWN_TYPE` error at the type name that caused it.
-fn at_type(span: crate::query::ast::Span) -> impl FnOnce(Error) -> Error {
-    move |e| {
-        if e.code == ErrorCode::UnknownType {
-            e.at_span(span)
-        } else {
-            e
-        }
-    }
-}
-
-pub(crate) fn floats(v: &Val) -> Result<Vec<f32>> {
-    list_of(v, "an embedding is a list of numbers", |x| {
-        x.as_f64().map(|f| f as f32)
-    })
-}
-
-fn strings(v: &Val) -> Result<Vec<String>> {
-    list_of(v, "labels are a list of strings", |x| {
-        x.as_str().map(str::to_string)
-    })
-}
-
-/// Per-operator (rows, time) of a PROFILE, in plan pre-order.
-type ProfileStats = std::rc::Rc<std::cell::RefCell<Vec<(u64, Duration)>>>;
-
 /// The execution context of a read: parameters, the transaction, the
 /// query's deadline and row cap.
 fn context<'e, 't>(
     params: &'e HashMap<String, Val>,
-    txn: &'e TenantTxn<'t>,
+    txn: &'e ReadTxn<'t>,
+    indexes: &'e Indexes,
     limits: QueryLimits,
     profile: Option<ProfileStats>,
 ) -> Context<'e, 't> {
@@ -837,8 +426,9 @@ fn context<'e, 't>(
         env: Env {
             params,
             txn,
-            now: now_ms(),
+            now: txn.now(),
         },
+        indexes,
         deadline: Instant::now() + limits.timeout,
         max_rows: limits.max_rows,
         profile,
@@ -848,7 +438,8 @@ fn context<'e, 't>(
 
 fn read_statement(
     view: View<'_>,
-    t: &TenantTxn<'_>,
+    t: &ReadTxn<'_>,
+    indexes: &Indexes,
     statement: &Statement,
     plan: Option<&Plan>,
     limits: QueryLimits,
@@ -859,7 +450,7 @@ fn read_statement(
         S::Match(_) => {
             let plan = plan.ok_or_else(|| Error::invalid("MATCH without a plan"))?;
             let params = view.params();
-            let rows = exec::run(plan, &context(params, t, limits, profile))?;
+            let rows = exec::run(plan, &context(params, t, indexes, limits, profile))?;
             let rows: Vec<Vec<Json>> = rows
                 .into_iter()
                 .map(|r| r.into_iter().map(Val::into_json).collect())
@@ -928,7 +519,7 @@ fn read_statement(
         }
         S::Search(search) => {
             let params = view.params();
-            let ctx = context(params, t, limits, profile);
+            let ctx = context(params, t, indexes, limits, profile);
             let result = crate::query::search::run(search, plan, &ctx)?;
             Ok(Outcome {
                 columns: result.columns,
@@ -944,18 +535,19 @@ fn explain_search(
     search: &crate::query::ast::Search,
     then: Option<&Plan>,
     params: &HashMap<String, Val>,
-    txn: &TenantTxn<'_>,
+    txn: &ReadTxn<'_>,
+    indexes: &Indexes,
 ) -> Result<Vec<String>> {
     let env = Env {
         params,
         txn,
-        now: now_ms(),
+        now: txn.now(),
     };
-    crate::query::search::explain(search, then, &env)
+    crate::query::search::explain(search, then, &env, indexes)
 }
 
 /// `EVENTS WHERE target = x AND actor = y AND type = "t"`.
-fn event_filter(view: View<'_>, t: &TenantTxn<'_>, expr: &Expr, f: &mut EventFilter) -> Result<()> {
+fn event_filter(view: View<'_>, t: &ReadTxn<'_>, expr: &Expr, f: &mut EventFilter) -> Result<()> {
     match &expr.kind {
         ExprKind::Binary(BinaryOp::And, l, r) => {
             event_filter(view, t, l, f)?;
@@ -992,7 +584,7 @@ fn event_filter(view: View<'_>, t: &TenantTxn<'_>, expr: &Expr, f: &mut EventFil
     }
 }
 
-fn show(t: &TenantTxn<'_>, what: &str) -> Result<Outcome> {
+fn show(t: &ReadTxn<'_>, what: &str) -> Result<Outcome> {
     Ok(match what {
         "orgs" => Outcome::table(
             &["slug", "name", "plan", "status", "id"],

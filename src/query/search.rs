@@ -8,7 +8,6 @@
 //! for knowledge; `score` is the hit's score.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::{Value as Json, json};
 
@@ -20,7 +19,7 @@ use crate::query::exec::{self, Context};
 use crate::query::expr::{CExpr, Env, compile};
 use crate::query::plan::{Plan, column_name, conjuncts};
 use crate::query::value::{Node, Val};
-use crate::search::{KnowledgeSearch, NameSearch};
+use crate::search::{Indexes, KnowledgeSearch, NameSearch};
 use crate::vector::{Method, VectorFilter};
 
 /// Hits returned when a SEARCH THINGS has no LIMIT.
@@ -33,8 +32,6 @@ const SCORE: &str = "_score";
 pub struct SearchResult {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Json>>,
-    /// How SEARCH KNOWLEDGE found its hits.
-    pub method: Option<Method>,
 }
 
 /// Rewrites bare words into fields of the hit (`score` into the score).
@@ -183,16 +180,11 @@ pub fn run(search: &Search, then: Option<&Plan>, ctx: &Context<'_, '_>) -> Resul
         Some(l) => Some(count(l, env, "LIMIT")?),
         None => None,
     };
-    let (hits, method) = match &search.target {
-        SearchTarget::Things(text) => (
-            search_things(text, &filters, limit, ctx.deadline, ctx.max_rows, env)?,
-            None,
-        ),
+    let hits = match &search.target {
+        SearchTarget::Things(text) => search_things(text, &filters, limit, ctx, env)?,
         SearchTarget::Knowledge { vector, k } => {
             let k = count(k, env, "K")?.min(limit.unwrap_or(usize::MAX));
-            let (hits, method) =
-                search_knowledge(vector, k, &filters, ctx.deadline, ctx.max_rows, env)?;
-            (hits, Some(method))
+            search_knowledge(vector, k, &filters, ctx, env)?.0
         }
     };
     if let Some(plan) = then {
@@ -202,6 +194,7 @@ pub fn run(search: &Search, then: Option<&Plan>, ctx: &Context<'_, '_>) -> Resul
                 txn: env.txn,
                 now: env.now,
             },
+            indexes: ctx.indexes,
             deadline: ctx.deadline,
             max_rows: ctx.max_rows,
             profile: ctx.profile.clone(),
@@ -214,7 +207,6 @@ pub fn run(search: &Search, then: Option<&Plan>, ctx: &Context<'_, '_>) -> Resul
                 .into_iter()
                 .map(|r| r.into_iter().map(|v| v.to_json()).collect())
                 .collect(),
-            method,
         });
     }
     let (columns, items) = match &search.ret {
@@ -260,19 +252,14 @@ pub fn run(search: &Search, then: Option<&Plan>, ctx: &Context<'_, '_>) -> Resul
         }
         rows.push(out);
     }
-    Ok(SearchResult {
-        columns,
-        rows,
-        method,
-    })
+    Ok(SearchResult { columns, rows })
 }
 
 fn search_things(
     text: &Expr,
     filters: &[Expr],
     limit: Option<usize>,
-    deadline: Instant,
-    max_rows: usize,
+    ctx: &Context<'_, '_>,
     env: &Env<'_, '_>,
 ) -> Result<Vec<(Node, f32)>> {
     let text = match constant(text, env)?.to_json() {
@@ -317,10 +304,10 @@ fn search_things(
         text: &text,
         kinds,
         statuses,
-        limit: limit.unwrap_or(DEFAULT_LIMIT).min(max_rows),
-        deadline,
+        limit: limit.unwrap_or(DEFAULT_LIMIT).min(ctx.max_rows),
+        deadline: ctx.deadline,
     };
-    let hits = env.txn.search_names(&q, &mut |found| {
+    let hits = ctx.indexes.search_names(env.txn, &q, &mut |found| {
         let node = match found {
             crate::search::Found::Thing(t) => Node::Thing(t.clone()),
             crate::search::Found::Person(p) => Node::Person(p.clone()),
@@ -415,25 +402,24 @@ fn search_knowledge(
     vector: &Expr,
     k: usize,
     filters: &[Expr],
-    deadline: Instant,
-    max_rows: usize,
+    ctx: &Context<'_, '_>,
     env: &Env<'_, '_>,
 ) -> Result<(Vec<(Node, f32)>, Method)> {
     let v =
-        crate::query::run::floats(&constant(vector, env)?).map_err(|e| e.at_span(vector.span))?;
+        crate::query::bind::floats(&constant(vector, env)?).map_err(|e| e.at_span(vector.span))?;
     let (filter, residual, possible) = knowledge_filter(filters, env)?;
     if !possible || k == 0 {
         return Ok((Vec::new(), Method::Exact));
     }
     let q = KnowledgeSearch {
         vector: &v,
-        k: k.min(max_rows),
+        k: k.min(ctx.max_rows),
         filter,
-        deadline,
+        deadline: ctx.deadline,
     };
-    let (hits, method) = env
-        .txn
-        .search_knowledge(&q, &mut |k| residual.keep(Node::Knowledge(k.clone()), env))?;
+    let (hits, method) = ctx.indexes.search_knowledge(env.txn, &q, &mut |k| {
+        residual.keep(Node::Knowledge(k.clone()), env)
+    })?;
     Ok((
         hits.into_iter()
             .map(|h| (Node::Knowledge(h.knowledge), h.score))
@@ -443,7 +429,12 @@ fn search_knowledge(
 }
 
 /// EXPLAIN of a SEARCH: the index step, then the THEN MATCH plan under it.
-pub fn explain(search: &Search, then: Option<&Plan>, env: &Env<'_, '_>) -> Result<Vec<String>> {
+pub fn explain(
+    search: &Search,
+    then: Option<&Plan>,
+    env: &Env<'_, '_>,
+    indexes: &Indexes,
+) -> Result<Vec<String>> {
     let mut filters = Vec::new();
     if let Some(w) = &search.filter {
         conjuncts(w, &mut filters);
@@ -459,7 +450,7 @@ pub fn explain(search: &Search, then: Option<&Plan>, env: &Env<'_, '_>) -> Resul
         SearchTarget::Knowledge { k, .. } => {
             let (filter, _, possible) = knowledge_filter(&filters, env)?;
             let (method, candidates) = if possible {
-                env.txn.plan_knowledge_search(&filter)
+                indexes.plan_knowledge_search(env.txn, &filter)
             } else {
                 (Method::Exact, 0)
             };

@@ -4,11 +4,11 @@
 
 use std::io::{BufRead, Write};
 
+use crate::db::Session;
 use crate::error::Result;
 use crate::query::format;
 use crate::query::run::Runner;
-use crate::query::script::ScriptReader;
-use crate::session::Session;
+use crate::query::script::{ScriptReader, ends_at_boundary};
 
 /// Shell commands that are not OQL (they start with a backslash).
 const HELP: &str = "\
@@ -18,43 +18,6 @@ Type OQL statements ending with ';' (see docs/oql.md), for example:
   MATCH (c:course) RETURN c.name;
 Shell commands: \\help, \\quit (or end of input).
 ";
-
-/// Whether the text so far ends a statement: a `;` outside strings and
-/// comments.
-fn complete(buffer: &str) -> bool {
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut last_code = None;
-    let mut chars = buffer.chars().peekable();
-    while let Some(c) = chars.next() {
-        if in_string {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_string = true;
-                last_code = Some(c);
-            }
-            '-' if chars.peek() == Some(&'-') => {
-                // A comment: skip to the end of the line.
-                for n in chars.by_ref() {
-                    if n == '\n' {
-                        break;
-                    }
-                }
-            }
-            c if !c.is_whitespace() => last_code = Some(c),
-            _ => {}
-        }
-    }
-    !in_string && last_code == Some(';')
-}
 
 /// Runs the shell until `\quit` or the end of `input`.
 pub fn run(
@@ -70,7 +33,7 @@ pub fn run(
             out,
             "onedb {} — {} as {}. \\help for help.",
             env!("CARGO_PKG_VERSION"),
-            session.database().dir().display(),
+            session.data_dir().display(),
             session.actor().email
         )?;
     }
@@ -100,7 +63,7 @@ pub fn run(
         }
         buffer.push_str(&line);
         buffer.push('\n');
-        if !complete(&buffer) {
+        if !ends_at_boundary(&buffer) {
             continue;
         }
         let text = std::mem::take(&mut buffer);
@@ -134,11 +97,16 @@ mod tests {
 
     #[test]
     fn statements_complete_at_a_semicolon_outside_strings_and_comments() {
+        let complete = ends_at_boundary;
         assert!(complete("SHOW ORGS;"));
         assert!(complete("MATCH (a)\nRETURN a;  \n"));
         assert!(!complete("CREATE THING course \"a;"));
         assert!(complete("CREATE THING course \"a;\";"));
         assert!(!complete("SHOW ORGS -- ;"));
         assert!(!complete("MATCH (a)"));
+        assert!(complete("SHOW ORGS; -- done"));
+        assert!(complete("SHOW ORGS; SHOW ME;\n"));
+        assert!(!complete("SHOW ORGS; SHOW"));
+        assert!(!complete("  \n"));
     }
 }

@@ -14,8 +14,8 @@ use std::time::Instant;
 use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
-use crate::graph::decode;
 use crate::keys::{self, Changed, Key, Tenant};
+use crate::model::codec::decode;
 use crate::model::{Dim, Id, Knowledge, KnowledgeKind, Millis, Org, PersonStatus, Thing};
 use crate::ontology::Status;
 use crate::search::names::NameDoc;
@@ -469,7 +469,7 @@ fn prune(inner: &Inner, storage: &Storage, upto: u64) -> Result<()> {
         (f.names_durable, f.vectors_durable)
     };
     loop {
-        let mut txn = storage.write(Scope::platform(Tenant::PLATFORM));
+        let txn = storage.write(Scope::platform(Tenant::PLATFORM));
         let (mut names_pruned, mut vectors_pruned) = read_pruned(&txn)?;
         let mut doomed = Vec::new();
         let upper = keys::index_log(names_mark.max(vectors_mark) + 1);
@@ -500,13 +500,9 @@ fn prune(inner: &Inner, storage: &Storage, upto: u64) -> Result<()> {
             inner.follow.lock().prune_checked = upto;
             return Ok(());
         }
-        for key in doomed {
-            txn.delete(key)?;
-        }
         let mut mark = keys::encode_u64(names_pruned);
         mark.extend(keys::encode_u64(vectors_pruned));
-        txn.put(keys::index_log_pruned(), mark)?;
-        txn.commit_maintenance()?;
+        txn.commit_index_log_pruning(doomed, mark)?;
         if !full {
             inner.follow.lock().prune_checked = upto;
             return Ok(());

@@ -364,7 +364,7 @@ mod tests {
             deadline: Instant::now() + Duration::from_secs(30),
         };
         let t = s.read().unwrap();
-        let hits = t.search_names(&q, &mut |_| Ok(true)).unwrap();
+        let hits = s.search_names(&t, &q, &mut |_| Ok(true)).unwrap();
         hits.into_iter()
             .map(|h| h.found.name().to_string())
             .collect()

@@ -13,9 +13,10 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::graph::TenantTxn;
+use crate::graph::ReadTxn;
 use crate::keys::{Changed, Tenant};
 use crate::model::{Dim, Id, Knowledge, KnowledgeKind, Person, Ranked, Thing};
+use crate::search::Indexes;
 use crate::search::names::NameFilter;
 use crate::vector::distance::{dot, normalize};
 use crate::vector::{Method, VectorFilter};
@@ -156,50 +157,23 @@ fn merge<T: Clone>(
     Ok(Some(found))
 }
 
-impl TenantTxn<'_> {
-    /// The tenants a name search covers: the org and the platform's
-    /// global things.
-    fn search_tenants(&self) -> Vec<Tenant> {
-        let t = self.tenant();
-        if t == Tenant::PLATFORM {
-            vec![t]
-        } else {
-            vec![t, Tenant::PLATFORM]
-        }
-    }
-
-    /// Records this transaction wrote (not yet committed) in `tenants`.
-    fn own_changes(&self, tenants: &[Tenant], dims: &[Dim]) -> Vec<Id> {
-        self.storage_txn()
-            .written_changes()
-            .filter(|c: &Changed| tenants.contains(&c.tenant) && dims.contains(&c.id.dim()))
-            .map(|c| c.id)
-            .collect()
-    }
-
-    fn found(&self, id: Id) -> Result<Option<Found>> {
-        Ok(match id.dim() {
-            Dim::Thing => self.thing(id)?.map(Found::Thing),
-            Dim::Person => self.person(id)?.map(Found::Person),
-            _ => None,
-        })
-    }
-
+impl Indexes {
     /// Things and people whose names match `q.text` best (BM25), with the
     /// type and status filters, that `keep` accepts.
     pub fn search_names(
         &self,
+        t: &ReadTxn<'_>,
         q: &NameSearch<'_>,
         keep: &mut dyn FnMut(&Found) -> Result<bool>,
     ) -> Result<Vec<NameHit>> {
         if q.text.trim().is_empty() {
             return Err(Error::invalid("SEARCH THINGS needs some words to look for"));
         }
-        let indexes = self.indexes().inner();
-        let tenants = self.search_tenants();
-        self.storage_txn().wait_for_index_hooks();
+        let indexes = self.inner();
+        let tenants = search_tenants(t);
+        t.storage_txn().wait_for_index_hooks();
         let (searcher, mut outside) = indexes.names_snapshot(&tenants, q.deadline)?;
-        outside.extend(self.own_changes(&tenants, &[Dim::Thing, Dim::Person]));
+        outside.extend(own_changes(t, &tenants, &[Dim::Thing, Dim::Person]));
         let outside: HashSet<Id> = outside.into_iter().collect();
         let mut words = indexes.names.words(q.text);
         words.sort();
@@ -230,7 +204,7 @@ impl TenantTxn<'_> {
         let mut candidates: Vec<(Id, Found, Vec<String>)> = Vec::new();
         for id in &outside {
             check_deadline(q.deadline)?;
-            if let Some(found) = self.found(*id)? {
+            if let Some(found) = found(t, *id)? {
                 let doc_words = indexes.names.words(found.name());
                 candidates.push((*id, found, doc_words));
             }
@@ -271,16 +245,12 @@ impl TenantTxn<'_> {
             let mut read: HashMap<Id, Option<Found>> = first
                 .iter()
                 .copied()
-                .zip(
-                    self.things(&first)?
-                        .into_iter()
-                        .map(|t| t.map(Found::Thing)),
-                )
+                .zip(t.things(&first)?.into_iter().map(|t| t.map(Found::Thing)))
                 .collect();
             let verify = |id: Id| -> Result<Option<Found>> {
                 let found = match read.remove(&id) {
                     Some(f) => f,
-                    None => self.found(id)?,
+                    None => found(t, id)?,
                 };
                 Ok(match found {
                     Some(found) if matches(&found) && keep(&found)? => Some(found),
@@ -304,10 +274,11 @@ impl TenantTxn<'_> {
     /// graph.
     pub fn search_knowledge(
         &self,
+        t: &ReadTxn<'_>,
         q: &KnowledgeSearch<'_>,
         keep: &mut dyn FnMut(&Knowledge) -> Result<bool>,
     ) -> Result<(Vec<KnowledgeHit>, Method)> {
-        if let Some(dim) = self.embedding_dim()?
+        if let Some(dim) = t.embedding_dim()?
             && dim != q.vector.len()
         {
             return Err(Error::invalid(format!(
@@ -318,11 +289,11 @@ impl TenantTxn<'_> {
         if q.vector.iter().any(|x| !x.is_finite()) {
             return Err(Error::invalid("a query vector holds finite numbers only"));
         }
-        let indexes = self.indexes().inner();
-        let tenant = self.tenant();
-        self.storage_txn().wait_for_index_hooks();
+        let indexes = self.inner();
+        let tenant = t.tenant();
+        t.storage_txn().wait_for_index_hooks();
         let (org, mut outside) = indexes.vectors_snapshot(tenant, q.deadline)?;
-        outside.extend(self.own_changes(&[tenant], &[Dim::Knowledge]));
+        outside.extend(own_changes(t, &[tenant], &[Dim::Knowledge]));
         let outside: HashSet<Id> = outside.into_iter().collect();
         let mut query = q.vector.to_vec();
         normalize(&mut query);
@@ -330,8 +301,8 @@ impl TenantTxn<'_> {
         let mut hits: Vec<(f32, Id, Knowledge)> = Vec::new();
         for id in &outside {
             check_deadline(q.deadline)?;
-            if let Some(k) = self.knowledge(*id)?
-                && self.chunk_matches(&k, &q.filter)?
+            if let Some(k) = t.knowledge(*id)?
+                && chunk_matches(t, &k, &q.filter)?
                 && keep(&k)?
                 && let Some(e) = &k.embedding
             {
@@ -355,7 +326,7 @@ impl TenantTxn<'_> {
                 // Ranked exactly (exact search) or as well as the graph can.
                 let last = (!exhausted).then(|| top.last().copied()).flatten();
                 let verify = |id: Id| -> Result<Option<Knowledge>> {
-                    Ok(match self.knowledge(id)? {
+                    Ok(match t.knowledge(id)? {
                         Some(k) if keep(&k)? => Some(k),
                         _ => None,
                     })
@@ -378,41 +349,15 @@ impl TenantTxn<'_> {
         ))
     }
 
-    /// Whether a chunk read from the store passes a vector filter (what the
-    /// index checks for the items it holds).
-    fn chunk_matches(&self, k: &Knowledge, filter: &VectorFilter) -> Result<bool> {
-        if k.kind != KnowledgeKind::Chunk || k.embedding.is_none() {
-            return Ok(false);
-        }
-        if !filter.labels.iter().all(|l| k.labels.contains(l)) {
-            return Ok(false);
-        }
-        if let Some(sources) = &filter.sources
-            && !k.source.is_some_and(|s| sources.contains(&s))
-        {
-            return Ok(false);
-        }
-        if let Some(types) = &filter.source_types {
-            let kind = match k.source {
-                Some(s) => self.thing(s)?.map(|t| t.kind),
-                None => None,
-            };
-            if !kind.is_some_and(|t| types.contains(&t)) {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
     /// How a knowledge search with this filter would run now (EXPLAIN):
     /// the method and the candidate count it is chosen by.
     /// Records not yet in the index count as candidates: they are scored
     /// one by one.
-    pub fn plan_knowledge_search(&self, filter: &VectorFilter) -> (Method, usize) {
-        let indexes = self.indexes().inner();
-        let tenant = self.tenant();
+    pub fn plan_knowledge_search(&self, t: &ReadTxn<'_>, filter: &VectorFilter) -> (Method, usize) {
+        let indexes = self.inner();
+        let tenant = t.tenant();
         let pending =
-            indexes.pending_vectors(tenant) + self.own_changes(&[tenant], &[Dim::Knowledge]).len();
+            indexes.pending_vectors(tenant) + own_changes(t, &[tenant], &[Dim::Knowledge]).len();
         match indexes.vectors.read().get(&tenant) {
             Some(org) => {
                 let (method, n) = org.read().plan(filter);
@@ -421,6 +366,60 @@ impl TenantTxn<'_> {
             None => (Method::Exact, pending),
         }
     }
+}
+
+/// The tenants a name search covers: the org and the platform's
+/// global things.
+fn search_tenants(t: &ReadTxn<'_>) -> Vec<Tenant> {
+    let t = t.tenant();
+    if t == Tenant::PLATFORM {
+        vec![t]
+    } else {
+        vec![t, Tenant::PLATFORM]
+    }
+}
+
+/// Records this transaction wrote (not yet committed) in `tenants`.
+fn own_changes(t: &ReadTxn<'_>, tenants: &[Tenant], dims: &[Dim]) -> Vec<Id> {
+    t.storage_txn()
+        .written_changes()
+        .filter(|c: &Changed| tenants.contains(&c.tenant) && dims.contains(&c.id.dim()))
+        .map(|c| c.id)
+        .collect()
+}
+
+fn found(t: &ReadTxn<'_>, id: Id) -> Result<Option<Found>> {
+    Ok(match id.dim() {
+        Dim::Thing => t.thing(id)?.map(Found::Thing),
+        Dim::Person => t.person(id)?.map(Found::Person),
+        _ => None,
+    })
+}
+
+/// Whether a chunk read from the store passes a vector filter (what the
+/// index checks for the items it holds).
+fn chunk_matches(t: &ReadTxn<'_>, k: &Knowledge, filter: &VectorFilter) -> Result<bool> {
+    if k.kind != KnowledgeKind::Chunk || k.embedding.is_none() {
+        return Ok(false);
+    }
+    if !filter.labels.iter().all(|l| k.labels.contains(l)) {
+        return Ok(false);
+    }
+    if let Some(sources) = &filter.sources
+        && !k.source.is_some_and(|s| sources.contains(&s))
+    {
+        return Ok(false);
+    }
+    if let Some(types) = &filter.source_types {
+        let kind = match k.source {
+            Some(s) => t.thing(s)?.map(|t| t.kind),
+            None => None,
+        };
+        if !kind.is_some_and(|t| types.contains(&t)) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 #[cfg(test)]

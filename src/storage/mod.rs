@@ -22,6 +22,7 @@ use crate::keys::{self, FORMAT_VERSION};
 pub(crate) use commit::{CommitQueue, Committed};
 pub(crate) use rocks::Rocks;
 pub use rocks::{options as rocksdb_options, write_options as rocksdb_write_options};
+pub(crate) use txn::PlatformTables;
 pub use txn::{Scan, Scope, Txn};
 
 /// When a commit is acknowledged (DESIGN.md "Durability").

@@ -139,6 +139,58 @@ fn scope_keeps_tenants_apart() {
     );
 }
 
+/// Platform tables and meta keys are readable by every scope, and
+/// writable by none without the capability: not by an org's transaction,
+/// not by the platform owner's, and the meta keys (commit counter, format
+/// version, index log) not even with it.
+#[test]
+fn platform_and_meta_keys_need_the_capability() {
+    let (_d, s) = open();
+    let org = crate::model::Id::generate(crate::model::Dim::Org);
+    let platform_keys = [
+        keys::org(org),
+        keys::org_slug("acme"),
+        keys::email("a@b.c"),
+        keys::vocab(crate::ontology::TypeKind::Thing, "widget"),
+    ];
+    let meta_keys = [keys::commit_seq(), keys::format_version()];
+    for scope in [Scope::tenant(t(1)), Scope::platform(t(1))] {
+        let mut txn = s.write(scope);
+        for key in platform_keys.iter().chain(&meta_keys) {
+            assert!(txn.get(key).is_ok(), "readable: {key:?}");
+            assert_eq!(
+                txn.put(key.clone(), vec![1]).unwrap_err().code,
+                ErrorCode::Forbidden
+            );
+            assert_eq!(
+                txn.delete(key.clone()).unwrap_err().code,
+                ErrorCode::Forbidden
+            );
+        }
+        let tables = PlatformTables::grant();
+        for key in &meta_keys {
+            let refused = txn.put_platform(&tables, key.clone(), Some(vec![1]));
+            assert_eq!(refused.unwrap_err().code, ErrorCode::Forbidden);
+        }
+        for key in &platform_keys {
+            txn.put_platform(&tables, key.clone(), Some(vec![1]))
+                .unwrap();
+        }
+    }
+    let mut read = s.read(Scope::platform(t(1)));
+    let refused = read.put_platform(&PlatformTables::grant(), keys::org(org), Some(vec![1]));
+    assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidArgument);
+    // Index-log pruning deletes index-log entries and nothing else.
+    let prune = |doomed: Vec<Vec<u8>>| {
+        s.write(Scope::platform(Tenant::PLATFORM))
+            .commit_index_log_pruning(doomed, vec![0; 16])
+            .map_err(|e| e.code)
+    };
+    assert_eq!(prune(vec![keys::commit_seq()]), Err(ErrorCode::Forbidden));
+    assert_eq!(prune(vec![key(t(1), "n")]), Err(ErrorCode::Forbidden));
+    assert!(prune(vec![keys::index_log(1)]).is_ok());
+}
+
 #[test]
 fn counters_never_pass_their_limit_under_concurrency() {
     let (_d, s) = open();

@@ -16,6 +16,21 @@ use crate::storage::commit::{CommitRequest, CounterChange};
 use crate::storage::hash::FxHashSet as HashSet;
 use crate::storage::rocks::{Cursor, RocksSnapshot};
 
+/// The right to write the platform tables (orgs, slugs, emails, the
+/// vocabulary) — keys outside every tenant, which any scope may read.
+/// `graph` makes one only on the paths that keep those tables: creating and
+/// changing orgs, adding and removing people, extending the vocabulary
+/// (tests/layers.rs checks that no other file makes one). Meta keys (the
+/// commit counter, the index log) are the commit leader's alone.
+#[derive(Debug)]
+pub(crate) struct PlatformTables(());
+
+impl PlatformTables {
+    pub(crate) fn grant() -> PlatformTables {
+        PlatformTables(())
+    }
+}
+
 /// The tenants a transaction may touch. Enforced on every key it reads or
 /// writes: a transaction of org A cannot read or write org B's keys, however
 /// the key was built.
@@ -42,16 +57,19 @@ impl Scope {
         }
     }
 
-    pub fn current_tenant(self) -> Tenant {
-        self.tenant
-    }
-
-    pub fn is_platform(self) -> bool {
-        self.every_tenant
-    }
-
     fn check(self, key: &[u8], write: bool) -> Result<()> {
-        if self.every_tenant || keys::is_platform_key(key) {
+        if keys::is_platform_key(key) {
+            // Platform tables and meta keys are read by every scope and
+            // written only through `put_platform` with its capability.
+            return if write {
+                Err(Error::forbidden(
+                    "platform tables are written only by the org, person and vocabulary paths",
+                ))
+            } else {
+                Ok(())
+            };
+        }
+        if self.every_tenant {
             return Ok(());
         }
         match keys::tenant_of(key) {
@@ -105,8 +123,9 @@ impl<'a> Txn<'a> {
         }
     }
 
-    pub fn scope(&self) -> Scope {
-        self.scope
+    /// The store this transaction reads (and commits to).
+    pub(crate) fn storage(&self) -> &'a Storage {
+        self.storage
     }
 
     pub fn tenant(&self) -> Tenant {
@@ -294,6 +313,23 @@ impl<'a> Txn<'a> {
         Ok(())
     }
 
+    /// Writes (or, with None, deletes) a platform-table key.
+    pub(crate) fn put_platform(
+        &mut self,
+        _: &PlatformTables,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) -> Result<()> {
+        if !self.writable {
+            return Err(Error::invalid("write in a read-only transaction"));
+        }
+        if !keys::is_platform_table_key(&key) {
+            return Err(Error::forbidden("not a platform-table key"));
+        }
+        self.writes.insert(key, value);
+        Ok(())
+    }
+
     fn check_write(&self, key: &[u8]) -> Result<()> {
         if !self.writable {
             return Err(Error::invalid("write in a read-only transaction"));
@@ -327,6 +363,7 @@ impl<'a> Txn<'a> {
     /// pass it fails with `LIMIT_REACHED` — now against the snapshot, and
     /// again at commit against the latest value, so concurrent transactions
     /// never pass it together. `exceeded` is the error message.
+    #[cfg(test)]
     pub fn add_counter(
         &mut self,
         key: Vec<u8>,
@@ -428,12 +465,28 @@ impl<'a> Txn<'a> {
         self.commit_as(false)
     }
 
-    /// Commits the engine's own bookkeeping (pruning the index log): not
-    /// counted by the commit counter, and it must not touch records.
-    pub(crate) fn commit_maintenance(self) -> Result<u64> {
-        if self.written_changes().next().is_some() {
-            return Err(Error::invalid("a maintenance commit may not write records"));
+    /// Prunes the index log: deletes the entries `applied` (index-log
+    /// keys, which every index has durably applied) and records how far
+    /// each index's pruning got (`pruned`, the value of
+    /// `keys::index_log_pruned`). Engine bookkeeping on meta keys, which no
+    /// other write may touch: not counted by the commit counter, and the
+    /// transaction may hold nothing else.
+    pub(crate) fn commit_index_log_pruning(
+        mut self,
+        applied: Vec<Vec<u8>>,
+        pruned: Vec<u8>,
+    ) -> Result<u64> {
+        if !self.writable || self.is_dirty() {
+            return Err(Error::invalid("index-log pruning commits alone"));
         }
+        let log = keys::index_log_prefix();
+        if applied.iter().any(|k| !k.starts_with(&log)) {
+            return Err(Error::forbidden("only index-log entries are pruned"));
+        }
+        for key in applied {
+            self.writes.insert(key, None);
+        }
+        self.writes.insert(keys::index_log_pruned(), Some(pruned));
         self.commit_as(true)
     }
 
@@ -470,9 +523,11 @@ impl Drop for Registration<'_> {
     }
 }
 
+type OverlayRange<'t> = btree_map::Range<'t, Vec<u8>, Option<Vec<u8>>>;
+
 enum Overlay<'t> {
-    Forward(Peekable<btree_map::Range<'t, Vec<u8>, Option<Vec<u8>>>>),
-    Reverse(Peekable<std::iter::Rev<btree_map::Range<'t, Vec<u8>, Option<Vec<u8>>>>>),
+    Forward(Peekable<OverlayRange<'t>>),
+    Reverse(Peekable<std::iter::Rev<OverlayRange<'t>>>),
 }
 
 impl<'t> Overlay<'t> {

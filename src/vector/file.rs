@@ -176,7 +176,7 @@ fn read_org(r: &mut Reader<'_>) -> Option<(Tenant, OrgVectors)> {
     let tenant = Tenant::from_raw(r.u128()?);
     let dim = r.u32()? as usize;
     let n = r.u32()? as usize;
-    if dim == 0 || dim > crate::graph::limits::EMBEDDING_DIMS {
+    if dim == 0 || dim > crate::model::limits::EMBEDDING_DIMS {
         return None;
     }
     let mut ids = Vec::with_capacity(n.min(r.bytes.len() / 16));

@@ -131,10 +131,6 @@ impl Graph {
         self.levels.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.levels.is_empty()
-    }
-
     /// The layer a node with this seed reaches: geometric with ratio 1/m,
     /// from a hash of the seed, so a rebuild makes the same graph shape.
     pub fn level_for(&self, seed: u128) -> u8 {
@@ -347,7 +343,6 @@ impl Graph {
             layer0: &self.layer0,
             upper: &self.upper,
             entry: self.entry,
-            max_level: self.max_level,
         }
     }
 
@@ -395,7 +390,6 @@ pub struct GraphParts<'g> {
     pub layer0: &'g [u32],
     pub upper: &'g [Vec<Vec<u32>>],
     pub entry: Option<u32>,
-    pub max_level: u8,
 }
 
 /// The neighbour heuristic: walking candidates nearest first, keep one only

@@ -4,14 +4,21 @@
 
 pub mod child;
 
+use onedb::model::Clock;
 use onedb::{Database, Durability, NewPerson, NewThing, Options, Plan, Role, Session, Thing};
 
 pub fn open() -> (tempfile::TempDir, Database) {
+    open_at(Clock::system())
+}
+
+/// A new database whose timestamps come from `clock`.
+pub fn open_at(clock: Clock) -> (tempfile::TempDir, Database) {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = Database::open_with(
         dir.path(),
         Options {
             durability: Durability::Relaxed,
+            clock,
             ..Default::default()
         },
     )
@@ -32,7 +39,7 @@ pub fn org(db: &Database, slug: &str) -> Session {
 }
 
 /// Adds a person to the session's org and returns their session.
-pub fn person(admin: &Session, email: &str, role: Role) -> Session {
+pub fn person(db: &Database, admin: &Session, email: &str, role: Role) -> Session {
     admin
         .run(|t| {
             t.create_person(NewPerson {
@@ -44,7 +51,7 @@ pub fn person(admin: &Session, email: &str, role: Role) -> Session {
             .map(|_| ())
         })
         .expect("create person");
-    admin.database().session_as(email).expect("session as")
+    db.session_as(email).expect("session as")
 }
 
 pub fn new_thing(kind: &str, name: &str) -> NewThing {
@@ -63,7 +70,7 @@ pub fn create(session: &Session, kind: &str, name: &str) -> Thing {
 
 /// Every key and value in the database, for before/after comparisons.
 pub fn all_entries(db: &Database) -> Vec<(Vec<u8>, Vec<u8>)> {
-    db.raw_entries().expect("scan")
+    onedb::internals::raw_entries(db).expect("scan")
 }
 
 pub fn assert_valid(db: &Database) {

@@ -5,18 +5,30 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::database::Database;
+use crate::db::Database;
 use crate::error::{Error, ErrorCode, Result};
 use crate::graph::props;
-use crate::graph::{Actor, TenantTxn};
+use crate::graph::{Actor, ReadTxn, WriteTxn};
 use crate::keys::Tenant;
-use crate::model::Org;
+use crate::model::{Knowledge, Org};
 use crate::ontology::Role;
+use crate::ontology::Vocabulary;
+use crate::search::{Found, Indexes, KnowledgeHit, KnowledgeSearch, NameHit, NameSearch};
 use crate::storage::Scope;
+use crate::vector::Method;
 
 /// How often an autocommitted unit of work is retried after a `CONFLICT`.
 const CONFLICT_RETRIES: usize = 32;
 
+/// A session holds a person's rights and nothing more: it hands out
+/// transactions scoped to the person's org, never the `Database` it came
+/// from (whose `local_session` is the platform owner).
+///
+/// ```compile_fail,E0599
+/// # fn f(customer: &onedb::Session) -> onedb::Result<()> {
+/// let root = customer.database().local_session()?;
+/// # Ok(()) }
+/// ```
 pub struct Session {
     db: Database,
     actor: Actor,
@@ -38,8 +50,43 @@ impl Session {
         self.org.as_deref()
     }
 
-    pub fn database(&self) -> &Database {
-        &self.db
+    /// The data directory the session works on (for the shell's banner).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.db.dir()
+    }
+
+    /// The database's search indexes (for the query layer).
+    pub(crate) fn indexes(&self) -> &Indexes {
+        self.db.shared().indexes()
+    }
+
+    /// The vocabulary in force.
+    pub fn vocabulary(&self) -> Arc<Vocabulary> {
+        self.db.vocabulary()
+    }
+
+    /// Things and people whose names match `q.text` best (BM25), seen
+    /// through `txn` (its tenant, visibility and own writes), that `keep`
+    /// accepts.
+    pub fn search_names(
+        &self,
+        txn: &ReadTxn<'_>,
+        q: &NameSearch<'_>,
+        keep: &mut dyn FnMut(&Found) -> Result<bool>,
+    ) -> Result<Vec<NameHit>> {
+        self.indexes().search_names(txn, q, keep)
+    }
+
+    /// The `q.k` chunks nearest `q.vector` that pass the filter and `keep`,
+    /// seen through `txn`, and whether the index searched exactly or by
+    /// its graph.
+    pub fn search_knowledge(
+        &self,
+        txn: &ReadTxn<'_>,
+        q: &KnowledgeSearch<'_>,
+        keep: &mut dyn FnMut(&Knowledge) -> Result<bool>,
+    ) -> Result<(Vec<KnowledgeHit>, Method)> {
+        self.indexes().search_knowledge(txn, q, keep)
     }
 
     fn scope(&self, org: Option<&Arc<Org>>) -> Scope {
@@ -52,34 +99,38 @@ impl Session {
     }
 
     /// A read-only transaction on one consistent snapshot.
-    pub fn read(&self) -> Result<TenantTxn<'_>> {
+    pub fn read(&self) -> Result<ReadTxn<'_>> {
         self.read_in(self.org.clone())
     }
 
     /// A read-write transaction; nothing is stored until `commit`.
-    pub fn write(&self) -> Result<TenantTxn<'_>> {
+    pub fn write(&self) -> Result<WriteTxn<'_>> {
         self.write_in(self.org.clone())
     }
 
     /// A read-only transaction in `org` (as `resolve_org` returned it, or
-    /// None for the platform tenant). `TenantTxn::open` refuses an org the
+    /// None for the platform tenant). `ReadTxn::open` refuses an org the
     /// person may not act in.
-    pub fn read_in(&self, org: Option<Arc<Org>>) -> Result<TenantTxn<'_>> {
+    pub fn read_in(&self, org: Option<Arc<Org>>) -> Result<ReadTxn<'_>> {
         let shared = self.db.shared();
-        TenantTxn::open(
-            shared,
-            shared.storage.read(self.scope(org.as_ref())),
+        let scope = self.scope(org.as_ref());
+        ReadTxn::open(
+            shared.catalog(),
+            &shared.storage,
+            scope,
             self.actor.clone(),
             org,
         )
     }
 
     /// A read-write transaction in `org`.
-    pub fn write_in(&self, org: Option<Arc<Org>>) -> Result<TenantTxn<'_>> {
+    pub fn write_in(&self, org: Option<Arc<Org>>) -> Result<WriteTxn<'_>> {
         let shared = self.db.shared();
-        TenantTxn::open(
-            shared,
-            shared.storage.write(self.scope(org.as_ref())),
+        let scope = self.scope(org.as_ref());
+        WriteTxn::open(
+            shared.catalog(),
+            &shared.storage,
+            scope,
             self.actor.clone(),
             org,
         )
@@ -87,10 +138,20 @@ impl Session {
 
     /// Runs `work` in a write transaction and commits it, retrying the whole
     /// unit when a concurrent commit conflicts with it.
-    pub fn run<T>(&self, mut work: impl FnMut(&mut TenantTxn<'_>) -> Result<T>) -> Result<T> {
+    pub fn run<T>(&self, work: impl FnMut(&mut WriteTxn<'_>) -> Result<T>) -> Result<T> {
+        self.run_in(self.org.clone(), work)
+    }
+
+    /// `run` in `org` (as `resolve_org` returned it, or None for the
+    /// platform tenant).
+    pub fn run_in<T>(
+        &self,
+        org: Option<Arc<Org>>,
+        mut work: impl FnMut(&mut WriteTxn<'_>) -> Result<T>,
+    ) -> Result<T> {
         let mut attempt = 0;
         loop {
-            let mut txn = self.write()?;
+            let mut txn = self.write_in(org.clone())?;
             let value = work(&mut txn)?;
             match txn.commit() {
                 Err(e) if e.code == ErrorCode::Conflict && attempt < CONFLICT_RETRIES => {

@@ -5,16 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
-
+use crate::db::Session;
 use crate::error::{Error, ErrorCode, Result};
 use crate::graph::validate::{self, Report};
-use crate::graph::{Actor, TenantTxn};
-use crate::keys::{self, Key, Tenant};
-use crate::model::{Dim, Id, Org, Person, PersonStatus, now_ms};
+use crate::graph::{Actor, Catalog, WriteTxn};
+use crate::keys::{self, Tenant};
+use crate::model::{Clock, Dim, Id, Org, Person, PersonStatus};
 use crate::ontology::{Role, TypeKind, Vocabulary};
 use crate::search::{IndexReport, Indexes};
-use crate::session::Session;
 use crate::storage::{Durability, Scope, Storage};
 
 /// The login of the platform owner a new data directory starts with.
@@ -27,6 +25,8 @@ pub struct Options {
     /// Throw the search indexes away and rebuild them from the store
     /// (`onedb reindex`).
     pub rebuild_indexes: bool,
+    /// Where timestamps come from (tests set a manual clock).
+    pub clock: Clock,
 }
 
 /// What every session and transaction of one open database shares.
@@ -35,7 +35,7 @@ pub(crate) struct Shared {
     /// before the store closes.
     indexes: Indexes,
     pub storage: Arc<Storage>,
-    vocabulary: RwLock<Arc<Vocabulary>>,
+    catalog: Catalog,
     dir: PathBuf,
 }
 
@@ -44,24 +44,8 @@ impl Shared {
         &self.indexes
     }
 
-    pub fn vocabulary(&self) -> Arc<Vocabulary> {
-        self.vocabulary.read().clone()
-    }
-
-    /// Rereads the platform owner's vocabulary additions.
-    pub fn reload_vocabulary(&self) -> Result<()> {
-        let txn = self.storage.read(Scope::platform(Tenant::PLATFORM));
-        let mut additions = Vec::new();
-        for entry in txn.scan_prefix(&keys::vocab_prefix(), false)? {
-            let (key, value) = entry?;
-            if let Key::Vocab(kind, name) = keys::decode(&key)? {
-                let category = String::from_utf8(value)
-                    .map_err(|_| Error::corruption("vocabulary", "category is not UTF-8"))?;
-                additions.push((kind, name, category));
-            }
-        }
-        *self.vocabulary.write() = Arc::new(Vocabulary::with_extensions(additions));
-        Ok(())
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 }
 
@@ -87,11 +71,10 @@ impl Database {
         )?;
         let shared = Shared {
             indexes,
+            catalog: Catalog::load(&storage, options.clock.clone())?,
             storage,
-            vocabulary: RwLock::new(Arc::new(Vocabulary::builtin())),
             dir,
         };
-        shared.reload_vocabulary()?;
         let db = Database {
             shared: Arc::new(shared),
         };
@@ -112,9 +95,9 @@ impl Database {
         if self.find_person(ROOT_EMAIL)?.is_some() {
             return Ok(());
         }
-        let now = now_ms();
+        let now = self.shared.catalog.clock().now();
         let root = Person {
-            id: Id::generate(Dim::Person),
+            id: self.shared.catalog.clock().new_id(Dim::Person),
             email: ROOT_EMAIL.to_string(),
             name: "Platform owner".to_string(),
             role: Role::PlatformOwner,
@@ -124,8 +107,9 @@ impl Database {
             created_at: now,
             updated_at: now,
         };
-        let txn = self.shared.storage.write(Scope::platform(Tenant::PLATFORM));
-        let mut t = TenantTxn::bootstrap(&self.shared, txn, Actor::from_person(&root));
+        let shared = &self.shared;
+        let mut t =
+            WriteTxn::bootstrap(&shared.catalog, &shared.storage, Actor::from_person(&root));
         t.bootstrap_root(&root)?;
         t.commit()?;
         Ok(())
@@ -152,7 +136,7 @@ impl Database {
             Tenant::of_org(Id::from_raw(Dim::Org, org))
         };
         match txn.get(&tenant.person(Id::from_raw(Dim::Person, person)))? {
-            Some(bytes) => Ok(Some(crate::graph::decode("person", &bytes)?)),
+            Some(bytes) => Ok(Some(crate::model::codec::decode("person", &bytes)?)),
             None => Err(Error::corruption(
                 "email index",
                 format!("{email} points at a missing person"),
@@ -163,7 +147,7 @@ impl Database {
     pub(crate) fn org_by_id(&self, id: Id) -> Result<Option<Org>> {
         let txn = self.shared.storage.read(Scope::platform(Tenant::PLATFORM));
         match txn.get(&keys::org(id))? {
-            Some(bytes) => Ok(Some(crate::graph::decode("org", &bytes)?)),
+            Some(bytes) => Ok(Some(crate::model::codec::decode("org", &bytes)?)),
             None => Ok(None),
         }
     }
@@ -255,7 +239,7 @@ impl Database {
 
     /// Checks the whole database (see [`validate`]).
     pub fn validate(&self) -> Result<Report> {
-        validate::run(&self.shared.storage, &self.shared.vocabulary())
+        validate::run(&self.shared.storage, &self.shared.catalog.vocabulary())
     }
 
     /// Applies every pending change to the search indexes and makes them
@@ -280,10 +264,8 @@ impl Database {
         self.shared.storage.checkpoint(dir.as_ref())
     }
 
-    /// Every key and value, from one snapshot. For tests and debugging:
-    /// compares whole databases before and after an operation.
-    #[doc(hidden)]
-    pub fn raw_entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    /// Every key and value, from one snapshot (`internals::raw_entries`).
+    pub(crate) fn raw_entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let txn = self.shared.storage.read(Scope::platform(Tenant::PLATFORM));
         txn.scan_range(&[], &[0xFF], false)?.collect()
     }
@@ -299,11 +281,11 @@ impl Database {
 
     /// The vocabulary in force (built-ins and additions).
     pub fn vocabulary(&self) -> Arc<Vocabulary> {
-        self.shared.vocabulary()
+        self.shared.catalog.vocabulary()
     }
 
     /// Whether a type name is known (for tools that check before sending).
     pub fn knows_type(&self, kind: TypeKind, name: &str) -> bool {
-        self.shared.vocabulary().contains(kind, name)
+        self.shared.catalog.vocabulary().contains(kind, name)
     }
 }

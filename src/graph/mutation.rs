@@ -1,0 +1,338 @@
+//! Every write the language can say, as data, and the one door they go
+//! through: [`WriteTxn::apply`]. It runs the first steps of ONTOLOGY.md's
+//! standard pipeline for all of them — authorize the mutation's action
+//! against the permission table, then (for writes inside an org) check that
+//! the org accepts writes — and hands the grant to the mutation's own
+//! steps: validate, count usage against the limits, store the record and its
+//! index entries, log the event(s), fire triggers. The typed methods of
+//! `WriteTxn` (`create_thing`, `connect`, …) are this door with a typed
+//! result.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+use crate::graph::{
+    NewConnection, NewKnowledge, NewPerson, NewThing, OrgUpdate, ThingUpdate, WriteTxn,
+};
+use crate::model::{
+    Connection, Event, Id, Knowledge, Org, Person, Plan, Props, Status, Thing, Trigger, TriggerOn,
+};
+use crate::ontology::{Action, TypeKind};
+
+/// One write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mutation {
+    CreateOrg {
+        slug: String,
+        name: String,
+        plan: Plan,
+    },
+    UpdateOrg {
+        slug: String,
+        update: OrgUpdate,
+    },
+    SetLimits {
+        slug: String,
+        limits: BTreeMap<String, i64>,
+    },
+    /// A new thing or connection or event type (platform owner).
+    AddType {
+        kind: TypeKind,
+        name: String,
+    },
+    /// A person in the transaction's org (or, for a platform owner, none).
+    CreatePerson(NewPerson),
+    RemovePerson(Id),
+    CreateThing(NewThing),
+    UpdateThing {
+        id: Id,
+        update: ThingUpdate,
+    },
+    SetStatus {
+        id: Id,
+        status: Status,
+    },
+    DeleteThing(Id),
+    Connect(NewConnection),
+    /// Ends the open connections of a type between two nodes.
+    Disconnect {
+        from: Id,
+        kind: String,
+        to: Id,
+    },
+    CreateKnowledge(NewKnowledge),
+    DeleteKnowledge(Id),
+    Emit {
+        kind: String,
+        target: Option<Id>,
+        metadata: Props,
+    },
+    CreateTrigger {
+        name: String,
+        on: TriggerOn,
+        kind: String,
+        emit: String,
+        metadata: Props,
+    },
+    DropTrigger(String),
+}
+
+/// What a mutation wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    Org(Org),
+    Person(Person),
+    Thing(Thing),
+    Connection(Connection),
+    /// The connections a disconnect ended.
+    Ended(Vec<Connection>),
+    Knowledge(Knowledge),
+    Event(Event),
+    Trigger(Trigger),
+    /// A delete or a vocabulary addition: nothing to hand back.
+    Done,
+}
+
+impl Mutation {
+    /// The permission-table action the mutation needs.
+    pub fn action(&self) -> Action {
+        use Mutation::*;
+        match self {
+            CreateOrg { .. } | UpdateOrg { .. } | SetLimits { .. } => Action::ManageOrgs,
+            AddType { .. } => Action::ExtendVocabulary,
+            CreatePerson(_) | RemovePerson(_) => Action::ManagePeople,
+            CreateThing(_) => Action::CreateThing,
+            UpdateThing { .. } => Action::UpdateThing,
+            SetStatus { .. } => Action::ChangeStatus,
+            DeleteThing(_) => Action::DeleteThing,
+            Connect(_) => Action::Connect,
+            Disconnect { .. } => Action::Disconnect,
+            CreateKnowledge(_) => Action::WriteKnowledge,
+            DeleteKnowledge(_) => Action::DeleteKnowledge,
+            Emit { .. } => Action::EmitEvent,
+            CreateTrigger { .. } | DropTrigger(_) => Action::ManageTriggers,
+        }
+    }
+
+    /// Whether the mutation writes inside the transaction's org, so the
+    /// org must accept writes. Org management and vocabulary additions
+    /// act on the platform (a suspended org must stay reachable for its
+    /// reactivation).
+    fn writes_in_org(&self) -> bool {
+        !matches!(
+            self,
+            Mutation::CreateOrg { .. }
+                | Mutation::UpdateOrg { .. }
+                | Mutation::SetLimits { .. }
+                | Mutation::AddType { .. }
+        )
+    }
+}
+
+impl WriteTxn<'_> {
+    /// Runs `mutation` inside this transaction (nothing is stored until
+    /// `commit`). See the module docs for the steps.
+    pub fn apply(&mut self, mutation: Mutation) -> Result<Applied> {
+        let t = &mut self.0;
+        let grant = t.authorize(mutation.action())?;
+        if mutation.writes_in_org() {
+            t.check_org_writable()?;
+        }
+        use Mutation as M;
+        Ok(match mutation {
+            M::CreateOrg { slug, name, plan } => Applied::Org(t.create_org(&slug, &name, plan)?),
+            M::UpdateOrg { slug, update } => Applied::Org(t.update_org(&slug, update)?),
+            M::SetLimits { slug, limits } => Applied::Org(t.set_limits(&slug, limits)?),
+            M::AddType { kind, name } => {
+                t.add_type(kind, &name)?;
+                Applied::Done
+            }
+            M::CreatePerson(new) => Applied::Person(t.create_person(new)?),
+            M::RemovePerson(id) => Applied::Person(t.remove_person(id)?),
+            M::CreateThing(new) => Applied::Thing(t.create_thing(grant, new)?),
+            M::UpdateThing { id, update } => Applied::Thing(t.update_thing(id, update)?),
+            M::SetStatus { id, status } => Applied::Thing(t.set_status(id, status)?),
+            M::DeleteThing(id) => {
+                t.delete_thing(grant, id)?;
+                Applied::Done
+            }
+            M::Connect(new) => Applied::Connection(t.connect(grant, new)?),
+            M::Disconnect { from, kind, to } => {
+                Applied::Ended(t.disconnect(grant, from, &kind, to)?)
+            }
+            M::CreateKnowledge(new) => Applied::Knowledge(t.create_knowledge(new)?),
+            M::DeleteKnowledge(id) => {
+                t.delete_knowledge(grant, id)?;
+                Applied::Done
+            }
+            M::Emit {
+                kind,
+                target,
+                metadata,
+            } => Applied::Event(t.emit(&kind, target, metadata)?),
+            M::CreateTrigger {
+                name,
+                on,
+                kind,
+                emit,
+                metadata,
+            } => Applied::Trigger(t.create_trigger(&name, on, &kind, &emit, metadata)?),
+            M::DropTrigger(name) => {
+                t.drop_trigger(&name)?;
+                Applied::Done
+            }
+        })
+    }
+
+    pub fn create_org(&mut self, slug: &str, name: &str, plan: Plan) -> Result<Org> {
+        let (slug, name) = (slug.to_string(), name.to_string());
+        match self.apply(Mutation::CreateOrg { slug, name, plan })? {
+            Applied::Org(org) => Ok(org),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    pub fn update_org(&mut self, slug: &str, update: OrgUpdate) -> Result<Org> {
+        let slug = slug.to_string();
+        match self.apply(Mutation::UpdateOrg { slug, update })? {
+            Applied::Org(org) => Ok(org),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    /// `SET LIMITS ON ORG slug {name: n, …}`: counters or thing types; -1 is
+    /// unlimited. Lowering a limit below current usage is allowed (new
+    /// writes are refused until usage falls).
+    pub fn set_limits(&mut self, slug: &str, limits: BTreeMap<String, i64>) -> Result<Org> {
+        let slug = slug.to_string();
+        match self.apply(Mutation::SetLimits { slug, limits })? {
+            Applied::Org(org) => Ok(org),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    /// The platform owner adds a type to the vocabulary; it persists.
+    pub fn add_type(&mut self, kind: TypeKind, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.apply(Mutation::AddType { kind, name }).map(|_| ())
+    }
+
+    pub fn create_person(&mut self, new: NewPerson) -> Result<Person> {
+        match self.apply(Mutation::CreatePerson(new))? {
+            Applied::Person(p) => Ok(p),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    /// Removes a person: their record stays (status `removed`), their email
+    /// is free again, their connections end.
+    pub fn remove_person(&mut self, id: Id) -> Result<Person> {
+        match self.apply(Mutation::RemovePerson(id))? {
+            Applied::Person(p) => Ok(p),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    pub fn create_thing(&mut self, new: NewThing) -> Result<Thing> {
+        match self.apply(Mutation::CreateThing(new))? {
+            Applied::Thing(t) => Ok(t),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    pub fn update_thing(&mut self, id: Id, update: ThingUpdate) -> Result<Thing> {
+        match self.apply(Mutation::UpdateThing { id, update })? {
+            Applied::Thing(t) => Ok(t),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    /// Moves a thing through the lifecycle; anything off the table is
+    /// `INVALID_TRANSITION`. Archiving logs `entity_archived`.
+    pub fn set_status(&mut self, id: Id, status: Status) -> Result<Thing> {
+        match self.apply(Mutation::SetStatus { id, status })? {
+            Applied::Thing(t) => Ok(t),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    /// Soft delete: the thing and its connections vanish from queries; its
+    /// record and events stay. Its open connections end with it.
+    pub fn delete_thing(&mut self, id: Id) -> Result<()> {
+        self.apply(Mutation::DeleteThing(id)).map(|_| ())
+    }
+
+    pub fn connect(&mut self, new: NewConnection) -> Result<Connection> {
+        match self.apply(Mutation::Connect(new))? {
+            Applied::Connection(c) => Ok(c),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    /// Ends the current connections `from -[kind]-> to` now; history stays.
+    pub fn disconnect(&mut self, from: Id, kind: &str, to: Id) -> Result<Vec<Connection>> {
+        let kind = kind.to_string();
+        match self.apply(Mutation::Disconnect { from, kind, to })? {
+            Applied::Ended(ended) => Ok(ended),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    pub fn create_knowledge(&mut self, new: NewKnowledge) -> Result<Knowledge> {
+        match self.apply(Mutation::CreateKnowledge(new))? {
+            Applied::Knowledge(k) => Ok(k),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    pub fn delete_knowledge(&mut self, id: Id) -> Result<()> {
+        self.apply(Mutation::DeleteKnowledge(id)).map(|_| ())
+    }
+
+    /// `EMIT type TARGET x {metadata}`: a custom event.
+    pub fn emit(&mut self, kind: &str, target: Option<Id>, metadata: Props) -> Result<Event> {
+        let kind = kind.to_string();
+        match self.apply(Mutation::Emit {
+            kind,
+            target,
+            metadata,
+        })? {
+            Applied::Event(e) => Ok(e),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    pub fn create_trigger(
+        &mut self,
+        name: &str,
+        on: TriggerOn,
+        kind: &str,
+        emit: &str,
+        metadata: Props,
+    ) -> Result<Trigger> {
+        let (name, kind, emit) = (name.to_string(), kind.to_string(), emit.to_string());
+        match self.apply(Mutation::CreateTrigger {
+            name,
+            on,
+            kind,
+            emit,
+            metadata,
+        })? {
+            Applied::Trigger(t) => Ok(t),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    pub fn drop_trigger(&mut self, name: &str) -> Result<()> {
+        self.apply(Mutation::DropTrigger(name.to_string()))
+            .map(|_| ())
+    }
+}
+
+/// `apply` answered a mutation with another kind of result: a bug in
+/// `apply`'s table, reported rather than panicked on.
+fn mismatch(applied: Applied) -> Error {
+    Error::invalid(format!(
+        "internal: unexpected result of a mutation: {applied:?}"
+    ))
+}
