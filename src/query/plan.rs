@@ -262,17 +262,64 @@ fn no_vars(_: &str) -> Option<usize> {
     None
 }
 
+/// Which optional passes the planner runs. The plan means the same either
+/// way; the differential test (tests/golden.rs) runs every golden query
+/// both ways and compares the results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Optimize {
+    /// Anchor a labelled node on the type+status index when WHERE fixes
+    /// its status (and drop that conjunct); otherwise scan the type and
+    /// filter.
+    pub status_index: bool,
+    /// Bind an expansion's far end by id where nothing reads its record
+    /// (pass 5); otherwise every node is read.
+    pub skip_loads: bool,
+}
+
+impl Optimize {
+    pub const ALL: Optimize = Optimize {
+        status_index: true,
+        skip_loads: true,
+    };
+    pub const NONE: Optimize = Optimize {
+        status_index: false,
+        skip_loads: false,
+    };
+}
+
+impl Default for Optimize {
+    fn default() -> Self {
+        Optimize::ALL
+    }
+}
+
 pub fn plan_match(query: &Query, vocabulary: &Vocabulary) -> Result<Plan> {
-    plan_query(query, vocabulary, false)
+    plan_query(query, vocabulary, false, Optimize::ALL)
 }
 
 /// The plan of `SEARCH … THEN MATCH query`: the first node of the first
 /// pattern is bound to the search's hits.
 pub fn plan_seeded(query: &Query, vocabulary: &Vocabulary) -> Result<Plan> {
-    plan_query(query, vocabulary, true)
+    plan_query(query, vocabulary, true, Optimize::ALL)
 }
 
-fn plan_query(query: &Query, vocabulary: &Vocabulary, seeded: bool) -> Result<Plan> {
+/// `plan_match` (or, `seeded`, `plan_seeded`) with a choice of the
+/// optional passes.
+pub fn plan_with(
+    query: &Query,
+    vocabulary: &Vocabulary,
+    seeded: bool,
+    optimize: Optimize,
+) -> Result<Plan> {
+    plan_query(query, vocabulary, seeded, optimize)
+}
+
+fn plan_query(
+    query: &Query,
+    vocabulary: &Vocabulary,
+    seeded: bool,
+    optimize: Optimize,
+) -> Result<Plan> {
     let mut slots = Slots::default();
     let mut filters: Vec<Expr> = Vec::new();
     if let Some(w) = &query.filter {
@@ -342,6 +389,7 @@ fn plan_query(query: &Query, vocabulary: &Vocabulary, seeded: bool) -> Result<Pl
             pending: &mut pending,
             bound: &mut bound,
             seed,
+            status_index: optimize.status_index,
         };
         root = Some(planner.plan(pattern, nodes, rels, *path, root.take())?);
     }
@@ -358,9 +406,11 @@ fn plan_query(query: &Query, vocabulary: &Vocabulary, seeded: bool) -> Result<Pl
         &slots,
     )?;
     // Pass 5: expansions whose far end no expression reads bind it by id.
-    let mut needed = vec![false; plan.width];
-    record_slots(&plan.root, &mut needed);
-    skip_loads(&mut plan.root, &needed);
+    if optimize.skip_loads {
+        let mut needed = vec![false; plan.width];
+        record_slots(&plan.root, &mut needed);
+        skip_loads(&mut plan.root, &needed);
+    }
     Ok(plan)
 }
 
@@ -493,6 +543,7 @@ fn access_for(
     node: &NodePattern,
     name: &str,
     filters: &[Expr],
+    status_index: bool,
 ) -> Result<(u8, Access, Option<usize>)> {
     for (i, f) in filters.iter().enumerate() {
         if let Some(value) = equality_on(f, name, "id") {
@@ -510,7 +561,7 @@ fn access_for(
             "knowledge nodes are reached from SEARCH KNOWLEDGE or -[:about]-",
         )),
         Some(kind) => {
-            for (i, f) in filters.iter().enumerate() {
+            for (i, f) in filters.iter().enumerate().filter(|_| status_index) {
                 if let Some(value) = equality_on(f, name, "status")
                     && let ExprKind::Str(s) = &value.kind
                     && let Ok(status) = Status::parse(s)
@@ -532,6 +583,7 @@ struct PatternPlanner<'p> {
     bound: &'p mut Vec<bool>,
     /// The slot the search hits bind (SEARCH … THEN MATCH).
     seed: Option<usize>,
+    status_index: bool,
 }
 
 impl PatternPlanner<'_> {
@@ -547,7 +599,7 @@ impl PatternPlanner<'_> {
             let label = node.label.as_ref().map(|l| l.name.clone());
             (Access::Seeds(label), None)
         } else {
-            let (_, access, answered) = access_for(node, name, self.filters)?;
+            let (_, access, answered) = access_for(node, name, self.filters, self.status_index)?;
             (access, answered)
         };
         if let Some(i) = answered {
@@ -599,7 +651,7 @@ impl PatternPlanner<'_> {
             None => {
                 let mut best = (u8::MAX, 0);
                 for (i, (node, (_, name))) in all_nodes.iter().zip(nodes).enumerate() {
-                    let (score, _, _) = access_for(node, name, self.filters)?;
+                    let (score, _, _) = access_for(node, name, self.filters, self.status_index)?;
                     if score < best.0 {
                         best = (score, i);
                     }

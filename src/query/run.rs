@@ -19,7 +19,7 @@ use crate::query::exec::{self, Context, ProfileStats};
 use crate::query::expr::Env;
 pub use crate::query::outcome::{Outcome, Stats};
 use crate::query::parser::parse_statement;
-use crate::query::plan::{Plan, plan_match, plan_seeded};
+use crate::query::plan::{Optimize, Plan, plan_with};
 use crate::query::value::Val;
 use crate::search::Indexes;
 
@@ -61,6 +61,7 @@ pub struct Runner<'s> {
     vars: HashMap<String, Val>,
     block: Block<'s>,
     limits: QueryLimits,
+    optimize: Optimize,
     /// Statement text → its parse and (for MATCH) plan.
     prepared: HashMap<String, Arc<Prepared>>,
 }
@@ -84,12 +85,20 @@ impl<'s> Runner<'s> {
             vars: HashMap::from([(ME.to_string(), me)]),
             block: Block::None,
             limits: QueryLimits::default(),
+            optimize: Optimize::ALL,
             prepared: HashMap::new(),
         }
     }
 
     pub fn set_limits(&mut self, limits: QueryLimits) {
         self.limits = limits;
+    }
+
+    /// Which optional planner passes run (all, by default). Results are
+    /// the same either way; plans and speed are not.
+    pub fn set_optimize(&mut self, optimize: Optimize) {
+        self.optimize = optimize;
+        self.prepared.clear();
     }
 
     /// Binds `$name` (a parameter: only ever data, never OQL text).
@@ -279,14 +288,18 @@ impl<'s> Runner<'s> {
     /// other statements).
     fn plan_for(&self, statement: &Statement) -> Result<Option<Arc<Plan>>> {
         match &statement.kind {
-            StatementKind::Match(query) => Ok(Some(Arc::new(plan_match(
+            StatementKind::Match(query) => Ok(Some(Arc::new(plan_with(
                 query,
                 &self.session.vocabulary(),
+                false,
+                self.optimize,
             )?))),
             StatementKind::Search(search) => match &search.then {
-                Some(query) => Ok(Some(Arc::new(plan_seeded(
+                Some(query) => Ok(Some(Arc::new(plan_with(
                     query,
                     &self.session.vocabulary(),
+                    true,
+                    self.optimize,
                 )?))),
                 None => Ok(None),
             },
