@@ -1,15 +1,21 @@
 //! Planning a MATCH: patterns and WHERE → a tree of physical operators.
 //!
-//! Passes, in order:
-//! 1. `bind`: every node, relationship and path variable gets a row slot;
-//!    node property maps become WHERE conjuncts.
-//! 2. `choose_anchor`: per pattern, the node with the best access path —
-//!    id > type+status > type > people > all things — starts the scan.
-//! 3. `place_filters`: each conjunct runs right after the operator that binds
-//!    the last slot it reads.
-//! 4. `finish`: projection or aggregation, DISTINCT, ORDER BY, SKIP, LIMIT.
-//! 5. `record_slots` / `skip_loads`: an expansion whose far end no
-//!    expression reads beyond its id binds it by id, without reading it.
+//! Passes, in order, each a function of the one before (`plan_query`
+//! chains them; `passes` shows what each hands the next, which the golden
+//! tests in tests/planner/ pin):
+//! 1. `bind`: labels and types checked, every node, relationship and path
+//!    variable gets a row slot; node property maps become WHERE conjuncts.
+//! 2. `access`: per pattern, the node with the best access path — id >
+//!    type+status > type > people > all things — starts the scan
+//!    (`access_for`), expansions go outward, and each conjunct runs right
+//!    after the operator that binds the last slot it reads
+//!    (`place_filters`).
+//! 3. `finish`: projection or aggregation, DISTINCT, ORDER BY, SKIP, LIMIT.
+//! 4. `bind_far_ends_by_id`: an expansion whose far end no expression
+//!    reads beyond its id binds it by id, without reading it.
+//!
+//! The status index (in `access`) and pass 4 are optimizations that
+//! `Optimize` can switch off; the results must not change.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -320,12 +326,94 @@ fn plan_query(
     seeded: bool,
     optimize: Optimize,
 ) -> Result<Plan> {
+    let bound = bind(query, vocabulary)?;
+    let root = access(&bound, seeded, optimize.status_index)?;
+    let plan = finish(
+        root,
+        &query.ret,
+        &query.order,
+        query.skip.as_ref(),
+        query.limit.as_ref(),
+        &bound.slots,
+    )?;
+    Ok(if optimize.skip_loads {
+        bind_far_ends_by_id(plan)
+    } else {
+        plan
+    })
+}
+
+/// What each pass of `plan_match` hands the next, rendered as text, pass by
+/// pass (the planner's golden tests, tests/planner.rs).
+pub fn passes(query: &Query, vocabulary: &Vocabulary) -> Result<Vec<(&'static str, String)>> {
+    let bound = bind(query, vocabulary)?;
+    let rendered = bound.render();
+    let root = access(&bound, false, true)?;
+    let anchored = root.tree(&|_| String::new());
+    let plan = finish(
+        root,
+        &query.ret,
+        &query.order,
+        query.skip.as_ref(),
+        query.limit.as_ref(),
+        &bound.slots,
+    )?;
+    let finished = plan.root.tree(&|_| String::new());
+    let plan = bind_far_ends_by_id(plan);
+    let mut loads = Vec::new();
+    plan.root.each(&mut |op| loads.push(op.reads_records()));
+    let by_id = plan.root.tree(&|i| match loads.get(i).copied().flatten() {
+        Some(false) => " [by id]".to_string(),
+        _ => String::new(),
+    });
+    Ok(vec![
+        ("bind", rendered),
+        ("access", anchored),
+        ("finish", finished),
+        ("bind_far_ends_by_id", by_id),
+    ])
+}
+
+/// Pass 1's result: every variable's slot, every conjunct (WHERE's and the
+/// nodes' property maps), and each pattern with the slots of its nodes,
+/// relationships and path.
+struct Bound<'q> {
+    slots: Slots,
+    filters: Vec<Expr>,
+    patterns: Vec<BoundPattern<'q>>,
+}
+
+struct BoundPattern<'q> {
+    pattern: &'q Pattern,
+    nodes: Vec<(usize, String)>,
+    rels: Vec<Option<usize>>,
+    path: Option<usize>,
+}
+
+impl Bound<'_> {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "slots {}", self.slots.names.join(" "));
+        for f in &self.filters {
+            let _ = writeln!(out, "conjunct {f}");
+        }
+        for p in &self.patterns {
+            let nodes: Vec<String> = p.nodes.iter().map(|(s, n)| format!("{n}#{s}")).collect();
+            let _ = writeln!(out, "pattern {}", nodes.join(" "));
+        }
+        out
+    }
+}
+
+/// Pass 1: checks labels and relationship types against the vocabulary,
+/// gives every variable a row slot, and turns node property maps into
+/// conjuncts.
+fn bind<'q>(query: &'q Query, vocabulary: &Vocabulary) -> Result<Bound<'q>> {
     let mut slots = Slots::default();
     let mut filters: Vec<Expr> = Vec::new();
     if let Some(w) = &query.filter {
         conjuncts(w, &mut filters);
     }
-    // Pass 1: bind variables; property maps become conjuncts.
     let mut named_patterns = Vec::new();
     for pattern in &query.patterns {
         let mut nodes = Vec::new();
@@ -363,15 +451,32 @@ fn plan_query(
             .path_var
             .as_ref()
             .map(|v| slots.slot(Some(&v.name)).0);
-        named_patterns.push((pattern, nodes, rels, path));
+        named_patterns.push(BoundPattern {
+            pattern,
+            nodes,
+            rels,
+            path,
+        });
     }
 
-    // Passes 2 and 3: scans from the best anchor, expansions outward, and
-    // each filter as soon as its slots are bound.
-    let mut bound: Vec<bool> = vec![false; slots.names.len()];
+    Ok(Bound {
+        slots,
+        filters,
+        patterns: named_patterns,
+    })
+}
+
+/// Passes 2 and 3: each pattern is scanned from its best anchor (or the
+/// search hits, `seeded`) and expanded outward, and every conjunct runs as
+/// soon as the slots it reads are bound (conjuncts an index answers are
+/// dropped).
+fn access(bound: &Bound<'_>, seeded: bool, status_index: bool) -> Result<Op> {
+    let filters = &bound.filters;
+    let slots = &bound.slots;
+    let mut placed: Vec<bool> = vec![false; slots.names.len()];
     // Indexed like `filters`; None once placed or answered by an index.
     let mut pending: Pending = Vec::new();
-    for f in &filters {
+    for f in filters {
         let c = compile(f, &|n| slots.resolve(n))?;
         let mut used = Vec::new();
         c.slots(&mut used);
@@ -379,39 +484,31 @@ fn plan_query(
     }
     let mut root: Option<Op> = None;
     let seed = if seeded {
-        named_patterns.first().map(|(_, nodes, _, _)| nodes[0].0)
+        bound.patterns.first().map(|p| p.nodes[0].0)
     } else {
         None
     };
-    for (pattern, nodes, rels, path) in &named_patterns {
+    for p in &bound.patterns {
         let mut planner = PatternPlanner {
-            filters: &filters,
+            filters,
             pending: &mut pending,
-            bound: &mut bound,
+            bound: &mut placed,
             seed,
-            status_index: optimize.status_index,
+            status_index,
         };
-        root = Some(planner.plan(pattern, nodes, rels, *path, root.take())?);
+        root = Some(planner.plan(p.pattern, &p.nodes, &p.rels, p.path, root.take())?);
     }
-    let mut root = root.unwrap_or(Op::Once);
-    root = place_filters(root, &mut pending, &vec![true; bound.len()]);
+    let root = root.unwrap_or(Op::Once);
+    Ok(place_filters(root, &mut pending, &vec![true; placed.len()]))
+}
 
-    // Pass 4: RETURN, DISTINCT, ORDER BY, SKIP, LIMIT.
-    let mut plan = finish(
-        root,
-        &query.ret,
-        &query.order,
-        query.skip.as_ref(),
-        query.limit.as_ref(),
-        &slots,
-    )?;
-    // Pass 5: expansions whose far end no expression reads bind it by id.
-    if optimize.skip_loads {
-        let mut needed = vec![false; plan.width];
-        record_slots(&plan.root, &mut needed);
-        skip_loads(&mut plan.root, &needed);
-    }
-    Ok(plan)
+/// Pass 5: an expansion whose far end no expression reads beyond its id
+/// binds it by id, without reading its record.
+fn bind_far_ends_by_id(mut plan: Plan) -> Plan {
+    let mut needed = vec![false; plan.width];
+    record_slots(&plan.root, &mut needed);
+    skip_loads(&mut plan.root, &needed);
+    plan
 }
 
 /// Marks in `needed` every slot whose node record some expression of the
@@ -1029,6 +1126,27 @@ impl Op {
             | Op::Skip { input, .. }
             | Op::Limit { input, .. }
             | Op::Trim { input, .. } => vec![input],
+        }
+    }
+
+    /// Visits the tree in pre-order, the order of `tree`'s annotations.
+    fn each<'o>(&'o self, visit: &mut dyn FnMut(&'o Op)) {
+        visit(self);
+        for child in self.children() {
+            child.each(visit);
+        }
+    }
+
+    /// For a scan by id and an expansion: whether it reads the record of
+    /// the node it binds (false: bound by id alone). None for the rest.
+    fn reads_records(&self) -> Option<bool> {
+        match self {
+            Op::Scan {
+                access: Access::ById { load, .. },
+                ..
+            } => Some(*load),
+            Op::Expand { expand, .. } => Some(expand.load),
+            _ => None,
         }
     }
 
