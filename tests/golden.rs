@@ -157,15 +157,17 @@ fn run_file(path: &Path, optimize: Optimize) -> (String, Vec<String>) {
     (out.join("\n") + "\n", mismatches)
 }
 
+/// Every `tests/queries/**/*.oql`.
+fn golden_files() -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/queries");
+    files(&root, &mut paths);
+    paths
+}
+
 #[test]
 fn golden_queries() {
-    let mut paths = Vec::new();
-    files(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/queries")
-            .as_path(),
-        &mut paths,
-    );
+    let paths = golden_files();
     assert!(!paths.is_empty(), "no golden files found");
     let bless = std::env::var("ONEDB_BLESS").is_ok_and(|v| v == "1");
     let mut failures = Vec::new();
@@ -189,13 +191,7 @@ fn golden_queries() {
 /// passes gives the results the file expects of the optimized plans.
 #[test]
 fn golden_queries_give_the_same_results_unoptimized() {
-    let mut paths = Vec::new();
-    files(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/queries")
-            .as_path(),
-        &mut paths,
-    );
+    let paths = golden_files();
     let mut failures = Vec::new();
     let mut compared = 0;
     for path in &paths {

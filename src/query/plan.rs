@@ -22,9 +22,7 @@ use std::fmt::Write;
 
 use crate::error::{Error, Result};
 use crate::ontology::{Status, TypeKind, Vocabulary};
-use crate::query::ast::{
-    BinaryOp, Expr, ExprKind, NodePattern, Pattern, Query, RelDirection, Return,
-};
+use crate::query::ast::{BinaryOp, Expr, ExprKind, NodePattern, Pattern, Query, RelDirection};
 use crate::query::expr::{AggFunc, CExpr, compile};
 
 /// Longest variable-length traversal (RELIABILITY.md: traversal depth 10).
@@ -328,14 +326,7 @@ fn plan_query(
 ) -> Result<Plan> {
     let bound = bind(query, vocabulary)?;
     let root = access(&bound, seeded, optimize.status_index)?;
-    let plan = finish(
-        root,
-        &query.ret,
-        &query.order,
-        query.skip.as_ref(),
-        query.limit.as_ref(),
-        &bound.slots,
-    )?;
+    let plan = finish(root, query, &bound.slots)?;
     Ok(if optimize.skip_loads {
         bind_far_ends_by_id(plan)
     } else {
@@ -350,14 +341,7 @@ pub fn passes(query: &Query, vocabulary: &Vocabulary) -> Result<Vec<(&'static st
     let rendered = bound.render();
     let root = access(&bound, false, true)?;
     let anchored = root.tree(&|_| String::new());
-    let plan = finish(
-        root,
-        &query.ret,
-        &query.order,
-        query.skip.as_ref(),
-        query.limit.as_ref(),
-        &bound.slots,
-    )?;
+    let plan = finish(root, query, &bound.slots)?;
     let finished = plan.root.tree(&|_| String::new());
     let plan = bind_far_ends_by_id(plan);
     let mut loads = Vec::new();
@@ -908,14 +892,9 @@ pub fn column_name(expr: &Expr, alias: Option<&str>) -> String {
         .unwrap_or_else(|| expr.to_string())
 }
 
-fn finish(
-    input: Op,
-    ret: &Return,
-    order: &[(Expr, bool)],
-    skip: Option<&Expr>,
-    limit: Option<&Expr>,
-    slots: &Slots,
-) -> Result<Plan> {
+fn finish(input: Op, query: &Query, slots: &Slots) -> Result<Plan> {
+    let (ret, order) = (&query.ret, &query.order);
+    let (skip, limit) = (query.skip.as_ref(), query.limit.as_ref());
     let columns: Vec<String> = ret
         .items
         .iter()
