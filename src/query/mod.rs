@@ -11,6 +11,7 @@ pub mod outcome;
 pub mod parser;
 pub mod plan;
 pub mod print;
+mod read;
 pub mod run;
 pub mod script;
 pub(crate) mod search;

@@ -49,6 +49,23 @@ use trim::Trim;
 
 pub type Row = Vec<Val>;
 
+/// Limits on one query (RELIABILITY.md).
+#[derive(Debug, Clone, Copy)]
+pub struct QueryLimits {
+    pub timeout: Duration,
+    /// Rows a result may have without LIMIT.
+    pub max_rows: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            timeout: Duration::from_secs(5),
+            max_rows: 10_000,
+        }
+    }
+}
+
 /// Per-operator (rows, time) of a PROFILE, in plan pre-order.
 pub type ProfileStats = Rc<RefCell<Vec<(u64, Duration)>>>;
 

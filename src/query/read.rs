@@ -1,0 +1,261 @@
+//! Running read statements over a read transaction (or an open block's
+//! write transaction, whose own writes it sees): MATCH through its plan,
+//! SEARCH, EVENTS, SHOW, WHOAMI, and EXPLAIN of a SEARCH.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use serde_json::{Value as Json, json};
+
+use crate::error::{Error, Result};
+use crate::graph::{EventFilter, ReadTxn};
+use crate::ontology::TypeKind;
+use crate::query::ast::{BinaryOp, Expr, ExprKind, Statement, StatementKind};
+use crate::query::bind::View;
+use crate::query::exec::{self, Context, ProfileStats, QueryLimits};
+use crate::query::expr::Env;
+use crate::query::outcome::Outcome;
+use crate::query::plan::Plan;
+use crate::query::value::Val;
+use crate::search::Indexes;
+
+/// The execution context of a read: parameters, the transaction, the
+/// query's deadline and row cap.
+fn context<'e, 't>(
+    params: &'e HashMap<String, Val>,
+    txn: &'e ReadTxn<'t>,
+    indexes: &'e Indexes,
+    limits: QueryLimits,
+    profile: Option<ProfileStats>,
+) -> Context<'e, 't> {
+    Context {
+        env: Env {
+            params,
+            txn,
+            now: txn.now(),
+        },
+        indexes,
+        deadline: Instant::now() + limits.timeout,
+        max_rows: limits.max_rows,
+        profile,
+        seeds: Vec::new(),
+    }
+}
+
+pub(super) fn read_statement(
+    view: View<'_>,
+    t: &ReadTxn<'_>,
+    indexes: &Indexes,
+    statement: &Statement,
+    plan: Option<&Plan>,
+    limits: QueryLimits,
+    profile: Option<ProfileStats>,
+) -> Result<Outcome> {
+    use StatementKind as S;
+    match &statement.kind {
+        S::Match(_) => {
+            let plan = plan.ok_or_else(|| Error::invalid("MATCH without a plan"))?;
+            let params = view.params();
+            let rows = exec::run(plan, &context(params, t, indexes, limits, profile))?;
+            let rows: Vec<Vec<Json>> = rows
+                .into_iter()
+                .map(|r| r.into_iter().map(Val::into_json).collect())
+                .collect();
+            Ok(Outcome {
+                columns: plan.columns.clone(),
+                rows,
+                ..Default::default()
+            })
+        }
+        S::Events {
+            filter,
+            since,
+            until,
+            limit,
+        } => {
+            let mut f = EventFilter {
+                since: view.millis(since, t)?,
+                until: view.millis(until, t)?,
+                limit: match limit {
+                    Some(l) => view
+                        .value(l, t)?
+                        .as_i64()
+                        .filter(|n| *n >= 0)
+                        .ok_or_else(|| Error::invalid("LIMIT takes a whole number"))?
+                        as usize,
+                    None => 100,
+                },
+                ..Default::default()
+            };
+            if let Some(expr) = filter {
+                event_filter(view, t, expr, &mut f)?;
+            }
+            let rows = t
+                .events(&f)?
+                .into_iter()
+                .map(|e| {
+                    vec![
+                        json!(e.id),
+                        json!(e.kind),
+                        e.actor.map_or(json!("system"), |a| json!(a)),
+                        e.target.map_or(Json::Null, |x| json!(x)),
+                        json!(e.timestamp),
+                        Json::Object(e.metadata),
+                    ]
+                })
+                .collect();
+            Ok(Outcome::table(
+                &["id", "type", "actor", "target", "timestamp", "metadata"],
+                rows,
+            ))
+        }
+        S::Show(what) => show(t, &what.name.to_ascii_lowercase()).map_err(|e| e.at_span(what.span)),
+        S::WhoAmI => {
+            let a = t.actor();
+            let org = t.org().map_or(Json::Null, |o| json!(o.slug));
+            Ok(Outcome::table(
+                &["id", "email", "role", "org"],
+                vec![vec![
+                    json!(a.person),
+                    json!(a.email),
+                    json!(a.role.as_str()),
+                    org,
+                ]],
+            ))
+        }
+        S::Search(search) => {
+            let params = view.params();
+            let ctx = context(params, t, indexes, limits, profile);
+            let result = crate::query::search::run(search, plan, &ctx)?;
+            Ok(Outcome {
+                columns: result.columns,
+                rows: result.rows,
+                ..Default::default()
+            })
+        }
+        _ => Err(Error::invalid("not a read statement")),
+    }
+}
+
+pub(super) fn explain_search(
+    search: &crate::query::ast::Search,
+    then: Option<&Plan>,
+    params: &HashMap<String, Val>,
+    txn: &ReadTxn<'_>,
+    indexes: &Indexes,
+) -> Result<Vec<String>> {
+    let env = Env {
+        params,
+        txn,
+        now: txn.now(),
+    };
+    crate::query::search::explain(search, then, &env, indexes)
+}
+
+/// `EVENTS WHERE target = x AND actor = y AND type = "t"`.
+fn event_filter(view: View<'_>, t: &ReadTxn<'_>, expr: &Expr, f: &mut EventFilter) -> Result<()> {
+    match &expr.kind {
+        ExprKind::Binary(BinaryOp::And, l, r) => {
+            event_filter(view, t, l, f)?;
+            event_filter(view, t, r, f)
+        }
+        ExprKind::Binary(BinaryOp::Eq, l, r) => {
+            let ExprKind::Var(field) = &l.kind else {
+                return Err(Error::invalid(
+                    "EVENTS filters are field = value: target, actor, type",
+                )
+                .at_span(expr.span));
+            };
+            match field.as_str() {
+                "target" => f.target = Some(view.id(r, t)?),
+                "actor" => {
+                    f.actor = Some(match view.value(r, t)? {
+                        Val::Data(Json::String(s)) if s == "system" => None,
+                        v => Some(v.as_id().map_err(|e| e.at_span(r.span))?),
+                    })
+                }
+                "type" => f.kind = Some(view.string(r, t, "type")?),
+                other => {
+                    return Err(Error::invalid(format!(
+                        "EVENTS filter on target, actor or type, not {other}"
+                    ))
+                    .at_span(l.span));
+                }
+            }
+            Ok(())
+        }
+        _ => {
+            Err(Error::invalid("EVENTS filters are field = value joined by AND").at_span(expr.span))
+        }
+    }
+}
+
+fn show(t: &ReadTxn<'_>, what: &str) -> Result<Outcome> {
+    Ok(match what {
+        "orgs" => Outcome::table(
+            &["slug", "name", "plan", "status", "id"],
+            t.orgs()?
+                .into_iter()
+                .map(|o| {
+                    vec![
+                        json!(o.slug),
+                        json!(o.name),
+                        json!(o.plan.as_str()),
+                        json!(o.status.as_str()),
+                        json!(o.id),
+                    ]
+                })
+                .collect(),
+        ),
+        "usage" => Outcome::table(
+            &["counter", "used", "limit"],
+            t.usage()?
+                .into_iter()
+                .map(|u| vec![json!(u.counter), json!(u.used), json!(u.limit)])
+                .collect(),
+        ),
+        "types" => {
+            let mut rows = Vec::new();
+            for kind in TypeKind::ALL {
+                for (category, name) in t.vocabulary().types(kind) {
+                    rows.push(vec![json!(kind.as_str()), json!(category), json!(name)]);
+                }
+            }
+            Outcome::table(&["kind", "category", "name"], rows)
+        }
+        "triggers" => Outcome::table(
+            &["name", "on", "type", "emit", "metadata"],
+            t.triggers()?
+                .into_iter()
+                .map(|x| {
+                    vec![
+                        json!(x.name),
+                        json!(x.on.as_str()),
+                        json!(x.kind),
+                        json!(x.emit),
+                        Json::Object(x.metadata),
+                    ]
+                })
+                .collect(),
+        ),
+        "people" => Outcome::table(
+            &["id", "email", "name", "role"],
+            t.people()?
+                .into_iter()
+                .map(|p| {
+                    vec![
+                        json!(p.id),
+                        json!(p.email),
+                        json!(p.name),
+                        json!(p.role.as_str()),
+                    ]
+                })
+                .collect(),
+        ),
+        _ => {
+            return Err(Error::invalid(format!(
+                "SHOW ORGS, USAGE, TYPES, TRIGGERS or PEOPLE, not {what}"
+            )));
+        }
+    })
+}
