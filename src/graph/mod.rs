@@ -255,7 +255,8 @@ impl<'a> ReadTxn<'a> {
         &self.txn
     }
 
-    pub fn is_writable(&self) -> bool {
+    /// Whether this is a `WriteTxn`'s reader: reads for update only then.
+    pub(crate) fn is_writable(&self) -> bool {
         self.txn.is_writable()
     }
 
