@@ -477,7 +477,9 @@ impl<'a> Txn<'a> {
         pruned: Vec<u8>,
     ) -> Result<u64> {
         if !self.writable || self.is_dirty() {
-            return Err(Error::invalid("index-log pruning commits alone"));
+            return Err(Error::invalid(
+                "index-log pruning needs a write transaction that holds nothing else",
+            ));
         }
         let log = keys::index_log_prefix();
         if applied.iter().any(|k| !k.starts_with(&log)) {
