@@ -14,5 +14,4 @@ pub mod print;
 mod read;
 pub mod run;
 pub mod script;
-pub(crate) mod search;
 pub mod value;

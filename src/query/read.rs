@@ -1,6 +1,7 @@
 //! Running read statements over a read transaction (or an open block's
-//! write transaction, whose own writes it sees): MATCH through its plan,
-//! SEARCH, EVENTS, SHOW, WHOAMI, and EXPLAIN of a SEARCH.
+//! write transaction, whose own writes it sees): MATCH and SEARCH through
+//! their plans, EVENTS, SHOW, WHOAMI; EXPLAIN's view of a
+//! plan on the snapshot.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -15,7 +16,7 @@ use crate::query::bind::View;
 use crate::query::exec::{self, Context, ProfileStats, QueryLimits};
 use crate::query::expr::Env;
 use crate::query::outcome::Outcome;
-use crate::query::plan::Plan;
+use crate::query::plan::{Op, Plan};
 use crate::query::value::Val;
 use crate::search::Indexes;
 
@@ -38,7 +39,6 @@ fn context<'e, 't>(
         deadline: Instant::now() + limits.timeout,
         max_rows: limits.max_rows,
         profile,
-        seeds: Vec::new(),
     }
 }
 
@@ -53,8 +53,8 @@ pub(super) fn read_statement(
 ) -> Result<Outcome> {
     use StatementKind as S;
     match &statement.kind {
-        S::Match(_) => {
-            let plan = plan.ok_or_else(|| Error::invalid("MATCH without a plan"))?;
+        S::Match(_) | S::Search(_) => {
+            let plan = plan.ok_or_else(|| Error::invalid("a query without a plan"))?;
             let params = view.params();
             let rows = exec::run(plan, &context(params, t, indexes, limits, profile))?;
             let rows: Vec<Vec<Json>> = rows
@@ -123,33 +123,38 @@ pub(super) fn read_statement(
                 ]],
             ))
         }
-        S::Search(search) => {
-            let params = view.params();
-            let ctx = context(params, t, indexes, limits, profile);
-            let result = crate::query::search::run(search, plan, &ctx)?;
-            Ok(Outcome {
-                columns: result.columns,
-                rows: result.rows,
-                ..Default::default()
-            })
-        }
         _ => Err(Error::invalid("not a read statement")),
     }
 }
 
-pub(super) fn explain_search(
-    search: &crate::query::ast::Search,
-    then: Option<&Plan>,
-    params: &HashMap<String, Val>,
-    txn: &ReadTxn<'_>,
+/// The plan as EXPLAIN shows it, one operator per line, with what each
+/// SEARCH KNOWLEDGE step would choose on this snapshot.
+pub(super) fn explain(
+    view: View<'_>,
+    t: &ReadTxn<'_>,
     indexes: &Indexes,
-) -> Result<Vec<String>> {
-    let env = Env {
-        params,
-        txn,
-        now: txn.now(),
-    };
-    crate::query::search::explain(search, then, &env, indexes)
+    plan: &Plan,
+    limits: QueryLimits,
+) -> Result<String> {
+    let ctx = context(view.params(), t, indexes, limits, None);
+    let mut notes = Vec::new();
+    let mut failed = None;
+    plan.root.each(&mut |op| {
+        let note = match op {
+            Op::Search { step, .. } => exec::explain_note(step, &ctx),
+            _ => Ok(String::new()),
+        };
+        notes.push(note.unwrap_or_else(|e| {
+            failed.get_or_insert(e);
+            String::new()
+        }));
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    Ok(plan
+        .root
+        .tree(&|i| notes.get(i).cloned().unwrap_or_default()))
 }
 
 /// `EVENTS WHERE target = x AND actor = y AND type = "t"`.

@@ -11,17 +11,19 @@ use serde_json::{Value as Json, json};
 
 use crate::db::Session;
 use crate::error::{Error, Position, Result};
-use crate::graph::WriteTxn;
+use crate::graph::{ReadTxn, WriteTxn};
 use crate::model::Org;
 use crate::ontology::Role;
 use crate::query::ast::{LetValue, Statement, StatementKind};
-use crate::query::bind::{apply_write, self_view};
+use crate::query::bind::{View, apply_write, self_view};
+use crate::query::exec::ProfileStats;
 pub use crate::query::exec::QueryLimits;
 pub use crate::query::outcome::{Outcome, Stats};
 use crate::query::parser::parse_statement;
-use crate::query::plan::{Optimize, Plan, plan_with};
-use crate::query::read::{explain_search, read_statement};
+use crate::query::plan::{Optimize, Plan, plan_search, plan_with};
+use crate::query::read::{explain, read_statement};
 use crate::query::value::Val;
+use crate::search::Indexes;
 
 /// The variable that names the session's person.
 const ME: &str = "me";
@@ -229,26 +231,9 @@ impl<'s> Runner<'s> {
 
     /// Runs a read statement on the block's transaction or a snapshot.
     fn read(&mut self, statement: &Statement, plan: Option<Arc<Plan>>) -> Result<Outcome> {
-        let view = self_view(&self.vars);
-        let indexes = self.session.indexes();
-        let limits = self.limits;
-        match &mut self.block {
-            Block::Open(txn) => {
-                read_statement(view, txn, indexes, statement, plan.as_deref(), limits, None)
-            }
-            _ => {
-                let txn = self.session.read_in(self.org.clone())?;
-                read_statement(
-                    view,
-                    &txn,
-                    indexes,
-                    statement,
-                    plan.as_deref(),
-                    limits,
-                    None,
-                )
-            }
-        }
+        self.on_snapshot(|view, txn, indexes, limits| {
+            read_statement(view, txn, indexes, statement, plan.as_deref(), limits, None)
+        })
     }
 
     /// Parses and plans `text`, or finds it in the cache: a repeated
@@ -274,18 +259,13 @@ impl<'s> Runner<'s> {
             StatementKind::Match(query) => Ok(Some(Arc::new(plan_with(
                 query,
                 &self.session.vocabulary(),
-                false,
                 self.optimize,
             )?))),
-            StatementKind::Search(search) => match &search.then {
-                Some(query) => Ok(Some(Arc::new(plan_with(
-                    query,
-                    &self.session.vocabulary(),
-                    true,
-                    self.optimize,
-                )?))),
-                None => Ok(None),
-            },
+            StatementKind::Search(search) => Ok(Some(Arc::new(plan_search(
+                search,
+                &self.session.vocabulary(),
+                self.optimize,
+            )?))),
             StatementKind::Explain { statement, .. } => self.plan_for(statement),
             StatementKind::Let {
                 value: LetValue::Statement(inner),
@@ -301,42 +281,20 @@ impl<'s> Runner<'s> {
         plan: Option<Arc<Plan>>,
         profile: bool,
     ) -> Result<Outcome> {
-        if let StatementKind::Search(search) = &inner.kind
-            && !profile
-        {
-            let view = self_view(&self.vars);
-            let indexes = self.session.indexes();
-            let params = view.params();
-            let lines = match &mut self.block {
-                Block::Open(txn) => explain_search(search, plan.as_deref(), params, txn, indexes)?,
-                _ => {
-                    let txn = self.session.read_in(self.org.clone())?;
-                    explain_search(search, plan.as_deref(), params, &txn, indexes)?
-                }
-            };
-            return Ok(Outcome::table(
-                &["plan"],
-                lines.into_iter().map(|l| vec![json!(l)]).collect(),
-            ));
-        }
         let Some(plan) = plan else {
             return Err(Error::invalid(
-                "EXPLAIN takes a MATCH or SEARCH statement; PROFILE a MATCH",
+                "EXPLAIN and PROFILE take a MATCH or SEARCH statement",
             ));
         };
         if !profile {
-            let lines = plan.root.tree(&|_| String::new());
-            return Ok(Outcome::table(
-                &["plan"],
-                lines.lines().map(|l| vec![json!(l)]).collect(),
-            ));
+            let lines = self.on_snapshot(|view, txn, indexes, limits| {
+                explain(view, txn, indexes, &plan, limits)
+            })?;
+            return Ok(table_of_lines(&lines));
         }
-        let stats = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-        let view = self_view(&self.vars);
-        let indexes = self.session.indexes();
-        let limits = self.limits;
-        let rows = match &mut self.block {
-            Block::Open(txn) => read_statement(
+        let stats = ProfileStats::default();
+        let rows = self.on_snapshot(|view, txn, indexes, limits| {
+            read_statement(
                 view,
                 txn,
                 indexes,
@@ -344,29 +302,42 @@ impl<'s> Runner<'s> {
                 Some(&plan),
                 limits,
                 Some(stats.clone()),
-            )?,
-            _ => {
-                let txn = self.session.read_in(self.org.clone())?;
-                read_statement(
-                    view,
-                    &txn,
-                    indexes,
-                    inner,
-                    Some(&plan),
-                    limits,
-                    Some(stats.clone()),
-                )?
-            }
-        };
+            )
+        })?;
         let stats = stats.borrow();
         let lines = plan.root.tree(&|id| {
             let (n, t) = stats.get(id).copied().unwrap_or_default();
             format!("  (rows={n}, time={}µs)", t.as_micros())
         });
-        let mut out = Outcome::table(&["plan"], lines.lines().map(|l| vec![json!(l)]).collect());
+        let mut out = table_of_lines(&lines);
         out.value = Some(json!(rows.rows.len()));
         Ok(out)
     }
+
+    /// Runs `read` on the open block's transaction (whose own writes it
+    /// sees), else on a snapshot of the current org.
+    fn on_snapshot<T>(
+        &mut self,
+        read: impl FnOnce(View<'_>, &ReadTxn<'_>, &Indexes, QueryLimits) -> Result<T>,
+    ) -> Result<T> {
+        let view = self_view(&self.vars);
+        let indexes = self.session.indexes();
+        let limits = self.limits;
+        match &mut self.block {
+            Block::Open(txn) => read(view, txn, indexes, limits),
+            _ => read(
+                view,
+                &self.session.read_in(self.org.clone())?,
+                indexes,
+                limits,
+            ),
+        }
+    }
+}
+
+/// A plan's lines as a one-column table.
+fn table_of_lines(lines: &str) -> Outcome {
+    Outcome::table(&["plan"], lines.lines().map(|l| vec![json!(l)]).collect())
 }
 
 fn is_write(kind: &StatementKind) -> bool {

@@ -27,6 +27,7 @@ mod limit;
 mod product;
 mod project;
 mod scan;
+mod search;
 mod shortest;
 mod skip;
 mod sort;
@@ -42,6 +43,8 @@ use product::Product;
 use project::Project;
 pub use scan::load_node;
 use scan::{Scan, label_ok};
+use search::SearchOp;
+pub use search::explain_note;
 use shortest::ShortestOp;
 use skip::Skip;
 use sort::Sort;
@@ -79,8 +82,6 @@ pub struct Context<'e, 't> {
     pub max_rows: usize,
     /// Per-operator (rows, time), in plan pre-order, when profiling.
     pub profile: Option<ProfileStats>,
-    /// The hits a `SEARCH … THEN MATCH` feeds into its pattern.
-    pub seeds: Vec<Arc<Node>>,
 }
 
 /// An operator that holds rows or values in memory (ORDER BY, DISTINCT,
@@ -151,6 +152,21 @@ fn build<'c>(
     let built: BoxOp<'c> = match op {
         Op::Once => Box::new(Once { done: false, width }),
         Op::Scan { slot, access, .. } => Box::new(Scan::new(*slot, access, width, ctx)?),
+        Op::Search {
+            slot,
+            label,
+            score,
+            step,
+            ..
+        } => Box::new(SearchOp {
+            slot: *slot,
+            score: *score,
+            label,
+            step,
+            width,
+            ctx,
+            hits: None,
+        }),
         Op::Expand { input, expand } => Box::new(ExpandOp {
             input: child(input)?,
             e: expand,
@@ -344,7 +360,6 @@ mod tests {
             deadline: Instant::now() + Duration::from_secs(30),
             max_rows: 10_000,
             profile: None,
-            seeds: Vec::new(),
         };
         let rows = run(&plan, &ctx).map(|rows| {
             rows.into_iter()

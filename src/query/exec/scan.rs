@@ -1,4 +1,4 @@
-//! Scans: the nodes an access path yields (by id, by type and status, by type, people, all things, search hits).
+//! Scans: the nodes an access path yields (by id, by type and status, by type, people, all things).
 
 use super::*;
 
@@ -39,12 +39,6 @@ impl<'c> Scan<'c> {
             }
             Access::People => Box::new(txn.people()?.into_iter().map(|p| Ok(Node::Person(p)))),
             Access::AllThings => Box::new(txn.all_things()?.map(|t| t.map(Node::Thing))),
-            Access::Seeds(label) => Box::new(
-                ctx.seeds
-                    .iter()
-                    .filter(move |n| label_ok(n, label))
-                    .map(|n| Ok(Node::clone(n))),
-            ),
         };
         Ok(Scan {
             slot,

@@ -1,4 +1,5 @@
-//! Planning a MATCH: patterns and WHERE → a tree of physical operators.
+//! Planning a MATCH: patterns and WHERE → a tree of physical operators
+//! (a SEARCH's plan, `search.rs`, shares the tree and these passes).
 //!
 //! Passes, in order, each a function of the one before (`plan_query`
 //! chains them; `passes` shows what each hands the next, which the golden
@@ -19,11 +20,16 @@
 
 use std::collections::HashMap;
 use std::fmt::Write;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::ontology::{Status, TypeKind, Vocabulary};
 use crate::query::ast::{BinaryOp, Expr, ExprKind, NodePattern, Pattern, Query, RelDirection};
 use crate::query::expr::{AggFunc, CExpr, compile};
+
+mod search;
+
+pub use search::{DEFAULT_LIMIT, IndexCondition, IndexField, SearchStep, plan_search};
 
 /// Longest variable-length traversal (RELIABILITY.md: traversal depth 10).
 pub const MAX_HOPS: u32 = 10;
@@ -44,8 +50,6 @@ pub enum Access {
     ByType(String),
     People,
     AllThings,
-    /// The hits of the SEARCH before `THEN MATCH`, with the node's label.
-    Seeds(Option<String>),
 }
 
 /// Which way an expansion follows edges.
@@ -128,6 +132,15 @@ pub enum Op {
         slot: usize,
         name: String,
         access: Access,
+    },
+    /// A SEARCH's index step: each hit with the label binds `slot` (and
+    /// its score `score`, when a RETURN over the hits reads it).
+    Search {
+        slot: usize,
+        name: String,
+        label: Option<String>,
+        score: Option<usize>,
+        step: Arc<SearchStep>,
     },
     Expand {
         input: Box<Op>,
@@ -298,34 +311,24 @@ impl Default for Optimize {
 }
 
 pub fn plan_match(query: &Query, vocabulary: &Vocabulary) -> Result<Plan> {
-    plan_query(query, vocabulary, false, Optimize::ALL)
+    plan_query(query, vocabulary, None, Optimize::ALL)
 }
 
-/// The plan of `SEARCH … THEN MATCH query`: the first node of the first
-/// pattern is bound to the search's hits.
-pub fn plan_seeded(query: &Query, vocabulary: &Vocabulary) -> Result<Plan> {
-    plan_query(query, vocabulary, true, Optimize::ALL)
+/// `plan_match` with a choice of the optional passes.
+pub fn plan_with(query: &Query, vocabulary: &Vocabulary, optimize: Optimize) -> Result<Plan> {
+    plan_query(query, vocabulary, None, optimize)
 }
 
-/// `plan_match` (or, `seeded`, `plan_seeded`) with a choice of the
-/// optional passes.
-pub fn plan_with(
-    query: &Query,
-    vocabulary: &Vocabulary,
-    seeded: bool,
-    optimize: Optimize,
-) -> Result<Plan> {
-    plan_query(query, vocabulary, seeded, optimize)
-}
-
+/// The passes in order. `seed`: the SEARCH whose hits bind the first node
+/// of the first pattern (`SEARCH … THEN MATCH query`).
 fn plan_query(
     query: &Query,
     vocabulary: &Vocabulary,
-    seeded: bool,
+    seed: Option<Arc<SearchStep>>,
     optimize: Optimize,
 ) -> Result<Plan> {
     let bound = bind(query, vocabulary)?;
-    let root = access(&bound, seeded, optimize.status_index)?;
+    let root = access(&bound, seed, optimize.status_index)?;
     let plan = finish(root, query, &bound.slots)?;
     Ok(if optimize.skip_loads {
         bind_far_ends_by_id(plan)
@@ -339,7 +342,7 @@ fn plan_query(
 pub fn passes(query: &Query, vocabulary: &Vocabulary) -> Result<Vec<(&'static str, String)>> {
     let bound = bind(query, vocabulary)?;
     let rendered = bound.render();
-    let root = access(&bound, false, true)?;
+    let root = access(&bound, None, true)?;
     let anchored = root.tree(&|_| String::new());
     let plan = finish(root, query, &bound.slots)?;
     let finished = plan.root.tree(&|_| String::new());
@@ -451,10 +454,10 @@ fn bind<'q>(query: &'q Query, vocabulary: &Vocabulary) -> Result<Bound<'q>> {
 }
 
 /// Passes 2 and 3: each pattern is scanned from its best anchor (or the
-/// search hits, `seeded`) and expanded outward, and every conjunct runs as
+/// search hits, `seed`) and expanded outward, and every conjunct runs as
 /// soon as the slots it reads are bound (conjuncts an index answers are
 /// dropped).
-fn access(bound: &Bound<'_>, seeded: bool, status_index: bool) -> Result<Op> {
+fn access(bound: &Bound<'_>, seed: Option<Arc<SearchStep>>, status_index: bool) -> Result<Op> {
     let filters = &bound.filters;
     let slots = &bound.slots;
     let mut placed: Vec<bool> = vec![false; slots.names.len()];
@@ -467,17 +470,13 @@ fn access(bound: &Bound<'_>, seeded: bool, status_index: bool) -> Result<Op> {
         pending.push(Some((c, used)));
     }
     let mut root: Option<Op> = None;
-    let seed = if seeded {
-        bound.patterns.first().map(|p| p.nodes[0].0)
-    } else {
-        None
-    };
+    let seed = seed.and_then(|step| Some((bound.patterns.first()?.nodes[0].0, step)));
     for p in &bound.patterns {
         let mut planner = PatternPlanner {
             filters,
             pending: &mut pending,
             bound: &mut placed,
-            seed,
+            seed: seed.clone(),
             status_index,
         };
         root = Some(planner.plan(p.pattern, &p.nodes, &p.rels, p.path, root.take())?);
@@ -662,8 +661,8 @@ struct PatternPlanner<'p> {
     filters: &'p [Expr],
     pending: &'p mut Pending,
     bound: &'p mut Vec<bool>,
-    /// The slot the search hits bind (SEARCH … THEN MATCH).
-    seed: Option<usize>,
+    /// The slot the search hits bind, and the search (SEARCH … THEN MATCH).
+    seed: Option<(usize, Arc<SearchStep>)>,
     status_index: bool,
 }
 
@@ -676,21 +675,27 @@ impl PatternPlanner<'_> {
         name: &str,
         input: Option<Op>,
     ) -> Result<Op> {
-        let (access, answered) = if self.seed == Some(slot) {
-            let label = node.label.as_ref().map(|l| l.name.clone());
-            (Access::Seeds(label), None)
-        } else {
-            let (_, access, answered) = access_for(node, name, self.filters, self.status_index)?;
-            (access, answered)
-        };
-        if let Some(i) = answered {
-            // The index returns exactly the rows the conjunct would keep.
-            self.pending[i] = None;
-        }
-        let scan = Op::Scan {
-            slot,
-            name: name.to_string(),
-            access,
+        let scan = match &self.seed {
+            Some((seed, step)) if *seed == slot => Op::Search {
+                slot,
+                name: name.to_string(),
+                label: node.label.as_ref().map(|l| l.name.clone()),
+                score: None,
+                step: step.clone(),
+            },
+            _ => {
+                let (_, access, answered) =
+                    access_for(node, name, self.filters, self.status_index)?;
+                if let Some(i) = answered {
+                    // The index returns exactly the rows the conjunct would keep.
+                    self.pending[i] = None;
+                }
+                Op::Scan {
+                    slot,
+                    name: name.to_string(),
+                    access,
+                }
+            }
         };
         self.bound[slot] = true;
         let op = match input {
@@ -724,9 +729,9 @@ impl PatternPlanner<'_> {
             .at_span(pattern.span));
         }
         // The anchor: an already bound node, else the best access path.
-        let seeded = nodes
-            .iter()
-            .position(|(s, _)| self.seed == Some(*s) && !self.bound[*s]);
+        let seeded = nodes.iter().position(|(s, _)| {
+            self.seed.as_ref().is_some_and(|(seed, _)| seed == s) && !self.bound[*s]
+        });
         let anchor = match nodes.iter().position(|(s, _)| self.bound[*s]).or(seeded) {
             Some(i) => i,
             None => {
@@ -1012,11 +1017,16 @@ impl Op {
                 Access::ByType(kind) => format!("NodesByType {name}:{kind}"),
                 Access::People => format!("People {name}:person"),
                 Access::AllThings => format!("AllThings {name}"),
-                Access::Seeds(label) => {
-                    let label = label.as_ref().map_or(String::new(), |l| format!(":{l}"));
-                    format!("SearchHits {name}{label}")
-                }
             },
+            Op::Search {
+                name, label, step, ..
+            } => {
+                if name.is_empty() {
+                    return step.describe();
+                }
+                let label = label.as_ref().map_or(String::new(), |l| format!(":{l}"));
+                format!("{} ({name}{label})", step.describe())
+            }
             Op::Expand { expand: e, .. } => {
                 let (l, r) = e.way.arrow();
                 let types = if e.types.is_empty() {
@@ -1076,7 +1086,7 @@ impl Op {
 
     pub fn children(&self) -> Vec<&Op> {
         match self {
-            Op::Once | Op::Scan { .. } => vec![],
+            Op::Once | Op::Scan { .. } | Op::Search { .. } => vec![],
             Op::Product { left, right } => vec![left, right],
             Op::Expand { input, .. }
             | Op::Shortest { input, .. }
@@ -1093,7 +1103,7 @@ impl Op {
 
     pub fn children_mut(&mut self) -> Vec<&mut Op> {
         match self {
-            Op::Once | Op::Scan { .. } => vec![],
+            Op::Once | Op::Scan { .. } | Op::Search { .. } => vec![],
             Op::Product { left, right } => vec![left, right],
             Op::Expand { input, .. }
             | Op::Shortest { input, .. }
@@ -1109,7 +1119,7 @@ impl Op {
     }
 
     /// Visits the tree in pre-order, the order of `tree`'s annotations.
-    fn each<'o>(&'o self, visit: &mut dyn FnMut(&'o Op)) {
+    pub fn each<'o>(&'o self, visit: &mut dyn FnMut(&'o Op)) {
         visit(self);
         for child in self.children() {
             child.each(visit);
