@@ -1,7 +1,8 @@
-//! OQL: text → parser → AST → plan → execution over one tenant snapshot →
+//! OQL: text → parser → AST → analysis → plan → execution over one tenant snapshot →
 //! rows. `run::Runner` is the entry point: it runs statement texts for one
 //! session.
 
+pub mod analyze;
 pub mod ast;
 pub mod bind;
 pub(crate) mod exec;

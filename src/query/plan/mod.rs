@@ -1,11 +1,11 @@
 //! Planning a MATCH: patterns and WHERE → a tree of physical operators
 //! (a SEARCH's plan, `search.rs`, shares the tree and these passes).
 //!
-//! Passes, in order, each a function of the one before (`plan_query`
-//! chains them; `passes` shows what each hands the next, which the golden
-//! tests in tests/planner/ pin):
-//! 1. `bind`: labels and types checked, every node, relationship and path
-//!    variable gets a row slot; node property maps become WHERE conjuncts.
+//! Passes, in order, each a function of the one before, starting from the
+//! analyzed query (`analyze.rs`; `plan_query` chains them; `passes` shows
+//! what each hands the next, which the golden tests in tests/planner/ pin):
+//! 1. `bind`: every node, relationship and path variable gets a row slot;
+//!    node property maps become WHERE conjuncts.
 //! 2. `access`: per pattern, the node with the best access path — id >
 //!    type+status > type > people > all things — starts the scan
 //!    (`access_for`), expansions go outward, and each conjunct runs right
@@ -23,7 +23,8 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::ontology::{Status, TypeKind, Vocabulary};
+use crate::ontology::{Status, Vocabulary};
+use crate::query::analyze::{Analyzed, analyze_query};
 use crate::query::ast::{BinaryOp, Expr, ExprKind, NodePattern, Pattern, Query, RelDirection};
 use crate::query::expr::{AggFunc, CExpr, compile};
 
@@ -327,7 +328,7 @@ fn plan_query(
     seed: Option<Arc<SearchStep>>,
     optimize: Optimize,
 ) -> Result<Plan> {
-    let bound = bind(query, vocabulary)?;
+    let bound = bind(&analyze_query(query, vocabulary)?);
     let root = access(&bound, seed, optimize.status_index)?;
     let plan = finish(root, query, &bound.slots)?;
     Ok(if optimize.skip_loads {
@@ -340,7 +341,7 @@ fn plan_query(
 /// What each pass of `plan_match` hands the next, rendered as text, pass by
 /// pass (the planner's golden tests, tests/planner.rs).
 pub fn passes(query: &Query, vocabulary: &Vocabulary) -> Result<Vec<(&'static str, String)>> {
-    let bound = bind(query, vocabulary)?;
+    let bound = bind(&analyze_query(query, vocabulary)?);
     let rendered = bound.render();
     let root = access(&bound, None, true)?;
     let anchored = root.tree(&|_| String::new());
@@ -392,10 +393,10 @@ impl Bound<'_> {
     }
 }
 
-/// Pass 1: checks labels and relationship types against the vocabulary,
-/// gives every variable a row slot, and turns node property maps into
-/// conjuncts.
-fn bind<'q>(query: &'q Query, vocabulary: &Vocabulary) -> Result<Bound<'q>> {
+/// Pass 1: gives every variable of the analyzed query a row slot, and
+/// turns node property maps into conjuncts.
+fn bind<'q>(analyzed: &Analyzed<'q>) -> Bound<'q> {
+    let query = analyzed.query;
     let mut slots = Slots::default();
     let mut filters: Vec<Expr> = Vec::new();
     if let Some(w) = &query.filter {
@@ -405,7 +406,6 @@ fn bind<'q>(query: &'q Query, vocabulary: &Vocabulary) -> Result<Bound<'q>> {
     for pattern in &query.patterns {
         let mut nodes = Vec::new();
         for node in std::iter::once(&pattern.start).chain(pattern.steps.iter().map(|(_, n)| n)) {
-            check_label(node, vocabulary)?;
             let (slot, name) = slots.slot(node.var.as_ref().map(|v| v.name.as_str()));
             for (key, value) in &node.props {
                 let var = Expr {
@@ -425,13 +425,6 @@ fn bind<'q>(query: &'q Query, vocabulary: &Vocabulary) -> Result<Bound<'q>> {
         }
         let mut rels = Vec::new();
         for (rel, _) in &pattern.steps {
-            for t in &rel.types {
-                if t.name != "about" {
-                    vocabulary
-                        .check(TypeKind::Connection, &t.name)
-                        .map_err(|e| e.at_span(t.span))?;
-                }
-            }
             rels.push(rel.var.as_ref().map(|v| slots.slot(Some(&v.name)).0));
         }
         let path = pattern
@@ -446,11 +439,11 @@ fn bind<'q>(query: &'q Query, vocabulary: &Vocabulary) -> Result<Bound<'q>> {
         });
     }
 
-    Ok(Bound {
+    Bound {
         slots,
         filters,
         patterns: named_patterns,
-    })
+    }
 }
 
 /// Passes 2 and 3: each pattern is scanned from its best anchor (or the
@@ -602,16 +595,6 @@ fn skip_loads_under(op: &mut Op, needed: &[bool], leaves: &mut Vec<usize>) {
     }
     if pushed {
         leaves.pop();
-    }
-}
-
-fn check_label(node: &NodePattern, vocabulary: &Vocabulary) -> Result<()> {
-    match &node.label {
-        Some(l) if l.name == "person" || l.name == "knowledge" => Ok(()),
-        Some(l) => vocabulary
-            .check(TypeKind::Thing, &l.name)
-            .map_err(|e| e.at_span(l.span)),
-        None => Ok(()),
     }
 }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use super::{Op, Optimize, Plan, column_name, conjuncts, plan_query};
 use crate::error::{Result, Span};
 use crate::ontology::Vocabulary;
+use crate::query::analyze::analyze_search;
 use crate::query::ast::{BinaryOp, Expr, ExprKind, Ident, Search, SearchTarget};
 use crate::query::expr::{CExpr, compile};
 
@@ -83,6 +84,7 @@ impl SearchStep {
 
 /// The plan of a SEARCH statement.
 pub fn plan_search(search: &Search, vocabulary: &Vocabulary, optimize: Optimize) -> Result<Plan> {
+    analyze_search(search, vocabulary)?;
     let step = Arc::new(search_step(search)?);
     if let Some(query) = &search.then {
         return plan_query(query, vocabulary, Some(step), optimize);
