@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::graph::props;
-use crate::graph::{ReadTxn, check_json_size, limits};
+use crate::graph::{Audit, ReadTxn, check_json_size, limits};
 use crate::keys::{Direction, Family, Key, Tenant, TenantKey};
 use crate::model::{Connection, Dim, Id, Millis, Props, TriggerOn};
 use crate::ontology::roles::CUSTOMER_CONNECTION_TYPES;
@@ -156,18 +156,15 @@ impl ReadTxn<'_> {
         self.store(t.connection(connection.id), &connection, None)?;
         self.write_edge_entries(&connection, false)?;
         let meta = props([("from", json!(from)), ("to", json!(to))]);
-        self.log(
-            "connection_created",
-            Some(connection.id),
-            &connection.kind,
-            meta,
-        )?;
-        self.fire_triggers(
-            TriggerOn::Connect,
-            &connection.kind,
-            connection.id,
-            &connection.kind,
-        )?;
+        self.audit(
+            Audit::new(
+                "connection_created",
+                Some(connection.id),
+                &connection.kind,
+                meta,
+            )
+            .firing(TriggerOn::Connect),
+        );
         Ok(connection)
     }
 
@@ -217,7 +214,7 @@ impl ReadTxn<'_> {
         self.write_edge_entries(&c, false)?;
         self.count_standard("connections", -1)?;
         let meta = props([("from", json!(c.from)), ("to", json!(c.to))]);
-        self.log("connection_ended", Some(con), &c.kind, meta)?;
+        self.audit(Audit::new("connection_ended", Some(con), &c.kind, meta));
         Ok(c)
     }
 

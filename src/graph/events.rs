@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 use crate::graph::{ReadTxn, check_json_size, limits};
 use crate::keys::Family;
-use crate::model::{Event, Id, Millis, Props};
+use crate::model::{Event, Id, Millis, Org, Props, TriggerOn};
 use crate::ontology::{Action, Grant, TypeKind};
 
 /// Event types the engine writes itself: emitting them by hand would let the
@@ -40,7 +40,115 @@ pub struct EventFilter {
     pub limit: usize,
 }
 
+/// The event that records one step of a mutation, queued by the step
+/// (`ReadTxn::audit`) and logged by the pipeline after it, followed by the
+/// triggers it fires.
+pub(crate) struct Audit {
+    pub kind: String,
+    pub target: Option<Id>,
+    pub entity_type: String,
+    pub metadata: Props,
+    /// Whose log holds it.
+    pub log: AuditLog,
+    /// The triggers on (this, the entity type) fire for the target.
+    pub fires: Option<TriggerOn>,
+}
+
+/// Whose log an event goes to.
+pub(crate) enum AuditLog {
+    /// The transaction's org (or the platform's, outside one).
+    Current,
+    /// This org's (a new org's creation, a change of an org); the
+    /// transaction stays in it when it is the current one.
+    Org(Org),
+    /// The platform's (vocabulary changes).
+    Platform,
+}
+
+impl Audit {
+    pub(crate) fn new(kind: &str, target: Option<Id>, entity_type: &str, metadata: Props) -> Audit {
+        Audit {
+            kind: kind.to_string(),
+            target,
+            entity_type: entity_type.to_string(),
+            metadata,
+            log: AuditLog::Current,
+            fires: None,
+        }
+    }
+
+    pub(crate) fn firing(self, on: TriggerOn) -> Audit {
+        Audit {
+            fires: Some(on),
+            ..self
+        }
+    }
+
+    pub(crate) fn in_log(self, log: AuditLog) -> Audit {
+        Audit { log, ..self }
+    }
+}
+
 impl ReadTxn<'_> {
+    /// Queues the event that records a step of the running mutation.
+    pub(crate) fn audit(&mut self, audit: Audit) {
+        self.audits.push(audit);
+    }
+
+    /// The pipeline's last steps for every event the mutation's own step
+    /// queued, in order: log it (in its log), then fire its triggers.
+    /// Returns the last event logged.
+    pub(crate) fn record_audits(&mut self) -> Result<Option<Event>> {
+        let mut last = None;
+        for audit in std::mem::take(&mut self.audits) {
+            let event = match audit.log {
+                AuditLog::Current => self.log_event(
+                    &audit.kind,
+                    audit.target,
+                    &audit.entity_type,
+                    audit.metadata,
+                )?,
+                AuditLog::Org(org) => {
+                    let stay = self.org.as_ref().is_some_and(|o| o.id == org.id);
+                    let previous = self.org.as_deref().cloned();
+                    self.enter(Some(org))?;
+                    let logged = self.log_event(
+                        &audit.kind,
+                        audit.target,
+                        &audit.entity_type,
+                        audit.metadata,
+                    );
+                    if !stay {
+                        self.enter(previous)?;
+                    }
+                    logged?
+                }
+                AuditLog::Platform => {
+                    let previous = self.org.as_deref().cloned();
+                    self.enter(None)?;
+                    let logged = self.log_event(
+                        &audit.kind,
+                        audit.target,
+                        &audit.entity_type,
+                        audit.metadata,
+                    );
+                    self.enter(previous)?;
+                    logged?
+                }
+            };
+            if let (Some(on), Some(target)) = (audit.fires, audit.target) {
+                self.fire_triggers(on, &audit.entity_type, target, &audit.entity_type)?;
+            }
+            last = Some(event);
+        }
+        Ok(last)
+    }
+
+    /// Forgets what a failed mutation queued.
+    pub(crate) fn forget_audits(&mut self) {
+        self.audits.clear();
+    }
+
     /// Writes one event with its index entries. `metadata` always carries the
     /// org and the entity type.
     pub(crate) fn log(
@@ -107,12 +215,7 @@ impl ReadTxn<'_> {
         Ok((event.id, event.timestamp))
     }
 
-    pub(super) fn emit(
-        &mut self,
-        kind: &str,
-        target: Option<Id>,
-        metadata: Props,
-    ) -> Result<Event> {
+    pub(super) fn emit(&mut self, kind: &str, target: Option<Id>, metadata: Props) -> Result<()> {
         self.vocabulary.check(TypeKind::Event, kind)?;
         if ENGINE_EVENTS.contains(&kind) {
             return Err(Error::invalid(format!(
@@ -127,7 +230,8 @@ impl ReadTxn<'_> {
         if kind == "inference_request" {
             self.count_monthly("inference", 1)?;
         }
-        self.log_event(kind, target, &entity_type, metadata)
+        self.audit(Audit::new(kind, target, &entity_type, metadata));
+        Ok(())
     }
 
     /// The type name of an entity an event may target; `NOT_FOUND` if absent.

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::graph::props;
-use crate::graph::{ReadTxn, check_text, limits};
+use crate::graph::{Audit, ReadTxn, check_text, limits};
 use crate::keys::{Family, Key, TenantKey};
 use crate::model::{Dim, Id, JunctionRole, Knowledge, KnowledgeKind};
 use crate::ontology::Grant;
@@ -81,7 +81,12 @@ impl ReadTxn<'_> {
             self.txn.put(t.junction_in(*thing, knowledge.id), role)?;
         }
         let meta = props([("kind", json!(knowledge.kind.as_str()))]);
-        self.log("entity_created", Some(knowledge.id), "knowledge", meta)?;
+        self.audit(Audit::new(
+            "entity_created",
+            Some(knowledge.id),
+            "knowledge",
+            meta,
+        ));
         Ok(knowledge)
     }
 
@@ -139,12 +144,8 @@ impl ReadTxn<'_> {
             self.unindex(t.junction_in(thing.0, id))?;
         }
         self.count_standard("knowledge", -1)?;
-        self.log(
-            "entity_deleted",
-            Some(id),
-            "knowledge",
-            props([("kind", json!(k.kind.as_str()))]),
-        )?;
+        let meta = props([("kind", json!(k.kind.as_str()))]);
+        self.audit(Audit::new("entity_deleted", Some(id), "knowledge", meta));
         Ok(())
     }
 

@@ -31,6 +31,7 @@ use crate::storage::{Scope, Storage, Txn};
 pub(crate) use catalog::Catalog;
 pub use connections::{Edge, NewConnection};
 pub use events::EventFilter;
+use events::{Audit, AuditLog};
 pub use knowledge::NewKnowledge;
 pub use mutation::{Applied, Mutation};
 pub use orgs::OrgUpdate;
@@ -101,6 +102,9 @@ pub struct ReadTxn<'a> {
     /// The trigger set as read (for update) in this transaction, per
     /// tenant; forgotten when the transaction writes it.
     triggers: Option<(Tenant, Arc<Vec<crate::model::Trigger>>)>,
+    /// The events the running mutation's own step recorded, for the
+    /// pipeline to log (`WriteTxn::apply`).
+    audits: Vec<events::Audit>,
 }
 
 /// A write transaction: everything a [`ReadTxn`] reads (its own writes
@@ -191,6 +195,7 @@ impl<'a> ReadTxn<'a> {
             vocabulary_changed: false,
             created: FxHashMap::default(),
             triggers: None,
+            audits: Vec::new(),
         }
     }
 

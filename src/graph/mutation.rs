@@ -1,12 +1,16 @@
 //! Every write the language can say, as data, and the one door they go
-//! through: [`WriteTxn::apply`]. It runs the first steps of ONTOLOGY.md's
-//! standard pipeline for all of them — authorize the mutation's action
-//! against the permission table, then (for writes inside an org) check that
-//! the org accepts writes — and hands the grant to the mutation's own
-//! steps: validate, count usage against the limits, store the record and its
-//! index entries, log the event(s), fire triggers. The typed methods of
-//! `WriteTxn` (`create_thing`, `connect`, …) are this door with a typed
-//! result.
+//! through: [`WriteTxn::apply`]. It runs ONTOLOGY.md's standard pipeline
+//! for all of them:
+//! 1. authorize the mutation's action against the permission table;
+//! 2. for writes inside an org, check that the org accepts writes;
+//! 3. the mutation's own step, given the grant: validate, count usage
+//!    against the limits, store the record and its index entries, and
+//!    queue the event(s) that record it (`ReadTxn::audit`);
+//! 4. log each queued event, in its log;
+//! 5. fire the triggers each event names.
+//!
+//! The typed methods of `WriteTxn` (`create_thing`, `connect`, …) are this
+//! door with a typed result.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +21,7 @@ use crate::graph::{
 use crate::model::{
     Connection, Event, Id, Knowledge, Org, Person, Plan, Props, Status, Thing, Trigger, TriggerOn,
 };
-use crate::ontology::{Action, TypeKind};
+use crate::ontology::{Action, Grant, TypeKind};
 
 /// One write.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,10 +138,25 @@ impl WriteTxn<'_> {
     /// `commit`). See the module docs for the steps.
     pub fn apply(&mut self, mutation: Mutation) -> Result<Applied> {
         let t = &mut self.0;
+        // What a failed mutation queued is not this one's.
+        t.forget_audits();
         let grant = t.authorize(mutation.action())?;
         if mutation.writes_in_org() {
             t.check_org_writable()?;
         }
+        let emits = matches!(mutation, Mutation::Emit { .. });
+        let applied = self.perform(grant, mutation)?;
+        let event = self.0.record_audits()?;
+        match (emits, event) {
+            (true, Some(event)) => Ok(Applied::Event(event)),
+            (true, None) => Err(Error::invalid("EMIT logged no event")),
+            (false, _) => Ok(applied),
+        }
+    }
+
+    /// Step 3: the mutation's own work.
+    fn perform(&mut self, grant: Grant, mutation: Mutation) -> Result<Applied> {
+        let t = &mut self.0;
         use Mutation as M;
         Ok(match mutation {
             M::CreateOrg { slug, name, plan } => Applied::Org(t.create_org(&slug, &name, plan)?),
@@ -169,7 +188,11 @@ impl WriteTxn<'_> {
                 kind,
                 target,
                 metadata,
-            } => Applied::Event(t.emit(&kind, target, metadata)?),
+            } => {
+                // The event itself is the result (`apply`).
+                t.emit(&kind, target, metadata)?;
+                Applied::Done
+            }
             M::CreateTrigger {
                 name,
                 on,

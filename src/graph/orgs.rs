@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::graph::{ReadTxn, check_json_size, check_text, limits};
+use crate::graph::{Audit, AuditLog, ReadTxn, check_json_size, check_text, limits};
 use crate::graph::{encode, props};
 use crate::keys::{self, Tenant};
 use crate::model::{COUNTERS, Dim, Id, Org, OrgStatus, Plan, Props};
@@ -138,12 +138,11 @@ impl ReadTxn<'_> {
         self.txn
             .put_platform(&tables, keys::org_slug(slug), Some(slug_entry))?;
         // The event belongs to the new org's log.
-        let previous = self.org.as_deref().cloned();
-        self.enter(Some(org.clone()))?;
         let meta = props([("slug", json!(slug)), ("plan", json!(plan.as_str()))]);
-        let logged = self.log("organization_created", None, "organization", meta);
-        self.enter(previous)?;
-        logged?;
+        self.audit(
+            Audit::new("organization_created", None, "organization", meta)
+                .in_log(AuditLog::Org(org.clone())),
+        );
         Ok(org)
     }
 
@@ -230,19 +229,11 @@ impl ReadTxn<'_> {
             keys::org(org.id),
             Some(encode(&org)?),
         )?;
-        let previous = self.org.as_deref().cloned().filter(|p| p.id != org.id);
-        let stay = self.org.as_ref().is_some_and(|p| p.id == org.id);
-        self.enter(Some(org.clone()))?;
-        let logged = self.log(
-            "organization_updated",
-            None,
-            "organization",
-            props([("changes", Value::Object(changes))]),
+        let meta = props([("changes", Value::Object(changes))]);
+        self.audit(
+            Audit::new("organization_updated", None, "organization", meta)
+                .in_log(AuditLog::Org(org.clone())),
         );
-        if !stay {
-            self.enter(previous)?;
-        }
-        logged?;
         Ok(org)
     }
 
@@ -267,11 +258,10 @@ impl ReadTxn<'_> {
         )?;
         self.vocabulary_changed = true;
         // Audited in the platform's own log.
-        let previous = self.org.as_deref().cloned();
-        self.enter(None)?;
         let meta = props([("vocabulary", json!({"kind": kind.as_str(), "name": name}))]);
-        let logged = self.log("settings_updated", None, "vocabulary", meta);
-        self.enter(previous)?;
-        logged.map(|_| ())
+        self.audit(
+            Audit::new("settings_updated", None, "vocabulary", meta).in_log(AuditLog::Platform),
+        );
+        Ok(())
     }
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::auth;
 use crate::error::{Error, Result};
 use crate::graph::props;
-use crate::graph::{ReadTxn, check_text, limits};
+use crate::graph::{Audit, ReadTxn, check_text, limits};
 use crate::keys::{self, Family};
 use crate::model::{Dim, Id, Person, PersonStatus};
 use crate::ontology::{Action, Grant, Role};
@@ -79,7 +79,12 @@ impl ReadTxn<'_> {
             ("role", json!(person.role.as_str())),
             ("email", json!(person.email)),
         ]);
-        self.log("user_joined_org", Some(person.id), "person", meta)?;
+        self.audit(Audit::new(
+            "user_joined_org",
+            Some(person.id),
+            "person",
+            meta,
+        ));
         self.created.insert(person.id, self.tenant());
         Ok(person)
     }
@@ -161,7 +166,12 @@ impl ReadTxn<'_> {
             ("email", json!(person.email)),
             ("connectionsEnded", json!(ended)),
         ]);
-        self.log("user_removed_from_org", Some(id), "person", meta)?;
+        self.audit(Audit::new(
+            "user_removed_from_org",
+            Some(id),
+            "person",
+            meta,
+        ));
         Ok(person)
     }
 

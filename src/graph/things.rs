@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::graph::{ReadTxn, check_json_size, check_text, limits, props};
+use crate::graph::{Audit, ReadTxn, check_json_size, check_text, limits, props};
 use crate::keys::{Family, Tenant};
 use crate::model::{Dim, Id, Props, Thing, TriggerOn};
 use crate::ontology::roles::CUSTOMER_THING_TYPES;
@@ -63,13 +63,11 @@ impl ReadTxn<'_> {
         self.store(t.thing(thing.id), &thing, None)?;
         self.index(t.thing_by_type(&thing.kind, thing.id))?;
         self.index(t.thing_by_status(&thing.kind, thing.status, thing.id))?;
-        self.log(
-            "entity_created",
-            Some(thing.id),
-            &thing.kind,
-            props([("name", json!(thing.name))]),
-        )?;
-        self.fire_triggers(TriggerOn::Create, &thing.kind, thing.id, &thing.kind)?;
+        let meta = props([("name", json!(thing.name))]);
+        self.audit(
+            Audit::new("entity_created", Some(thing.id), &thing.kind, meta)
+                .firing(TriggerOn::Create),
+        );
         self.created.insert(thing.id, t);
         Ok(thing)
     }
@@ -99,13 +97,10 @@ impl ReadTxn<'_> {
         thing.updated_at = self.now();
         let t = self.tenant();
         self.store(t.thing(id), &thing, Some(old_len))?;
-        self.log(
-            "entity_updated",
-            Some(id),
-            &thing.kind,
-            props([("changes", Value::Object(changes))]),
-        )?;
-        self.fire_triggers(TriggerOn::Update, &thing.kind, id, &thing.kind)?;
+        let meta = props([("changes", Value::Object(changes))]);
+        self.audit(
+            Audit::new("entity_updated", Some(id), &thing.kind, meta).firing(TriggerOn::Update),
+        );
         Ok(thing)
     }
 
@@ -125,8 +120,8 @@ impl ReadTxn<'_> {
             "entity_updated"
         };
         let change = json!({"status": {"from": from.as_str(), "to": to.as_str()}});
-        self.log(kind, Some(id), &thing.kind, props([("changes", change)]))?;
-        self.fire_triggers(TriggerOn::Status, &thing.kind, id, &thing.kind)?;
+        let meta = props([("changes", change)]);
+        self.audit(Audit::new(kind, Some(id), &thing.kind, meta).firing(TriggerOn::Status));
         Ok(thing)
     }
 
@@ -157,12 +152,8 @@ impl ReadTxn<'_> {
             }
             self.enter(None)?;
         }
-        self.log(
-            "entity_deleted",
-            Some(id),
-            &thing.kind,
-            props([("connectionsEnded", json!(ended))]),
-        )?;
+        let meta = props([("connectionsEnded", json!(ended))]);
+        self.audit(Audit::new("entity_deleted", Some(id), &thing.kind, meta));
         Ok(())
     }
 

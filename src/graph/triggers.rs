@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::graph::events::ENGINE_EVENTS;
-use crate::graph::{ReadTxn, check_json_size, limits};
+use crate::graph::{Audit, ReadTxn, check_json_size, limits};
 use crate::keys::Family;
 use crate::model::{Id, Props, Trigger, TriggerOn};
 use crate::ontology::vocabulary::is_valid_type_name;
@@ -94,7 +94,7 @@ impl ReadTxn<'_> {
         };
         all.push(trigger.clone());
         self.save_triggers(&all)?;
-        self.log_trigger_change("created", &trigger)?;
+        self.audit_trigger_change("created", &trigger);
         Ok(trigger)
     }
 
@@ -107,10 +107,10 @@ impl ReadTxn<'_> {
             return Err(Error::not_found(format!("no trigger named {name}")));
         }
         self.save_triggers(&all)?;
-        match dropped {
-            Some(t) => self.log_trigger_change("dropped", &t),
-            None => Ok(()),
+        if let Some(t) = dropped {
+            self.audit_trigger_change("dropped", &t);
         }
+        Ok(())
     }
 
     fn save_triggers(&mut self, all: &[Trigger]) -> Result<()> {
@@ -121,7 +121,7 @@ impl ReadTxn<'_> {
     }
 
     /// Trigger changes are audited like every other write.
-    fn log_trigger_change(&mut self, action: &str, trigger: &Trigger) -> Result<()> {
+    fn audit_trigger_change(&mut self, action: &str, trigger: &Trigger) {
         let meta = crate::graph::props([
             ("action", json!(action)),
             ("trigger", json!(trigger.name)),
@@ -129,8 +129,7 @@ impl ReadTxn<'_> {
             ("type", json!(trigger.kind)),
             ("emit", json!(trigger.emit)),
         ]);
-        self.log("settings_updated", None, "trigger", meta)
-            .map(|_| ())
+        self.audit(Audit::new("settings_updated", None, "trigger", meta));
     }
 
     /// Emits the events of every trigger on (`on`, `kind`) for `target`.
