@@ -60,7 +60,7 @@ pub(crate) enum AuditLog {
     Current,
     /// This org's (a new org's creation, a change of an org); the
     /// transaction stays in it when it is the current one.
-    Org(Org),
+    Org(Box<Org>),
     /// The platform's (vocabulary changes).
     Platform,
 }
@@ -111,7 +111,7 @@ impl ReadTxn<'_> {
                 AuditLog::Org(org) => {
                     let stay = self.org.as_ref().is_some_and(|o| o.id == org.id);
                     let previous = self.org.as_deref().cloned();
-                    self.enter(Some(org))?;
+                    self.enter(Some(*org))?;
                     let logged = self.log_event(
                         &audit.kind,
                         audit.target,

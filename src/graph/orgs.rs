@@ -141,7 +141,7 @@ impl ReadTxn<'_> {
         let meta = props([("slug", json!(slug)), ("plan", json!(plan.as_str()))]);
         self.audit(
             Audit::new("organization_created", None, "organization", meta)
-                .in_log(AuditLog::Org(org.clone())),
+                .in_log(AuditLog::Org(Box::new(org.clone()))),
         );
         Ok(org)
     }
@@ -232,7 +232,7 @@ impl ReadTxn<'_> {
         let meta = props([("changes", Value::Object(changes))]);
         self.audit(
             Audit::new("organization_updated", None, "organization", meta)
-                .in_log(AuditLog::Org(org.clone())),
+                .in_log(AuditLog::Org(Box::new(org.clone()))),
         );
         Ok(org)
     }
