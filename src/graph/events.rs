@@ -97,51 +97,55 @@ impl ReadTxn<'_> {
 
     /// The pipeline's last steps for every event the mutation's own step
     /// queued, in order: log it (in its log), then fire its triggers.
-    /// Returns the last event logged.
+    /// Returns the last event logged (EMIT's result).
     pub(crate) fn record_audits(&mut self) -> Result<Option<Event>> {
         let mut last = None;
         for audit in std::mem::take(&mut self.audits) {
-            let event = match audit.log {
-                AuditLog::Current => self.log_event(
-                    &audit.kind,
-                    audit.target,
-                    &audit.entity_type,
-                    audit.metadata,
-                )?,
+            // The org to go back to after logging elsewhere.
+            let back = match &audit.log {
+                AuditLog::Current => None,
                 AuditLog::Org(org) => {
                     let stay = self.org.as_ref().is_some_and(|o| o.id == org.id);
                     let previous = self.org.as_deref().cloned();
-                    self.enter(Some(*org))?;
-                    let logged = self.log_event(
-                        &audit.kind,
-                        audit.target,
-                        &audit.entity_type,
-                        audit.metadata,
-                    );
-                    if !stay {
-                        self.enter(previous)?;
-                    }
-                    logged?
+                    self.enter(Some(Org::clone(org)))?;
+                    (!stay).then_some(previous)
                 }
                 AuditLog::Platform => {
                     let previous = self.org.as_deref().cloned();
                     self.enter(None)?;
-                    let logged = self.log_event(
-                        &audit.kind,
-                        audit.target,
-                        &audit.entity_type,
-                        audit.metadata,
-                    );
-                    self.enter(previous)?;
-                    logged?
+                    Some(previous)
                 }
             };
+            let org = self.org_id();
+            let logged = self.write_event(
+                &audit.kind,
+                audit.target,
+                &audit.entity_type,
+                &audit.metadata,
+            );
+            if let Some(previous) = back {
+                self.enter(previous)?;
+            }
+            let (id, timestamp) = logged?;
             if let (Some(on), Some(target)) = (audit.fires, audit.target) {
                 self.fire_triggers(on, &audit.entity_type, target, &audit.entity_type)?;
             }
-            last = Some(event);
+            last = Some((audit, id, timestamp, org));
         }
-        Ok(last)
+        Ok(last.map(|(audit, id, timestamp, org)| {
+            let mut metadata = Props::new();
+            metadata.insert("org".into(), org.map_or(Value::Null, |id| json!(id)));
+            metadata.insert("entityType".into(), json!(audit.entity_type));
+            metadata.extend(audit.metadata);
+            Event {
+                id,
+                kind: audit.kind,
+                actor: Some(self.actor.person),
+                target: audit.target,
+                timestamp,
+                metadata,
+            }
+        }))
     }
 
     /// Forgets what a failed mutation queued.
@@ -160,32 +164,6 @@ impl ReadTxn<'_> {
     ) -> Result<()> {
         self.write_event(kind, target, entity_type, &extra)
             .map(|_| ())
-    }
-
-    /// `log`, returning the event as stored.
-    fn log_event(
-        &mut self,
-        kind: &str,
-        target: Option<Id>,
-        entity_type: &str,
-        extra: Props,
-    ) -> Result<Event> {
-        let (id, timestamp) = self.write_event(kind, target, entity_type, &extra)?;
-        let mut metadata = Props::new();
-        metadata.insert(
-            "org".into(),
-            self.org_id().map_or(Value::Null, |id| json!(id)),
-        );
-        metadata.insert("entityType".into(), json!(entity_type));
-        metadata.extend(extra);
-        Ok(Event {
-            id,
-            kind: kind.to_string(),
-            actor: Some(self.actor.person),
-            target,
-            timestamp,
-            metadata,
-        })
     }
 
     fn write_event(
