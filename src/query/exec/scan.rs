@@ -1,6 +1,7 @@
 //! Scans: the nodes an access path yields (by id, by type and status, by type, people, all things).
 
 use super::*;
+use crate::ontology::Status;
 
 /// A node scan through an index.
 pub(super) struct Scan<'c> {
@@ -30,10 +31,16 @@ impl<'c> Scan<'c> {
                 };
                 Box::new(node.into_iter().map(Ok))
             }
-            Access::ByStatus(kind, status) => Box::new(
-                txn.things_of_type(kind, Some(*status))?
-                    .map(|t| t.map(Node::Thing)),
-            ),
+            Access::ByStatus(kind, status) => {
+                let value = status.eval(&[], &ctx.env)?;
+                match value.as_str().and_then(|s| Status::parse(s).ok()) {
+                    Some(status) => Box::new(
+                        txn.things_of_type(kind, Some(status))?
+                            .map(|t| t.map(Node::Thing)),
+                    ),
+                    None => Box::new(std::iter::empty()),
+                }
+            }
             Access::ByType(kind) => {
                 Box::new(txn.things_of_type(kind, None)?.map(|t| t.map(Node::Thing)))
             }

@@ -27,6 +27,8 @@ use crate::ontology::{Status, Vocabulary};
 use crate::query::analyze::{Analyzed, analyze_query};
 use crate::query::ast::{BinaryOp, Expr, ExprKind, NodePattern, Pattern, Query, RelDirection};
 use crate::query::expr::{AggFunc, CExpr, compile};
+use crate::query::value::Val;
+use serde_json::Value as Json;
 
 mod search;
 
@@ -47,7 +49,10 @@ pub enum Access {
         label: Option<String>,
         load: bool,
     },
-    ByStatus(String, Status),
+    /// Things of a type in one status: a literal status, or a parameter
+    /// read when the plan runs (a value that names no status finds
+    /// nothing, as `t.status = value` would).
+    ByStatus(String, CExpr),
     ByType(String),
     People,
     AllThings,
@@ -625,10 +630,18 @@ fn access_for(
         )),
         Some(kind) => {
             for (i, f) in filters.iter().enumerate().filter(|_| status_index) {
-                if let Some(value) = equality_on(f, name, "status")
-                    && let ExprKind::Str(s) = &value.kind
-                    && let Ok(status) = Status::parse(s)
-                {
+                // A parameter keeps the index: its value is known when the
+                // plan runs, and a cached plan stays parametric.
+                let Some(value) = equality_on(f, name, "status") else {
+                    continue;
+                };
+                let indexable = match &value.kind {
+                    ExprKind::Str(s) => Status::parse(s).is_ok(),
+                    ExprKind::Param(_) => true,
+                    _ => false,
+                };
+                if indexable {
+                    let status = compile(value, &no_vars)?;
                     return Ok((1, Access::ByStatus(kind.to_string(), status), Some(i)));
                 }
             }
@@ -994,9 +1007,12 @@ impl Op {
             Op::Once => "Once".into(),
             Op::Scan { name, access, .. } => match access {
                 Access::ById { id, .. } => format!("NodeById {name} id={id}"),
-                Access::ByStatus(kind, s) => {
-                    format!("NodesByTypeStatus {name}:{kind} status={}", s.as_str())
-                }
+                Access::ByStatus(kind, s) => match s {
+                    CExpr::Const(Val::Data(Json::String(s))) => {
+                        format!("NodesByTypeStatus {name}:{kind} status={s}")
+                    }
+                    param => format!("NodesByTypeStatus {name}:{kind} status={param}"),
+                },
                 Access::ByType(kind) => format!("NodesByType {name}:{kind}"),
                 Access::People => format!("People {name}:person"),
                 Access::AllThings => format!("AllThings {name}"),
