@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use serde_json::{Value as Json, json};
@@ -16,6 +17,7 @@ use crate::model::Org;
 use crate::ontology::Role;
 use crate::query::ast::{LetValue, Statement, StatementKind};
 use crate::query::bind::{apply_write, self_view};
+use crate::query::exec::Budget;
 pub use crate::query::exec::QueryLimits;
 pub use crate::query::outcome::{Outcome, Stats};
 use crate::query::parser::parse_statement;
@@ -44,6 +46,8 @@ pub struct Runner<'s> {
     vars: HashMap<String, Val>,
     block: Block<'s>,
     limits: QueryLimits,
+    /// Set from another thread to stop the running statement.
+    cancel: Option<Arc<AtomicBool>>,
     optimize: Optimize,
     /// Statement text → its parse and (for MATCH) plan.
     prepared: HashMap<String, Arc<Prepared>>,
@@ -68,6 +72,7 @@ impl<'s> Runner<'s> {
             vars: HashMap::from([(ME.to_string(), me)]),
             block: Block::None,
             limits: QueryLimits::default(),
+            cancel: None,
             optimize: Optimize::ALL,
             prepared: HashMap::new(),
         }
@@ -75,6 +80,13 @@ impl<'s> Runner<'s> {
 
     pub fn set_limits(&mut self, limits: QueryLimits) {
         self.limits = limits;
+    }
+
+    /// The flag that cancels statements from now on: once it is set, a
+    /// statement that has not started answers `CANCELLED`, and a query
+    /// stops with `CANCELLED` where it would check its deadline.
+    pub fn set_cancel(&mut self, flag: Option<Arc<AtomicBool>>) {
+        self.cancel = flag;
     }
 
     /// Which optional planner passes run (all, by default). Results are
@@ -105,9 +117,17 @@ impl<'s> Runner<'s> {
         self.org.as_deref().map(|o| o.slug.as_str())
     }
 
+    fn budget(&self) -> Budget<'_> {
+        Budget {
+            limits: self.limits,
+            cancel: self.cancel.as_deref(),
+        }
+    }
+
     /// Parses and runs one statement. Errors carry their position in `text`.
     pub fn execute(&mut self, text: &str) -> Result<Outcome> {
         let started = Instant::now();
+        self.budget().check_cancel()?;
         let prepared = self.prepare(text).map_err(|e| locate(e, text))?;
         let mut outcome = self
             .execute_statement(&prepared.statement, prepared.plan.clone())
@@ -231,10 +251,13 @@ impl<'s> Runner<'s> {
     fn read(&mut self, statement: &Statement, plan: Option<Arc<Plan>>) -> Result<Outcome> {
         let view = self_view(&self.vars);
         let indexes = self.session.indexes();
-        let limits = self.limits;
+        let budget = Budget {
+            limits: self.limits,
+            cancel: self.cancel.as_deref(),
+        };
         match &mut self.block {
             Block::Open(txn) => {
-                read_statement(view, txn, indexes, statement, plan.as_deref(), limits, None)
+                read_statement(view, txn, indexes, statement, plan.as_deref(), budget, None)
             }
             _ => {
                 let txn = self.session.read_in(self.org.clone())?;
@@ -244,7 +267,7 @@ impl<'s> Runner<'s> {
                     indexes,
                     statement,
                     plan.as_deref(),
-                    limits,
+                    budget,
                     None,
                 )
             }
@@ -334,7 +357,10 @@ impl<'s> Runner<'s> {
         let stats = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
         let view = self_view(&self.vars);
         let indexes = self.session.indexes();
-        let limits = self.limits;
+        let budget = Budget {
+            limits: self.limits,
+            cancel: self.cancel.as_deref(),
+        };
         let rows = match &mut self.block {
             Block::Open(txn) => read_statement(
                 view,
@@ -342,7 +368,7 @@ impl<'s> Runner<'s> {
                 indexes,
                 inner,
                 Some(&plan),
-                limits,
+                budget,
                 Some(stats.clone()),
             )?,
             _ => {
@@ -353,7 +379,7 @@ impl<'s> Runner<'s> {
                     indexes,
                     inner,
                     Some(&plan),
-                    limits,
+                    budget,
                     Some(stats.clone()),
                 )?
             }

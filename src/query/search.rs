@@ -196,6 +196,7 @@ pub fn run(search: &Search, then: Option<&Plan>, ctx: &Context<'_, '_>) -> Resul
             },
             indexes: ctx.indexes,
             deadline: ctx.deadline,
+            cancel: ctx.cancel,
             max_rows: ctx.max_rows,
             profile: ctx.profile.clone(),
             seeds: hits.into_iter().map(|(node, _)| Arc::new(node)).collect(),
