@@ -562,3 +562,63 @@ fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// The `nc` transcripts of docs/protocol.md, replayed: each ```text block
+/// is one connection; every `←` line must match the answer (ids of
+/// records and times aside).
+#[test]
+fn the_protocol_document_transcripts_replay() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/protocol.md"))
+        .expect("docs/protocol.md");
+    let mut blocks: Vec<Vec<String>> = Vec::new();
+    let mut current: Option<Vec<String>> = None;
+    for line in doc.lines() {
+        match (&mut current, line.trim_end()) {
+            (None, "```text") => current = Some(Vec::new()),
+            (Some(block), "```") => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            (Some(block), l) => block.push(l.to_string()),
+            (None, _) => {}
+        }
+    }
+    assert!(blocks.len() >= 2, "found {} transcripts", blocks.len());
+    let server = Server::start_empty("change-me-please");
+    let mut exchanges = 0;
+    for block in blocks {
+        let mut c = server.connect();
+        for line in block {
+            if let Some(request) = line.strip_prefix("→ ") {
+                c.send_raw(format!("{request}\n").as_bytes());
+            } else if let Some(expected) = line.strip_prefix("← ") {
+                let expected: Json = serde_json::from_str(expected).expect("a JSON answer");
+                assert_eq!(normalized(c.recv()), normalized(expected));
+                exchanges += 1;
+            }
+        }
+    }
+    assert!(exchanges >= 12, "{exchanges}");
+}
+
+/// Record ids and statistics vary from run to run.
+fn normalized(value: Json) -> Json {
+    match value {
+        Json::String(s)
+            if ["per_", "thg_", "org_", "evt_"]
+                .iter()
+                .any(|p| s.starts_with(p)) =>
+        {
+            json!("<id>")
+        }
+        Json::Array(items) => Json::Array(items.into_iter().map(normalized).collect()),
+        Json::Object(fields) => Json::Object(
+            fields
+                .into_iter()
+                .filter(|(k, _)| k != "stats")
+                .map(|(k, v)| (k, normalized(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}

@@ -76,6 +76,22 @@ impl Server {
     /// Starts a server; `root_password` goes to ONEDB_ROOT_PASSWORD.
     pub fn start_with(args: &[&str], root_password: Option<&str>) -> Server {
         let (dir, data) = data_dir();
+        Self::start_on(dir, data, args, root_password)
+    }
+
+    /// Starts a server on a new, empty data directory (root only).
+    pub fn start_empty(root_password: &str) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        Self::start_on(dir, data, &[], Some(root_password))
+    }
+
+    fn start_on(
+        dir: tempfile::TempDir,
+        data: PathBuf,
+        args: &[&str],
+        root_password: Option<&str>,
+    ) -> Server {
         let mut command = Command::new(binary());
         command
             .arg("--data")
