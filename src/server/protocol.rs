@@ -211,6 +211,34 @@ mod tests {
         assert_eq!(code("\u{0}\u{1}").0, Json::Null);
     }
 
+    proptest::proptest! {
+        /// P1: no line, however malformed, panics the decoder; a bad one
+        /// is INVALID_ARGUMENT.
+        #[test]
+        fn any_bytes_decode_or_are_invalid(line in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            if let Err(bad) = decode(&line) {
+                proptest::prop_assert_eq!(&bad.response()["error"]["code"], &json!("INVALID_ARGUMENT"));
+            }
+        }
+
+        #[test]
+        fn json_shaped_lines_decode_or_are_invalid(
+            op in "(auth|query|ping|cancel|x)",
+            field in "(id|email|password|text|params|target)",
+            value in "(1|\"s\"|null|\\[\\]|\\{\\}|true)",
+        ) {
+            let line = format!("{{\"op\":\"{op}\",\"{field}\":{value}}}");
+            match decode(line.as_bytes()) {
+                Ok(request) => proptest::prop_assert_eq!(request.id, if field == "id" {
+                    serde_json::from_str::<Json>(&value).unwrap()
+                } else {
+                    Json::Null
+                }),
+                Err(bad) => proptest::prop_assert_eq!(&bad.response()["error"]["code"], &json!("INVALID_ARGUMENT")),
+            }
+        }
+    }
+
     #[test]
     fn responses_have_the_documented_shapes() {
         let e = Error::forbidden("no").at("USE ORG x", 4);
