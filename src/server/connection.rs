@@ -2,6 +2,7 @@
 //! through a buffer with a bound. Knows bytes, not requests.
 
 use std::io;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -54,11 +55,13 @@ pub enum WriteEnd {
 /// channel closes; then shuts the socket's write side down. Lines are
 /// taken off the channel while a write is pending, so a client that does
 /// not read is noticed: once more than `max_buffered` bytes wait (beyond
-/// one response, which may be any size) the writer gives up.
+/// one response, which may be any size), or the socket has taken nothing
+/// for `stall` while answers wait, the writer gives up.
 pub async fn write_lines<W>(
     writer: &mut W,
     lines: &mut UnboundedReceiver<Vec<u8>>,
     max_buffered: usize,
+    stall: Duration,
 ) -> WriteEnd
 where
     W: AsyncWrite + Unpin,
@@ -66,6 +69,7 @@ where
     let mut buf: Vec<u8> = Vec::new();
     let mut start = 0;
     let mut open = true;
+    let mut progress = Instant::now();
     loop {
         let pending = buf.len() - start;
         if pending == 0 {
@@ -84,11 +88,20 @@ where
             biased;
             written = writer.write(&buf[start..]), if pending > 0 => match written {
                 Ok(0) => return WriteEnd::Failed(io::ErrorKind::WriteZero.into()),
-                Ok(n) => start += n,
+                Ok(n) => {
+                    start += n;
+                    progress = Instant::now();
+                }
                 Err(e) => return WriteEnd::Failed(e),
+            },
+            () = tokio::time::sleep_until((progress + stall).into()), if pending > 0 => {
+                return WriteEnd::Failed(io::ErrorKind::TimedOut.into());
             },
             line = lines.recv(), if open => match line {
                 Some(line) => {
+                    if pending == 0 {
+                        progress = Instant::now();
+                    }
                     if pending > 0 && pending + line.len() > max_buffered {
                         return WriteEnd::Overflow;
                     }
@@ -163,6 +176,22 @@ mod tests {
     }
 
     #[test]
+    fn the_writer_gives_up_when_the_socket_takes_nothing_for_a_while() {
+        block_on(async {
+            let (mut server, _client) = tokio::io::duplex(16);
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            tx.send(vec![b'x'; 40]).unwrap();
+            let started = Instant::now();
+            let end = write_lines(&mut server, &mut rx, 1000, Duration::from_millis(100)).await;
+            assert!(
+                matches!(&end, WriteEnd::Failed(e) if e.kind() == io::ErrorKind::TimedOut),
+                "{end:?}"
+            );
+            assert!(started.elapsed() >= Duration::from_millis(100));
+        });
+    }
+
+    #[test]
     fn the_writer_gives_up_on_a_client_that_does_not_read() {
         block_on(async {
             // A pipe that holds 16 bytes and is never read.
@@ -171,7 +200,7 @@ mod tests {
             for _ in 0..10 {
                 tx.send(vec![b'x'; 40]).unwrap();
             }
-            let end = write_lines(&mut server, &mut rx, 100).await;
+            let end = write_lines(&mut server, &mut rx, 100, Duration::from_secs(10)).await;
             assert!(matches!(end, WriteEnd::Overflow), "{end:?}");
 
             let (mut server, mut client) = tokio::io::duplex(16);
@@ -185,7 +214,7 @@ mod tests {
                 client.read_to_end(&mut all).await.unwrap();
                 all
             });
-            let end = write_lines(&mut server, &mut rx, 1000).await;
+            let end = write_lines(&mut server, &mut rx, 1000, Duration::from_secs(10)).await;
             assert!(matches!(end, WriteEnd::Done), "{end:?}");
             drop(server);
             assert_eq!(reading.await.unwrap(), vec![b'y'; 400]);

@@ -165,6 +165,7 @@ pub(super) async fn serve(
             &mut write_half,
             &mut lines_rx,
             shared.limits.max_output_bytes,
+            shared.limits.idle_timeout,
         );
         tokio::pin!(reading, writing);
         tokio::select! {
@@ -179,7 +180,9 @@ pub(super) async fn serve(
     if let WriteEnd::Failed(e) = &write_end
         && !matches!(
             e.kind(),
-            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::TimedOut
         )
     {
         eprintln!("onedb serve: writing to {peer} failed: {e}");

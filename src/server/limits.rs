@@ -17,7 +17,8 @@ pub struct Limits {
     /// Rows a result may have without LIMIT (`TOO_LARGE` past it).
     pub max_rows: usize,
     /// A connection with nothing in flight that sends no complete request
-    /// for this long is closed.
+    /// for this long is closed; so is one whose socket takes none of its
+    /// waiting answers for this long.
     pub idle_timeout: Duration,
     /// A connection that has not authenticated this long after it opened
     /// is closed.
