@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::db::{Database, Options, ROOT_EMAIL, Session};
 use crate::error::{Error, Result};
-use crate::server::{Limits, parse_duration};
+use crate::server::{Limits, TlsFiles, parse_duration};
 use crate::storage::Durability;
 
 #[derive(Debug, Parser)]
@@ -120,12 +120,28 @@ pub struct ServeArgs {
     /// before its connection is closed.
     #[arg(long, default_value_t = Limits::default().max_output_bytes)]
     pub max_output_bytes: usize,
+    /// Serve inside TLS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// The first wait after 3 failed logins (doubling after); for tests.
     #[arg(long, default_value = "5s", value_parser = parse_duration_arg, hide = true)]
     pub login_lockout: Duration,
 }
 
 impl ServeArgs {
+    pub fn tls(&self) -> Option<TlsFiles> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     pub fn limits(&self) -> Limits {
         Limits {
             max_line_bytes: self.max_line_bytes,
@@ -225,7 +241,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if let Ok(password) = std::env::var("ONEDB_ROOT_PASSWORD") {
                 db.set_password(ROOT_EMAIL, &password)?;
             }
-            crate::server::serve(db, &args.listen, args.limits(), &mut out)?;
+            let tls = args.tls();
+            crate::server::serve(db, &args.listen, args.limits(), tls.as_ref(), &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Passwd { email } => {

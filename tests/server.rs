@@ -634,3 +634,65 @@ fn normalized(value: Json) -> Json {
         other => other,
     }
 }
+
+/// `--tls-cert`/`--tls-key`: the same protocol inside TLS, with a
+/// self-signed certificate made here; a plain-text client gets no answer.
+#[test]
+fn tls_serves_the_same_protocol_and_nothing_to_plain_text() {
+    use std::io::Read;
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let server = Server::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).unwrap();
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = std::net::TcpStream::connect(server.addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    let mut call = |request: Json| -> Json {
+        tls.write_all(format!("{request}\n").as_bytes()).unwrap();
+        tls.flush().unwrap();
+        let mut line = Vec::new();
+        let mut byte = [0u8];
+        while byte[0] != b'\n' {
+            tls.read_exact(&mut byte).unwrap();
+            line.push(byte[0]);
+        }
+        serde_json::from_slice(&line).unwrap()
+    };
+    assert_ok(&call(json!({"id": 1, "op": "ping"})));
+    assert_ok(&call(auth(2, ALICE, ALICE_PASSWORD)));
+    let r = call(json!({"id": 3, "op": "query", "text": "WHOAMI;"}));
+    assert_eq!(r["rows"][0][1], json!(ALICE), "{r}");
+
+    let mut plain = server.connect();
+    plain.send(json!({"id": 1, "op": "ping"}));
+    plain
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.stream.read_to_end(&mut answer);
+    assert!(!contains(&answer, b"\"ok\""), "{answer:?}");
+}

@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde_json::{Map, Value as Json, json};
-use tokio::io::{AsyncReadExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt, AsyncWrite, BufReader};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::db::Session;
@@ -130,13 +128,16 @@ enum ReadEnd {
 
 /// Serves one connection until the client leaves, a limit closes it, or
 /// the server shuts down (what was read by then is answered first).
-pub(super) async fn serve(
-    stream: TcpStream,
+pub(super) async fn serve<S>(
+    stream: S,
     peer: SocketAddr,
+    opened: Instant,
     shared: Arc<Shared>,
     mut shutdown: broadcast::Receiver<()>,
-) {
-    let (read_half, mut write_half) = stream.into_split();
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (read_half, mut write_half) = tokio::io::split(stream);
     let mut reader = BufReader::new(read_half);
     let state = Arc::new(State::default());
     let (jobs_tx, jobs_rx) = mpsc::channel(PIPELINE);
@@ -160,7 +161,7 @@ pub(super) async fn serve(
         return;
     }
     let (read_end, write_end) = {
-        let reading = read_requests(&mut reader, jobs_tx, &state, &shared, &mut shutdown);
+        let reading = read_requests(&mut reader, jobs_tx, &state, &shared, opened, &mut shutdown);
         let writing = write_lines(
             &mut write_half,
             &mut lines_rx,
@@ -200,14 +201,14 @@ pub(super) async fn serve(
 /// Reads request lines until the client leaves, a limit is hit or the
 /// server shuts down; queues each request for the worker.
 async fn read_requests(
-    reader: &mut BufReader<OwnedReadHalf>,
+    reader: &mut (impl AsyncBufRead + Unpin),
     jobs: mpsc::Sender<Job>,
     state: &State,
     shared: &Shared,
+    opened: Instant,
     shutdown: &mut broadcast::Receiver<()>,
 ) -> ReadEnd {
     let limits = &shared.limits;
-    let opened = Instant::now();
     let mut last_line = opened;
     let mut buf = Vec::new();
     let mut recheck: Option<Instant> = None;

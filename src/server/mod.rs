@@ -6,22 +6,26 @@
 //!
 //! Files: `limits.rs` the configuration, `connection.rs` framing,
 //! `protocol.rs` the JSON requests and responses, `handler.rs` one
-//! connection, `lockout.rs` the failed-login waits.
+//! connection, `lockout.rs` the failed-login waits, `tls.rs` the optional
+//! TLS layer.
 
 mod connection;
 mod handler;
 mod limits;
 mod lockout;
 mod protocol;
+mod tls;
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio_rustls::TlsAcceptor;
 
 use crate::db::Database;
 use crate::error::{Error, ErrorCode, Result};
@@ -43,9 +47,24 @@ struct Shared {
 /// connections to write their last answers before it exits anyway.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
-/// Serves `db` on `listen` until SIGINT or SIGTERM; prints `listening on
-/// ADDR` (the bound address: port 0 picks one) to `out` once it accepts.
-pub fn serve(db: Database, listen: &str, limits: Limits, out: &mut impl Write) -> Result<()> {
+/// The PEM files of `--tls-cert` and `--tls-key`.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Serves `db` on `listen` (inside TLS when `tls` is given) until SIGINT or
+/// SIGTERM; prints `listening on ADDR` (the bound address: port 0 picks
+/// one) to `out` once it accepts.
+pub fn serve(
+    db: Database,
+    listen: &str,
+    limits: Limits,
+    tls: Option<&TlsFiles>,
+    out: &mut impl Write,
+) -> Result<()> {
+    let tls = tls.map(|t| tls::acceptor(&t.cert, &t.key)).transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("onedb-net")
         .enable_all()
@@ -70,7 +89,7 @@ pub fn serve(db: Database, listen: &str, limits: Limits, out: &mut impl Write) -
             ),
             runtime: tokio::runtime::Handle::current(),
         });
-        accept_until_signal(listener, shared, signals).await
+        accept_until_signal(listener, shared, tls, signals).await
     })
 }
 
@@ -78,6 +97,7 @@ pub fn serve(db: Database, listen: &str, limits: Limits, out: &mut impl Write) -
 async fn accept_until_signal(
     listener: TcpListener,
     shared: Arc<Shared>,
+    tls: Option<TlsAcceptor>,
     mut signals: Signals,
 ) -> Result<()> {
     let limits = shared.limits;
@@ -89,20 +109,50 @@ async fn accept_until_signal(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let opened = Instant::now();
                     let _ = stream.set_nodelay(true);
+                    let tls = tls.clone();
                     match slots.clone().try_acquire_owned() {
                         Ok(slot) => {
                             let shared = shared.clone();
                             let shutdown = notify_shutdown.subscribe();
                             let drained = drained_tx.clone();
                             tokio::spawn(async move {
-                                handler::serve(stream, peer, shared, shutdown).await;
+                                match tls {
+                                    None => {
+                                        handler::serve(stream, peer, opened, shared, shutdown)
+                                            .await;
+                                    }
+                                    // The handshake counts against the auth timeout.
+                                    Some(tls) => {
+                                        let handshake = tokio::time::timeout(
+                                            limits.auth_timeout,
+                                            tls.accept(stream),
+                                        );
+                                        if let Ok(Ok(stream)) = handshake.await {
+                                            handler::serve(stream, peer, opened, shared, shutdown)
+                                                .await;
+                                        }
+                                    }
+                                }
                                 drop(slot);
                                 drop(drained);
                             });
                         }
                         Err(_) => {
-                            tokio::spawn(refuse(stream, peer, limits.max_connections));
+                            let cap = limits.max_connections;
+                            tokio::spawn(async move {
+                                match tls {
+                                    None => refuse(stream, peer, cap).await,
+                                    Some(tls) => {
+                                        let handshake =
+                                            tokio::time::timeout(REFUSE_TIME, tls.accept(stream));
+                                        if let Ok(Ok(stream)) = handshake.await {
+                                            refuse(stream, peer, cap).await;
+                                        }
+                                    }
+                                }
+                            });
                         }
                     }
                 }
@@ -131,13 +181,16 @@ async fn accept_until_signal(
     shared.db.flush_indexes()
 }
 
+/// How long a connection over the cap may take to be told so.
+const REFUSE_TIME: Duration = Duration::from_secs(1);
+
 /// One connection over the cap: an error line, then close.
-async fn refuse(mut stream: TcpStream, peer: SocketAddr, cap: usize) {
+async fn refuse(mut stream: impl AsyncWrite + Unpin, peer: SocketAddr, cap: usize) {
     let notice = protocol::notice(
         ErrorCode::LimitReached,
         format!("the server has its maximum of {cap} connections: try again later"),
     );
-    let written = tokio::time::timeout(Duration::from_secs(1), async {
+    let written = tokio::time::timeout(REFUSE_TIME, async {
         stream.write_all(&protocol::line(&notice)).await?;
         stream.shutdown().await
     })
