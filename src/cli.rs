@@ -126,9 +126,6 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// The first wait after 3 failed logins (doubling after); for tests.
-    #[arg(long, default_value = "5s", value_parser = parse_duration_arg, hide = true)]
-    pub login_lockout: Duration,
 }
 
 impl ServeArgs {
@@ -151,7 +148,7 @@ impl ServeArgs {
             auth_timeout: self.auth_timeout,
             max_connections: self.max_connections,
             max_output_bytes: self.max_output_bytes,
-            login_lockout: self.login_lockout,
+            ..Limits::default()
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::{Map, Value as Json, json};
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt, AsyncWrite, BufReader};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
 
 use crate::db::Session;
 use crate::error::{Error, ErrorCode, Result};
@@ -26,8 +26,10 @@ use crate::server::limits::Limits;
 use crate::server::protocol::{self, Op, Request};
 
 /// Requests read ahead of the one running (pipelining) before the reader
-/// waits.
+/// waits; and the bytes of request lines they may hold together (a request
+/// counts at most this much, so any one fits).
 const PIPELINE: usize = 64;
+const PIPELINE_BYTES: usize = 4 << 20;
 /// The worker thread's stack: as deep as the main thread's shell.
 const WORKER_STACK: usize = 8 << 20;
 /// How often a connection whose timer ran out while work was in flight
@@ -141,6 +143,10 @@ pub(super) async fn serve<S>(
     let mut reader = BufReader::new(read_half);
     let state = Arc::new(State::default());
     let (jobs_tx, jobs_rx) = mpsc::channel(PIPELINE);
+    let jobs_tx = Queue {
+        jobs: jobs_tx,
+        room: Arc::new(Semaphore::new(PIPELINE_BYTES)),
+    };
     let (lines_tx, mut lines_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = oneshot::channel::<()>();
     let worker = Worker {
@@ -198,11 +204,29 @@ pub(super) async fn serve<S>(
     let _ = done_rx.await;
 }
 
+/// The worker's queue: bounded in requests and in their bytes. Each job
+/// travels with its share of the bytes, given back once it is answered.
+struct Queue {
+    jobs: mpsc::Sender<(Job, OwnedSemaphorePermit)>,
+    room: Arc<Semaphore>,
+}
+
+impl Queue {
+    /// Waits for room, then queues; false if the worker is gone.
+    async fn send(&self, job: Job, bytes: usize) -> bool {
+        let bytes = u32::try_from(bytes.clamp(1, PIPELINE_BYTES)).unwrap_or(1);
+        let Ok(room) = self.room.clone().acquire_many_owned(bytes).await else {
+            return false;
+        };
+        self.jobs.send((job, room)).await.is_ok()
+    }
+}
+
 /// Reads request lines until the client leaves, a limit is hit or the
 /// server shuts down; queues each request for the worker.
 async fn read_requests(
     reader: &mut (impl AsyncBufRead + Unpin),
-    jobs: mpsc::Sender<Job>,
+    jobs: Queue,
     state: &State,
     shared: &Shared,
     opened: Instant,
@@ -249,7 +273,7 @@ async fn read_requests(
                     )
                 };
                 let notice = protocol::notice(ErrorCode::Timeout, message);
-                let _ = jobs.send(Job::Reply(protocol::line(&notice))).await;
+                jobs.send(Job::Reply(protocol::line(&notice)), 1).await;
                 return ReadEnd::TimedOut;
             }
         };
@@ -263,15 +287,16 @@ async fn read_requests(
                         limits.max_line_bytes
                     ),
                 );
-                let _ = jobs.send(Job::Reply(protocol::line(&notice))).await;
+                jobs.send(Job::Reply(protocol::line(&notice)), 1).await;
                 return ReadEnd::TooLarge;
             }
             Frame::Line => {
                 last_line = Instant::now();
                 let job = dispatch(&buf, state);
+                let bytes = buf.len();
                 buf.clear();
                 if let Some(job) = job
-                    && jobs.send(job).await.is_err()
+                    && !jobs.send(job, bytes).await
                 {
                     return ReadEnd::Failed;
                 }
@@ -358,13 +383,14 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(self, mut jobs: mpsc::Receiver<Job>) {
+    fn run(self, mut jobs: mpsc::Receiver<(Job, OwnedSemaphorePermit)>) {
         let Some(session) = self.authenticate(&mut jobs) else {
             return;
         };
         let mut runner = Runner::new(&session);
         runner.set_limits(self.shared.limits.query());
-        while let Some(job) = jobs.blocking_recv() {
+        // `_room` is given back after the answer is handed on.
+        while let Some((job, _room)) = jobs.blocking_recv() {
             let response = match job {
                 Job::Reply(line) => line,
                 Job::Cancel {
@@ -395,8 +421,11 @@ impl Worker {
     }
 
     /// Answers jobs until one logs in; None if the connection ends first.
-    fn authenticate(&self, jobs: &mut mpsc::Receiver<Job>) -> Option<Session> {
-        while let Some(job) = jobs.blocking_recv() {
+    fn authenticate(
+        &self,
+        jobs: &mut mpsc::Receiver<(Job, OwnedSemaphorePermit)>,
+    ) -> Option<Session> {
+        while let Some((job, _room)) = jobs.blocking_recv() {
             let (response, session) = match job {
                 Job::Reply(line) => (line, None),
                 Job::Cancel { id, .. } => {
