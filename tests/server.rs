@@ -481,7 +481,7 @@ fn a_query_past_its_budget_times_out_and_cancel_stops_one() {
 }
 
 #[test]
-fn only_the_platform_owner_may_use_another_org() {
+fn only_the_platform_owner_may_use_another_org_and_roles_hold_over_the_wire() {
     let server = Server::start(&[]);
     let mut alice = server.login(ALICE, ALICE_PASSWORD);
     let r = alice.query(1, "USE ORG globex;");
@@ -495,6 +495,26 @@ fn only_the_platform_owner_may_use_another_org() {
     let mut root = server.login("root", ROOT_PASSWORD);
     let r = root.query(1, "USE ORG acme; MATCH (t:task) RETURN t.name");
     assert_eq!(r["rows"], json!([["mine"]]), "{r}");
+
+    // A customer's session over the wire is held to the customer's rights.
+    assert_ok(&alice.query(
+        3,
+        "CREATE PERSON \"cust@acme.io\" NAME \"C\" ROLE customer PASSWORD \"cust-Secret-222\";",
+    ));
+    let mut customer = server.login("cust@acme.io", "cust-Secret-222");
+    for (id, text) in [
+        "CREATE ORG evil NAME \"Evil\";",
+        "SET LIMITS ON ORG acme {things: 1};",
+        "USE ORG globex;",
+        "CREATE PERSON \"e@acme.io\" NAME \"E\" ROLE org_owner;",
+        "SHOW USAGE;",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = customer.query(id as u64, text);
+        assert_eq!(code(&r), "FORBIDDEN", "{text}: {r}");
+    }
 }
 
 #[test]
