@@ -738,3 +738,26 @@ fn tls_serves_the_same_protocol_and_nothing_to_plain_text() {
     let _ = plain.stream.read_to_end(&mut answer);
     assert!(!contains(&answer, b"\"ok\""), "{answer:?}");
 }
+
+/// Limits the server cannot work with stop it before it listens.
+#[test]
+fn a_limit_the_server_cannot_work_with_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--max-connections", "0"][..],
+        &["--idle-timeout", "9000h"],
+        &["--query-timeout", "soon"],
+        &["--tls-cert", "/nonexistent/cert.pem"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_onedb"))
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?} listened");
+        assert!(!out.stderr.is_empty(), "{args:?} said nothing");
+    }
+}

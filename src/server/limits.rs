@@ -50,7 +50,44 @@ impl Default for Limits {
     }
 }
 
+/// The longest duration a limit takes: time arithmetic stays far from
+/// overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+/// The most connections a server takes.
+pub const MAX_CONNECTIONS: usize = 1 << 20;
+
 impl Limits {
+    /// Refuses limits the server cannot work with: zero sizes or counts,
+    /// durations past a year, more than 2²⁰ connections.
+    pub fn validate(&self) -> Result<()> {
+        for (name, value) in [
+            ("max-line-bytes", self.max_line_bytes),
+            ("max-rows", self.max_rows),
+            ("max-connections", self.max_connections),
+            ("max-output-bytes", self.max_output_bytes),
+        ] {
+            if value == 0 {
+                return Err(Error::invalid(format!("--{name} must be at least 1")));
+            }
+        }
+        if self.max_connections > MAX_CONNECTIONS {
+            return Err(Error::invalid(format!(
+                "--max-connections is at most {MAX_CONNECTIONS}"
+            )));
+        }
+        for (name, value) in [
+            ("query-timeout", self.query_timeout),
+            ("idle-timeout", self.idle_timeout),
+            ("auth-timeout", self.auth_timeout),
+            ("login-lockout", self.login_lockout),
+        ] {
+            if value > MAX_DURATION {
+                return Err(Error::invalid(format!("--{name} is at most 365 days")));
+            }
+        }
+        Ok(())
+    }
+
     /// What the runner of a connection is given.
     pub fn query(&self) -> QueryLimits {
         QueryLimits {
@@ -74,13 +111,20 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
         ))
     };
     let n: u64 = number.parse().map_err(|_| bad())?;
-    match unit.trim() {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs).ok_or_else(bad),
-        "h" => n.checked_mul(3600).map(Duration::from_secs).ok_or_else(bad),
-        _ => Err(bad()),
+    let duration = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => n.checked_mul(60).map(Duration::from_secs).ok_or_else(bad)?,
+        "h" => n
+            .checked_mul(3600)
+            .map(Duration::from_secs)
+            .ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    if duration > MAX_DURATION {
+        return Err(Error::invalid(format!("{text:?} is more than 365 days")));
     }
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -94,8 +138,55 @@ mod tests {
         assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
-        for bad in ["", "s", "5 days", "-1s", "1.5s", "99999999999999999999h"] {
+        assert_eq!(parse_duration("8760h").unwrap(), MAX_DURATION);
+        for bad in [
+            "",
+            "s",
+            "5 days",
+            "-1s",
+            "1.5s",
+            "8761h",
+            "99999999999999999999h",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn limits_the_server_cannot_work_with_are_refused() {
+        assert!(Limits::default().validate().is_ok());
+        let bad = [
+            Limits {
+                max_line_bytes: 0,
+                ..Limits::default()
+            },
+            Limits {
+                max_connections: 0,
+                ..Limits::default()
+            },
+            Limits {
+                max_connections: MAX_CONNECTIONS + 1,
+                ..Limits::default()
+            },
+            Limits {
+                max_output_bytes: 0,
+                ..Limits::default()
+            },
+            Limits {
+                max_rows: 0,
+                ..Limits::default()
+            },
+            Limits {
+                idle_timeout: MAX_DURATION + Duration::from_secs(1),
+                ..Limits::default()
+            },
+            Limits {
+                query_timeout: Duration::MAX,
+                ..Limits::default()
+            },
+        ];
+        for limits in bad {
+            assert!(limits.validate().is_err(), "{limits:?}");
         }
     }
 

@@ -64,6 +64,7 @@ pub fn serve(
     tls: Option<&TlsFiles>,
     out: &mut impl Write,
 ) -> Result<()> {
+    limits.validate()?;
     let tls = tls.map(|t| tls::acceptor(&t.cert, &t.key)).transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("onedb-net")
