@@ -6,11 +6,12 @@
 //! In memory only: a restart forgets every count (the waits are seconds,
 //! and a restart costs an attacker more than that). Accounts are keyed by
 //! the email as typed (normalized), known or not, so a locked unknown email
-//! looks exactly like a locked real one. Counts are forgotten after
-//! `FORGET` without a failure, and the table is pruned when it grows.
+//! looks exactly like a locked real one. Addresses are IPv4 addresses and
+//! IPv6 /64 networks. Counts are forgotten after `FORGET` without a
+//! failure, and the table is pruned when it grows.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -23,6 +24,18 @@ const FORGET: Duration = Duration::from_secs(3600);
 const PRUNE_AT: usize = 100_000;
 /// The longest wait, however many failures.
 const MAX_WAIT: Duration = Duration::from_secs(3600);
+
+/// The address a client is counted under: IPv4 as is (also when mapped
+/// into IPv6), IPv6 by its /64, which one host commonly has whole.
+fn network(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(Ipv6Addr::from(bits))
+        }
+        v4 => v4,
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -55,7 +68,7 @@ impl Lockout {
     fn keys(account: &str, address: IpAddr) -> [Key; 2] {
         [
             Key::Account(account.trim().to_lowercase()),
-            Key::Address(address),
+            Key::Address(network(address)),
         ]
     }
 
@@ -141,6 +154,25 @@ mod tests {
             l.wait("bob@x.io", A, t1 - Duration::from_secs(1)),
             Some(Duration::from_secs(1))
         );
+    }
+
+    #[test]
+    fn an_ipv6_host_is_counted_by_its_64_and_mapped_ipv4_as_ipv4() {
+        let l = Lockout::new(Duration::from_secs(5));
+        let t0 = Instant::now();
+        for i in 0..3u16 {
+            let addr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, i));
+            l.failed(&format!("user{i}"), addr, t0);
+        }
+        let same_64 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 9, 9, 9, 9));
+        let other_64 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 3, 0, 0, 0, 1));
+        assert!(l.wait("someone", same_64, t0).is_some());
+        assert!(l.wait("someone", other_64, t0).is_none());
+        for _ in 0..3 {
+            l.failed("v4", A, t0);
+        }
+        let mapped = IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped());
+        assert!(l.wait("someone", mapped, t0).is_some());
     }
 
     #[test]
