@@ -443,6 +443,33 @@ fn idle_and_unauthenticated_connections_are_closed_on_time() {
     assert_ok(&busy.call(json!({"id": "last", "op": "ping"})));
 }
 
+/// N1: hundreds of silent or half-talking connections, and a client that
+/// logged in first is served meanwhile; they are all closed on time.
+#[test]
+fn hundreds_of_idle_connections_are_closed_on_time_while_others_are_served() {
+    let server = Server::start(&["--auth-timeout", "1s"]);
+    let mut served = server.login(ALICE, ALICE_PASSWORD);
+    let opened = Instant::now();
+    let mut idle: Vec<Client> = (0..300).map(|_| server.connect()).collect();
+    for (i, c) in idle.iter_mut().enumerate() {
+        if i % 2 == 0 {
+            c.send_raw(br#"{"id":1,"op":"qu"#);
+        }
+    }
+    for id in 0..10 {
+        let started = Instant::now();
+        assert_ok(&served.query(id, "WHOAMI;"));
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+    for c in &mut idle {
+        let lines = c.until_closed(Duration::from_secs(10));
+        assert_eq!(code(&lines[0]), "TIMEOUT");
+    }
+    let took = opened.elapsed();
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_ok(&served.query(99, "WHOAMI;"));
+}
+
 #[test]
 fn a_query_past_its_budget_times_out_and_cancel_stops_one() {
     let server = Server::start(&["--query-timeout", "1s"]);
