@@ -3,11 +3,13 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use crate::db::{Database, Options, ROOT_EMAIL, Session};
 use crate::error::{Error, Result};
+use crate::server::{Limits, TlsFiles, parse_duration};
 use crate::storage::Durability;
 
 #[derive(Debug, Parser)]
@@ -75,12 +77,84 @@ pub enum Command {
         /// Where the copy goes; must not exist yet.
         dir: PathBuf,
     },
+    /// Serve the data directory over TCP (JSON lines, docs/protocol.md)
+    /// until SIGINT or SIGTERM. Root's password comes from
+    /// ONEDB_ROOT_PASSWORD when set; without one nobody logs in as root.
+    Serve(ServeArgs),
     /// Set a person's password (root's by default), read from stdin or
     /// ONEDB_ROOT_PASSWORD.
     Passwd {
         #[arg(long, default_value = ROOT_EMAIL)]
         email: String,
     },
+}
+
+/// `onedb serve`'s address and limits (RELIABILITY.md "Limits").
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The address to listen on (port 0 picks a free port; the bound
+    /// address is printed as `listening on ADDR`).
+    #[arg(long, default_value = "127.0.0.1:7606")]
+    pub listen: String,
+    /// Bytes a request line may have (TOO_LARGE past it, then close).
+    #[arg(long, default_value_t = Limits::default().max_line_bytes)]
+    pub max_line_bytes: usize,
+    /// Time budget of each statement (TIMEOUT past it), e.g. 5s, 500ms.
+    #[arg(long, default_value = "5s", value_parser = parse_duration_arg)]
+    pub query_timeout: Duration,
+    /// Rows a result may have without LIMIT (TOO_LARGE past it).
+    #[arg(long, default_value_t = Limits::default().max_rows)]
+    pub max_rows: usize,
+    /// Close a connection with nothing in flight after this long without
+    /// a request.
+    #[arg(long, default_value = "300s", value_parser = parse_duration_arg)]
+    pub idle_timeout: Duration,
+    /// Close a connection that has not authenticated this long after it
+    /// opened.
+    #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
+    pub auth_timeout: Duration,
+    /// Connections served at once; one more gets an error line and is closed.
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// Response bytes that may wait for a client that does not read them
+    /// before its connection is closed.
+    #[arg(long, default_value_t = Limits::default().max_output_bytes)]
+    pub max_output_bytes: usize,
+    /// Serve inside TLS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    pub fn tls(&self) -> Option<TlsFiles> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_line_bytes: self.max_line_bytes,
+            query_timeout: self.query_timeout,
+            max_rows: self.max_rows,
+            idle_timeout: self.idle_timeout,
+            auth_timeout: self.auth_timeout,
+            max_connections: self.max_connections,
+            max_output_bytes: self.max_output_bytes,
+            ..Limits::default()
+        }
+    }
+}
+
+fn parse_duration_arg(text: &str) -> std::result::Result<Duration, String> {
+    parse_duration(text).map_err(|e| e.message)
 }
 
 fn parse_durability(text: &str) -> std::result::Result<Durability, String> {
@@ -158,6 +232,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Backup { dir } => {
             db.backup(&dir)?;
             writeln!(out, "backup written to {}", dir.display())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(args) => {
+            if let Ok(password) = std::env::var("ONEDB_ROOT_PASSWORD") {
+                db.set_password(ROOT_EMAIL, &password)?;
+            }
+            let tls = args.tls();
+            crate::server::serve(db, &args.listen, args.limits(), tls.as_ref(), &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Passwd { email } => {

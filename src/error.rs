@@ -17,6 +17,8 @@ pub enum ErrorCode {
     NotFound,
     Conflict,
     Timeout,
+    /// A running query stopped by the client's `cancel`.
+    Cancelled,
     TooLarge,
     InvalidArgument,
     /// Stored bytes that do not decode: never expected, always reported.
@@ -37,6 +39,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::Timeout => "TIMEOUT",
+            ErrorCode::Cancelled => "CANCELLED",
             ErrorCode::TooLarge => "TOO_LARGE",
             ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
             ErrorCode::Corruption => "CORRUPTION",

@@ -24,6 +24,7 @@ pub mod ontology;
 pub mod query;
 pub mod repl;
 mod search;
+pub mod server;
 mod storage;
 mod vector;
 

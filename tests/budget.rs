@@ -176,6 +176,52 @@ fn the_deadline_at_and_past_the_limit() {
     assert!(took < Duration::from_secs(3), "took {took:?}");
 }
 
+/// A cancel flag set from another thread stops a running query with
+/// `CANCELLED` where the deadline is checked; once set, the next statement
+/// does not start (a write included); cleared, the runner works again.
+#[test]
+fn a_cancel_flag_stops_a_running_query_and_the_next_statement() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let (_dir, db) = common::open();
+    let root = common::org(&db, "cancel");
+    things(&root, "task", 200);
+    let mut r = Runner::new(&root);
+    r.set_limits(limits(Duration::from_secs(60), 10_000));
+    let flag = Arc::new(AtomicBool::new(false));
+    r.set_cancel(Some(flag.clone()));
+    assert_eq!(rows(&mut r, "MATCH (t:task) WHERE t.n = 7 RETURN t.n"), 1);
+
+    let setter = {
+        let flag = flag.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            flag.store(true, Ordering::Relaxed);
+        })
+    };
+    let started = Instant::now();
+    // 8·10⁶ rows: far longer than 100 ms, far shorter than the minute.
+    assert_eq!(
+        code(&mut r, "MATCH (a:task), (b:task), (c:task) RETURN count(*)"),
+        ErrorCode::Cancelled
+    );
+    let took = started.elapsed();
+    setter.join().expect("setter");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+
+    assert_eq!(
+        code(&mut r, "CREATE THING task \"late\" {}"),
+        ErrorCode::Cancelled
+    );
+    r.set_cancel(None);
+    assert_eq!(
+        rows(&mut r, "MATCH (t:task) WHERE t.name = \"late\" RETURN t"),
+        0
+    );
+    assert_eq!(rows(&mut r, "MATCH (t:task) WHERE t.n = 7 RETURN t.n"), 1);
+}
+
 /// Operators that buffer rows or values stop at the row budget
 /// (10 × max_rows), not at the deadline: with a deadline of a minute each
 /// of these would otherwise hold millions of values before it stopped.

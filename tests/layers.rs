@@ -21,6 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["db"],
     &["query"],
     &["repl"],
+    &["server"],
     &["cli"],
 ];
 

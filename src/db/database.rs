@@ -218,10 +218,15 @@ impl Database {
             crate::auth::verify_password(password, crate::auth::dummy_hash());
             return Err(denied());
         };
-        let ok = person
-            .password_hash
-            .as_deref()
-            .is_some_and(|h| crate::auth::verify_password(password, h));
+        let ok = match person.password_hash.as_deref() {
+            Some(hash) => crate::auth::verify_password(password, hash),
+            // No password set (root before ONEDB_ROOT_PASSWORD): no login,
+            // in the time a check takes.
+            None => {
+                crate::auth::verify_password(password, crate::auth::dummy_hash());
+                false
+            }
+        };
         let session = self.session_for(person)?;
         session.log_login(ok)?;
         if ok { Ok(session) } else { Err(denied()) }

@@ -13,7 +13,7 @@ use crate::graph::{EventFilter, ReadTxn};
 use crate::ontology::TypeKind;
 use crate::query::ast::{BinaryOp, Expr, ExprKind, Statement, StatementKind};
 use crate::query::bind::View;
-use crate::query::exec::{self, Context, ProfileStats, QueryLimits};
+use crate::query::exec::{self, Budget, Context, ProfileStats};
 use crate::query::expr::Env;
 use crate::query::outcome::Outcome;
 use crate::query::plan::{Op, Plan};
@@ -21,12 +21,12 @@ use crate::query::value::Val;
 use crate::search::Indexes;
 
 /// The execution context of a read: parameters, the transaction, the
-/// query's deadline and row cap.
+/// query's deadline, cancel flag and row cap.
 fn context<'e, 't>(
     params: &'e HashMap<String, Val>,
     txn: &'e ReadTxn<'t>,
     indexes: &'e Indexes,
-    limits: QueryLimits,
+    budget: Budget<'e>,
     profile: Option<ProfileStats>,
 ) -> Context<'e, 't> {
     Context {
@@ -36,8 +36,9 @@ fn context<'e, 't>(
             now: txn.now(),
         },
         indexes,
-        deadline: Instant::now() + limits.timeout,
-        max_rows: limits.max_rows,
+        deadline: Instant::now() + budget.limits.timeout,
+        cancel: budget.cancel,
+        max_rows: budget.limits.max_rows,
         profile,
     }
 }
@@ -48,7 +49,7 @@ pub(super) fn read_statement(
     indexes: &Indexes,
     statement: &Statement,
     plan: Option<&Plan>,
-    limits: QueryLimits,
+    budget: Budget<'_>,
     profile: Option<ProfileStats>,
 ) -> Result<Outcome> {
     use StatementKind as S;
@@ -56,7 +57,7 @@ pub(super) fn read_statement(
         S::Match(_) | S::Search(_) => {
             let plan = plan.ok_or_else(|| Error::invalid("a query without a plan"))?;
             let params = view.params();
-            let rows = exec::run(plan, &context(params, t, indexes, limits, profile))?;
+            let rows = exec::run(plan, &context(params, t, indexes, budget, profile))?;
             let rows: Vec<Vec<Json>> = rows
                 .into_iter()
                 .map(|r| r.into_iter().map(Val::into_json).collect())
@@ -134,9 +135,9 @@ pub(super) fn explain(
     t: &ReadTxn<'_>,
     indexes: &Indexes,
     plan: &Plan,
-    limits: QueryLimits,
+    budget: Budget<'_>,
 ) -> Result<String> {
-    let ctx = context(view.params(), t, indexes, limits, None);
+    let ctx = context(view.params(), t, indexes, budget, None);
     let mut notes = Vec::new();
     let mut failed = None;
     plan.root.each(&mut |op| {

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use serde_json::{Value as Json, json};
@@ -16,8 +17,8 @@ use crate::model::Org;
 use crate::ontology::Role;
 use crate::query::ast::{LetValue, Statement, StatementKind};
 use crate::query::bind::{View, apply_write, self_view};
-use crate::query::exec::ProfileStats;
 pub use crate::query::exec::QueryLimits;
+use crate::query::exec::{Budget, ProfileStats};
 pub use crate::query::outcome::{Outcome, Stats};
 use crate::query::parser::parse_statement;
 use crate::query::plan::{Optimize, Plan, plan_search, plan_with};
@@ -46,6 +47,8 @@ pub struct Runner<'s> {
     vars: HashMap<String, Val>,
     block: Block<'s>,
     limits: QueryLimits,
+    /// Set from another thread to stop the running statement.
+    cancel: Option<Arc<AtomicBool>>,
     optimize: Optimize,
     /// Statement text → its parse and (for MATCH) plan.
     prepared: HashMap<String, Arc<Prepared>>,
@@ -70,6 +73,7 @@ impl<'s> Runner<'s> {
             vars: HashMap::from([(ME.to_string(), me)]),
             block: Block::None,
             limits: QueryLimits::default(),
+            cancel: None,
             optimize: Optimize::ALL,
             prepared: HashMap::new(),
         }
@@ -77,6 +81,13 @@ impl<'s> Runner<'s> {
 
     pub fn set_limits(&mut self, limits: QueryLimits) {
         self.limits = limits;
+    }
+
+    /// The flag that cancels statements from now on: once it is set, a
+    /// statement that has not started answers `CANCELLED`, and a query
+    /// stops with `CANCELLED` where it would check its deadline.
+    pub fn set_cancel(&mut self, flag: Option<Arc<AtomicBool>>) {
+        self.cancel = flag;
     }
 
     /// Which optional planner passes run (all, by default). Results are
@@ -110,6 +121,7 @@ impl<'s> Runner<'s> {
     /// Parses and runs one statement. Errors carry their position in `text`.
     pub fn execute(&mut self, text: &str) -> Result<Outcome> {
         let started = Instant::now();
+        self.budget().check_cancel()?;
         let prepared = self.prepare(text).map_err(|e| locate(e, text))?;
         let mut outcome = self
             .execute_statement(&prepared.statement, prepared.plan.clone())
@@ -231,8 +243,8 @@ impl<'s> Runner<'s> {
 
     /// Runs a read statement on the block's transaction or a snapshot.
     fn read(&mut self, statement: &Statement, plan: Option<Arc<Plan>>) -> Result<Outcome> {
-        self.on_snapshot(|view, txn, indexes, limits| {
-            read_statement(view, txn, indexes, statement, plan.as_deref(), limits, None)
+        self.on_snapshot(|view, txn, indexes, budget| {
+            read_statement(view, txn, indexes, statement, plan.as_deref(), budget, None)
         })
     }
 
@@ -287,20 +299,20 @@ impl<'s> Runner<'s> {
             ));
         };
         if !profile {
-            let lines = self.on_snapshot(|view, txn, indexes, limits| {
-                explain(view, txn, indexes, &plan, limits)
+            let lines = self.on_snapshot(|view, txn, indexes, budget| {
+                explain(view, txn, indexes, &plan, budget)
             })?;
             return Ok(table_of_lines(&lines));
         }
         let stats = ProfileStats::default();
-        let rows = self.on_snapshot(|view, txn, indexes, limits| {
+        let rows = self.on_snapshot(|view, txn, indexes, budget| {
             read_statement(
                 view,
                 txn,
                 indexes,
                 inner,
                 Some(&plan),
-                limits,
+                budget,
                 Some(stats.clone()),
             )
         })?;
@@ -314,22 +326,33 @@ impl<'s> Runner<'s> {
         Ok(out)
     }
 
+    /// The query limits and the cancel flag of the next statement.
+    fn budget(&self) -> Budget<'_> {
+        Budget {
+            limits: self.limits,
+            cancel: self.cancel.as_deref(),
+        }
+    }
+
     /// Runs `read` on the open block's transaction (whose own writes it
     /// sees), else on a snapshot of the current org.
     fn on_snapshot<T>(
         &mut self,
-        read: impl FnOnce(View<'_>, &ReadTxn<'_>, &Indexes, QueryLimits) -> Result<T>,
+        read: impl FnOnce(View<'_>, &ReadTxn<'_>, &Indexes, Budget<'_>) -> Result<T>,
     ) -> Result<T> {
         let view = self_view(&self.vars);
         let indexes = self.session.indexes();
-        let limits = self.limits;
+        let budget = Budget {
+            limits: self.limits,
+            cancel: self.cancel.as_deref(),
+        };
         match &mut self.block {
-            Block::Open(txn) => read(view, txn, indexes, limits),
+            Block::Open(txn) => read(view, txn, indexes, budget),
             _ => read(
                 view,
                 &self.session.read_in(self.org.clone())?,
                 indexes,
-                limits,
+                budget,
             ),
         }
     }

@@ -1,11 +1,12 @@
 //! Executing a plan: pull operators over one tenant snapshot, one operator
 //! per file (`build` turns each plan node into its operator). Every loop
-//! checks the deadline; results without LIMIT are capped.
+//! checks the deadline and the cancel flag; results without LIMIT are capped.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
@@ -69,6 +70,28 @@ impl Default for QueryLimits {
     }
 }
 
+/// What bounds one execution: its limits, and the flag that cancels it
+/// (the server's `cancel` op sets it; it is checked where the deadline is).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Budget<'a> {
+    pub limits: QueryLimits,
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+impl Budget<'_> {
+    /// `CANCELLED` once the flag is set.
+    pub fn check_cancel(&self) -> Result<()> {
+        match self.cancel {
+            Some(flag) if flag.load(Ordering::Relaxed) => Err(cancelled()),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn cancelled() -> Error {
+    Error::new(ErrorCode::Cancelled, "the query was cancelled")
+}
+
 /// Per-operator (rows, time) of a PROFILE, in plan pre-order.
 pub type ProfileStats = Rc<RefCell<Vec<(u64, Duration)>>>;
 
@@ -78,6 +101,8 @@ pub struct Context<'e, 't> {
     /// The database's search indexes (SEARCH adds the tenant itself).
     pub indexes: &'e Indexes,
     pub deadline: Instant,
+    /// Set from outside to stop the query (`CANCELLED`).
+    pub cancel: Option<&'e AtomicBool>,
     /// Most rows a result may have without LIMIT.
     pub max_rows: usize,
     /// Per-operator (rows, time), in plan pre-order, when profiling.
@@ -100,6 +125,9 @@ impl Context<'_, '_> {
     }
 
     fn check_deadline(&self) -> Result<()> {
+        if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(cancelled());
+        }
         if Instant::now() > self.deadline {
             return Err(Error::new(
                 ErrorCode::Timeout,
@@ -358,6 +386,7 @@ mod tests {
             },
             indexes: session.indexes(),
             deadline: Instant::now() + Duration::from_secs(30),
+            cancel: None,
             max_rows: 10_000,
             profile: None,
         };

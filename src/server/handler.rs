@@ -1,0 +1,592 @@
+//! One connection: this task reads request lines and answers what needs no
+//! database (ping, cancel, bad lines) through the same ordered queue as
+//! the rest; a worker thread that owns the person's session and runner
+//! answers auth and query in arrival order; the writer sends the answers.
+//! A slow client holds nothing but its own connection: the queue toward
+//! the worker is bounded, and so are the answers waiting to be written.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde_json::{Map, Value as Json, json};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt, AsyncWrite, BufReader};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
+
+use crate::db::Session;
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::limits::EMAIL_BYTES;
+use crate::query::run::{Outcome, Runner};
+use crate::query::script::ScriptReader;
+use crate::server::Shared;
+use crate::server::connection::{Frame, WriteEnd, read_line, write_lines};
+use crate::server::limits::Limits;
+use crate::server::protocol::{self, Op, Request};
+
+/// Requests read ahead of the one running (pipelining) before the reader
+/// waits; and the bytes of request lines they may hold together (a request
+/// counts at most this much, so any one fits).
+const PIPELINE: usize = 64;
+const PIPELINE_BYTES: usize = 4 << 20;
+/// The worker thread's stack: as deep as the main thread's shell.
+const WORKER_STACK: usize = 8 << 20;
+/// How often a connection whose timer ran out while work was in flight
+/// looks again.
+const BUSY_RECHECK: Duration = Duration::from_millis(50);
+/// After `TOO_LARGE`, how long and how much of the rest of the line is
+/// read and dropped, so closing does not reset the connection before the
+/// client has read the error.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: u64 = 64 << 20;
+
+/// What the worker is asked, in arrival order.
+enum Job {
+    Auth {
+        id: Json,
+        email: String,
+        password: String,
+    },
+    Query {
+        id: Json,
+        text: String,
+        params: Map<String, Json>,
+        cancel: Arc<AtomicBool>,
+    },
+    /// A cancel already applied to `cancelled` queries of this id.
+    Cancel {
+        id: Json,
+        target: Json,
+        cancelled: usize,
+    },
+    /// An answer the reader made; passed on in its place in the order.
+    Reply(Vec<u8>),
+}
+
+/// What the reader, the worker and the writer of one connection share.
+#[derive(Default)]
+struct State {
+    authenticated: AtomicBool,
+    /// Auth and query jobs sent and not yet answered.
+    busy: AtomicUsize,
+    /// When the worker last answered one.
+    last_done: Mutex<Option<Instant>>,
+    /// Queries sent and not yet answered, by request id: what `cancel` sets.
+    running: Mutex<Vec<(Json, Arc<AtomicBool>)>>,
+}
+
+impl State {
+    fn started(&self) {
+        self.busy.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn finished(&self, query: Option<&Arc<AtomicBool>>) {
+        if let Some(flag) = query {
+            self.running.lock().retain(|(_, f)| !Arc::ptr_eq(f, flag));
+        }
+        *self.last_done.lock() = Some(Instant::now());
+        self.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::SeqCst) > 0
+    }
+
+    fn register(&self, id: &Json) -> Arc<AtomicBool> {
+        let flag = Arc::new(AtomicBool::new(false));
+        self.running.lock().push((id.clone(), flag.clone()));
+        flag
+    }
+
+    /// Cancels the queries with request id `target`; how many there were.
+    fn cancel(&self, target: &Json) -> usize {
+        let running = self.running.lock();
+        let mut n = 0;
+        for (_, flag) in running.iter().filter(|(id, _)| id == target) {
+            flag.store(true, Ordering::Relaxed);
+            n += 1;
+        }
+        n
+    }
+
+    fn cancel_all(&self) {
+        for (_, flag) in self.running.lock().iter() {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Why the reader stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum ReadEnd {
+    Eof,
+    TooLarge,
+    TimedOut,
+    Shutdown,
+    /// The socket failed or the worker is gone.
+    Failed,
+}
+
+/// Serves one connection until the client leaves, a limit closes it, or
+/// the server shuts down (what was read by then is answered first).
+pub(super) async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    opened: Instant,
+    shared: Arc<Shared>,
+    mut shutdown: broadcast::Receiver<()>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (read_half, mut write_half) = tokio::io::split(stream);
+    let mut reader = BufReader::new(read_half);
+    let state = Arc::new(State::default());
+    let (jobs_tx, jobs_rx) = mpsc::channel(PIPELINE);
+    let jobs_tx = Queue {
+        jobs: jobs_tx,
+        room: Arc::new(Semaphore::new(PIPELINE_BYTES)),
+    };
+    let (lines_tx, mut lines_rx) = mpsc::unbounded_channel();
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let worker = Worker {
+        shared: shared.clone(),
+        peer: peer.ip(),
+        state: state.clone(),
+        lines: lines_tx,
+    };
+    let spawned = std::thread::Builder::new()
+        .name("onedb-session".into())
+        .stack_size(WORKER_STACK)
+        .spawn(move || {
+            worker.run(jobs_rx);
+            drop(done_tx);
+        });
+    if let Err(e) = spawned {
+        eprintln!("onedb serve: cannot start a session thread: {e}");
+        return;
+    }
+    let (read_end, write_end) = {
+        let reading = read_requests(&mut reader, jobs_tx, &state, &shared, opened, &mut shutdown);
+        let writing = write_lines(
+            &mut write_half,
+            &mut lines_rx,
+            shared.limits.max_output_bytes,
+            shared.limits.idle_timeout,
+        );
+        tokio::pin!(reading, writing);
+        tokio::select! {
+            read_end = &mut reading => (Some(read_end), (&mut writing).await),
+            write_end = &mut writing => (None, write_end),
+        }
+    };
+    if read_end.is_none() {
+        // Nobody will read the answers: stop what runs for them.
+        state.cancel_all();
+    }
+    if let WriteEnd::Failed(e) = &write_end
+        && !matches!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::TimedOut
+        )
+    {
+        eprintln!("onedb serve: writing to {peer} failed: {e}");
+    }
+    if read_end == Some(ReadEnd::TooLarge) && matches!(write_end, WriteEnd::Done) {
+        let mut rest = (&mut reader).take(LINGER_BYTES);
+        let _ =
+            tokio::time::timeout(LINGER, tokio::io::copy(&mut rest, &mut tokio::io::sink())).await;
+    }
+    drop(lines_rx);
+    // The session ends before the connection's slot is given back.
+    let _ = done_rx.await;
+}
+
+/// The worker's queue: bounded in requests and in their bytes. Each job
+/// travels with its share of the bytes, given back once it is answered.
+struct Queue {
+    jobs: mpsc::Sender<(Job, OwnedSemaphorePermit)>,
+    room: Arc<Semaphore>,
+}
+
+impl Queue {
+    /// Waits for room, then queues; false if the worker is gone.
+    async fn send(&self, job: Job, bytes: usize) -> bool {
+        let bytes = u32::try_from(bytes.clamp(1, PIPELINE_BYTES)).unwrap_or(1);
+        let Ok(room) = self.room.clone().acquire_many_owned(bytes).await else {
+            return false;
+        };
+        self.jobs.send((job, room)).await.is_ok()
+    }
+}
+
+/// Reads request lines until the client leaves, a limit is hit or the
+/// server shuts down; queues each request for the worker.
+async fn read_requests(
+    reader: &mut (impl AsyncBufRead + Unpin),
+    jobs: Queue,
+    state: &State,
+    shared: &Shared,
+    opened: Instant,
+    shutdown: &mut broadcast::Receiver<()>,
+) -> ReadEnd {
+    let limits = &shared.limits;
+    let mut last_line = opened;
+    let mut buf = Vec::new();
+    let mut recheck: Option<Instant> = None;
+    loop {
+        let mut deadline = close_at(state, opened, last_line, limits);
+        if let Some(at) = recheck {
+            deadline = deadline.max(at);
+        }
+        let frame = tokio::select! {
+            _ = shutdown.recv() => return ReadEnd::Shutdown,
+            frame = tokio::time::timeout_at(
+                deadline.into(),
+                read_line(reader, &mut buf, limits.max_line_bytes),
+            ) => frame,
+        };
+        recheck = None;
+        let frame = match frame {
+            Ok(Ok(frame)) => frame,
+            Ok(Err(_)) => return ReadEnd::Failed,
+            Err(_elapsed) => {
+                if state.is_busy() {
+                    // Work in flight is activity: look again soon.
+                    recheck = Some(Instant::now() + BUSY_RECHECK);
+                    continue;
+                }
+                if Instant::now() < close_at(state, opened, last_line, limits) {
+                    continue; // it logged in, or finished work, meanwhile
+                }
+                let message = if state.authenticated.load(Ordering::SeqCst) {
+                    format!(
+                        "no request for {} s: closing the connection",
+                        limits.idle_timeout.as_secs_f64()
+                    )
+                } else {
+                    format!(
+                        "not authenticated within {} s: closing the connection",
+                        limits.auth_timeout.as_secs_f64()
+                    )
+                };
+                let notice = protocol::notice(ErrorCode::Timeout, message);
+                jobs.send(Job::Reply(protocol::line(&notice)), 1).await;
+                return ReadEnd::TimedOut;
+            }
+        };
+        match frame {
+            Frame::Eof => return ReadEnd::Eof,
+            Frame::TooLong => {
+                let notice = protocol::notice(
+                    ErrorCode::TooLarge,
+                    format!(
+                        "a request line has at most {} bytes: closing the connection",
+                        limits.max_line_bytes
+                    ),
+                );
+                jobs.send(Job::Reply(protocol::line(&notice)), 1).await;
+                return ReadEnd::TooLarge;
+            }
+            Frame::Line => {
+                last_line = Instant::now();
+                let job = dispatch(&buf, state);
+                let bytes = buf.len();
+                buf.clear();
+                if let Some(job) = job
+                    && !jobs.send(job, bytes).await
+                {
+                    return ReadEnd::Failed;
+                }
+            }
+        }
+    }
+}
+
+/// When the connection is closed unless something happens: idle time
+/// after its last request or answer, and the auth timeout until it logs in.
+fn close_at(state: &State, opened: Instant, last_line: Instant, limits: &Limits) -> Instant {
+    let last_done = (*state.last_done.lock()).unwrap_or(opened);
+    let idle = last_line.max(last_done) + limits.idle_timeout;
+    if state.authenticated.load(Ordering::SeqCst) {
+        idle
+    } else {
+        idle.min(opened + limits.auth_timeout)
+    }
+}
+
+/// What one line asks of the worker; blank lines ask nothing.
+fn dispatch(line: &[u8], state: &State) -> Option<Job> {
+    let line = line.trim_ascii();
+    if line.is_empty() {
+        return None;
+    }
+    let reply = |response: Json| Some(Job::Reply(protocol::line(&response)));
+    match protocol::decode(line) {
+        Err(bad) => reply(bad.response()),
+        Ok(Request { id, op: Op::Ping }) => reply(protocol::ok(&id, Map::new())),
+        // The flags are set now, while the target runs; whether the
+        // cancel was allowed is answered in order (after an auth before it).
+        Ok(Request {
+            id,
+            op: Op::Cancel { target },
+        }) => {
+            let cancelled = state.cancel(&target);
+            Some(Job::Cancel {
+                id,
+                target,
+                cancelled,
+            })
+        }
+        Ok(Request {
+            id,
+            op: Op::Auth { email, password },
+        }) => {
+            state.started();
+            Some(Job::Auth {
+                id,
+                email,
+                password,
+            })
+        }
+        Ok(Request {
+            id,
+            op: Op::Query { text, params },
+        }) => {
+            let cancel = state.register(&id);
+            state.started();
+            Some(Job::Query {
+                id,
+                text,
+                params,
+                cancel,
+            })
+        }
+    }
+}
+
+fn not_authenticated() -> Error {
+    Error::new(
+        ErrorCode::NotAuthenticated,
+        "authenticate first: {\"op\":\"auth\",\"email\":…,\"password\":…}",
+    )
+}
+
+/// The thread that owns the connection's session: answers jobs in order.
+struct Worker {
+    shared: Arc<Shared>,
+    peer: IpAddr,
+    state: Arc<State>,
+    lines: mpsc::UnboundedSender<Vec<u8>>,
+}
+
+impl Worker {
+    fn run(self, mut jobs: mpsc::Receiver<(Job, OwnedSemaphorePermit)>) {
+        let Some(session) = self.authenticate(&mut jobs) else {
+            return;
+        };
+        let mut runner = Runner::new(&session);
+        runner.set_limits(self.shared.limits.query());
+        // `_room` is given back after the answer is handed on.
+        while let Some((job, _room)) = jobs.blocking_recv() {
+            let response = match job {
+                Job::Reply(line) => line,
+                Job::Cancel {
+                    id,
+                    target,
+                    cancelled,
+                } => protocol::line(&cancel_answer(&id, &target, cancelled)),
+                Job::Auth { id, .. } => {
+                    self.state.finished(None);
+                    let e = Error::invalid("this connection is already authenticated");
+                    protocol::line(&protocol::error(&id, &e, None))
+                }
+                Job::Query {
+                    id,
+                    text,
+                    params,
+                    cancel,
+                } => {
+                    let response = query(&session, &mut runner, &id, &text, params, &cancel);
+                    self.state.finished(Some(&cancel));
+                    protocol::line(&response)
+                }
+            };
+            if self.lines.send(response).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Answers jobs until one logs in; None if the connection ends first.
+    fn authenticate(
+        &self,
+        jobs: &mut mpsc::Receiver<(Job, OwnedSemaphorePermit)>,
+    ) -> Option<Session> {
+        while let Some((job, _room)) = jobs.blocking_recv() {
+            let (response, session) = match job {
+                Job::Reply(line) => (line, None),
+                Job::Cancel { id, .. } => {
+                    let e = not_authenticated();
+                    (protocol::line(&protocol::error(&id, &e, None)), None)
+                }
+                Job::Query { id, cancel, .. } => {
+                    self.state.finished(Some(&cancel));
+                    let e = not_authenticated();
+                    (protocol::line(&protocol::error(&id, &e, None)), None)
+                }
+                Job::Auth {
+                    id,
+                    email,
+                    password,
+                } => {
+                    let (response, session) = match self.login(&email, &password) {
+                        Ok(session) => (logged_in(&id, &session), Some(session)),
+                        Err(Refused::Error(e)) => (protocol::error(&id, &e, None), None),
+                        Err(Refused::Locked(wait)) => (protocol::locked(&id, wait), None),
+                    };
+                    if session.is_some() {
+                        self.state.authenticated.store(true, Ordering::SeqCst);
+                    }
+                    self.state.finished(None);
+                    (protocol::line(&response), session)
+                }
+            };
+            if self.lines.send(response).is_err() {
+                return None;
+            }
+            if session.is_some() {
+                return session;
+            }
+        }
+        None
+    }
+
+    /// Checks a password, unless the account or the address must wait.
+    fn login(&self, email: &str, password: &str) -> std::result::Result<Session, Refused> {
+        if email.trim().len() > EMAIL_BYTES {
+            // No account has it, and the lockout table keeps no such key.
+            return Err(Refused::Error(Error::invalid(format!(
+                "an email has at most {EMAIL_BYTES} bytes"
+            ))));
+        }
+        let lockout = &self.shared.lockout;
+        if let Some(wait) = lockout.wait(email, self.peer, Instant::now()) {
+            return Err(Refused::Locked(wait));
+        }
+        // Each check holds ~19 MiB for tens of milliseconds: a few at once.
+        let _permit = self
+            .shared
+            .runtime
+            .block_on(self.shared.password_checks.acquire())
+            .map_err(|_| Refused::Error(Error::io("the server is shutting down")))?;
+        match self.shared.db.login(email, password) {
+            Ok(session) => {
+                lockout.succeeded(email, self.peer);
+                Ok(session)
+            }
+            Err(e) if e.code == ErrorCode::NotAuthenticated => {
+                lockout.failed(email, self.peer, Instant::now());
+                Err(Refused::Error(e))
+            }
+            Err(e) => Err(Refused::Error(e)),
+        }
+    }
+}
+
+fn cancel_answer(id: &Json, target: &Json, cancelled: usize) -> Json {
+    if cancelled == 0 {
+        let e = Error::not_found(format!("no query with id {target} is running"));
+        return protocol::error(id, &e, None);
+    }
+    protocol::ok(
+        id,
+        Map::from_iter([("cancelled".to_string(), json!(cancelled))]),
+    )
+}
+
+enum Refused {
+    Error(Error),
+    Locked(Duration),
+}
+
+fn logged_in(id: &Json, session: &Session) -> Json {
+    let actor = session.actor();
+    protocol::ok(
+        id,
+        Map::from_iter([
+            ("person".to_string(), json!(actor.person.to_string())),
+            (
+                "org".to_string(),
+                session.org().map_or(Json::Null, |o| json!(o.slug)),
+            ),
+            ("role".to_string(), json!(actor.role.as_str())),
+        ]),
+    )
+}
+
+/// Runs a query request: binds its parameters, counts the API call, runs
+/// its statements in order; answers the last one's result or the first
+/// error with the statement's index.
+fn query(
+    session: &Session,
+    runner: &mut Runner<'_>,
+    id: &Json,
+    text: &str,
+    params: Map<String, Json>,
+    cancel: &Arc<AtomicBool>,
+) -> Json {
+    runner.set_cancel(Some(cancel.clone()));
+    let response = match run_statements(session, runner, text, params, cancel) {
+        Ok(outcome) => protocol::result(id, &outcome),
+        Err((e, statement)) => protocol::error(id, &e, statement),
+    };
+    runner.set_cancel(None);
+    response
+}
+
+fn run_statements(
+    session: &Session,
+    runner: &mut Runner<'_>,
+    text: &str,
+    params: Map<String, Json>,
+    cancel: &Arc<AtomicBool>,
+) -> std::result::Result<Outcome, (Error, Option<usize>)> {
+    let whole = |e: Error| (e, None);
+    if cancel.load(Ordering::Relaxed) {
+        return Err(whole(Error::new(
+            ErrorCode::Cancelled,
+            "the query was cancelled before it started",
+        )));
+    }
+    for name in params.keys() {
+        check_param_name(name).map_err(whole)?;
+    }
+    // Over the org's api_calls limit nothing runs (LIMIT_REACHED).
+    session.run(|t| t.count_api_call()).map_err(whole)?;
+    for (name, value) in params {
+        runner
+            .set_param(name.trim_start_matches('$'), value)
+            .map_err(whole)?;
+    }
+    let mut last = Outcome::default();
+    for (index, statement) in ScriptReader::new(text.as_bytes()).enumerate() {
+        let statement = statement.map_err(|e| (e, Some(index)))?;
+        last = runner
+            .execute(&statement.text)
+            .map_err(|e| (statement.locate(e), Some(index)))?;
+    }
+    Ok(last)
+}
+
+fn check_param_name(name: &str) -> Result<()> {
+    let bare = name.trim_start_matches('$');
+    if bare.is_empty() || !bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(Error::invalid(format!(
+            "parameter name {name:?} must be a word (letters, digits, _)"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! The wire format (docs/protocol.md): one JSON object per line each way.
+//! Requests are decoded here; responses are built here, with the objects
+//! `--format json` prints (`query::format`) inside them.
+
+use serde::Deserialize;
+use serde_json::{Map, Value as Json, json};
+
+use crate::error::{Error, ErrorCode};
+use crate::query::format::{json_error, json_result};
+use crate::query::run::Outcome;
+
+/// One request: its `id` (any JSON value, echoed in the response; null
+/// when absent) and what it asks.
+#[derive(Debug)]
+pub struct Request {
+    pub id: Json,
+    pub op: Op,
+}
+
+/// The operations. Unknown fields are ignored.
+#[derive(Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Op {
+    Auth {
+        email: String,
+        password: String,
+    },
+    Query {
+        text: String,
+        #[serde(default)]
+        params: Map<String, Json>,
+    },
+    Ping,
+    Cancel {
+        target: Json,
+    },
+}
+
+/// Never prints a password.
+impl std::fmt::Debug for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::Auth { email, .. } => write!(f, "Auth({email})"),
+            Op::Query { text, .. } => write!(f, "Query({text:?})"),
+            Op::Ping => f.write_str("Ping"),
+            Op::Cancel { target } => write!(f, "Cancel({target})"),
+        }
+    }
+}
+
+/// A line that is not a request: the id it named (if any could be read)
+/// and what is wrong, answered as `INVALID_ARGUMENT`.
+#[derive(Debug)]
+pub struct BadRequest {
+    pub id: Json,
+    pub message: String,
+}
+
+impl BadRequest {
+    pub fn response(&self) -> Json {
+        error(&self.id, &Error::invalid(self.message.clone()), None)
+    }
+}
+
+/// Decodes one request line (without its newline). Error messages never
+/// quote the line: it may hold a password.
+pub fn decode(line: &[u8]) -> Result<Request, BadRequest> {
+    let bad = |id: Json, message: String| BadRequest { id, message };
+    let value: Json = serde_json::from_slice(line).map_err(|e| {
+        bad(
+            Json::Null,
+            format!(
+                "a request is one JSON object per line; this line is not JSON ({})",
+                e.classify_text()
+            ),
+        )
+    })?;
+    let Json::Object(fields) = value else {
+        return Err(bad(
+            Json::Null,
+            "a request is a JSON object with an \"op\"".into(),
+        ));
+    };
+    let id = fields.get("id").cloned().unwrap_or(Json::Null);
+    let op_name = match fields.get("op") {
+        Some(Json::String(op)) => op.clone(),
+        Some(_) => return Err(bad(id, "\"op\" is a string".into())),
+        None => return Err(bad(id, "the request has no \"op\"".into())),
+    };
+    let op = serde_json::from_value::<Op>(Json::Object(fields)).map_err(|e| {
+        let message = match op_name.as_str() {
+            // serde quotes wrong values; an auth request's may be a secret.
+            "auth" => "auth takes \"email\" and \"password\" strings".to_string(),
+            "query" | "ping" | "cancel" => format!("{op_name}: {e}"),
+            _ => format!("unknown op {op_name:?}: the ops are auth, query, ping and cancel"),
+        };
+        bad(id.clone(), message)
+    })?;
+    Ok(Request { id, op })
+}
+
+/// serde_json's error category, without its position text.
+trait Classify {
+    fn classify_text(&self) -> &'static str;
+}
+
+impl Classify for serde_json::Error {
+    fn classify_text(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Eof => "it ends early",
+            serde_json::error::Category::Data => "wrong data",
+            serde_json::error::Category::Io => "unreadable",
+        }
+    }
+}
+
+/// `{"id":…,"ok":true, …fields}`
+pub fn ok(id: &Json, fields: Map<String, Json>) -> Json {
+    let mut out = Map::new();
+    out.insert("id".into(), id.clone());
+    out.insert("ok".into(), Json::Bool(true));
+    out.extend(fields);
+    Json::Object(out)
+}
+
+/// A query's answer: `{"id":…,"ok":true,"columns":…,"rows":…,"stats":…}`.
+pub fn result(id: &Json, outcome: &Outcome) -> Json {
+    match json_result(outcome) {
+        Json::Object(fields) => ok(id, fields),
+        other => ok(id, Map::from_iter([("result".to_string(), other)])),
+    }
+}
+
+/// `{"id":…,"ok":false,"error":{"code":…,"message":…[,"line","col"]}}`,
+/// with `statement` (0-based) in the error when a query's statement failed.
+pub fn error(id: &Json, error: &Error, statement: Option<usize>) -> Json {
+    let mut body = match json_error(error) {
+        Json::Object(mut outer) => outer.remove("error").unwrap_or(Json::Null),
+        other => other,
+    };
+    if let (Some(index), Json::Object(fields)) = (statement, &mut body) {
+        fields.insert("statement".into(), json!(index));
+    }
+    json!({"id": id, "ok": false, "error": body})
+}
+
+/// A login refused unchecked because the account or the address must
+/// still wait: `NOT_AUTHENTICATED` with `retry_after_ms`.
+pub fn locked(id: &Json, wait: std::time::Duration) -> Json {
+    let e = Error::new(
+        ErrorCode::NotAuthenticated,
+        "too many failed logins for this account or address: try again later",
+    );
+    let mut response = error(id, &e, None);
+    if let Some(Json::Object(body)) = response.get_mut("error") {
+        let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        body.insert("retry_after_ms".into(), json!(ms));
+    }
+    response
+}
+
+/// An error about the connection rather than a request (`id` null).
+pub fn notice(code: ErrorCode, message: impl Into<String>) -> Json {
+    error(&Json::Null, &Error::new(code, message), None)
+}
+
+/// A response as its line, newline included.
+pub fn line(response: &Json) -> Vec<u8> {
+    let mut bytes = response.to_string().into_bytes();
+    bytes.push(b'\n');
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(line: &str) -> (Json, String) {
+        let e = decode(line.as_bytes()).unwrap_err();
+        assert_eq!(e.response()["error"]["code"], json!("INVALID_ARGUMENT"));
+        (e.id, e.message)
+    }
+
+    #[test]
+    fn requests_decode_and_bad_ones_say_why_without_quoting_secrets() {
+        let r = decode(br#"{"id":1,"op":"auth","email":"a@b.io","password":"pw-123456"}"#).unwrap();
+        assert_eq!(r.id, json!(1));
+        assert!(matches!(r.op, Op::Auth { ref email, .. } if email == "a@b.io"));
+        assert!(!format!("{:?}", r.op).contains("pw-123456"));
+        let r = decode(br#"{"op":"query","text":"WHOAMI;","params":{"x":1},"extra":0}"#).unwrap();
+        assert_eq!(r.id, Json::Null);
+        assert!(matches!(r.op, Op::Query { ref params, .. } if params["x"] == json!(1)));
+        assert!(matches!(
+            decode(br#"{"id":"a","op":"ping"}"#).unwrap().op,
+            Op::Ping
+        ));
+
+        assert_eq!(code("not json").0, Json::Null);
+        assert_eq!(code("[1,2]").0, Json::Null);
+        assert_eq!(code(r#"{"id":7}"#).0, json!(7));
+        assert_eq!(code(r#"{"id":7,"op":3}"#).0, json!(7));
+        let (id, message) = code(r#"{"id":8,"op":"dance"}"#);
+        assert_eq!(id, json!(8));
+        assert!(message.contains("unknown op"), "{message}");
+        assert!(code(r#"{"id":9,"op":"query"}"#).1.contains("text"));
+        let (_, message) = code(r#"{"op":"auth","email":"a","password":123456789}"#);
+        assert!(!message.contains("123456789"), "{message}");
+        let (_, message) = code(r#"{"op":"auth","email":"a","password":"s3cret","#);
+        assert!(!message.contains("s3cret"), "{message}");
+        assert_eq!(code("\u{0}\u{1}").0, Json::Null);
+    }
+
+    proptest::proptest! {
+        /// P1: no line, however malformed, panics the decoder; a bad one
+        /// is INVALID_ARGUMENT.
+        #[test]
+        fn any_bytes_decode_or_are_invalid(line in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            if let Err(bad) = decode(&line) {
+                proptest::prop_assert_eq!(&bad.response()["error"]["code"], &json!("INVALID_ARGUMENT"));
+            }
+        }
+
+        #[test]
+        fn json_shaped_lines_decode_or_are_invalid(
+            op in "(auth|query|ping|cancel|x)",
+            field in "(id|email|password|text|params|target)",
+            value in "(1|\"s\"|null|\\[\\]|\\{\\}|true)",
+        ) {
+            let line = format!("{{\"op\":\"{op}\",\"{field}\":{value}}}");
+            match decode(line.as_bytes()) {
+                Ok(request) => proptest::prop_assert_eq!(request.id, if field == "id" {
+                    serde_json::from_str::<Json>(&value).unwrap()
+                } else {
+                    Json::Null
+                }),
+                Err(bad) => proptest::prop_assert_eq!(&bad.response()["error"]["code"], &json!("INVALID_ARGUMENT")),
+            }
+        }
+    }
+
+    #[test]
+    fn responses_have_the_documented_shapes() {
+        let e = Error::forbidden("no").at("USE ORG x", 4);
+        assert_eq!(
+            error(&json!(4), &e, Some(1)),
+            json!({"id":4,"ok":false,"error":{"code":"FORBIDDEN","message":"no","line":1,"col":5,"statement":1}})
+        );
+        let out = Outcome {
+            columns: vec!["n".into()],
+            rows: vec![vec![json!(1)]],
+            ..Default::default()
+        };
+        let r = result(&json!(2), &out);
+        assert_eq!(r["ok"], json!(true));
+        assert_eq!(r["columns"], json!(["n"]));
+        assert_eq!(r["rows"], json!([[1]]));
+        assert!(r["stats"].is_object());
+        assert_eq!(
+            line(&ok(&json!(3), Map::new())),
+            b"{\"id\":3,\"ok\":true}\n".to_vec()
+        );
+    }
+}
