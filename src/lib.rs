@@ -32,13 +32,13 @@ pub use db::{Database, Options, ROOT_EMAIL, Session};
 pub use error::{Error, ErrorCode, Position, Result};
 pub use graph::validate::Report;
 pub use graph::{
-    Actor, Applied, Edge, EventFilter, Mutation, NewConnection, NewKnowledge, NewPerson, NewThing,
-    OrgUpdate, ReadTxn, ThingUpdate, UsageRow, WriteTxn,
+    Actor, Applied, Edge, EventFilter, IssuedToken, Mutation, NewConnection, NewKnowledge,
+    NewPerson, NewThing, NewToken, OrgUpdate, ReadTxn, ThingUpdate, UsageRow, WriteTxn,
 };
 pub use keys::Direction;
 pub use model::{
     Connection, Dim, Event, Id, JunctionRole, Knowledge, KnowledgeKind, Org, OrgStatus, Person,
-    Plan, Props, Thing, Trigger, TriggerOn,
+    Plan, Props, Thing, Token, Trigger, TriggerOn,
 };
 pub use ontology::{Role, Status, TypeKind};
 pub use search::{Found, IndexReport, KnowledgeHit, KnowledgeSearch, NameHit, NameSearch};

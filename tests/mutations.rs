@@ -13,7 +13,7 @@ use common::*;
 use onedb::ontology::roles::{Grant, grant};
 use onedb::{
     Applied, ErrorCode, Id, KnowledgeKind, Mutation, NewConnection, NewKnowledge, NewPerson,
-    OrgUpdate, Plan, Role, Session, Status, ThingUpdate, TriggerOn, TypeKind,
+    NewToken, OrgUpdate, Plan, Role, Session, Status, ThingUpdate, TriggerOn, TypeKind,
 };
 
 /// Ids of the fixture's records that mutations aim at.
@@ -23,6 +23,8 @@ struct Targets {
     lesson: Id,
     guest: Id,
     note: Id,
+    /// An API token of the org_user.
+    token: Id,
 }
 
 /// One mutation of every kind. The match makes this list fail to compile
@@ -102,6 +104,11 @@ fn every_kind(t: Targets) -> Vec<Mutation> {
             metadata: Default::default(),
         },
         Mutation::DropTrigger("on_course".into()),
+        Mutation::CreateToken(NewToken {
+            name: "bot".into(),
+            expires_at: None,
+        }),
+        Mutation::RevokeToken(t.token),
     ];
     for m in &all {
         match m {
@@ -121,7 +128,9 @@ fn every_kind(t: Targets) -> Vec<Mutation> {
             | Mutation::DeleteKnowledge(_)
             | Mutation::Emit { .. }
             | Mutation::CreateTrigger { .. }
-            | Mutation::DropTrigger(_) => {}
+            | Mutation::DropTrigger(_)
+            | Mutation::CreateToken(_)
+            | Mutation::RevokeToken(_) => {}
         }
     }
     all
@@ -174,11 +183,22 @@ fn fixture() -> (tempfile::TempDir, onedb::Database, Vec<Session>, Targets) {
         .map(|_| ())
     })
     .expect("trigger");
+    let token = user
+        .run(|t| {
+            t.create_token(NewToken {
+                name: "user's".into(),
+                expires_at: None,
+            })
+        })
+        .expect("token")
+        .token
+        .id;
     let targets = Targets {
         course,
         lesson,
         guest,
         note,
+        token,
     };
     (dir, db, vec![root, owner, user, customer], targets)
 }
@@ -263,6 +283,8 @@ fn a_suspended_org_refuses_writes_inside_it_but_not_its_reactivation() {
                 | Mutation::UpdateOrg { .. }
                 | Mutation::SetLimits { .. }
                 | Mutation::AddType { .. }
+                // Ending a credential is never refused.
+                | Mutation::RevokeToken(_)
         ) {
             let err = owner
                 .run(|t| t.apply(mutation.clone()).map(|_| ()))
@@ -270,6 +292,9 @@ fn a_suspended_org_refuses_writes_inside_it_but_not_its_reactivation() {
             assert_eq!(err.code, ErrorCode::Forbidden, "{mutation:?}: {err}");
         }
     }
+    owner
+        .run(|t| t.revoke_token(targets.token))
+        .expect("a suspended org's tokens can still be revoked");
     root.run(|t| t.apply(suspend(onedb::OrgStatus::Active)).map(|_| ()))
         .expect("reactivate");
     owner

@@ -722,7 +722,7 @@ fn parse_errors_name_what_was_expected() {
         ("FROB x", "expected a statement but found \"FROB\"", 1),
         (
             "CREATE FOO x",
-            "expected \"ORG\", \"PERSON\", \"THING\", \"KNOWLEDGE\", \"TRIGGER\" or \"TYPE\" but found \"FOO\"",
+            "expected \"ORG\", \"PERSON\", \"THING\", \"KNOWLEDGE\", \"TRIGGER\", \"TYPE\" or \"TOKEN\" but found \"FOO\"",
             8,
         ),
         (

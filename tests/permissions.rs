@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use common::*;
 use onedb::{
     Direction, ErrorCode, EventFilter, Id, KnowledgeKind, NewConnection, NewKnowledge, NewPerson,
-    Plan, Role, Session, Status, ThingUpdate, TriggerOn, TypeKind,
+    NewToken, Plan, Role, Session, Status, ThingUpdate, TriggerOn, TypeKind,
 };
 
 use ErrorCode::{Forbidden, InvalidArgument, NotFound};
@@ -85,6 +85,9 @@ struct Fx {
     guest: Id,
     /// A thing of globex.
     foreign: Id,
+    /// API tokens of the org_user and of the customer.
+    token_user: Id,
+    token_customer: Id,
 }
 
 fn thing(s: &Session, kind: &str, name: &str) -> Id {
@@ -166,6 +169,19 @@ impl Fx {
             .run(|t| t.create_knowledge(knowledge("user's note", Some(course_user))))
             .expect("knowledge")
             .id;
+        let token = |s: &Session, name: &str| {
+            s.run(|t| {
+                t.create_token(NewToken {
+                    name: name.into(),
+                    expires_at: None,
+                })
+            })
+            .expect("token")
+            .token
+            .id
+        };
+        let token_user = token(&user, "user's");
+        let token_customer = token(&customer, "customer's");
         Fx {
             _dir: dir,
             db,
@@ -181,6 +197,8 @@ impl Fx {
             knowledge_user,
             guest,
             foreign,
+            token_user,
+            token_customer,
         }
     }
 }
@@ -607,6 +625,61 @@ fn table() -> Vec<Row> {
                     }
                 })
                 .map_err(|e| e.code)
+            },
+        ),
+        // "credentials (… API tokens, revocable)": everyone makes and ends
+        // their own; an org_owner manages its people's (DESIGN.md).
+        row(
+            "create own API token",
+            [Allow, Allow, Allow, Allow],
+            |fx, a| {
+                let new = NewToken {
+                    name: "new".into(),
+                    expires_at: None,
+                };
+                wrote(fx.s[a].run(|t| t.create_token(new.clone())))
+            },
+        ),
+        row(
+            "revoke own API token",
+            [Skip, Skip, Allow, Allow],
+            |fx, a| {
+                let id = [
+                    fx.token_user,
+                    fx.token_user,
+                    fx.token_user,
+                    fx.token_customer,
+                ][a];
+                wrote(fx.s[a].run(|t| t.revoke_token(id)))
+            },
+        ),
+        row(
+            "revoke another's API token (the user's)",
+            [Allow, Allow, Skip, Deny(&[NotFound])],
+            |fx, a| {
+                let id = fx.token_user;
+                wrote(fx.s[a].run(|t| t.revoke_token(id)))
+            },
+        ),
+        row(
+            "revoke another's API token (the customer's)",
+            [Allow, Allow, Deny(&[NotFound]), Skip],
+            |fx, a| {
+                let id = fx.token_customer;
+                wrote(fx.s[a].run(|t| t.revoke_token(id)))
+            },
+        ),
+        read_row(
+            "list API tokens",
+            [Allow, Allow, OwnOnly, OwnOnly],
+            |fx, a| {
+                let me = fx.me[a];
+                let tokens = fx.s[a]
+                    .read()
+                    .map_err(|e| e.code)?
+                    .tokens()
+                    .map_err(|e| e.code)?;
+                Ok(seen(tokens.iter().map(|t| t.person == me)))
             },
         ),
         // org_owner manages its people; customers see themselves.

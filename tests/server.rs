@@ -628,6 +628,69 @@ fn sigterm_answers_the_request_in_flight_then_exits_0_and_no_secret_is_kept() {
     );
 }
 
+#[test]
+fn a_token_logs_in_over_the_wire_and_its_revocation_ends_the_live_session() {
+    let mut server = Server::start(&[]);
+    let mut alice = server.login(ALICE, ALICE_PASSWORD);
+    let r = alice.query(1, "CREATE TOKEN \"ci-bot\";");
+    assert_ok(&r);
+    let (id, secret) = (
+        r["rows"][0][0].as_str().unwrap().to_string(),
+        r["rows"][0][1].as_str().unwrap().to_string(),
+    );
+
+    let mut bot = server.connect();
+    let r = bot.call(json!({"id": 1, "op": "auth", "token": secret}));
+    assert_ok(&r);
+    assert_eq!(
+        (r["org"].clone(), r["role"].clone()),
+        (json!("acme"), json!("org_owner"))
+    );
+    assert_eq!(bot.query(2, "WHOAMI;")["rows"][0][1], json!(ALICE));
+
+    // A tampered token and an unknown one get the same answer.
+    let mut tampered = secret.clone().into_bytes();
+    let at = id.len() + 5;
+    tampered[at] = if tampered[at] == b'a' { b'b' } else { b'a' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let unknown = format!("tok_01JAAAAAAAAAAAAAAAAAAAAAAA.{}", "A".repeat(43));
+    let answers: Vec<Json> = [tampered.as_str(), unknown.as_str()]
+        .iter()
+        .map(|t| {
+            let r = server
+                .connect()
+                .call(json!({"id": 1, "op": "auth", "token": t}));
+            assert_eq!(code(&r), "NOT_AUTHENTICATED");
+            r["error"].clone()
+        })
+        .collect();
+    assert_eq!(answers[0], answers[1]);
+
+    // Revoked by its owner on another connection: the bot's next request
+    // is refused and its connection closed; the token logs in no more.
+    assert_ok(&alice.query(3, &format!("REVOKE TOKEN \"{id}\";")));
+    let r = bot.query(3, "WHOAMI;");
+    assert_eq!(code(&r), "NOT_AUTHENTICATED");
+    assert!(bot.until_closed(Duration::from_secs(5)).is_empty());
+    let r = server
+        .connect()
+        .call(json!({"id": 1, "op": "auth", "token": secret}));
+    assert_eq!(code(&r), "NOT_AUTHENTICATED");
+
+    // The secret is nowhere: not in the data directory, not in the logs.
+    server.terminate();
+    let (status, stderr) = server.wait(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0));
+    let random = &secret[id.len() + 1..];
+    let mut files = Vec::new();
+    collect_files(server.data(), &mut files);
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap();
+        assert!(!contains(&bytes, random.as_bytes()), "{}", path.display());
+    }
+    assert!(!contains(&stderr, random.as_bytes()));
+}
+
 fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();

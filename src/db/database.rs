@@ -228,8 +228,57 @@ impl Database {
             }
         };
         let session = self.session_for(person)?;
-        session.log_login(ok)?;
+        session.log_login(ok, "password")?;
         if ok { Ok(session) } else { Err(denied()) }
+    }
+
+    /// Logs in with an API token. Unknown, tampered, expired and revoked
+    /// tokens all get the same error; every attempt on a token that exists
+    /// is logged as `user_login` (method `token`). The session remembers
+    /// the token, so its revocation ends the session (`Session::check_live`).
+    pub fn login_token(&self, secret: &str) -> Result<Session> {
+        let secret = secret.trim();
+        let Some(id) =
+            crate::auth::token_id_of(secret).and_then(|id| Id::parse_as(id, Dim::Token).ok())
+        else {
+            return Err(crate::graph::token_refused());
+        };
+        let txn = self.shared.storage.read(Scope::platform(Tenant::PLATFORM));
+        let Some(token) = crate::graph::find_token(&txn, id)? else {
+            return Err(crate::graph::token_refused());
+        };
+        let now = self.shared.catalog.clock().now();
+        let ok = crate::auth::token_matches(secret, &token.hash) && token.is_live(now);
+        let person = self.person_by_id(token.org, token.person)?;
+        let session = self
+            .session_for(person)
+            .map_err(|_| crate::graph::token_refused())?
+            .with_token(id);
+        session.log_login(ok, "token")?;
+        if ok {
+            Ok(session)
+        } else {
+            Err(crate::graph::token_refused())
+        }
+    }
+
+    /// Whether a token still logs in (for sessions made with it).
+    pub(crate) fn token_is_live(&self, id: Id) -> Result<bool> {
+        let txn = self.shared.storage.read(Scope::platform(Tenant::PLATFORM));
+        let now = self.shared.catalog.clock().now();
+        Ok(crate::graph::find_token(&txn, id)?.is_some_and(|t| t.is_live(now)))
+    }
+
+    fn person_by_id(&self, org: Option<Id>, id: Id) -> Result<Person> {
+        let tenant = org.map_or(Tenant::PLATFORM, Tenant::of_org);
+        let txn = self.shared.storage.read(Scope::platform(Tenant::PLATFORM));
+        match txn.get(&tenant.person(id))? {
+            Some(bytes) => crate::model::codec::decode("person", &bytes),
+            None => Err(Error::corruption(
+                "token",
+                format!("its person {id} is missing"),
+            )),
+        }
     }
 
     /// Sets a person's password (local administration: `onedb passwd`).

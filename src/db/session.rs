@@ -10,7 +10,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::graph::props;
 use crate::graph::{Actor, ReadTxn, WriteTxn};
 use crate::keys::Tenant;
-use crate::model::{Knowledge, Org};
+use crate::model::{Id, Knowledge, Org};
 use crate::ontology::Role;
 use crate::ontology::Vocabulary;
 use crate::search::{Found, Indexes, KnowledgeHit, KnowledgeSearch, NameHit, NameSearch};
@@ -34,11 +34,37 @@ pub struct Session {
     actor: Actor,
     /// The org statements run in; None is the platform tenant.
     org: Option<Arc<Org>>,
+    /// The API token the session logged in with, if any.
+    token: Option<Id>,
 }
 
 impl Session {
     pub(crate) fn new(db: Database, actor: Actor, org: Option<Arc<Org>>) -> Session {
-        Session { db, actor, org }
+        Session {
+            db,
+            actor,
+            org,
+            token: None,
+        }
+    }
+
+    pub(crate) fn with_token(self, token: Id) -> Session {
+        Session {
+            token: Some(token),
+            ..self
+        }
+    }
+
+    /// Whether the session may go on: the token it logged in with (if
+    /// any) is neither revoked nor expired. `NOT_AUTHENTICATED` if not.
+    pub fn check_live(&self) -> Result<()> {
+        match self.token {
+            Some(id) if !self.db.token_is_live(id)? => Err(Error::new(
+                ErrorCode::NotAuthenticated,
+                "the token this session logged in with was revoked or expired",
+            )),
+            _ => Ok(()),
+        }
     }
 
     pub fn actor(&self) -> &Actor {
@@ -211,15 +237,16 @@ impl Session {
         Ok(())
     }
 
-    /// The `user_login` event of a password check, in the person's org.
-    pub(crate) fn log_login(&self, success: bool) -> Result<()> {
+    /// The `user_login` event of a login attempt (`method`: password or
+    /// token), in the person's org.
+    pub(crate) fn log_login(&self, success: bool, method: &str) -> Result<()> {
         let person = self.actor.person;
         self.run(|t| {
             t.log(
                 "user_login",
                 Some(person),
                 "person",
-                props([("success", json!(success))]),
+                props([("success", json!(success)), ("method", json!(method))]),
             )
             .map(|_| ())
         })

@@ -227,7 +227,9 @@ impl ReadTxn<'_> {
                 .map(|_| "knowledge".to_string())
                 .ok_or_else(missing),
             Dim::Connection => self.connection(id)?.map(|c| c.kind).ok_or_else(missing),
-            Dim::Org | Dim::Event => Err(Error::invalid(format!("{id} cannot be an event target"))),
+            Dim::Org | Dim::Event | Dim::Token => {
+                Err(Error::invalid(format!("{id} cannot be an event target")))
+            }
         }
     }
 

@@ -12,6 +12,7 @@ mod mutation;
 mod orgs;
 mod people;
 pub(crate) mod things;
+mod tokens;
 mod triggers;
 mod usage;
 pub mod validate;
@@ -37,6 +38,8 @@ pub use mutation::{Applied, Mutation};
 pub use orgs::OrgUpdate;
 pub use people::NewPerson;
 pub use things::{NewThing, ThingUpdate};
+pub use tokens::{IssuedToken, NewToken};
+pub(crate) use tokens::{find_token, token_refused};
 pub use usage::UsageRow;
 
 pub(crate) use crate::model::codec::{decode, encode};
@@ -416,6 +419,7 @@ fn describe(action: Action) -> &'static str {
         Action::WriteGlobal => "write global platform things",
         Action::ManagePeople => "manage people",
         Action::ManageTriggers => "manage triggers",
+        Action::ManageTokens => "manage API tokens",
         Action::CreateThing => "create things",
         Action::UpdateThing => "update things",
         Action::ChangeStatus => "change the status of things",

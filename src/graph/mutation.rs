@@ -16,10 +16,12 @@ use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 use crate::graph::{
-    NewConnection, NewKnowledge, NewPerson, NewThing, OrgUpdate, ThingUpdate, WriteTxn,
+    IssuedToken, NewConnection, NewKnowledge, NewPerson, NewThing, NewToken, OrgUpdate,
+    ThingUpdate, WriteTxn,
 };
 use crate::model::{
-    Connection, Event, Id, Knowledge, Org, Person, Plan, Props, Status, Thing, Trigger, TriggerOn,
+    Connection, Event, Id, Knowledge, Org, Person, Plan, Props, Status, Thing, Token, Trigger,
+    TriggerOn,
 };
 use crate::ontology::{Action, Grant, TypeKind};
 
@@ -79,6 +81,9 @@ pub enum Mutation {
         metadata: Props,
     },
     DropTrigger(String),
+    /// An API token for the actor.
+    CreateToken(NewToken),
+    RevokeToken(Id),
 }
 
 /// What a mutation wrote.
@@ -93,6 +98,9 @@ pub enum Applied {
     Knowledge(Knowledge),
     Event(Event),
     Trigger(Trigger),
+    /// A new token, with the secret it hands out once.
+    IssuedToken(Box<IssuedToken>),
+    Token(Token),
     /// A delete or a vocabulary addition: nothing to hand back.
     Done,
 }
@@ -115,13 +123,14 @@ impl Mutation {
             DeleteKnowledge(_) => Action::DeleteKnowledge,
             Emit { .. } => Action::EmitEvent,
             CreateTrigger { .. } | DropTrigger(_) => Action::ManageTriggers,
+            CreateToken(_) | RevokeToken(_) => Action::ManageTokens,
         }
     }
 
     /// Whether the mutation writes inside the transaction's org, so the
     /// org must accept writes. Org management and vocabulary additions
     /// act on the platform (a suspended org must stay reachable for its
-    /// reactivation).
+    /// reactivation). Ending a credential is never refused.
     fn writes_in_org(&self) -> bool {
         !matches!(
             self,
@@ -129,6 +138,7 @@ impl Mutation {
                 | Mutation::UpdateOrg { .. }
                 | Mutation::SetLimits { .. }
                 | Mutation::AddType { .. }
+                | Mutation::RevokeToken(_)
         )
     }
 }
@@ -204,6 +214,8 @@ impl WriteTxn<'_> {
                 t.drop_trigger(&name)?;
                 Applied::Done
             }
+            M::CreateToken(new) => Applied::IssuedToken(Box::new(t.create_token(new)?)),
+            M::RevokeToken(id) => Applied::Token(t.revoke_token(grant, id)?),
         })
     }
 
@@ -349,6 +361,23 @@ impl WriteTxn<'_> {
     pub fn drop_trigger(&mut self, name: &str) -> Result<()> {
         self.apply(Mutation::DropTrigger(name.to_string()))
             .map(|_| ())
+    }
+
+    /// An API token for the acting person; its secret is in the result
+    /// and nowhere else.
+    pub fn create_token(&mut self, new: NewToken) -> Result<IssuedToken> {
+        match self.apply(Mutation::CreateToken(new))? {
+            Applied::IssuedToken(issued) => Ok(*issued),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    /// Ends a token at once, also for connections logged in with it.
+    pub fn revoke_token(&mut self, id: Id) -> Result<Token> {
+        match self.apply(Mutation::RevokeToken(id))? {
+            Applied::Token(token) => Ok(token),
+            other => Err(mismatch(other)),
+        }
     }
 }
 

@@ -14,7 +14,8 @@ use crate::graph::knowledge::parse_role;
 use crate::graph::usage::type_counter;
 use crate::keys::{self, Direction, Key, Tenant, TenantKey};
 use crate::model::{
-    Connection, Event, Id, Knowledge, Org, Person, PersonStatus, Thing, Trigger, time::month_of,
+    Connection, Event, Id, Knowledge, Org, Person, PersonStatus, Thing, Token, Trigger,
+    time::month_of,
 };
 use crate::ontology::Vocabulary;
 use crate::storage::{Scope, Storage};
@@ -75,6 +76,9 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
     let mut slugs: Vec<(String, Vec<u8>)> = Vec::new();
     let mut emails: Vec<(String, Vec<u8>)> = Vec::new();
     let mut people_seen: HashMap<(u128, Id), String> = HashMap::new();
+    // API tokens: their platform entries, and where their records are.
+    let mut token_homes: Vec<(Id, Vec<u8>)> = Vec::new();
+    let mut tokens_seen: HashMap<Id, u128> = HashMap::new();
     let mut current: Option<(Tenant, TenantState)> = None;
     // Deleted global things (the platform tenant sorts first): org edges to
     // them must be hidden.
@@ -101,6 +105,7 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
                 },
                 Key::OrgSlug(slug) => slugs.push((slug, value)),
                 Key::Email(email) => emails.push((email, value)),
+                Key::TokenHome(id) => token_homes.push((id, value)),
                 Key::IndexLog(n) => {
                     if let Err(e) = keys::decode_changes(&value) {
                         report.problem(format!("index log entry {n}: {}", e.message));
@@ -131,6 +136,9 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
             }
             report.tenants += 1;
             current = Some((tenant, TenantState::default()));
+        }
+        if let TenantKey::Token(id) = &entry {
+            tokens_seen.insert(*id, tenant.raw());
         }
         if let Some((_, state)) = current.as_mut() {
             check_entry(
@@ -170,6 +178,15 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
                 "email {email} does not point at an active person with that email"
             ));
         }
+    }
+    for (id, value) in token_homes {
+        let home = value.as_slice().try_into().map(u128::from_be_bytes).ok();
+        if home.is_none() || tokens_seen.remove(&id) != home {
+            report.problem(format!("token entry {id} does not point at its token"));
+        }
+    }
+    for id in tokens_seen.keys() {
+        report.problem(format!("token {id} has no platform entry"));
     }
     for (key, email) in &people_seen {
         if !emailed.contains(key) {
@@ -380,6 +397,11 @@ fn check_entry(
                 problem(e.message);
             }
         }
+        TenantKey::Token(id) => match decode::<Token>("API token", value) {
+            Ok(token) if token.id == id => {}
+            Ok(_) => problem(format!("token record {id} holds another id")),
+            Err(e) => problem(e.message),
+        },
         TenantKey::Setting(name) => {
             if name == "embedding_dim" {
                 match keys::decode_i64(value) {

@@ -62,6 +62,7 @@ const P_ORG: u8 = 0x01;
 const P_SLUG: u8 = 0x02;
 const P_EMAIL: u8 = 0x03;
 const P_VOCAB: u8 = 0x04;
+const P_TOKEN: u8 = 0x05;
 
 /// The families of tenant data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,10 +85,11 @@ pub enum Family {
     Counter = 0x10,
     Triggers = 0x11,
     Setting = 0x12,
+    Token = 0x13,
 }
 
 impl Family {
-    const ALL: [Family; 18] = [
+    const ALL: [Family; 19] = [
         Family::Thing,
         Family::ThingByType,
         Family::ThingByStatus,
@@ -106,6 +108,7 @@ impl Family {
         Family::Counter,
         Family::Triggers,
         Family::Setting,
+        Family::Token,
     ];
 
     fn from_byte(b: u8) -> Option<Family> {
@@ -132,6 +135,7 @@ impl Family {
             Family::Counter => "usage counter",
             Family::Triggers => "trigger set",
             Family::Setting => "org setting",
+            Family::Token => "API token",
         }
     }
 
@@ -392,6 +396,14 @@ pub fn vocab_prefix() -> Vec<u8> {
     vec![PLATFORM, P_VOCAB]
 }
 
+/// Where an API token lives: its home tenant's raw id (16 bytes), so a
+/// login by token finds the record without knowing the org.
+pub fn token_home(id: Id) -> Vec<u8> {
+    let mut k = vec![PLATFORM, P_TOKEN];
+    push_id(&mut k, id);
+    k
+}
+
 // ---- tenant keys ----
 
 impl Tenant {
@@ -586,6 +598,17 @@ impl Tenant {
         push_name(&mut k, name);
         k
     }
+
+    /// An API token of a person whose home is this tenant.
+    pub fn token(self, id: Id) -> Vec<u8> {
+        let mut k = self.family(Family::Token);
+        push_id(&mut k, id);
+        k
+    }
+
+    pub fn tokens(self) -> Vec<u8> {
+        self.family(Family::Token)
+    }
 }
 
 /// Direction of an adjacency scan.
@@ -617,6 +640,7 @@ pub enum Key {
     OrgSlug(String),
     Email(String),
     Vocab(TypeKind, String),
+    TokenHome(Id),
     Tenant(Tenant, TenantKey),
 }
 
@@ -671,6 +695,7 @@ pub enum TenantKey {
     Counter(String),
     Triggers,
     Setting(String),
+    Token(Id),
 }
 
 impl TenantKey {
@@ -698,6 +723,7 @@ impl TenantKey {
             TenantKey::JunctionIn { .. } => Family::JunctionIn,
             TenantKey::Counter(_) => Family::Counter,
             TenantKey::Triggers => Family::Triggers,
+            TenantKey::Token(_) => Family::Token,
             TenantKey::Setting(_) => Family::Setting,
         }
     }
@@ -816,6 +842,7 @@ fn decode_inner(key: &[u8]) -> Option<Key> {
                 let kind = TypeKind::from_tag(r.byte()?)?;
                 Key::Vocab(kind, r.name()?)
             }
+            P_TOKEN => Key::TokenHome(r.id(Dim::Token)?),
             _ => return None,
         },
         TENANT => {
@@ -873,6 +900,7 @@ fn decode_inner(key: &[u8]) -> Option<Key> {
                 Family::Counter => TenantKey::Counter(r.name()?),
                 Family::Triggers => TenantKey::Triggers,
                 Family::Setting => TenantKey::Setting(r.name()?),
+                Family::Token => TenantKey::Token(r.id(Dim::Token)?),
             };
             Key::Tenant(tenant, entry)
         }

@@ -60,6 +60,7 @@ fn tenant_key() -> impl Strategy<Value = TenantKey> {
         name().prop_map(TenantKey::Counter),
         Just(TenantKey::Triggers),
         name().prop_map(TenantKey::Setting),
+        id(Dim::Token).prop_map(TenantKey::Token),
     ]
 }
 
@@ -95,6 +96,7 @@ fn encode(tenant: Tenant, key: &TenantKey) -> Vec<u8> {
         TenantKey::Counter(name) => tenant.counter(name),
         TenantKey::Triggers => tenant.triggers(),
         TenantKey::Setting(name) => tenant.setting(name),
+        TenantKey::Token(id) => tenant.token(*id),
     }
 }
 
@@ -154,6 +156,8 @@ fn platform_keys_round_trip() {
         decode(&vocab(TypeKind::Event, "x")),
         Ok(Key::Vocab(TypeKind::Event, "x".into()))
     );
+    let token = Id::generate(Dim::Token);
+    assert_eq!(decode(&token_home(token)), Ok(Key::TokenHome(token)));
     assert_eq!(decode(&format_version()), Ok(Key::FormatVersion));
     assert_eq!(decode(&commit_seq()), Ok(Key::CommitSeq));
     assert!(is_platform_key(&super::org(org)));

@@ -19,16 +19,19 @@ pub enum Dim {
     Connection,
     Event,
     Knowledge,
+    /// An API token: a credential of a person, not a node of the graph.
+    Token,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 6] = [
+    pub const ALL: [Dim; 7] = [
         Dim::Org,
         Dim::Person,
         Dim::Thing,
         Dim::Connection,
         Dim::Event,
         Dim::Knowledge,
+        Dim::Token,
     ];
 
     pub fn prefix(self) -> &'static str {
@@ -39,6 +42,7 @@ impl Dim {
             Dim::Connection => "con",
             Dim::Event => "evt",
             Dim::Knowledge => "kno",
+            Dim::Token => "tok",
         }
     }
 
@@ -51,6 +55,7 @@ impl Dim {
             Dim::Connection => 4,
             Dim::Event => 5,
             Dim::Knowledge => 6,
+            Dim::Token => 7,
         }
     }
 
@@ -125,6 +130,7 @@ fn dim_name(dim: Dim) -> &'static str {
         Dim::Connection => "connection",
         Dim::Event => "event",
         Dim::Knowledge => "knowledge",
+        Dim::Token => "API token",
     }
 }
 

@@ -207,6 +207,32 @@ pub struct Trigger {
     pub created_at: Millis,
 }
 
+/// An API token: a person's credential for logging in without a password.
+/// Only the SHA-256 of its secret is kept; a revoked token stays listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Token {
+    pub id: Id,
+    pub name: String,
+    pub person: Id,
+    /// The person's org; None for a platform owner.
+    pub org: Option<Id>,
+    /// Hex SHA-256 of the secret; never leaves the engine.
+    pub hash: String,
+    pub created_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<Millis>,
+}
+
+impl Token {
+    /// Whether the token still logs in at `now`.
+    pub fn is_live(&self, now: Millis) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|at| now < at)
+    }
+}
+
 /// Usage counter names (ONTOLOGY.md "Organizations").
 pub const COUNTERS: &[&str] = &[
     "people",

@@ -26,6 +26,8 @@ pub enum Action {
     WriteGlobal,
     ManagePeople,
     ManageTriggers,
+    /// Make, list and end API tokens (OwnOnly: one's own).
+    ManageTokens,
     CreateThing,
     UpdateThing,
     ChangeStatus,
@@ -43,13 +45,14 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::ManageOrgs,
         Action::ExtendVocabulary,
         Action::EnterAnyOrg,
         Action::WriteGlobal,
         Action::ManagePeople,
         Action::ManageTriggers,
+        Action::ManageTokens,
         Action::CreateThing,
         Action::UpdateThing,
         Action::ChangeStatus,
@@ -87,6 +90,7 @@ pub const PERMISSIONS: &[(Action, [Grant; 4])] = &[
     (Action::WriteGlobal, [Allow, Deny, Deny, Deny]),
     (Action::ManagePeople, [Allow, Allow, Deny, Deny]),
     (Action::ManageTriggers, [Allow, Allow, Deny, Deny]),
+    (Action::ManageTokens, [Allow, Allow, OwnOnly, OwnOnly]),
     (
         Action::CreateThing,
         [Allow, Allow, Allow, CustomerThingTypes],

@@ -127,6 +127,15 @@ pub enum StatementKind {
     DropTrigger {
         name: Ident,
     },
+    /// `CREATE TOKEN "name" [EXPIRES expr]`
+    CreateToken {
+        name: Expr,
+        expires: Option<Expr>,
+    },
+    /// `REVOKE TOKEN expr`
+    RevokeToken {
+        target: Expr,
+    },
     /// `CREATE TYPE (THING|CONNECTION|EVENT) name`
     CreateType {
         kind: Ident,
@@ -150,7 +159,7 @@ pub enum StatementKind {
     /// `SEARCH THINGS expr [WHERE expr] [LIMIT expr] [THEN MATCH …]` or
     /// `SEARCH KNOWLEDGE NEAREST expr K expr [WHERE expr] [RETURN items] [THEN MATCH …]`
     Search(Box<Search>),
-    /// `SHOW ORGS|USAGE|TYPES|TRIGGERS|PEOPLE`
+    /// `SHOW ORGS|USAGE|TYPES|TRIGGERS|PEOPLE|TOKENS`
     Show(Ident),
     /// `WHOAMI`
     WhoAmI,

@@ -10,8 +10,8 @@ use serde_json::{Value as Json, json};
 
 use crate::error::{Error, ErrorCode, Result, Span};
 use crate::graph::{
-    Applied, Mutation, NewConnection, NewKnowledge, NewPerson, NewThing, OrgUpdate, ReadTxn,
-    ThingUpdate, WriteTxn,
+    Applied, Mutation, NewConnection, NewKnowledge, NewPerson, NewThing, NewToken, OrgUpdate,
+    ReadTxn, ThingUpdate, WriteTxn,
 };
 use crate::model::{Id, JunctionRole, KnowledgeKind, OrgStatus, Plan, Props, TriggerOn};
 use crate::ontology::{Role, Status, TypeKind};
@@ -313,6 +313,11 @@ pub fn bind(view: View<'_>, t: &ReadTxn<'_>, statement: &Statement) -> Result<Bo
             })
         }
         S::DropTrigger { name } => Bound::one(Mutation::DropTrigger(name.name.clone())),
+        S::CreateToken { name, expires } => Bound::one(Mutation::CreateToken(NewToken {
+            name: view.string(name, t, "a token's name")?,
+            expires_at: view.millis(expires, t)?,
+        })),
+        S::RevokeToken { target } => Bound::one(Mutation::RevokeToken(view.id(target, t)?)),
         S::CreateType { kind, name } => Bound::one(Mutation::AddType {
             kind: TypeKind::parse(&kind.name.to_ascii_lowercase())
                 .map_err(|e| e.at_span(kind.span))?,
@@ -390,6 +395,24 @@ fn answer(applied: Applied) -> Outcome {
                 ..Default::default()
             }
         }
+        Applied::IssuedToken(issued) => {
+            // The only time the secret is shown; LET binds it.
+            let secret = json!(issued.secret);
+            Outcome {
+                columns: ["id", "token", "name", "expiresAt"]
+                    .map(String::from)
+                    .into(),
+                rows: vec![vec![
+                    json!(issued.token.id),
+                    secret.clone(),
+                    json!(issued.token.name),
+                    json!(issued.token.expires_at),
+                ]],
+                value: Some(secret),
+                ..Default::default()
+            }
+        }
+        Applied::Token(token) => Outcome::id(token.id),
         Applied::Done => Outcome::done(),
     }
 }

@@ -342,6 +342,14 @@ impl Display for StatementKind {
                 write_opt(f, metadata)
             }
             StatementKind::DropTrigger { name } => write!(f, "DROP TRIGGER {name}"),
+            StatementKind::CreateToken { name, expires } => {
+                write!(f, "CREATE TOKEN {name}")?;
+                match expires {
+                    Some(at) => write!(f, " EXPIRES {at}"),
+                    None => Ok(()),
+                }
+            }
+            StatementKind::RevokeToken { target } => write!(f, "REVOKE TOKEN {target}"),
             StatementKind::CreateType { kind, name } => {
                 write!(f, "CREATE TYPE {} {name}", kind.name.to_ascii_uppercase())
             }

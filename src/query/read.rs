@@ -244,6 +244,29 @@ fn show(t: &ReadTxn<'_>, what: &str) -> Result<Outcome> {
                 })
                 .collect(),
         ),
+        "tokens" => Outcome::table(
+            &[
+                "id",
+                "name",
+                "person",
+                "createdAt",
+                "expiresAt",
+                "revokedAt",
+            ],
+            t.tokens()?
+                .into_iter()
+                .map(|x| {
+                    vec![
+                        json!(x.id),
+                        json!(x.name),
+                        json!(x.person),
+                        json!(x.created_at),
+                        json!(x.expires_at),
+                        json!(x.revoked_at),
+                    ]
+                })
+                .collect(),
+        ),
         "people" => Outcome::table(
             &["id", "email", "name", "role"],
             t.people()?

@@ -23,7 +23,7 @@ use crate::query::script::ScriptReader;
 use crate::server::Shared;
 use crate::server::connection::{Frame, WriteEnd, read_line, write_lines};
 use crate::server::limits::Limits;
-use crate::server::protocol::{self, Op, Request};
+use crate::server::protocol::{self, Credentials, Op, Request};
 
 /// Requests read ahead of the one running (pipelining) before the reader
 /// waits; and the bytes of request lines they may hold together (a request
@@ -45,8 +45,7 @@ const LINGER_BYTES: u64 = 64 << 20;
 enum Job {
     Auth {
         id: Json,
-        email: String,
-        password: String,
+        credentials: Credentials,
     },
     Query {
         id: Json,
@@ -342,14 +341,10 @@ fn dispatch(line: &[u8], state: &State) -> Option<Job> {
         }
         Ok(Request {
             id,
-            op: Op::Auth { email, password },
+            op: Op::Auth(credentials),
         }) => {
             state.started();
-            Some(Job::Auth {
-                id,
-                email,
-                password,
-            })
+            Some(Job::Auth { id, credentials })
         }
         Ok(Request {
             id,
@@ -370,7 +365,7 @@ fn dispatch(line: &[u8], state: &State) -> Option<Job> {
 fn not_authenticated() -> Error {
     Error::new(
         ErrorCode::NotAuthenticated,
-        "authenticate first: {\"op\":\"auth\",\"email\":…,\"password\":…}",
+        "authenticate first: {\"op\":\"auth\",\"email\":…,\"password\":…} or {\"op\":\"auth\",\"token\":…}",
     )
 }
 
@@ -409,6 +404,14 @@ impl Worker {
                     params,
                     cancel,
                 } => {
+                    // A revoked or expired token ends the session here.
+                    if let Err(e) = session.check_live() {
+                        self.state.finished(Some(&cancel));
+                        let _ = self
+                            .lines
+                            .send(protocol::line(&protocol::error(&id, &e, None)));
+                        return;
+                    }
                     let response = query(&session, &mut runner, &id, &text, params, &cancel);
                     self.state.finished(Some(&cancel));
                     protocol::line(&response)
@@ -437,12 +440,8 @@ impl Worker {
                     let e = not_authenticated();
                     (protocol::line(&protocol::error(&id, &e, None)), None)
                 }
-                Job::Auth {
-                    id,
-                    email,
-                    password,
-                } => {
-                    let (response, session) = match self.login(&email, &password) {
+                Job::Auth { id, credentials } => {
+                    let (response, session) = match self.login(&credentials) {
                         Ok(session) => (logged_in(&id, &session), Some(session)),
                         Err(Refused::Error(e)) => (protocol::error(&id, &e, None), None),
                         Err(Refused::Locked(wait)) => (protocol::locked(&id, wait), None),
@@ -464,36 +463,67 @@ impl Worker {
         None
     }
 
-    /// Checks a password, unless the account or the address must wait.
-    fn login(&self, email: &str, password: &str) -> std::result::Result<Session, Refused> {
+    /// Checks a password or a token, unless the account (the email, or
+    /// the token's id) or the address must wait.
+    fn login(&self, credentials: &Credentials) -> std::result::Result<Session, Refused> {
+        match credentials {
+            Credentials::Password { email, password } => self.login_password(email, password),
+            Credentials::Token(secret) => {
+                let account = token_account(secret);
+                self.with_lockout(&account, || self.shared.db.login_token(secret))
+            }
+        }
+    }
+
+    fn login_password(&self, email: &str, password: &str) -> std::result::Result<Session, Refused> {
         if email.trim().len() > EMAIL_BYTES {
             // No account has it, and the lockout table keeps no such key.
             return Err(Refused::Error(Error::invalid(format!(
                 "an email has at most {EMAIL_BYTES} bytes"
             ))));
         }
+        self.with_lockout(email, || {
+            // Each check holds ~19 MiB for tens of milliseconds: a few at once.
+            let _permit = self
+                .shared
+                .runtime
+                .block_on(self.shared.password_checks.acquire())
+                .map_err(|_| Error::io("the server is shutting down"))?;
+            self.shared.db.login(email, password)
+        })
+    }
+
+    /// Runs a login check unless `account` or the address must wait, and
+    /// counts its failure or success.
+    fn with_lockout(
+        &self,
+        account: &str,
+        check: impl FnOnce() -> Result<Session>,
+    ) -> std::result::Result<Session, Refused> {
         let lockout = &self.shared.lockout;
-        if let Some(wait) = lockout.wait(email, self.peer, Instant::now()) {
+        if let Some(wait) = lockout.wait(account, self.peer, Instant::now()) {
             return Err(Refused::Locked(wait));
         }
-        // Each check holds ~19 MiB for tens of milliseconds: a few at once.
-        let _permit = self
-            .shared
-            .runtime
-            .block_on(self.shared.password_checks.acquire())
-            .map_err(|_| Refused::Error(Error::io("the server is shutting down")))?;
-        match self.shared.db.login(email, password) {
+        match check() {
             Ok(session) => {
-                lockout.succeeded(email, self.peer);
+                lockout.succeeded(account, self.peer);
                 Ok(session)
             }
             Err(e) if e.code == ErrorCode::NotAuthenticated => {
-                lockout.failed(email, self.peer, Instant::now());
+                lockout.failed(account, self.peer, Instant::now());
                 Err(Refused::Error(e))
             }
             Err(e) => Err(Refused::Error(e)),
         }
     }
+}
+
+/// The lockout account of a token login: its id part (never the secret),
+/// bounded like an email.
+fn token_account(secret: &str) -> String {
+    let id = secret.split('.').next().unwrap_or_default();
+    let id: String = id.chars().take(EMAIL_BYTES / 4).collect();
+    format!("token:{id}")
 }
 
 fn cancel_answer(id: &Json, target: &Json, cancelled: usize) -> Json {

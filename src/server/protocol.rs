@@ -17,13 +17,33 @@ pub struct Request {
     pub op: Op,
 }
 
-/// The operations. Unknown fields are ignored.
+/// The operations.
+pub enum Op {
+    Auth(Credentials),
+    Query {
+        text: String,
+        params: Map<String, Json>,
+    },
+    Ping,
+    Cancel {
+        target: Json,
+    },
+}
+
+/// How an `auth` request logs in.
+pub enum Credentials {
+    Password { email: String, password: String },
+    Token(String),
+}
+
+/// The operations as they arrive. Unknown fields are ignored.
 #[derive(Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
-pub enum Op {
+enum WireOp {
     Auth {
-        email: String,
-        password: String,
+        email: Option<String>,
+        password: Option<String>,
+        token: Option<String>,
     },
     Query {
         text: String,
@@ -36,11 +56,35 @@ pub enum Op {
     },
 }
 
-/// Never prints a password.
+impl WireOp {
+    fn into_op(self) -> Result<Op, &'static str> {
+        Ok(match self {
+            WireOp::Auth {
+                email: Some(email),
+                password: Some(password),
+                token: None,
+            } => Op::Auth(Credentials::Password { email, password }),
+            WireOp::Auth {
+                email: None,
+                password: None,
+                token: Some(token),
+            } => Op::Auth(Credentials::Token(token)),
+            WireOp::Auth { .. } => return Err(AUTH_FIELDS),
+            WireOp::Query { text, params } => Op::Query { text, params },
+            WireOp::Ping => Op::Ping,
+            WireOp::Cancel { target } => Op::Cancel { target },
+        })
+    }
+}
+
+const AUTH_FIELDS: &str = "auth takes \"email\" and \"password\" strings, or a \"token\" string";
+
+/// Never prints a password or a token.
 impl std::fmt::Debug for Op {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Op::Auth { email, .. } => write!(f, "Auth({email})"),
+            Op::Auth(Credentials::Password { email, .. }) => write!(f, "Auth({email})"),
+            Op::Auth(Credentials::Token(_)) => f.write_str("Auth(token)"),
             Op::Query { text, .. } => write!(f, "Query({text:?})"),
             Op::Ping => f.write_str("Ping"),
             Op::Cancel { target } => write!(f, "Cancel({target})"),
@@ -87,15 +131,18 @@ pub fn decode(line: &[u8]) -> Result<Request, BadRequest> {
         Some(_) => return Err(bad(id, "\"op\" is a string".into())),
         None => return Err(bad(id, "the request has no \"op\"".into())),
     };
-    let op = serde_json::from_value::<Op>(Json::Object(fields)).map_err(|e| {
+    let op = serde_json::from_value::<WireOp>(Json::Object(fields)).map_err(|e| {
         let message = match op_name.as_str() {
             // serde quotes wrong values; an auth request's may be a secret.
-            "auth" => "auth takes \"email\" and \"password\" strings".to_string(),
+            "auth" => AUTH_FIELDS.to_string(),
             "query" | "ping" | "cancel" => format!("{op_name}: {e}"),
             _ => format!("unknown op {op_name:?}: the ops are auth, query, ping and cancel"),
         };
         bad(id.clone(), message)
     })?;
+    let op = op
+        .into_op()
+        .map_err(|message| bad(id.clone(), message.into()))?;
     Ok(Request { id, op })
 }
 
@@ -186,8 +233,28 @@ mod tests {
     fn requests_decode_and_bad_ones_say_why_without_quoting_secrets() {
         let r = decode(br#"{"id":1,"op":"auth","email":"a@b.io","password":"pw-123456"}"#).unwrap();
         assert_eq!(r.id, json!(1));
-        assert!(matches!(r.op, Op::Auth { ref email, .. } if email == "a@b.io"));
+        assert!(
+            matches!(r.op, Op::Auth(Credentials::Password { ref email, .. }) if email == "a@b.io")
+        );
         assert!(!format!("{:?}", r.op).contains("pw-123456"));
+        let r = decode(br#"{"id":2,"op":"auth","token":"tok_A.ff"}"#).unwrap();
+        assert!(matches!(r.op, Op::Auth(Credentials::Token(ref t)) if t == "tok_A.ff"));
+        assert!(!format!("{:?}", r.op).contains("tok_A"));
+        // Both ways at once, or half of one: refused without quoting.
+        for both in [
+            r#"{"op":"auth","email":"a","password":"s3cret","token":"tok_A.ff"}"#,
+            r#"{"op":"auth","email":"a","token":"tok_A.ff"}"#,
+            r#"{"op":"auth","password":"s3cret"}"#,
+            r#"{"op":"auth"}"#,
+        ] {
+            let (_, message) = code(both);
+            assert!(
+                message.contains("token")
+                    && !message.contains("s3cret")
+                    && !message.contains("tok_A"),
+                "{message}"
+            );
+        }
         let r = decode(br#"{"op":"query","text":"WHOAMI;","params":{"x":1},"extra":0}"#).unwrap();
         assert_eq!(r.id, Json::Null);
         assert!(matches!(r.op, Op::Query { ref params, .. } if params["x"] == json!(1)));

@@ -29,6 +29,7 @@ pub(crate) const STATEMENT_WORDS: &[&str] = &[
     "ALTER",
     "SET",
     "REMOVE",
+    "REVOKE",
     "USE",
     "UPDATE",
     "PUBLISH",

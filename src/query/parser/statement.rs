@@ -5,7 +5,7 @@
 use nom::Parser;
 
 use crate::query::ast::{
-    Assignment, Expr, Ident, KnowledgeKindAst, LetValue, Span, Statement, StatementKind,
+    Assignment, Expr, ExprKind, Ident, KnowledgeKindAst, LetValue, Span, Statement, StatementKind,
 };
 
 use super::expr::{endpoint, expr, map_or_parameter, property_name};
@@ -69,7 +69,7 @@ pub(crate) fn let_statement(i: In) -> PResult<Box<Statement>> {
 }
 
 /// `simple_statement ::= create_statement | alter_org | set_limits
-///     | remove_person | use_org | update_statement | set_status | delete
+///     | remove_person | revoke_token | use_org | update_statement | set_status | delete
 ///     | connect | disconnect | emit | drop_trigger | match_statement
 ///     | events | search_statement | show | whoami | transaction`
 #[inline(never)]
@@ -81,6 +81,7 @@ pub(crate) fn simple_statement(i: In) -> PResult<Box<Statement>> {
         "ALTER" => alter_org,
         "SET" => set_limits,
         "REMOVE" => remove_person,
+        "REVOKE" => revoke_token,
         "USE" => use_org,
         "UPDATE" => update_statement,
         "PUBLISH" | "ARCHIVE" | "ACTIVATE" | "DEACTIVATE" => set_status,
@@ -110,7 +111,7 @@ fn spanned(i: In, kind: StatementKind, start: usize) -> Box<Statement> {
 }
 
 /// `create_statement ::= create_org | create_person | create_thing
-///     | create_knowledge | create_trigger | create_type`
+///     | create_knowledge | create_trigger | create_type | create_token`
 pub(crate) fn create_statement(i: In) -> PResult<StatementKind> {
     let (after, _) = keyword(i, "CREATE")?;
     match peek_word(after).as_str() {
@@ -120,9 +121,19 @@ pub(crate) fn create_statement(i: In) -> PResult<StatementKind> {
         "KNOWLEDGE" => create_knowledge(i),
         "TRIGGER" => create_trigger(i),
         "TYPE" => create_type(i),
+        "TOKEN" => create_token(i),
         _ => Err(PError::expected_any(
             skip(after),
-            &["ORG", "PERSON", "THING", "KNOWLEDGE", "TRIGGER", "TYPE"].map(Expect::Token),
+            &[
+                "ORG",
+                "PERSON",
+                "THING",
+                "KNOWLEDGE",
+                "TRIGGER",
+                "TYPE",
+                "TOKEN",
+            ]
+            .map(Expect::Token),
         )),
     }
 }
@@ -497,6 +508,41 @@ pub(crate) fn create_type(i: In) -> PResult<StatementKind> {
     })())
 }
 
+/// `create_token ::= "CREATE" "TOKEN" expr ("EXPIRES" expr)?`
+pub(crate) fn create_token(i: In) -> PResult<StatementKind> {
+    let (i, _) = (kw("CREATE"), kw("TOKEN")).parse(i)?;
+    commit((|| {
+        let (i, name) = expr(i)?;
+        let (i, expires) = clause(i, "EXPIRES", expr)?;
+        Ok((i, StatementKind::CreateToken { name, expires }))
+    })())
+}
+
+/// `revoke_token ::= "REVOKE" "TOKEN" (token_id | expr)`
+pub(crate) fn revoke_token(i: In) -> PResult<StatementKind> {
+    let (i, _) = keyword(i, "REVOKE")?;
+    let (i, _) = commit(keyword(i, "TOKEN"))?;
+    let (i, target) = match token_id(i) {
+        Ok(found) => found,
+        Err(_) => commit(expr(i))?,
+    };
+    Ok((i, StatementKind::RevokeToken { target }))
+}
+
+/// `token_id ::= identifier` starting with `tok_`: a token's id as printed,
+/// taken as its text (`REVOKE TOKEN tok_01J…`).
+pub(crate) fn token_id(i: In) -> PResult<Expr> {
+    let (j, word) = identifier(i)?;
+    if !word.name.starts_with("tok_") {
+        return Err(PError::expected(skip(i), Expect::What("a token id")));
+    }
+    let expr = Expr {
+        kind: ExprKind::Str(word.name),
+        span: word.span,
+    };
+    Ok((j, expr))
+}
+
 /// `type_kind ::= "THING" | "CONNECTION" | "EVENT"` (kept lowercase)
 pub(crate) fn type_kind(i: In) -> PResult<Ident> {
     one_of_keywords(i, &["THING", "CONNECTION", "EVENT"])
@@ -530,13 +576,13 @@ pub(crate) fn search_statement(i: In) -> PResult<StatementKind> {
     Ok((i, StatementKind::Search(s)))
 }
 
-/// `show ::= "SHOW" ("ORGS" | "USAGE" | "TYPES" | "TRIGGERS" | "PEOPLE")`
+/// `show ::= "SHOW" ("ORGS" | "USAGE" | "TYPES" | "TRIGGERS" | "PEOPLE" | "TOKENS")`
 /// (the word is kept lowercase)
 pub(crate) fn show(i: In) -> PResult<StatementKind> {
     let (i, _) = keyword(i, "SHOW")?;
     let (i, what) = commit(one_of_keywords(
         i,
-        &["ORGS", "USAGE", "TYPES", "TRIGGERS", "PEOPLE"],
+        &["ORGS", "USAGE", "TYPES", "TRIGGERS", "PEOPLE", "TOKENS"],
     ))?;
     Ok((i, StatementKind::Show(what)))
 }
