@@ -64,6 +64,9 @@ pub struct Server {
     pub addr: SocketAddr,
     pub data: PathBuf,
     stderr: Option<JoinHandle<Vec<u8>>>,
+    /// How it was started, for `restart`.
+    args: Vec<String>,
+    root_password: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -92,6 +95,40 @@ impl Server {
         args: &[&str],
         root_password: Option<&str>,
     ) -> Server {
+        let mut server = Server {
+            child: None,
+            addr: "127.0.0.1:1".parse().unwrap(),
+            data,
+            stderr: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            root_password: root_password.map(str::to_string),
+            _dir: dir,
+        };
+        server.spawn();
+        server
+    }
+
+    /// Kills the process with SIGKILL (no chance to flush anything) and
+    /// waits for it to be gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(stderr) = self.stderr.take() {
+            let _ = stderr.join();
+        }
+    }
+
+    /// Starts the server again on the same data directory, with the same
+    /// arguments, on a new port (`addr`).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    fn spawn(&mut self) {
+        let (data, args) = (&self.data, &self.args);
         let mut command = Command::new(binary());
         command
             .arg("--data")
@@ -105,7 +142,7 @@ impl Server {
             ])
             .args(args)
             .env_remove("ONEDB_ROOT_PASSWORD");
-        if let Some(password) = root_password {
+        if let Some(password) = &self.root_password {
             command.env("ONEDB_ROOT_PASSWORD", password);
         }
         let mut child = command
@@ -127,13 +164,8 @@ impl Server {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let mut server = Server {
-            child: Some(child),
-            addr: "127.0.0.1:1".parse().unwrap(),
-            data,
-            stderr: Some(stderr),
-            _dir: dir,
-        };
+        self.child = Some(child);
+        self.stderr = Some(stderr);
         let line = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("the server printed its address");
@@ -141,8 +173,7 @@ impl Server {
             .trim()
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        server.addr = addr.parse().expect("an address");
-        server
+        self.addr = addr.parse().expect("an address");
     }
 
     pub fn connect(&self) -> Client {
@@ -211,12 +242,27 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let reader = BufReader::new(stream.try_clone().unwrap());
-        Client { stream, reader }
+        Self::try_connect(addr).expect("connect")
+    }
+
+    pub fn try_connect(addr: SocketAddr) -> std::io::Result<Client> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+        let reader = BufReader::new(stream.try_clone()?);
+        Ok(Client { stream, reader })
+    }
+
+    /// Sends a request and reads its answer; None when the connection
+    /// broke on the way (the server died: the outcome is unknown).
+    pub fn try_call(&mut self, request: Json) -> Option<Json> {
+        let mut line = request.to_string().into_bytes();
+        line.push(b'\n');
+        self.stream.write_all(&line).ok()?;
+        let mut answer = String::new();
+        match self.reader.read_line(&mut answer) {
+            Ok(_) if answer.ends_with('\n') => serde_json::from_str(&answer).ok(),
+            _ => None,
+        }
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
