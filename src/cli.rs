@@ -81,6 +81,23 @@ pub enum Command {
     /// until SIGINT or SIGTERM. Root's password comes from
     /// ONEDB_ROOT_PASSWORD when set; without one nobody logs in as root.
     Serve(ServeArgs),
+    /// The shell on a server (docs/protocol.md) instead of a data
+    /// directory: logs in with --email and a password (ONEDB_PASSWORD, or
+    /// asked without echo), or with an API token read from --token-file.
+    Connect {
+        /// The server, HOST:PORT.
+        addr: String,
+        /// Log in as this person.
+        #[arg(
+            long,
+            conflicts_with = "token_file",
+            required_unless_present = "token_file"
+        )]
+        email: Option<String>,
+        /// A file holding an API token's secret (CREATE TOKEN).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+    },
     /// Set a person's password (root's by default), read from stdin or
     /// ONEDB_ROOT_PASSWORD.
     Passwd {
@@ -173,6 +190,14 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(Command::Connect {
+        addr,
+        email,
+        token_file,
+    }) = &cli.command
+    {
+        return connect(addr, email.as_deref(), token_file.as_deref());
+    }
     let reindex = matches!(cli.command, Some(Command::Reindex));
     let started = std::time::Instant::now();
     let db = Database::open_with(
@@ -192,7 +217,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None => db.local_session()?,
             };
             let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
-            crate::repl::run(&session, std::io::stdin().lock(), &mut out, interactive)?;
+            let mut runner = crate::query::run::Runner::new(&session);
+            crate::repl::run(&mut runner, std::io::stdin().lock(), &mut out, interactive)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {
@@ -242,6 +268,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             crate::server::serve(db, &args.listen, args.limits(), tls.as_ref(), &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Connect { .. } => Err(Error::invalid("connect runs without a data directory")),
         Command::Passwd { email } => {
             let password = match std::env::var("ONEDB_ROOT_PASSWORD") {
                 Ok(p) if email == ROOT_EMAIL => p,
@@ -256,6 +283,46 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `onedb connect`: the shell, over TCP.
+fn connect(
+    addr: &str,
+    email: Option<&str>,
+    token_file: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    use crate::server::client::{Login, Remote};
+    let login = match (email, token_file) {
+        (_, Some(path)) => {
+            let token = std::fs::read_to_string(path)
+                .map_err(|e| Error::io(format!("{}: {e}", path.display())))?;
+            Login::Token(token.trim().to_string())
+        }
+        (Some(email), None) => Login::Password {
+            email: email.to_string(),
+            password: read_password(email)?,
+        },
+        (None, None) => return Err(Error::invalid("connect needs --email or --token-file")),
+    };
+    let mut remote = Remote::connect(addr, &login)?;
+    drop(login);
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let mut out = std::io::stdout().lock();
+    crate::repl::run(&mut remote, std::io::stdin().lock(), &mut out, interactive)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The password of `email`: ONEDB_PASSWORD, or asked on the terminal
+/// without echo.
+fn read_password(email: &str) -> Result<String> {
+    if let Ok(password) = std::env::var("ONEDB_PASSWORD") {
+        return Ok(password);
+    }
+    rpassword::prompt_password(format!("password for {email}: ")).map_err(|e| {
+        Error::invalid(format!(
+            "cannot ask for a password ({e}): set ONEDB_PASSWORD or use --token-file"
+        ))
+    })
 }
 
 /// `--param NAME=JSON`: a value bound as `$NAME`; text that is not JSON is

@@ -28,6 +28,28 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    pub const ALL: [ErrorCode; 14] = [
+        ErrorCode::ParseError,
+        ErrorCode::UnknownType,
+        ErrorCode::NotAuthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::LimitReached,
+        ErrorCode::InvalidTransition,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::Timeout,
+        ErrorCode::Cancelled,
+        ErrorCode::TooLarge,
+        ErrorCode::InvalidArgument,
+        ErrorCode::Corruption,
+        ErrorCode::Io,
+    ];
+
+    /// The code a string names (as a server sends it).
+    pub fn parse(text: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::ParseError => "PARSE_ERROR",

@@ -691,6 +691,97 @@ fn a_token_logs_in_over_the_wire_and_its_revocation_ends_the_live_session() {
     assert!(!contains(&stderr, random.as_bytes()));
 }
 
+/// `onedb connect`: the shell over TCP, as a process with its input piped
+/// (password from ONEDB_PASSWORD, or a token file), and as the library
+/// shell with its prompt `email@host/org`.
+#[test]
+fn onedb_connect_runs_the_shell_over_tcp() {
+    let server = Server::start(&[]);
+    let connect = |args: &[&str], password: Option<&str>, input: &str| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_onedb"));
+        command
+            .arg("connect")
+            .arg(server.addr.to_string())
+            .args(args)
+            .env_remove("ONEDB_PASSWORD")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(p) = password {
+            command.env("ONEDB_PASSWORD", p);
+        }
+        let mut child = command.spawn().expect("onedb connect");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, out, err) = connect(
+        &["--email", ALICE],
+        Some(ALICE_PASSWORD),
+        "CREATE THING course \"Rust\";\nMATCH (c:course)\n RETURN c.name;\nMATCH (c:cours) RETURN c;\nCREATE TOKEN \"shell\";\n",
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("| Rust "), "{out}");
+    assert!(out.contains("UNKNOWN_TYPE"), "{out}");
+    // The error with its caret under the place, as in the local shell.
+    assert!(
+        out.contains("at line 1, column 10")
+            && out.contains("  MATCH (c:cours) RETURN c\n           ^"),
+        "{out}"
+    );
+    let secret = out
+        .split_whitespace()
+        .find(|w| w.starts_with("tok_") && w.contains('.'))
+        .expect("the token's secret")
+        .to_string();
+
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{secret}\n")).unwrap();
+    let (ok, out, err) = connect(
+        &["--token-file", token_file.to_str().unwrap()],
+        None,
+        "WHOAMI;\n",
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains(ALICE), "{out}");
+
+    let (ok, _, err) = connect(&["--email", ALICE], Some("wrong-password"), "WHOAMI;\n");
+    assert!(!ok);
+    assert!(err.contains("NOT_AUTHENTICATED"), "{err}");
+    assert!(!err.contains("wrong-password"), "{err}");
+
+    // The library shell on a Remote: the prompt names person, host and org.
+    let login = onedb::server::client::Login::Password {
+        email: "root".into(),
+        password: ROOT_PASSWORD.into(),
+    };
+    let mut remote =
+        onedb::server::client::Remote::connect(&server.addr.to_string(), &login).unwrap();
+    let mut shown = Vec::new();
+    onedb::repl::run(
+        &mut remote,
+        "USE ORG acme;\nBEGIN;\n".as_bytes(),
+        &mut shown,
+        true,
+    )
+    .unwrap();
+    let shown = String::from_utf8(shown).unwrap();
+    let host = server.addr.to_string();
+    assert!(shown.contains(&format!("root@{host}> ")), "{shown}");
+    assert!(shown.contains(&format!("root@{host}/acme> ")), "{shown}");
+    assert!(shown.contains("inside BEGIN"), "{shown}");
+}
+
 fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();

@@ -7,7 +7,8 @@ fn shell(input: &str) -> String {
     let (_dir, db) = common::open();
     let session = db.local_session().expect("root");
     let mut out = Vec::new();
-    onedb::repl::run(&session, input.as_bytes(), &mut out, true).expect("shell");
+    let mut runner = onedb::query::run::Runner::new(&session);
+    onedb::repl::run(&mut runner, input.as_bytes(), &mut out, true).expect("shell");
     String::from_utf8(out).expect("utf-8")
 }
 

@@ -113,6 +113,11 @@ impl<'s> Runner<'s> {
         !matches!(self.block, Block::None)
     }
 
+    /// The session statements run in.
+    pub fn session(&self) -> &'s Session {
+        self.session
+    }
+
     /// The current org's slug, for prompts.
     pub fn org_slug(&self) -> Option<&str> {
         self.org.as_deref().map(|o| o.slug.as_str())

@@ -1,14 +1,50 @@
 //! The shell: reads statements as they are typed, runs each when its `;`
 //! arrives, prints a table or an error with a caret. Generic over its input
-//! and output so tests can drive it.
+//! and output so tests can drive it, and over what runs the statements: a
+//! local session's runner, or a server (`onedb connect`).
 
 use std::io::{BufRead, Write};
 
-use crate::db::Session;
 use crate::error::Result;
 use crate::query::format;
+use crate::query::outcome::Outcome;
 use crate::query::run::Runner;
 use crate::query::script::{ScriptReader, ends_at_boundary};
+
+/// What the shell runs statements on.
+pub trait Backend {
+    /// Runs one statement (its text without the `;`).
+    fn execute(&mut self, statement: &str) -> Result<Outcome>;
+    /// The prompt before a new statement, e.g. `acme> `.
+    fn prompt(&self) -> String;
+    /// The banner's "where and who", e.g. `./onedb-data as root`.
+    fn describe(&self) -> String;
+    /// Whether a `BEGIN` block is open.
+    fn in_block(&self) -> bool;
+}
+
+impl Backend for Runner<'_> {
+    fn execute(&mut self, statement: &str) -> Result<Outcome> {
+        Runner::execute(self, statement)
+    }
+
+    fn prompt(&self) -> String {
+        format!("{}> ", self.org_slug().unwrap_or("onedb"))
+    }
+
+    fn describe(&self) -> String {
+        let session = self.session();
+        format!(
+            "{} as {}",
+            session.data_dir().display(),
+            session.actor().email
+        )
+    }
+
+    fn in_block(&self) -> bool {
+        Runner::in_block(self)
+    }
+}
 
 /// Shell commands that are not OQL (they start with a backslash).
 const HELP: &str = "\
@@ -21,29 +57,27 @@ Shell commands: \\help, \\quit (or end of input).
 
 /// Runs the shell until `\quit` or the end of `input`.
 pub fn run(
-    session: &Session,
+    runner: &mut impl Backend,
     input: impl BufRead,
     out: &mut impl Write,
     interactive: bool,
 ) -> Result<()> {
-    let mut runner = Runner::new(session);
     let mut buffer = String::new();
     if interactive {
         writeln!(
             out,
-            "onedb {} — {} as {}. \\help for help.",
+            "onedb {} — {}. \\help for help.",
             env!("CARGO_PKG_VERSION"),
-            session.data_dir().display(),
-            session.actor().email
+            runner.describe()
         )?;
     }
     let mut lines = input.lines();
     loop {
         if interactive {
-            let prompt = match (buffer.trim().is_empty(), runner.org_slug()) {
-                (false, _) => "   ...> ".to_string(),
-                (true, Some(org)) => format!("{org}> "),
-                (true, None) => "onedb> ".to_string(),
+            let prompt = if buffer.trim().is_empty() {
+                runner.prompt()
+            } else {
+                "   ...> ".to_string()
             };
             write!(out, "{prompt}")?;
             out.flush()?;

@@ -7,8 +7,9 @@
 //! Files: `limits.rs` the configuration, `connection.rs` framing,
 //! `protocol.rs` the JSON requests and responses, `handler.rs` one
 //! connection, `lockout.rs` the failed-login waits, `tls.rs` the optional
-//! TLS layer.
+//! TLS layer; `client.rs` the other end, for `onedb connect`.
 
+pub mod client;
 mod connection;
 mod handler;
 mod limits;

@@ -132,7 +132,7 @@ impl Server {
         let mut command = Command::new(binary());
         command
             .arg("--data")
-            .arg(&data)
+            .arg(data)
             .args([
                 "--durability",
                 "relaxed",
