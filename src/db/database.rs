@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::db::Session;
+use crate::db::api_calls::ApiCalls;
 use crate::error::{Error, ErrorCode, Result};
 use crate::graph::validate::{self, Report};
 use crate::graph::{Actor, Catalog, WriteTxn};
@@ -34,6 +35,7 @@ pub(crate) struct Shared {
     /// Declared first so it is dropped first: its indexer thread stops
     /// before the store closes.
     indexes: Indexes,
+    api_calls: ApiCalls,
     pub storage: Arc<Storage>,
     catalog: Catalog,
     dir: PathBuf,
@@ -46,6 +48,10 @@ impl Shared {
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    pub fn api_calls(&self) -> &ApiCalls {
+        &self.api_calls
     }
 }
 
@@ -71,6 +77,7 @@ impl Database {
         )?;
         let shared = Shared {
             indexes,
+            api_calls: ApiCalls::default(),
             catalog: Catalog::load(&storage, options.clock.clone())?,
             storage,
             dir,
@@ -289,6 +296,19 @@ impl Database {
             .ok_or_else(|| Error::not_found(format!("no person with email {email}")))?;
         let session = self.session_for(person.clone())?;
         session.run(|t| t.set_own_password_hash(&hash))
+    }
+
+    /// Stores the API calls counted in memory (the server does when it
+    /// stops; they are stored at least once a second anyway).
+    pub fn store_api_calls(&self) -> Result<()> {
+        let root = self.local_session()?;
+        self.shared.api_calls.store_all(|org, calls| {
+            let org = match org {
+                0 => None,
+                raw => self.org_by_id(Id::from_raw(Dim::Org, raw))?.map(Arc::new),
+            };
+            root.run_in(org, |t| t.count_api_calls(calls))
+        })
     }
 
     /// Checks the whole database (see [`validate`]).

@@ -2,6 +2,7 @@
 //! root) and a `Session` (one person, one org at a time) that hands out
 //! tenant-scoped transactions.
 
+mod api_calls;
 mod database;
 mod session;
 

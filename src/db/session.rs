@@ -237,6 +237,22 @@ impl Session {
         Ok(())
     }
 
+    /// Counts one API call against the org's monthly `api_calls`
+    /// (`LIMIT_REACHED` over the limit, and nothing counted). Counted in
+    /// memory and stored at least once a second (`db/api_calls.rs`).
+    pub fn count_api_call(&self) -> Result<()> {
+        let org = self.org.as_ref().map_or(0, |o| o.id.raw());
+        let label = self.org.as_ref().map_or("platform", |o| o.slug.as_str());
+        let (_, limit) = self.read()?.api_calls()?;
+        self.db.shared().api_calls().count(
+            org,
+            label,
+            limit,
+            || self.read()?.api_calls().map(|(used, _)| used),
+            |calls| self.run(|t| t.count_api_calls(calls)),
+        )
+    }
+
     /// The `user_login` event of a login attempt (`method`: password or
     /// token), in the person's org.
     pub(crate) fn log_login(&self, success: bool, method: &str) -> Result<()> {

@@ -70,8 +70,10 @@ impl ReadTxn<'_> {
         self.count("storage_bytes", "storage_bytes", delta)
     }
 
-    pub(super) fn count_api_call(&mut self) -> Result<()> {
-        self.count_monthly("api_calls", 1)
+    /// This month's stored `api_calls` and the org's limit on them.
+    pub(crate) fn api_calls(&self) -> Result<(i64, Option<i64>)> {
+        let used = self.counter_value(&monthly_counter("api_calls", self.now()))?;
+        Ok((used, limit_of(self.org.as_deref(), "api_calls")))
     }
 
     /// The value of a stored counter as this transaction sees it.
@@ -131,8 +133,9 @@ impl ReadTxn<'_> {
 }
 
 impl WriteTxn<'_> {
-    /// Counts one API call (the server does, per request).
-    pub fn count_api_call(&mut self) -> Result<()> {
-        self.0.count_api_call()
+    /// Stores `calls` API calls in this month's counter (the session's
+    /// meter does, in batches: `Session::count_api_call`).
+    pub(crate) fn count_api_calls(&mut self, calls: i64) -> Result<()> {
+        self.0.count_monthly("api_calls", calls)
     }
 }

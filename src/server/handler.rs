@@ -595,7 +595,7 @@ fn run_statements(
         check_param_name(name).map_err(whole)?;
     }
     // Over the org's api_calls limit nothing runs (LIMIT_REACHED).
-    session.run(|t| t.count_api_call()).map_err(whole)?;
+    session.count_api_call().map_err(whole)?;
     for (name, value) in params {
         runner
             .set_param(name.trim_start_matches('$'), value)

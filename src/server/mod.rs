@@ -180,6 +180,7 @@ async fn accept_until_signal(
             grace.as_secs()
         );
     }
+    shared.db.store_api_calls()?;
     shared.db.flush_indexes()
 }
 

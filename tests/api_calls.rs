@@ -1,0 +1,70 @@
+//! The `api_calls` meter (src/db/api_calls.rs): counted in memory, never
+//! past the limit under concurrency, stored in batches at least once a
+//! second and when asked (the server asks when it stops).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use onedb::query::run::Runner;
+use onedb::{ErrorCode, Session};
+
+fn stored_api_calls(session: &Session) -> i64 {
+    let usage = session.read().unwrap().usage().unwrap();
+    usage
+        .iter()
+        .find(|u| u.counter == "api_calls")
+        .expect("api_calls row")
+        .used
+}
+
+#[test]
+fn concurrent_calls_stop_exactly_at_the_limit_and_are_stored() {
+    let (_dir, db) = common::open();
+    let root = common::org(&db, "acme");
+    Runner::new(&root)
+        .execute("SET LIMITS ON ORG acme {api_calls: 100}")
+        .unwrap();
+    let mut admin = db.local_session().unwrap();
+    admin.use_org("acme").unwrap();
+    let (ok, refused) = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut session = db.local_session().unwrap();
+                    session.use_org("acme").unwrap();
+                    let (mut ok, mut refused) = (0, 0);
+                    for _ in 0..30 {
+                        match session.count_api_call() {
+                            Ok(()) => ok += 1,
+                            Err(e) if e.code == ErrorCode::LimitReached => refused += 1,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    (ok, refused)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+    });
+    assert_eq!((ok, refused), (100, 140));
+    db.store_api_calls().unwrap();
+    assert_eq!(stored_api_calls(&admin), 100);
+    // Stored once: storing again adds nothing.
+    db.store_api_calls().unwrap();
+    assert_eq!(stored_api_calls(&admin), 100);
+    common::assert_valid(&db);
+}
+
+#[test]
+fn counted_calls_are_stored_within_a_second_without_being_asked() {
+    let (_dir, db) = common::open();
+    let root = common::org(&db, "acme");
+    root.count_api_call().unwrap();
+    assert_eq!(stored_api_calls(&root), 0, "the first call waits in memory");
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    root.count_api_call().unwrap();
+    assert_eq!(stored_api_calls(&root), 2);
+}
