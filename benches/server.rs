@@ -1,0 +1,377 @@
+//! The server's cost over in-process work (issue 13), each figure a ratio
+//! to a baseline measured in the same run:
+//!
+//! - point queries, 8 clients pipelined 16 deep, against 8 in-process
+//!   sessions running the same statement (target ≥ 50 %);
+//! - one client, one request at a time, against a minimal echo server
+//!   answering the same bytes on the same loopback (target ≥ 70 %);
+//! - the standard mutation (a thing and its `owns` edge, with their events
+//!   and usage, in one commit) in `sync`, 16 clients against 16 in-process
+//!   sessions (target ≥ 80 %);
+//! - memory added per idle logged-in connection, 1,000 of them (target
+//!   ≤ 100 KB).
+//!
+//! The server runs in this process (`onedb::server::serve` on a thread) on
+//! the same `Database` the in-process phases use. `cargo bench --bench
+//! server`; `ONEDB_BENCH_SECONDS` sets each phase's length (default 3).
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use onedb::query::run::Runner;
+use onedb::server::Limits;
+use onedb::{Database, Durability, Id, NewToken, Options, Plan, Session};
+use serde_json::{Value as Json, json};
+
+const POINT_QUERY: &str = "MATCH (t) WHERE t.id = $id RETURN t.id, t.name, t.status";
+const MUTATION: &str =
+    "BEGIN; LET $t = CREATE THING task \"bench\"; CONNECT $me -[owns]-> $t; COMMIT;";
+const THINGS: usize = 1_000;
+const IDLE: usize = 1_000;
+
+fn main() {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if !filters.is_empty() && !filters.iter().any(|f| "server".contains(f.as_str())) {
+        return;
+    }
+    let seconds = std::env::var("ONEDB_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let phase = Duration::from_secs(seconds);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Database::open_with(
+        dir.path(),
+        Options {
+            durability: Durability::Sync,
+            ..Default::default()
+        },
+    )
+    .expect("open");
+    let (ids, token) = fixture(&db);
+    let addr = start_server(&db);
+    let session = db.session_as("alice@acme.io").expect("alice");
+
+    println!("onedb server bench: {seconds} s per phase, {THINGS} things");
+    let local = rate(8, phase, |n, stop| local_points(&session, &ids, n, stop));
+    let remote = rate(8, phase, |n, stop| {
+        remote_points(addr, &token, &ids, n, stop, 16)
+    });
+    report("point queries, 8 clients pipelined 16", remote, local, 0.5);
+
+    let answer = one_answer(addr, &token, &ids);
+    let echo = echo_server(answer.clone());
+    let baseline = rate(1, phase, |n, stop| echo_client(echo, &ids, n, stop));
+    let single = rate(1, phase, |n, stop| {
+        remote_points(addr, &token, &ids, n, stop, 1)
+    });
+    report(
+        "point queries, 1 client, 1 in flight",
+        single,
+        baseline,
+        0.7,
+    );
+
+    let local = rate(16, phase, |_, stop| local_mutations(&db, stop));
+    let remote = rate(16, phase, |_, stop| remote_mutations(addr, &token, stop));
+    report("standard mutation, 16 clients, sync", remote, local, 0.8);
+
+    let per_connection = idle_memory(addr, &token);
+    let met = if per_connection <= 100.0 * 1024.0 {
+        "met"
+    } else {
+        "NOT MET"
+    };
+    println!(
+        "{:<40} {:>10.1} KB per connection ({IDLE} logged in)   target ≤ 100 KB: {met}",
+        "idle connections",
+        per_connection / 1024.0
+    );
+}
+
+/// acme with alice (org_owner), THINGS tasks, no api_calls limit; the
+/// things' ids and a token of alice's.
+fn fixture(db: &Database) -> (Vec<Id>, String) {
+    let mut root = db.local_session().expect("root");
+    root.run(|t| t.create_org("acme", "Acme", Plan::Enterprise).map(|_| ()))
+        .expect("org");
+    root.use_org("acme").expect("use");
+    let mut runner = Runner::new(&root);
+    runner
+        .execute("SET LIMITS ON ORG acme {api_calls: -1, things: -1, connections: -1}")
+        .expect("limits");
+    runner
+        .execute("CREATE PERSON \"alice@acme.io\" NAME \"Alice\" ROLE org_owner")
+        .expect("alice");
+    let ids = root
+        .run(|t| {
+            (0..THINGS)
+                .map(|n| {
+                    t.create_thing(onedb::NewThing {
+                        kind: "task".into(),
+                        name: format!("task {n}"),
+                        ..Default::default()
+                    })
+                    .map(|x| x.id)
+                })
+                .collect::<onedb::Result<Vec<_>>>()
+        })
+        .expect("things");
+    let alice = db.session_as("alice@acme.io").expect("alice");
+    let token = alice
+        .run(|t| {
+            t.create_token(NewToken {
+                name: "bench".into(),
+                expires_at: None,
+            })
+        })
+        .expect("token")
+        .secret;
+    (ids, token)
+}
+
+/// The server on a thread of this process; its address.
+fn start_server(db: &Database) -> SocketAddr {
+    struct Lines(std::sync::mpsc::Sender<String>);
+    impl Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.send(String::from_utf8_lossy(bytes).to_string());
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let db = db.clone();
+    std::thread::spawn(move || {
+        let limits = Limits {
+            max_connections: 4 * IDLE,
+            ..Limits::default()
+        };
+        onedb::server::serve(db, "127.0.0.1:0", limits, None, &mut Lines(tx)).expect("serve");
+    });
+    let mut text = String::new();
+    while !text.contains('\n') {
+        text.push_str(&rx.recv_timeout(Duration::from_secs(30)).expect("address"));
+    }
+    let addr = text
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("address line");
+    addr.parse().expect("an address")
+}
+
+/// Runs `clients` threads for `phase`; operations per second.
+fn rate(clients: usize, phase: Duration, work: impl Fn(usize, &AtomicBool) -> u64 + Sync) -> f64 {
+    let stop = AtomicBool::new(false);
+    let done = AtomicU64::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for n in 0..clients {
+            let (stop, done, work) = (&stop, &done, &work);
+            s.spawn(move || done.fetch_add(work(n, stop), Ordering::Relaxed));
+        }
+        std::thread::sleep(phase);
+        stop.store(true, Ordering::Relaxed);
+    });
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn report(what: &str, onedb: f64, baseline: f64, target: f64) {
+    let ratio = onedb / baseline;
+    let met = if ratio >= target { "met" } else { "NOT MET" };
+    println!(
+        "{what:<40} {onedb:>10.0}/s vs {baseline:>10.0}/s = {:>5.1} %   target ≥ {:.0} %: {met}",
+        100.0 * ratio,
+        100.0 * target
+    );
+}
+
+fn local_points(session: &Session, ids: &[Id], n: usize, stop: &AtomicBool) -> u64 {
+    let mut runner = Runner::new(session);
+    let mut done = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let id = ids[(n * 7919 + done as usize) % ids.len()];
+        runner
+            .set_param("id", json!(id.to_string()))
+            .expect("param");
+        runner.execute(POINT_QUERY).expect("point query");
+        done += 1;
+    }
+    done
+}
+
+struct Conn {
+    writer: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    fn open(addr: SocketAddr, token: &str) -> Conn {
+        let writer = TcpStream::connect(addr).expect("connect");
+        writer.set_nodelay(true).unwrap();
+        let mut c = Conn {
+            reader: BufReader::new(writer.try_clone().unwrap()),
+            writer,
+        };
+        c.send(&json!({"id": 0, "op": "auth", "token": token}));
+        let r = c.recv();
+        assert_eq!(r["ok"], json!(true), "{r}");
+        c
+    }
+
+    fn send(&mut self, request: &Json) {
+        let mut line = request.to_string().into_bytes();
+        line.push(b'\n');
+        self.writer.write_all(&line).expect("send");
+    }
+
+    fn recv_line(&mut self) -> String {
+        let mut line = String::new();
+        assert!(
+            self.reader.read_line(&mut line).expect("recv") > 0,
+            "closed"
+        );
+        line
+    }
+
+    fn recv(&mut self) -> Json {
+        serde_json::from_str(&self.recv_line()).expect("JSON")
+    }
+}
+
+fn point_request(ids: &[Id], k: usize) -> Json {
+    let id = ids[k % ids.len()];
+    json!({"id": k, "op": "query", "text": POINT_QUERY, "params": {"id": id.to_string()}})
+}
+
+/// Point queries over TCP with `depth` requests in flight.
+fn remote_points(
+    addr: SocketAddr,
+    token: &str,
+    ids: &[Id],
+    n: usize,
+    stop: &AtomicBool,
+    depth: usize,
+) -> u64 {
+    let mut c = Conn::open(addr, token);
+    let mut sent = n * 7919;
+    for _ in 0..depth {
+        c.send(&point_request(ids, sent));
+        sent += 1;
+    }
+    let mut done = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let r = c.recv();
+        assert_eq!(r["ok"], json!(true), "{r}");
+        done += 1;
+        c.send(&point_request(ids, sent));
+        sent += 1;
+    }
+    for _ in 0..depth {
+        c.recv();
+    }
+    done
+}
+
+/// A real answer line to a point query, for the echo server to repeat.
+fn one_answer(addr: SocketAddr, token: &str, ids: &[Id]) -> String {
+    let mut c = Conn::open(addr, token);
+    c.send(&point_request(ids, 1));
+    c.recv_line()
+}
+
+/// The network's limit: a server that answers each request line with
+/// `answer` and does nothing else.
+fn echo_server(answer: String) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let stream = stream.expect("accept");
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                stream.set_nodelay(true).unwrap();
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    if writer.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn echo_client(addr: SocketAddr, ids: &[Id], n: usize, stop: &AtomicBool) -> u64 {
+    let writer = TcpStream::connect(addr).expect("connect");
+    writer.set_nodelay(true).unwrap();
+    let mut c = Conn {
+        reader: BufReader::new(writer.try_clone().unwrap()),
+        writer,
+    };
+    let mut done = 0;
+    while !stop.load(Ordering::Relaxed) {
+        c.send(&point_request(ids, n + done as usize));
+        c.recv_line();
+        done += 1;
+    }
+    done
+}
+
+fn local_mutations(db: &Database, stop: &AtomicBool) -> u64 {
+    let session = db.session_as("alice@acme.io").expect("alice");
+    let mut runner = Runner::new(&session);
+    let mut done = 0;
+    while !stop.load(Ordering::Relaxed) {
+        for statement in MUTATION.split(';').filter(|s| !s.trim().is_empty()) {
+            runner.execute(statement).expect("mutation");
+        }
+        done += 1;
+    }
+    done
+}
+
+fn remote_mutations(addr: SocketAddr, token: &str, stop: &AtomicBool) -> u64 {
+    let mut c = Conn::open(addr, token);
+    let mut done = 0;
+    while !stop.load(Ordering::Relaxed) {
+        c.send(&json!({"id": done, "op": "query", "text": MUTATION}));
+        let r = c.recv();
+        assert_eq!(r["ok"], json!(true), "{r}");
+        done += 1;
+    }
+    done
+}
+
+/// Bytes of resident memory this process gains per idle, logged-in
+/// connection (server side and the client socket's user-space buffer).
+fn idle_memory(addr: SocketAddr, token: &str) -> f64 {
+    let before = rss_bytes();
+    let conns: Vec<Conn> = (0..IDLE).map(|_| Conn::open(addr, token)).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_bytes();
+    drop(conns);
+    after.saturating_sub(before) as f64 / IDLE as f64
+}
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
