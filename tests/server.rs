@@ -615,17 +615,7 @@ fn sigterm_answers_the_request_in_flight_then_exits_0_and_no_secret_is_kept() {
         assert!(!contains(&stderr, secret.as_bytes()), "{secret} on stderr");
     }
     // What the server left behind is whole: store, usage and indexes.
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_onedb"))
-        .arg("--data")
-        .arg(server.data())
-        .arg("check")
-        .output()
-        .expect("onedb check");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    server.check();
 }
 
 #[test]

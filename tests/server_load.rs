@@ -198,15 +198,5 @@ fn jepsen_set_every_acknowledged_insert_survives_sigkill_restarts() {
     assert!(phantom.is_empty(), "never sent, yet there: {phantom:?}");
 
     s.kill();
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_onedb"))
-        .arg("--data")
-        .arg(s.data())
-        .arg("check")
-        .output()
-        .expect("onedb check");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    s.check();
 }

@@ -223,6 +223,22 @@ impl Server {
     pub fn data(&self) -> &Path {
         &self.data
     }
+
+    /// Runs `onedb check` on the data directory (the server must be
+    /// stopped) and asserts the store, usage and indexes are whole.
+    pub fn check(&self) {
+        let check = Command::new(binary())
+            .arg("--data")
+            .arg(&self.data)
+            .arg("check")
+            .output()
+            .expect("onedb check");
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
 }
 
 impl Drop for Server {
