@@ -102,6 +102,11 @@ fn every_kind(t: Targets) -> Vec<Mutation> {
             metadata: Default::default(),
         },
         Mutation::DropTrigger("on_course".into()),
+        Mutation::DefineSchema {
+            kind: "lesson".into(),
+            schema: schema(serde_json::json!({"type": "object"})),
+        },
+        Mutation::DropSchema("course".into()),
     ];
     for m in &all {
         match m {
@@ -121,10 +126,16 @@ fn every_kind(t: Targets) -> Vec<Mutation> {
             | Mutation::DeleteKnowledge(_)
             | Mutation::Emit { .. }
             | Mutation::CreateTrigger { .. }
-            | Mutation::DropTrigger(_) => {}
+            | Mutation::DropTrigger(_)
+            | Mutation::DefineSchema { .. }
+            | Mutation::DropSchema(_) => {}
         }
     }
     all
+}
+
+fn schema(value: serde_json::Value) -> onedb::model::Props {
+    value.as_object().cloned().expect("a map")
 }
 
 /// acme with a person of each role (root works inside acme), a course with
@@ -174,6 +185,8 @@ fn fixture() -> (tempfile::TempDir, onedb::Database, Vec<Session>, Targets) {
         .map(|_| ())
     })
     .expect("trigger");
+    root.run(|t| t.define_schema("course", schema(serde_json::json!({"required": []}))))
+        .expect("schema");
     let targets = Targets {
         course,
         lesson,

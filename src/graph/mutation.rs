@@ -79,6 +79,13 @@ pub enum Mutation {
         metadata: Props,
     },
     DropTrigger(String),
+    /// A JSON Schema for a thing type's properties: outside an org the
+    /// platform's (every org), inside one the org's.
+    DefineSchema {
+        kind: String,
+        schema: Props,
+    },
+    DropSchema(String),
 }
 
 /// What a mutation wrote.
@@ -115,6 +122,7 @@ impl Mutation {
             DeleteKnowledge(_) => Action::DeleteKnowledge,
             Emit { .. } => Action::EmitEvent,
             CreateTrigger { .. } | DropTrigger(_) => Action::ManageTriggers,
+            DefineSchema { .. } | DropSchema(_) => Action::ManageSchemas,
         }
     }
 
@@ -202,6 +210,14 @@ impl WriteTxn<'_> {
             } => Applied::Trigger(t.create_trigger(&name, on, &kind, &emit, metadata)?),
             M::DropTrigger(name) => {
                 t.drop_trigger(&name)?;
+                Applied::Done
+            }
+            M::DefineSchema { kind, schema } => {
+                t.define_schema(&kind, schema)?;
+                Applied::Done
+            }
+            M::DropSchema(kind) => {
+                t.drop_schema(&kind)?;
                 Applied::Done
             }
         })
@@ -348,6 +364,19 @@ impl WriteTxn<'_> {
 
     pub fn drop_trigger(&mut self, name: &str) -> Result<()> {
         self.apply(Mutation::DropTrigger(name.to_string()))
+            .map(|_| ())
+    }
+
+    /// `DEFINE SCHEMA kind {…}`: a JSON Schema (draft 2020-12) that every
+    /// create and update of a `kind` thing must satisfy from now on.
+    pub fn define_schema(&mut self, kind: &str, schema: Props) -> Result<()> {
+        let kind = kind.to_string();
+        self.apply(Mutation::DefineSchema { kind, schema })
+            .map(|_| ())
+    }
+
+    pub fn drop_schema(&mut self, kind: &str) -> Result<()> {
+        self.apply(Mutation::DropSchema(kind.to_string()))
             .map(|_| ())
     }
 }

@@ -15,7 +15,8 @@
 //! | `02 tenant(16) family(1) …`                      | tenant data, below         |
 //!
 //! Tenant data, after `02 tenant(16)` (tenant = the org's 16 id bytes; all
-//! zeros is the platform tenant: global things and platform owners):
+//! zeros is the platform tenant: global things, platform owners, and the
+//! platform owner's property schemas, which hold in every org):
 //!
 //! | family | rest                                   | value                      |
 //! |--------|----------------------------------------|----------------------------|
@@ -37,6 +38,7 @@
 //! | 10     | counter name 00                        | i64                        |
 //! | 11     | (nothing)                              | the org's triggers (JSON)  |
 //! | 12     | setting name 00                        | JSON value                 |
+//! | 13     | thing type 00                          | property schema (JSON)     |
 //!
 //! A node reference (17 bytes) is the dimension tag then the 16 id bytes; the
 //! `system` actor is all zeros. Names (types, slugs, emails, counters) never
@@ -84,10 +86,11 @@ pub enum Family {
     Counter = 0x10,
     Triggers = 0x11,
     Setting = 0x12,
+    Schema = 0x13,
 }
 
 impl Family {
-    const ALL: [Family; 18] = [
+    const ALL: [Family; 19] = [
         Family::Thing,
         Family::ThingByType,
         Family::ThingByStatus,
@@ -106,6 +109,7 @@ impl Family {
         Family::Counter,
         Family::Triggers,
         Family::Setting,
+        Family::Schema,
     ];
 
     fn from_byte(b: u8) -> Option<Family> {
@@ -132,6 +136,7 @@ impl Family {
             Family::Counter => "usage counter",
             Family::Triggers => "trigger set",
             Family::Setting => "org setting",
+            Family::Schema => "property schema",
         }
     }
 
@@ -348,14 +353,17 @@ pub fn is_counter(key: &[u8]) -> bool {
 }
 
 /// Records every write transaction reads and few commits write: an org, a
-/// person, an org's trigger set. Only these may be served from the storage
+/// person, an org's trigger set, a property schema (or its absence). Only these may be served from the storage
 /// layer's cache of decoded records (`storage/cache.rs`), whose commit
 /// leader tracks writes of exactly these keys.
 pub fn is_cached_record(key: &[u8]) -> bool {
     match key {
         [PLATFORM, P_ORG, id @ ..] => id.len() == 16,
         [TENANT, rest @ ..] if rest.len() == 17 => rest[16] == Family::Triggers as u8,
-        [TENANT, rest @ ..] if rest.len() == 33 => rest[16] == Family::Person as u8,
+        [TENANT, rest @ ..] if rest.len() == 33 && rest[16] == Family::Person as u8 => true,
+        [TENANT, rest @ ..] if rest.len() > 17 => {
+            rest[16] == Family::Schema as u8 && rest.last() == Some(&0)
+        }
         _ => false,
     }
 }
@@ -580,6 +588,18 @@ impl Tenant {
         self.family(Family::Triggers)
     }
 
+    /// The property schema of a thing type in this tenant (the platform
+    /// tenant's holds in every org).
+    pub fn schema(self, kind: &str) -> Vec<u8> {
+        let mut k = self.family(Family::Schema);
+        push_name(&mut k, kind);
+        k
+    }
+
+    pub fn schemas(self) -> Vec<u8> {
+        self.family(Family::Schema)
+    }
+
     /// Engine-kept facts about the org, e.g. its embedding dimension.
     pub fn setting(self, name: &str) -> Vec<u8> {
         let mut k = self.family(Family::Setting);
@@ -671,6 +691,7 @@ pub enum TenantKey {
     Counter(String),
     Triggers,
     Setting(String),
+    Schema(String),
 }
 
 impl TenantKey {
@@ -699,6 +720,7 @@ impl TenantKey {
             TenantKey::Counter(_) => Family::Counter,
             TenantKey::Triggers => Family::Triggers,
             TenantKey::Setting(_) => Family::Setting,
+            TenantKey::Schema(_) => Family::Schema,
         }
     }
 }
@@ -873,6 +895,7 @@ fn decode_inner(key: &[u8]) -> Option<Key> {
                 Family::Counter => TenantKey::Counter(r.name()?),
                 Family::Triggers => TenantKey::Triggers,
                 Family::Setting => TenantKey::Setting(r.name()?),
+                Family::Schema => TenantKey::Schema(r.name()?),
             };
             Key::Tenant(tenant, entry)
         }

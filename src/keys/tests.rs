@@ -60,6 +60,7 @@ fn tenant_key() -> impl Strategy<Value = TenantKey> {
         name().prop_map(TenantKey::Counter),
         Just(TenantKey::Triggers),
         name().prop_map(TenantKey::Setting),
+        name().prop_map(TenantKey::Schema),
     ]
 }
 
@@ -95,6 +96,7 @@ fn encode(tenant: Tenant, key: &TenantKey) -> Vec<u8> {
         TenantKey::Counter(name) => tenant.counter(name),
         TenantKey::Triggers => tenant.triggers(),
         TenantKey::Setting(name) => tenant.setting(name),
+        TenantKey::Schema(name) => tenant.schema(name),
     }
 }
 

@@ -26,6 +26,8 @@ pub enum Action {
     WriteGlobal,
     ManagePeople,
     ManageTriggers,
+    /// Define and drop property schemas (an org_owner: for the own org).
+    ManageSchemas,
     CreateThing,
     UpdateThing,
     ChangeStatus,
@@ -43,13 +45,14 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::ManageOrgs,
         Action::ExtendVocabulary,
         Action::EnterAnyOrg,
         Action::WriteGlobal,
         Action::ManagePeople,
         Action::ManageTriggers,
+        Action::ManageSchemas,
         Action::CreateThing,
         Action::UpdateThing,
         Action::ChangeStatus,
@@ -87,6 +90,7 @@ pub const PERMISSIONS: &[(Action, [Grant; 4])] = &[
     (Action::WriteGlobal, [Allow, Deny, Deny, Deny]),
     (Action::ManagePeople, [Allow, Allow, Deny, Deny]),
     (Action::ManageTriggers, [Allow, Allow, Deny, Deny]),
+    (Action::ManageSchemas, [Allow, Allow, Deny, Deny]),
     (
         Action::CreateThing,
         [Allow, Allow, Allow, CustomerThingTypes],
