@@ -382,6 +382,8 @@ fn is_write(kind: &StatementKind) -> bool {
             | S::Emit { .. }
             | S::CreateTrigger { .. }
             | S::DropTrigger { .. }
+            | S::DefineSchema { .. }
+            | S::DropSchema { .. }
             | S::CreateType { .. }
     )
 }
