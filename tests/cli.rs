@@ -71,3 +71,63 @@ SEARCH THINGS "borrowing" RETURN name;
     );
     assert!(text(&search.stdout).contains("Ownership and borrowing"));
 }
+
+/// `onedb check` reports stored things that violate their property schemas:
+/// here a schema that arrived after the data (as a load of records and
+/// schemas from different times would leave it), written with raw RocksDB
+/// while onedb is closed, since `DEFINE SCHEMA` itself refuses it.
+#[test]
+fn check_reports_things_that_violate_their_schemas() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let script = r#"
+CREATE ORG acme NAME "Acme";
+USE ORG acme;
+CREATE THING course "Free" {price: -1};
+CREATE THING course "Paid" {price: 3};
+DEFINE SCHEMA course {properties: {price: {minimum: 0}}};
+"#;
+    let run = onedb(&data, &["run", "-", "--continue"], Some(script));
+    let out = text(&run.stdout) + &text(&run.stderr);
+    assert!(
+        out.contains("1 stored course thing would violate this schema"),
+        "{out}"
+    );
+    let check = onedb(&data, &["check"], None);
+    assert!(check.status.success(), "{}", text(&check.stdout));
+
+    plant(
+        &data,
+        &onedb::internals::Tenant::PLATFORM.schema("course"),
+        br#"{"properties":{"price":{"minimum":0}}}"#,
+    );
+    let check = onedb(&data, &["check"], None);
+    let out = text(&check.stdout);
+    assert!(!check.status.success(), "{out}");
+    assert!(
+        out.contains(
+            "violates the platform's schema of course: properties.price: -1 is less than the minimum of 0"
+        ),
+        "{out}"
+    );
+    assert_eq!(out.matches("problem:").count(), 1, "{out}");
+    // The schema is in force: the same write is refused now.
+    let run = onedb(
+        &data,
+        &["run", "-"],
+        Some("USE ORG acme;\nCREATE THING course \"Free again\" {price: -1};\n"),
+    );
+    let out = text(&run.stdout) + &text(&run.stderr);
+    assert!(!run.status.success(), "{out}");
+    assert!(out.contains("INVALID_ARGUMENT"), "{out}");
+}
+
+/// Writes one key with raw RocksDB into a closed data directory.
+#[expect(
+    clippy::disallowed_types,
+    reason = "the test plants what no statement may write"
+)]
+fn plant(data: &Path, key: &[u8], value: &[u8]) {
+    let raw = rocksdb::DB::open(&onedb::internals::rocksdb_options(), data).expect("raw");
+    raw.put(key, value).expect("plant");
+}

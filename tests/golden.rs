@@ -11,10 +11,16 @@
 //! ```
 //!
 //! A result prints as its columns, then one line per row (JSON values joined
-//! by ` | `); a statement without columns prints `ok`. Ids print as their
+//! by ` | `); a statement without columns prints `ok`. An error prints as
+//! `error CODE`, or as `error CODE: message` where the expectation spells the
+//! message out (then the message is compared too). Ids print as their
 //! prefix (`<thg>`), times after 2001 as `<time>`. A statement must end its
 //! line with `;`. `ONEDB_BLESS=1 cargo test --release --test golden` rewrites
 //! the expectations after an intended change.
+//!
+//! A line `--! as EMAIL` runs the statements after it as that person (as
+//! `onedb --as EMAIL` would), `--! as root` as the platform owner again; each
+//! switch starts a new session (outside any org, without `LET` variables).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -83,8 +89,9 @@ fn mask(text: &str) -> String {
     out
 }
 
-fn render(result: &onedb::Result<onedb::query::run::Outcome>) -> Vec<String> {
+fn render(result: &onedb::Result<onedb::query::run::Outcome>, message: bool) -> Vec<String> {
     match result {
+        Err(e) if message => vec![mask(&format!("error {}: {}", e.code, e.message))],
         Err(e) => vec![format!("error {}", e.code)],
         Ok(o) if o.columns.is_empty() => vec!["ok".to_string()],
         Ok(o) => {
@@ -108,51 +115,68 @@ fn render(result: &onedb::Result<onedb::query::run::Outcome>) -> Vec<String> {
 fn run_file(path: &Path, optimize: Optimize) -> (String, Vec<String>) {
     let text = fs::read_to_string(path).expect("read golden file");
     let (_dir, db) = common::open();
-    let session = db.local_session().expect("root");
-    let mut runner = Runner::new(&session);
-    runner.set_optimize(optimize);
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
     let mut mismatches = Vec::new();
     let mut i = 0;
+    let mut who = "root".to_string();
     while i < lines.len() {
-        let line = lines[i];
-        if line.trim().is_empty() || line.trim_start().starts_with("--") {
-            out.push(line.to_string());
-            i += 1;
-            continue;
+        let session = if who == "root" {
+            db.local_session()
+        } else {
+            db.session_as(&who)
         }
-        // A statement: up to the line that ends with `;`.
-        let start = i;
-        while i < lines.len() && !lines[i].trim_end().ends_with(';') {
-            i += 1;
-        }
-        let end = i.min(lines.len() - 1);
-        let statement = lines[start..=end].join("\n");
-        out.extend(lines[start..=end].iter().map(|l| l.to_string()));
-        i = end + 1;
-        let mut expected = Vec::new();
-        while i < lines.len() && lines[i].starts_with("-- ") {
-            expected.push(lines[i][3..].to_string());
-            i += 1;
-        }
-        let actual = render(&runner.execute(&statement));
-        let shows_plan = statement
-            .trim_start()
-            .to_ascii_uppercase()
-            .starts_with("EXPLAIN")
-            || statement
+        .unwrap_or_else(|e| panic!("{}: --! as {who}: {e}", path.display()));
+        let mut runner = Runner::new(&session);
+        runner.set_optimize(optimize);
+        while i < lines.len() {
+            let line = lines[i];
+            if let Some(email) = line.trim().strip_prefix("--! as ") {
+                out.push(line.to_string());
+                who = email.trim().to_string();
+                i += 1;
+                break;
+            }
+            if line.trim().is_empty() || line.trim_start().starts_with("--") {
+                out.push(line.to_string());
+                i += 1;
+                continue;
+            }
+            // A statement: up to the line that ends with `;`.
+            let start = i;
+            while i < lines.len() && !lines[i].trim_end().ends_with(';') {
+                i += 1;
+            }
+            let end = i.min(lines.len() - 1);
+            let statement = lines[start..=end].join("\n");
+            out.extend(lines[start..=end].iter().map(|l| l.to_string()));
+            i = end + 1;
+            let mut expected = Vec::new();
+            while i < lines.len() && lines[i].starts_with("-- ") {
+                expected.push(lines[i][3..].to_string());
+                i += 1;
+            }
+            let message = expected
+                .first()
+                .is_some_and(|l| l.starts_with("error ") && l.contains(": "));
+            let actual = render(&runner.execute(&statement), message);
+            let shows_plan = statement
                 .trim_start()
                 .to_ascii_uppercase()
-                .starts_with("PROFILE");
-        if actual != expected && (optimize == Optimize::ALL || !shows_plan) {
-            mismatches.push(format!(
-                "{}:{}: {statement}\n  expected: {expected:?}\n  actual:   {actual:?}",
-                path.display(),
-                start + 1
-            ));
+                .starts_with("EXPLAIN")
+                || statement
+                    .trim_start()
+                    .to_ascii_uppercase()
+                    .starts_with("PROFILE");
+            if actual != expected && (optimize == Optimize::ALL || !shows_plan) {
+                mismatches.push(format!(
+                    "{}:{}: {statement}\n  expected: {expected:?}\n  actual:   {actual:?}",
+                    path.display(),
+                    start + 1
+                ));
+            }
+            out.extend(actual.into_iter().map(|l| format!("-- {l}")));
         }
-        out.extend(actual.into_iter().map(|l| format!("-- {l}")));
     }
     (out.join("\n") + "\n", mismatches)
 }

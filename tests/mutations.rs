@@ -109,6 +109,11 @@ fn every_kind(t: Targets) -> Vec<Mutation> {
             expires_at: None,
         }),
         Mutation::RevokeToken(t.token),
+        Mutation::DefineSchema {
+            kind: "lesson".into(),
+            schema: schema(serde_json::json!({"type": "object"})),
+        },
+        Mutation::DropSchema("course".into()),
     ];
     for m in &all {
         match m {
@@ -131,9 +136,14 @@ fn every_kind(t: Targets) -> Vec<Mutation> {
             | Mutation::DropTrigger(_)
             | Mutation::CreateToken(_)
             | Mutation::RevokeToken(_) => {}
+            Mutation::DefineSchema { .. } | Mutation::DropSchema(_) => {}
         }
     }
     all
+}
+
+fn schema(value: serde_json::Value) -> onedb::model::Props {
+    value.as_object().cloned().expect("a map")
 }
 
 /// acme with a person of each role (root works inside acme), a course with
@@ -193,6 +203,8 @@ fn fixture() -> (tempfile::TempDir, onedb::Database, Vec<Session>, Targets) {
         .expect("token")
         .token
         .id;
+    root.run(|t| t.define_schema("course", schema(serde_json::json!({"required": []}))))
+        .expect("schema");
     let targets = Targets {
         course,
         lesson,

@@ -406,6 +406,13 @@ fn table() -> Vec<Row> {
                 )
             }))
         }),
+        // Property schemas (issue 19): the platform owner's hold in every
+        // org, an org_owner's in the own org; nobody else defines one.
+        row("define schema", [Allow, Allow, F, F], |fx, a| {
+            let schema = serde_json::json!({"type": "object"});
+            let schema = schema.as_object().cloned().unwrap_or_default();
+            wrote(fx.s[a].run(|t| t.define_schema("lesson", schema.clone())))
+        }),
         // org_owner manages people; org_user "not: people".
         row("create person (customer)", [Allow, Allow, F, F], |fx, a| {
             wrote(fx.s[a].run(|t| {

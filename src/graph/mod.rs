@@ -11,6 +11,7 @@ mod knowledge;
 mod mutation;
 mod orgs;
 mod people;
+mod schemas;
 pub(crate) mod things;
 mod tokens;
 mod triggers;
@@ -108,6 +109,9 @@ pub struct ReadTxn<'a> {
     /// The events the running mutation's own step recorded, for the
     /// pipeline to log (`WriteTxn::apply`).
     audits: Vec<events::Audit>,
+    /// Property schemas read in this transaction, by key (None: the key
+    /// holds none); forgotten when the transaction writes one.
+    schemas: FxHashMap<Vec<u8>, Option<Arc<crate::ontology::PropertySchema>>>,
 }
 
 /// A write transaction: everything a [`ReadTxn`] reads (its own writes
@@ -199,6 +203,7 @@ impl<'a> ReadTxn<'a> {
             created: FxHashMap::default(),
             triggers: None,
             audits: Vec::new(),
+            schemas: FxHashMap::default(),
         }
     }
 
@@ -420,6 +425,7 @@ fn describe(action: Action) -> &'static str {
         Action::ManagePeople => "manage people",
         Action::ManageTriggers => "manage triggers",
         Action::ManageTokens => "manage API tokens",
+        Action::ManageSchemas => "manage property schemas",
         Action::CreateThing => "create things",
         Action::UpdateThing => "update things",
         Action::ChangeStatus => "change the status of things",

@@ -84,6 +84,13 @@ pub enum Mutation {
     /// An API token for the actor.
     CreateToken(NewToken),
     RevokeToken(Id),
+    /// A JSON Schema for a thing type's properties: outside an org the
+    /// platform's (every org), inside one the org's.
+    DefineSchema {
+        kind: String,
+        schema: Props,
+    },
+    DropSchema(String),
 }
 
 /// What a mutation wrote.
@@ -124,6 +131,7 @@ impl Mutation {
             Emit { .. } => Action::EmitEvent,
             CreateTrigger { .. } | DropTrigger(_) => Action::ManageTriggers,
             CreateToken(_) | RevokeToken(_) => Action::ManageTokens,
+            DefineSchema { .. } | DropSchema(_) => Action::ManageSchemas,
         }
     }
 
@@ -216,6 +224,14 @@ impl WriteTxn<'_> {
             }
             M::CreateToken(new) => Applied::IssuedToken(Box::new(t.create_token(new)?)),
             M::RevokeToken(id) => Applied::Token(t.revoke_token(grant, id)?),
+            M::DefineSchema { kind, schema } => {
+                t.define_schema(&kind, schema)?;
+                Applied::Done
+            }
+            M::DropSchema(kind) => {
+                t.drop_schema(&kind)?;
+                Applied::Done
+            }
         })
     }
 
@@ -378,6 +394,19 @@ impl WriteTxn<'_> {
             Applied::Token(token) => Ok(token),
             other => Err(mismatch(other)),
         }
+    }
+
+    /// `DEFINE SCHEMA kind {…}`: a JSON Schema (draft 2020-12) that every
+    /// create and update of a `kind` thing must satisfy from now on.
+    pub fn define_schema(&mut self, kind: &str, schema: Props) -> Result<()> {
+        let kind = kind.to_string();
+        self.apply(Mutation::DefineSchema { kind, schema })
+            .map(|_| ())
+    }
+
+    pub fn drop_schema(&mut self, kind: &str) -> Result<()> {
+        self.apply(Mutation::DropSchema(kind.to_string()))
+            .map(|_| ())
     }
 }
 

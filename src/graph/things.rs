@@ -29,7 +29,7 @@ pub struct ThingUpdate {
 }
 
 impl ReadTxn<'_> {
-    pub(super) fn create_thing(&mut self, grant: Grant, new: NewThing) -> Result<Thing> {
+    pub(super) fn create_thing(&mut self, grant: Grant, mut new: NewThing) -> Result<Thing> {
         if grant == Grant::CustomerThingTypes && !CUSTOMER_THING_TYPES.contains(&new.kind.as_str())
         {
             return Err(Error::forbidden(format!(
@@ -43,6 +43,7 @@ impl ReadTxn<'_> {
         self.vocabulary.check(TypeKind::Thing, &new.kind)?;
         check_text("a thing's name", &new.name, limits::NAME_BYTES)?;
         check_json_size("properties", &new.properties, limits::PROPERTIES_BYTES)?;
+        self.check_properties(&new.kind, &mut new.properties)?;
 
         self.count_standard("things", 1)?;
         self.count_thing_type(&new.kind, 1)?;
@@ -92,6 +93,9 @@ impl ReadTxn<'_> {
         check_json_size("properties", &thing.properties, limits::PROPERTIES_BYTES)?;
         let after = Value::Object(thing.properties.clone());
         if before != after {
+            // Only a change of the properties is checked against the schemas:
+            // a rename of a thing stored before its schema stays possible.
+            self.check_properties(&thing.kind, &mut thing.properties)?;
             changes.insert("properties".into(), json!({"from": before, "to": after}));
         }
         thing.updated_at = self.now();

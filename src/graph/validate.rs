@@ -1,7 +1,9 @@
 //! `validate()`: a whole-database check. Every key decodes under a valid
 //! tenant, every index entry points at a live record that agrees with it,
 //! every record has its index entries, every edge has its reverse entry, and
-//! usage equals a recount of what is stored. Reachable as `onedb check`.
+//! usage equals a recount of what is stored, and every live thing satisfies
+//! the property schemas of its type (the platform's and its org's).
+//! Reachable as `onedb check`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -17,7 +19,7 @@ use crate::model::{
     Connection, Event, Id, Knowledge, Org, Person, PersonStatus, Thing, Token, Trigger,
     time::month_of,
 };
-use crate::ontology::Vocabulary;
+use crate::ontology::{PropertySchema, Vocabulary};
 use crate::storage::{Scope, Storage};
 
 /// Problems shown in full; past this only counted.
@@ -67,7 +69,12 @@ struct TenantState {
     counters: BTreeMap<String, i64>,
     storage_bytes: i64,
     embedding_dim: Option<i64>,
+    /// Property schemas stored under the tenant, compiled, by type.
+    schemas: HashMap<String, PropertySchema>,
 }
+
+/// The platform tenant's schemas, which hold in every org.
+type PlatformSchemas = HashMap<String, PropertySchema>;
 
 pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> {
     let txn = storage.read(Scope::platform(Tenant::PLATFORM));
@@ -83,6 +90,9 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
     // Deleted global things (the platform tenant sorts first): org edges to
     // them must be hidden.
     let mut global_deleted: HashSet<Id> = HashSet::new();
+    // The platform tenant sorts first: its schemas are known before any
+    // org's things are checked.
+    let mut platform_schemas = PlatformSchemas::new();
 
     for entry in txn.scan_range(&[], &[0xFF], false)? {
         let (key, value) = entry?;
@@ -116,7 +126,7 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
             continue;
         };
         if current.as_ref().is_none_or(|(t, _)| *t != tenant) {
-            if let Some((t, state)) = current.take() {
+            if let Some((t, mut state)) = current.take() {
                 if t == Tenant::PLATFORM {
                     global_deleted.extend(
                         state
@@ -125,8 +135,23 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
                             .filter(|t| t.deleted_at.is_some())
                             .map(|t| t.id),
                     );
+                    finish(
+                        t,
+                        &mut state,
+                        &PlatformSchemas::new(),
+                        &mut report,
+                        &mut people_seen,
+                    );
+                    platform_schemas = std::mem::take(&mut state.schemas);
+                } else {
+                    finish(
+                        t,
+                        &mut state,
+                        &platform_schemas,
+                        &mut report,
+                        &mut people_seen,
+                    );
                 }
-                finish(t, state, &mut report, &mut people_seen);
             }
             if tenant != Tenant::PLATFORM && !orgs.contains_key(&tenant.raw()) {
                 report.problem(format!(
@@ -152,8 +177,13 @@ pub(crate) fn run(storage: &Storage, vocabulary: &Vocabulary) -> Result<Report> 
             );
         }
     }
-    if let Some((t, state)) = current.take() {
-        finish(t, state, &mut report, &mut people_seen);
+    if let Some((t, mut state)) = current.take() {
+        let platform = if t == Tenant::PLATFORM {
+            PlatformSchemas::new()
+        } else {
+            platform_schemas
+        };
+        finish(t, &mut state, &platform, &mut report, &mut people_seen);
     }
     for (slug, value) in slugs {
         let raw = value.as_slice().try_into().map(u128::from_be_bytes).ok();
@@ -402,6 +432,17 @@ fn check_entry(
             Ok(_) => problem(format!("token record {id} holds another id")),
             Err(e) => problem(e.message),
         },
+        TenantKey::Schema(kind) => {
+            if !vocabulary.contains(crate::ontology::TypeKind::Thing, &kind) {
+                problem(format!("a property schema for unknown type {kind}"));
+            }
+            match PropertySchema::decode(&kind, value) {
+                Ok(schema) => {
+                    state.schemas.insert(kind, schema);
+                }
+                Err(e) => problem(e.message),
+            }
+        }
         TenantKey::Setting(name) => {
             if name == "embedding_dim" {
                 match keys::decode_i64(value) {
@@ -417,7 +458,8 @@ fn check_entry(
 /// edges, usage recounts.
 fn finish(
     tenant: Tenant,
-    state: TenantState,
+    state: &mut TenantState,
+    platform_schemas: &PlatformSchemas,
     report: &mut Report,
     people_seen: &mut HashMap<(u128, Id), String>,
 ) {
@@ -426,11 +468,28 @@ fn finish(
     } else {
         format!("{:032x}", tenant.raw())
     };
+    let own = if tenant == Tenant::PLATFORM {
+        "the platform's"
+    } else {
+        "its org's"
+    };
     let mut live_by_type: BTreeMap<String, i64> = BTreeMap::new();
     for t in state.things.values().filter(|t| t.deleted_at.is_none()) {
         *live_by_type.entry(t.kind.clone()).or_default() += 1;
         if !state.by_type.contains(&t.id) || !state.by_status.contains(&t.id) {
             report.problem(format!("thing {} lacks an index entry", t.id));
+        }
+        let schemas = [
+            ("the platform's", platform_schemas.get(&t.kind)),
+            (own, state.schemas.get(&t.kind)),
+        ];
+        for (whose, schema) in schemas {
+            if let Some(why) = schema.and_then(|s| s.violation(&t.properties)) {
+                report.problem(format!(
+                    "thing {} violates {whose} schema of {}: {why}",
+                    t.id, t.kind
+                ));
+            }
         }
     }
     for c in state.connections.values() {

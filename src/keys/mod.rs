@@ -15,7 +15,8 @@
 //! | `02 tenant(16) family(1) …`                      | tenant data, below         |
 //!
 //! Tenant data, after `02 tenant(16)` (tenant = the org's 16 id bytes; all
-//! zeros is the platform tenant: global things and platform owners):
+//! zeros is the platform tenant: global things, platform owners, and the
+//! platform owner's property schemas, which hold in every org):
 //!
 //! | family | rest                                   | value                      |
 //! |--------|----------------------------------------|----------------------------|
@@ -37,6 +38,7 @@
 //! | 10     | counter name 00                        | i64                        |
 //! | 11     | (nothing)                              | the org's triggers (JSON)  |
 //! | 12     | setting name 00                        | JSON value                 |
+//! | 13     | thing type 00                          | property schema (JSON)     |
 //!
 //! A node reference (17 bytes) is the dimension tag then the 16 id bytes; the
 //! `system` actor is all zeros. Names (types, slugs, emails, counters) never
@@ -86,10 +88,11 @@ pub enum Family {
     Triggers = 0x11,
     Setting = 0x12,
     Token = 0x13,
+    Schema = 0x14,
 }
 
 impl Family {
-    const ALL: [Family; 19] = [
+    const ALL: [Family; 20] = [
         Family::Thing,
         Family::ThingByType,
         Family::ThingByStatus,
@@ -109,6 +112,7 @@ impl Family {
         Family::Triggers,
         Family::Setting,
         Family::Token,
+        Family::Schema,
     ];
 
     fn from_byte(b: u8) -> Option<Family> {
@@ -136,6 +140,7 @@ impl Family {
             Family::Triggers => "trigger set",
             Family::Setting => "org setting",
             Family::Token => "API token",
+            Family::Schema => "property schema",
         }
     }
 
@@ -352,14 +357,17 @@ pub fn is_counter(key: &[u8]) -> bool {
 }
 
 /// Records every write transaction reads and few commits write: an org, a
-/// person, an org's trigger set. Only these may be served from the storage
+/// person, an org's trigger set, a property schema (or its absence). Only these may be served from the storage
 /// layer's cache of decoded records (`storage/cache.rs`), whose commit
 /// leader tracks writes of exactly these keys.
 pub fn is_cached_record(key: &[u8]) -> bool {
     match key {
         [PLATFORM, P_ORG, id @ ..] => id.len() == 16,
         [TENANT, rest @ ..] if rest.len() == 17 => rest[16] == Family::Triggers as u8,
-        [TENANT, rest @ ..] if rest.len() == 33 => rest[16] == Family::Person as u8,
+        [TENANT, rest @ ..] if rest.len() == 33 && rest[16] == Family::Person as u8 => true,
+        [TENANT, rest @ ..] if rest.len() > 17 => {
+            rest[16] == Family::Schema as u8 && rest.last() == Some(&0)
+        }
         _ => false,
     }
 }
@@ -592,6 +600,18 @@ impl Tenant {
         self.family(Family::Triggers)
     }
 
+    /// The property schema of a thing type in this tenant (the platform
+    /// tenant's holds in every org).
+    pub fn schema(self, kind: &str) -> Vec<u8> {
+        let mut k = self.family(Family::Schema);
+        push_name(&mut k, kind);
+        k
+    }
+
+    pub fn schemas(self) -> Vec<u8> {
+        self.family(Family::Schema)
+    }
+
     /// Engine-kept facts about the org, e.g. its embedding dimension.
     pub fn setting(self, name: &str) -> Vec<u8> {
         let mut k = self.family(Family::Setting);
@@ -696,6 +716,7 @@ pub enum TenantKey {
     Triggers,
     Setting(String),
     Token(Id),
+    Schema(String),
 }
 
 impl TenantKey {
@@ -725,6 +746,7 @@ impl TenantKey {
             TenantKey::Triggers => Family::Triggers,
             TenantKey::Token(_) => Family::Token,
             TenantKey::Setting(_) => Family::Setting,
+            TenantKey::Schema(_) => Family::Schema,
         }
     }
 }
@@ -901,6 +923,7 @@ fn decode_inner(key: &[u8]) -> Option<Key> {
                 Family::Triggers => TenantKey::Triggers,
                 Family::Setting => TenantKey::Setting(r.name()?),
                 Family::Token => TenantKey::Token(r.id(Dim::Token)?),
+                Family::Schema => TenantKey::Schema(r.name()?),
             };
             Key::Tenant(tenant, entry)
         }

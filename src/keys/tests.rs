@@ -61,6 +61,7 @@ fn tenant_key() -> impl Strategy<Value = TenantKey> {
         Just(TenantKey::Triggers),
         name().prop_map(TenantKey::Setting),
         id(Dim::Token).prop_map(TenantKey::Token),
+        name().prop_map(TenantKey::Schema),
     ]
 }
 
@@ -97,6 +98,7 @@ fn encode(tenant: Tenant, key: &TenantKey) -> Vec<u8> {
         TenantKey::Triggers => tenant.triggers(),
         TenantKey::Setting(name) => tenant.setting(name),
         TenantKey::Token(id) => tenant.token(*id),
+        TenantKey::Schema(name) => tenant.schema(name),
     }
 }
 

@@ -28,6 +28,8 @@ pub enum Action {
     ManageTriggers,
     /// Make, list and end API tokens (OwnOnly: one's own).
     ManageTokens,
+    /// Define and drop property schemas (an org_owner: for the own org).
+    ManageSchemas,
     CreateThing,
     UpdateThing,
     ChangeStatus,
@@ -45,7 +47,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::ManageOrgs,
         Action::ExtendVocabulary,
         Action::EnterAnyOrg,
@@ -53,6 +55,7 @@ impl Action {
         Action::ManagePeople,
         Action::ManageTriggers,
         Action::ManageTokens,
+        Action::ManageSchemas,
         Action::CreateThing,
         Action::UpdateThing,
         Action::ChangeStatus,
@@ -91,6 +94,7 @@ pub const PERMISSIONS: &[(Action, [Grant; 4])] = &[
     (Action::ManagePeople, [Allow, Allow, Deny, Deny]),
     (Action::ManageTriggers, [Allow, Allow, Deny, Deny]),
     (Action::ManageTokens, [Allow, Allow, OwnOnly, OwnOnly]),
+    (Action::ManageSchemas, [Allow, Allow, Deny, Deny]),
     (
         Action::CreateThing,
         [Allow, Allow, Allow, CustomerThingTypes],

@@ -136,6 +136,19 @@ pub enum StatementKind {
     RevokeToken {
         target: Expr,
     },
+    /// `DEFINE SCHEMA type {json schema}` (a map literal or a parameter)
+    DefineSchema {
+        kind: Ident,
+        schema: Expr,
+    },
+    /// `DROP SCHEMA type`
+    DropSchema {
+        kind: Ident,
+    },
+    /// `SHOW SCHEMA type`
+    ShowSchema {
+        kind: Ident,
+    },
     /// `CREATE TYPE (THING|CONNECTION|EVENT) name`
     CreateType {
         kind: Ident,

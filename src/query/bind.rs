@@ -318,6 +318,26 @@ pub fn bind(view: View<'_>, t: &ReadTxn<'_>, statement: &Statement) -> Result<Bo
             expires_at: view.millis(expires, t)?,
         })),
         S::RevokeToken { target } => Bound::one(Mutation::RevokeToken(view.id(target, t)?)),
+        S::DefineSchema { kind, schema } => {
+            let schema = match view.value(schema, t)?.to_json() {
+                Json::Object(map) => map,
+                other => {
+                    return Err(Error::invalid(format!(
+                        "a schema is a map {{…}} (a JSON Schema object), not {}",
+                        Val::Data(other).describe()
+                    ))
+                    .at_span(schema.span));
+                }
+            };
+            Bound::typed(
+                Mutation::DefineSchema {
+                    kind: kind.name.clone(),
+                    schema,
+                },
+                kind.span,
+            )
+        }
+        S::DropSchema { kind } => Bound::typed(Mutation::DropSchema(kind.name.clone()), kind.span),
         S::CreateType { kind, name } => Bound::one(Mutation::AddType {
             kind: TypeKind::parse(&kind.name.to_ascii_lowercase())
                 .map_err(|e| e.at_span(kind.span))?,

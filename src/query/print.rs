@@ -350,6 +350,11 @@ impl Display for StatementKind {
                 }
             }
             StatementKind::RevokeToken { target } => write!(f, "REVOKE TOKEN {target}"),
+            StatementKind::DefineSchema { kind, schema } => {
+                write!(f, "DEFINE SCHEMA {kind} {schema}")
+            }
+            StatementKind::DropSchema { kind } => write!(f, "DROP SCHEMA {kind}"),
+            StatementKind::ShowSchema { kind } => write!(f, "SHOW SCHEMA {kind}"),
             StatementKind::CreateType { kind, name } => {
                 write!(f, "CREATE TYPE {} {name}", kind.name.to_ascii_uppercase())
             }

@@ -111,6 +111,15 @@ pub(super) fn read_statement(
             ))
         }
         S::Show(what) => show(t, &what.name.to_ascii_lowercase()).map_err(|e| e.at_span(what.span)),
+        S::ShowSchema { kind } => {
+            let rows = t
+                .schemas_of(&kind.name)
+                .map_err(|e| e.at_span(kind.span))?
+                .into_iter()
+                .map(|(scope, schema)| vec![json!(scope), Json::Object(schema)])
+                .collect();
+            Ok(Outcome::table(&["scope", "schema"], rows))
+        }
         S::WhoAmI => {
             let a = t.actor();
             let org = t.org().map_or(Json::Null, |o| json!(o.slug));

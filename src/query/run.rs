@@ -389,6 +389,8 @@ fn is_write(kind: &StatementKind) -> bool {
             | S::DropTrigger { .. }
             | S::CreateToken { .. }
             | S::RevokeToken { .. }
+            | S::DefineSchema { .. }
+            | S::DropSchema { .. }
             | S::CreateType { .. }
     )
 }

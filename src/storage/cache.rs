@@ -1,5 +1,6 @@
 //! Decoded copies of the few records every write transaction reads and
-//! almost nothing writes — its org, the org's triggers, the acting person —
+//! almost nothing writes — its org, the org's triggers, the acting person,
+//! the property schemas of the types it writes (compiled) —
 //! kept across transactions, so a write does not read and decode them again.
 //!
 //! A copy read at snapshot `S0` is the value for a snapshot `S1` if no commit

@@ -41,6 +41,7 @@ pub(crate) const STATEMENT_WORDS: &[&str] = &[
     "DISCONNECT",
     "EMIT",
     "DROP",
+    "DEFINE",
     "MATCH",
     "EVENTS",
     "SEARCH",

@@ -69,9 +69,10 @@ pub(crate) fn let_statement(i: In) -> PResult<Box<Statement>> {
 }
 
 /// `simple_statement ::= create_statement | alter_org | set_limits
-///     | remove_person | revoke_token | use_org | update_statement | set_status | delete
-///     | connect | disconnect | emit | drop_trigger | match_statement
-///     | events | search_statement | show | whoami | transaction`
+///     | remove_person | revoke_token | use_org | update_statement | set_status
+///     | delete | connect | disconnect | emit | define_schema | drop_statement
+///     | match_statement | events | search_statement | show | whoami
+///     | transaction`
 #[inline(never)]
 pub(crate) fn simple_statement(i: In) -> PResult<Box<Statement>> {
     let i = skip(i);
@@ -89,7 +90,8 @@ pub(crate) fn simple_statement(i: In) -> PResult<Box<Statement>> {
         "CONNECT" => connect,
         "DISCONNECT" => disconnect,
         "EMIT" => emit,
-        "DROP" => drop_trigger,
+        "DEFINE" => define_schema,
+        "DROP" => drop_statement,
         "MATCH" => match_statement,
         "EVENTS" => events,
         "SEARCH" => search_statement,
@@ -490,6 +492,37 @@ pub(crate) fn trigger_event(i: In) -> PResult<Ident> {
     one_of_keywords(i, &["CREATE", "UPDATE", "STATUS", "CONNECT"])
 }
 
+/// `define_schema ::= "DEFINE" "SCHEMA" identifier map_or_parameter`
+pub(crate) fn define_schema(i: In) -> PResult<StatementKind> {
+    let (i, _) = keyword(i, "DEFINE")?;
+    commit((|| {
+        let (i, _) = keyword(i, "SCHEMA")?;
+        let (i, kind) = identifier(i)?;
+        let (i, schema) = map_or_parameter(i)?;
+        Ok((i, StatementKind::DefineSchema { kind, schema }))
+    })())
+}
+
+/// `drop_statement ::= drop_trigger | drop_schema`
+pub(crate) fn drop_statement(i: In) -> PResult<StatementKind> {
+    let (after, _) = keyword(i, "DROP")?;
+    match peek_word(after).as_str() {
+        "TRIGGER" => drop_trigger(i),
+        "SCHEMA" => drop_schema(i),
+        _ => Err(PError::expected_any(
+            skip(after),
+            &["TRIGGER", "SCHEMA"].map(Expect::Token),
+        )),
+    }
+}
+
+/// `drop_schema ::= "DROP" "SCHEMA" identifier`
+pub(crate) fn drop_schema(i: In) -> PResult<StatementKind> {
+    let (i, _) = (kw("DROP"), kw("SCHEMA")).parse(i)?;
+    let (i, kind) = commit(identifier(i))?;
+    Ok((i, StatementKind::DropSchema { kind }))
+}
+
 /// `drop_trigger ::= "DROP" "TRIGGER" identifier`
 pub(crate) fn drop_trigger(i: In) -> PResult<StatementKind> {
     let (i, _) = keyword(i, "DROP")?;
@@ -576,14 +609,20 @@ pub(crate) fn search_statement(i: In) -> PResult<StatementKind> {
     Ok((i, StatementKind::Search(s)))
 }
 
-/// `show ::= "SHOW" ("ORGS" | "USAGE" | "TYPES" | "TRIGGERS" | "PEOPLE" | "TOKENS")`
-/// (the word is kept lowercase)
+/// `show ::= "SHOW" ("ORGS" | "USAGE" | "TYPES" | "TRIGGERS" | "PEOPLE"
+///     | "TOKENS" | "SCHEMA" identifier)` (the word is kept lowercase)
 pub(crate) fn show(i: In) -> PResult<StatementKind> {
     let (i, _) = keyword(i, "SHOW")?;
     let (i, what) = commit(one_of_keywords(
         i,
-        &["ORGS", "USAGE", "TYPES", "TRIGGERS", "PEOPLE", "TOKENS"],
+        &[
+            "ORGS", "USAGE", "TYPES", "TRIGGERS", "PEOPLE", "TOKENS", "SCHEMA",
+        ],
     ))?;
+    if what.name == "schema" {
+        let (i, kind) = commit(identifier(i))?;
+        return Ok((i, StatementKind::ShowSchema { kind }));
+    }
     Ok((i, StatementKind::Show(what)))
 }
 
