@@ -28,12 +28,12 @@ pub mod server;
 mod storage;
 mod vector;
 
-pub use db::{Database, Options, ROOT_EMAIL, Session};
+pub use db::{Database, Options, ROOT_EMAIL, Session, Subscription};
 pub use error::{Error, ErrorCode, Position, Result};
 pub use graph::validate::Report;
 pub use graph::{
-    Actor, Applied, Edge, EventFilter, Mutation, NewConnection, NewKnowledge, NewPerson, NewThing,
-    OrgUpdate, ReadTxn, ThingUpdate, UsageRow, WriteTxn,
+    Actor, Applied, Edge, EventFilter, EventsAfter, Mutation, NewConnection, NewKnowledge,
+    NewPerson, NewThing, OrgUpdate, ReadTxn, ThingUpdate, UsageRow, WriteTxn,
 };
 pub use keys::Direction;
 pub use model::{
