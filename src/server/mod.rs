@@ -6,14 +6,15 @@
 //!
 //! Files: `limits.rs` the configuration, `connection.rs` framing,
 //! `protocol.rs` the JSON requests and responses, `handler.rs` one
-//! connection, `lockout.rs` the failed-login waits, `tls.rs` the optional
-//! TLS layer.
+//! connection, `subscribe.rs` its subscriptions, `lockout.rs` the
+//! failed-login waits, `tls.rs` the optional TLS layer.
 
 mod connection;
 mod handler;
 mod limits;
 mod lockout;
 mod protocol;
+mod subscribe;
 mod tls;
 
 use std::io::Write;
