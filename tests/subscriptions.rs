@@ -456,6 +456,17 @@ fn in_process_the_catch_up_meets_the_live_stream_without_gap_or_duplicate() {
     for n in 0..600 {
         common::create(&owner, "task", &format!("old-{n}"));
     }
+    // One commit of 700 events: more than a catch-up chunk (512), which
+    // must still hand it over whole.
+    let mut block = Runner::new(&owner);
+    block.execute("BEGIN").unwrap();
+    for n in 0..700 {
+        block
+            .execute(&format!("CREATE THING task \"block-{n}\" {{}}"))
+            .unwrap();
+    }
+    block.execute("COMMIT").unwrap();
+    drop(block);
     let writers: Vec<_> = (0..8)
         .map(|w| {
             let session = db.session_as("o@acme.io").unwrap();
@@ -503,8 +514,8 @@ fn in_process_the_catch_up_meets_the_live_stream_without_gap_or_duplicate() {
         .map(|r| (r[seq].as_u64().unwrap(), r[0].as_str().unwrap().to_string()))
         .collect();
     stored.sort();
-    // 600 old, 800 new and the marker.
-    assert_eq!(stored.len(), 600 + 800 + 1);
+    // 600 old, 700 in one commit, 800 new and the marker.
+    assert_eq!(stored.len(), 600 + 700 + 800 + 1);
     let got: Vec<(u64, String)> = got
         .iter()
         .map(|e| {

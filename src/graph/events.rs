@@ -377,8 +377,7 @@ impl ReadTxn<'_> {
         };
         let upper = crate::keys::prefix_end(&t.events_by_seq());
         let mut out = EventsAfter::default();
-        let mut looked = 0;
-        for entry in self.txn.scan_range(&lower, &upper, false)? {
+        for (looked, entry) in self.txn.scan_range(&lower, &upper, false)?.enumerate() {
             let (key, _) = entry?;
             let (seq, id) = seq_entry(&key)?;
             // Past the limit, the commit in progress is finished: a chunk
@@ -386,7 +385,6 @@ impl ReadTxn<'_> {
             if looked >= limit.max(1) && out.last.is_some_and(|(s, _)| s != seq) {
                 return Ok(out);
             }
-            looked += 1;
             out.last = Some((seq, id));
             let event: Event = self
                 .load(Family::Event.name(), &t.event(id))?
