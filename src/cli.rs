@@ -137,6 +137,13 @@ pub struct ServeArgs {
     /// before its connection is closed.
     #[arg(long, default_value_t = Limits::default().max_output_bytes)]
     pub max_output_bytes: usize,
+    /// Events a subscription's queue holds for a client that reads too
+    /// slowly; past it the subscription ends with CANCELLED and last_seq.
+    #[arg(long, default_value_t = Limits::default().subscription_queue)]
+    pub subscription_queue: usize,
+    /// Subscriptions open at once on one connection (LIMIT_REACHED past it).
+    #[arg(long, default_value_t = Limits::default().max_subscriptions)]
+    pub max_subscriptions: usize,
     /// Serve inside TLS with this PEM certificate chain (needs --tls-key).
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -165,6 +172,8 @@ impl ServeArgs {
             auth_timeout: self.auth_timeout,
             max_connections: self.max_connections,
             max_output_bytes: self.max_output_bytes,
+            subscription_queue: self.subscription_queue,
+            max_subscriptions: self.max_subscriptions,
             ..Limits::default()
         }
     }

@@ -28,12 +28,13 @@ pub mod server;
 mod storage;
 mod vector;
 
-pub use db::{Database, Options, ROOT_EMAIL, Session};
+pub use db::{Database, Options, ROOT_EMAIL, Session, Subscription};
 pub use error::{Error, ErrorCode, Position, Result};
 pub use graph::validate::Report;
 pub use graph::{
-    Actor, Applied, Edge, EventFilter, IssuedToken, Mutation, NewConnection, NewKnowledge,
-    NewPerson, NewThing, NewToken, OrgUpdate, ReadTxn, ThingUpdate, UsageRow, WriteTxn,
+    Actor, Applied, Edge, EventFilter, EventsAfter, IssuedToken, Mutation, NewConnection,
+    NewKnowledge, NewPerson, NewThing, NewToken, OrgUpdate, ReadTxn, ThingUpdate, UsageRow,
+    WriteTxn,
 };
 pub use keys::Direction;
 pub use model::{

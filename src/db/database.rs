@@ -5,8 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use crate::db::Session;
 use crate::db::api_calls::ApiCalls;
+use crate::db::subscriptions::Hub;
 use crate::error::{Error, ErrorCode, Result};
 use crate::graph::validate::{self, Report};
 use crate::graph::{Actor, Catalog, WriteTxn};
@@ -39,6 +42,8 @@ pub(crate) struct Shared {
     pub storage: Arc<Storage>,
     catalog: Catalog,
     dir: PathBuf,
+    /// Made by the first subscription.
+    subscriptions: Mutex<Option<Arc<Hub>>>,
 }
 
 impl Shared {
@@ -81,6 +86,7 @@ impl Database {
             catalog: Catalog::load(&storage, options.clock.clone())?,
             storage,
             dir,
+            subscriptions: Mutex::new(None),
         };
         let db = Database {
             shared: Arc::new(shared),
@@ -95,6 +101,31 @@ impl Database {
 
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
+    }
+
+    /// The subscriptions' hub, started (and given the commit leader's
+    /// events) on first use.
+    pub(crate) fn subscription_hub(&self) -> Result<Arc<Hub>> {
+        let mut hub = self.shared.subscriptions.lock();
+        if let Some(hub) = &*hub {
+            return Ok(hub.clone());
+        }
+        let started = Hub::start()?;
+        self.shared
+            .storage
+            .commits()
+            .set_event_hook(started.clone());
+        *hub = Some(started.clone());
+        Ok(started)
+    }
+
+    /// How many subscriptions are open.
+    pub fn subscriptions(&self) -> usize {
+        self.shared
+            .subscriptions
+            .lock()
+            .as_ref()
+            .map_or(0, |hub| hub.count())
     }
 
     /// A new database holds the platform and its owner, `root`.

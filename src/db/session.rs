@@ -67,6 +67,23 @@ impl Session {
         }
     }
 
+    /// The database (engine use: subscriptions). Not `database`: a
+    /// session hands out no way to another person's rights.
+    pub(crate) fn shared_db(&self) -> &Database {
+        &self.db
+    }
+
+    /// The same person in `org`, for work on another thread (a
+    /// subscription's reader).
+    pub(crate) fn fork(&self, org: Option<Arc<Org>>) -> Session {
+        Session {
+            db: self.db.clone(),
+            actor: self.actor.clone(),
+            org,
+            token: self.token,
+        }
+    }
+
     pub fn actor(&self) -> &Actor {
         &self.actor
     }

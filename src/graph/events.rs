@@ -40,6 +40,46 @@ pub struct EventFilter {
     pub limit: usize,
 }
 
+impl EventFilter {
+    /// Whether `event` passes the filter (its limit aside).
+    pub fn matches(&self, event: &Event) -> bool {
+        self.target.is_none_or(|x| event.target == Some(x))
+            && self.actor.is_none_or(|a| event.actor == a)
+            && self.kind.as_ref().is_none_or(|k| &event.kind == k)
+            && self.since.is_none_or(|s| event.timestamp >= s)
+            && self.until.is_none_or(|u| event.timestamp <= u)
+    }
+}
+
+/// An event as reads show it: `EVENTS` rows hold these fields, and a
+/// subscription line holds this object. The `system` actor is named so.
+pub fn event_json(e: &Event) -> Value {
+    let mut out = serde_json::Map::with_capacity(7);
+    out.insert("id".into(), json!(e.id));
+    out.insert("type".into(), json!(e.kind));
+    out.insert(
+        "actor".into(),
+        e.actor.map_or(json!("system"), |a| json!(a)),
+    );
+    out.insert("target".into(), e.target.map_or(Value::Null, |x| json!(x)));
+    out.insert("timestamp".into(), json!(e.timestamp));
+    out.insert("metadata".into(), Value::Object(e.metadata.clone()));
+    out.insert("seq".into(), e.seq.map_or(Value::Null, |s| json!(s)));
+    Value::Object(out)
+}
+
+/// A chunk of an org's events in commit order (`ReadTxn::events_after`).
+#[derive(Debug, Default)]
+pub struct EventsAfter {
+    /// The matching events, in commit order.
+    pub events: Vec<Event>,
+    /// Where the scan stopped: the position of the last entry it looked
+    /// at, matching or not (None if it looked at none).
+    pub last: Option<(u64, Id)>,
+    /// Whether it reached the end of the log (else: its limit).
+    pub done: bool,
+}
+
 /// The event that records one step of a mutation, queued by the step
 /// (`ReadTxn::audit`) and logged by the pipeline after it, followed by the
 /// triggers it fires.
@@ -144,6 +184,7 @@ impl ReadTxn<'_> {
                 target: audit.target,
                 timestamp,
                 metadata,
+                seq: None,
             }
         }))
     }
@@ -245,18 +286,26 @@ impl ReadTxn<'_> {
         }
     }
 
-    /// Events matching the filter, newest first. The first step uses the
-    /// most selective index given: target, then actor, then type, then time.
-    pub fn events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
+    /// The filter narrowed to what the person may read: customers read the
+    /// events they are the actor of, and only those. None: nothing.
+    pub fn visible_events(&self, filter: &EventFilter) -> Option<EventFilter> {
         let mut filter = filter.clone();
         if crate::ontology::roles::grant(self.actor.role, Action::ReadAll) != Grant::Allow {
-            // Customers read the events they are the actor of, and only those.
             match filter.actor {
                 Some(Some(a)) if a == self.actor.person => {}
-                Some(_) => return Ok(Vec::new()),
+                Some(_) => return None,
                 None => filter.actor = Some(Some(self.actor.person)),
             }
         }
+        Some(filter)
+    }
+
+    /// Events matching the filter, newest first. The first step uses the
+    /// most selective index given: target, then actor, then type, then time.
+    pub fn events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
+        let Some(filter) = self.visible_events(filter) else {
+            return Ok(Vec::new());
+        };
         let t = self.tenant();
         let (prefix, index) = if let Some(target) = filter.target {
             (t.events_by_target(target), true)
@@ -292,13 +341,63 @@ impl ReadTxn<'_> {
             } else {
                 crate::graph::decode(Family::Event.name(), &value)?
             };
-            let matches = filter.target.is_none_or(|x| event.target == Some(x))
-                && filter.actor.is_none_or(|a| event.actor == a)
-                && filter.kind.as_ref().is_none_or(|k| &event.kind == k);
-            if matches {
+            if filter.matches(&event) {
                 out.push(event);
             }
         }
+        Ok(out)
+    }
+
+    /// The org's events after position `after` in commit order — after
+    /// commit `after.0`, or after event `after.1` of it — that pass
+    /// `filter` (already narrowed by `visible_events`), looking at no more
+    /// than `limit` entries and the rest of the last commit they are in.
+    /// Events written before `seq` existed have no position and are not
+    /// found here.
+    pub fn events_after(
+        &self,
+        filter: &EventFilter,
+        after: (u64, Option<Id>),
+        limit: usize,
+    ) -> Result<EventsAfter> {
+        let t = self.tenant();
+        let lower = match after {
+            (seq, Some(id)) => {
+                let mut k = t.event_by_seq(seq, id);
+                k.push(0); // the first key past it
+                k
+            }
+            (seq, None) => match seq.checked_add(1) {
+                Some(next) => t.events_from_seq(next),
+                None => {
+                    return Ok(EventsAfter {
+                        done: true,
+                        ..Default::default()
+                    });
+                }
+            },
+        };
+        let upper = crate::keys::prefix_end(&t.events_by_seq());
+        let mut out = EventsAfter::default();
+        for (looked, entry) in self.txn.scan_range(&lower, &upper, false)?.enumerate() {
+            let (key, _) = entry?;
+            let (seq, id) = seq_entry(&key)?;
+            // Past the limit, the commit in progress is finished: a chunk
+            // holds whole commits.
+            if looked >= limit.max(1) && out.last.is_some_and(|(s, _)| s != seq) {
+                return Ok(out);
+            }
+            out.last = Some((seq, id));
+            let event: Event = self
+                .load(Family::Event.name(), &t.event(id))?
+                .ok_or_else(|| {
+                    Error::corruption("event-by-seq index", format!("points at missing {id}"))
+                })?;
+            if filter.matches(&event) {
+                out.events.push(event);
+            }
+        }
+        out.done = true;
         Ok(out)
     }
 }
@@ -365,6 +464,17 @@ fn with_time(prefix: &[u8], ms: Millis, after: bool) -> Vec<u8> {
     key
 }
 
+/// The position (seq, event) of an event-by-seq entry: its last 24 bytes.
+fn seq_entry(key: &[u8]) -> Result<(u64, Id)> {
+    let bad = || Error::corruption("event-by-seq index", "short key");
+    let tail = key.get(key.len().saturating_sub(24)..).ok_or_else(bad)?;
+    let seq: [u8; 8] = tail
+        .get(..8)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(bad)?;
+    Ok((u64::from_be_bytes(seq), event_id_suffix(key)?))
+}
+
 fn event_id_suffix(key: &[u8]) -> Result<Id> {
     let tail: [u8; 16] = key
         .get(key.len().saturating_sub(16)..)
@@ -414,6 +524,7 @@ mod tests {
                 target,
                 timestamp: stored.timestamp,
                 metadata,
+                seq: None,
             };
             assert_eq!(
                 crate::graph::encode(&stored).unwrap(),

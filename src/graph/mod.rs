@@ -32,8 +32,8 @@ use crate::storage::{Scope, Storage, Txn};
 
 pub(crate) use catalog::Catalog;
 pub use connections::{Edge, NewConnection};
-pub use events::EventFilter;
 use events::{Audit, AuditLog};
+pub use events::{EventFilter, EventsAfter, event_json};
 pub use knowledge::NewKnowledge;
 pub use mutation::{Applied, Mutation};
 pub use orgs::OrgUpdate;

@@ -63,6 +63,8 @@ struct TenantState {
     by_status: HashSet<Id>,
     edges: HashSet<(Direction, Id)>,
     event_index: HashSet<(u8, Id)>,
+    /// Commit-order entries: event → seq.
+    by_seq: HashMap<Id, u64>,
     by_source: HashSet<Id>,
     junction_out: BTreeSet<(Id, Id, String)>,
     junction_in: BTreeSet<(Id, Id, String)>,
@@ -335,6 +337,11 @@ fn check_entry(
         }
         TenantKey::Event(id) => match decode::<Event>("event", value) {
             Ok(e) if e.id == id => {
+                // Usage counts the event as its transaction wrote it: the
+                // commit leader's `seq` came after the count.
+                if let Some(seq) = e.seq {
+                    state.storage_bytes -= keys::event_stamp_len(seq) as i64;
+                }
                 state.events.insert(id, e);
             }
             Ok(_) => problem(format!("event record {id} holds another id")),
@@ -367,6 +374,16 @@ fn check_entry(
                 ));
             }
             state.event_index.insert((3, event));
+        }
+        TenantKey::EventBySeq { seq, event } => {
+            if state.events.get(&event).is_none_or(|e| e.seq != Some(seq)) {
+                problem(format!(
+                    "commit-order entry of {event} (seq {seq}) disagrees with the event"
+                ));
+            }
+            if state.by_seq.insert(event, seq).is_some() {
+                problem(format!("{event} has two commit-order entries"));
+            }
         }
         TenantKey::Knowledge(id) => match decode::<Knowledge>("knowledge", value) {
             Ok(k) if k.id == id => {
@@ -510,6 +527,10 @@ fn finish(
         let has = |tag: u8| state.event_index.contains(&(tag, e.id));
         if !has(1) || !has(3) || (e.target.is_some() && !has(2)) {
             report.problem(format!("event {} lacks an index entry", e.id));
+        }
+        // Events from before `seq` was kept have neither.
+        if e.seq.is_some() && !state.by_seq.contains_key(&e.id) {
+            report.problem(format!("event {} lacks its commit-order entry", e.id));
         }
     }
     for k in state.knowledge.values().filter(|k| k.deleted_at.is_none()) {

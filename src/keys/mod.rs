@@ -38,7 +38,15 @@
 //! | 10     | counter name 00                        | i64                        |
 //! | 11     | (nothing)                              | the org's triggers (JSON)  |
 //! | 12     | setting name 00                        | JSON value                 |
-//! | 13     | thing type 00                          | property schema (JSON)     |
+//! | 13     | token(16)                              | API token (JSON)           |
+//! | 14     | thing type 00                          | property schema (JSON)     |
+//! | 15     | seq(8) event(16)                       | empty                      |
+//!
+//! Family 15 orders an org's events by `seq`, the number of the commit
+//! that wrote them: the commit leader adds it (and the event record's
+//! `seq` field) when it numbers the commit (`stamp_event`), so a
+//! subscription can read "every event after commit N" with one bounded
+//! scan. Events written before it existed have neither.
 //!
 //! A node reference (17 bytes) is the dimension tag then the 16 id bytes; the
 //! `system` actor is all zeros. Names (types, slugs, emails, counters) never
@@ -89,10 +97,11 @@ pub enum Family {
     Setting = 0x12,
     Token = 0x13,
     Schema = 0x14,
+    EventBySeq = 0x15,
 }
 
 impl Family {
-    const ALL: [Family; 20] = [
+    const ALL: [Family; 21] = [
         Family::Thing,
         Family::ThingByType,
         Family::ThingByStatus,
@@ -113,6 +122,7 @@ impl Family {
         Family::Setting,
         Family::Token,
         Family::Schema,
+        Family::EventBySeq,
     ];
 
     fn from_byte(b: u8) -> Option<Family> {
@@ -141,6 +151,7 @@ impl Family {
             Family::Setting => "org setting",
             Family::Token => "API token",
             Family::Schema => "property schema",
+            Family::EventBySeq => "event-by-seq index",
         }
     }
 
@@ -351,6 +362,37 @@ pub fn decode_changes(bytes: &[u8]) -> Result<Vec<Changed>> {
         .collect()
 }
 
+/// The tenant and id of an event record's key (`02 tenant 08 event`).
+/// Only the family byte and the length are looked at: this runs for every
+/// key of every commit.
+pub fn event_of_key(key: &[u8]) -> Option<(Tenant, Id)> {
+    if key.len() != 34 || key[0] != TENANT || key[17] != Family::Event as u8 {
+        return None;
+    }
+    let mut r = Reader { bytes: &key[1..] };
+    let tenant = Tenant(r.raw16()?);
+    r.byte()?;
+    Some((tenant, r.id(Dim::Event)?))
+}
+
+/// The event record's `seq` field, added by the commit leader: the stored
+/// record is a JSON object written without one (`graph::events`), so the
+/// field goes before its closing brace. Anything else is left alone (it
+/// would not decode as an event anyway; `onedb check` reports it).
+pub fn stamp_event(value: &mut Vec<u8>, seq: u64) {
+    if value.last() == Some(&b'}') && value.len() > 2 {
+        value.pop();
+        value.extend_from_slice(b",\"seq\":");
+        value.extend_from_slice(seq.to_string().as_bytes());
+        value.push(b'}');
+    }
+}
+
+/// The bytes `stamp_event` adds for `seq`.
+pub fn event_stamp_len(seq: u64) -> usize {
+    b",\"seq\":".len() + seq.to_string().len()
+}
+
 /// A usage counter's key (any tenant).
 pub fn is_counter(key: &[u8]) -> bool {
     key.len() > 18 && key[0] == TENANT && key[17] == Family::Counter as u8
@@ -538,6 +580,25 @@ impl Tenant {
         k
     }
 
+    /// The commit-order entry of an event: `seq` is its commit's number.
+    pub fn event_by_seq(self, seq: u64, evt: Id) -> Vec<u8> {
+        let mut k = self.events_by_seq();
+        k.extend_from_slice(&seq.to_be_bytes());
+        push_id(&mut k, evt);
+        k
+    }
+
+    /// Where the commit-order entries of events with `seq` ≥ `from` begin.
+    pub fn events_from_seq(self, from: u64) -> Vec<u8> {
+        let mut k = self.events_by_seq();
+        k.extend_from_slice(&from.to_be_bytes());
+        k
+    }
+
+    pub fn events_by_seq(self) -> Vec<u8> {
+        self.family(Family::EventBySeq)
+    }
+
     pub fn knowledge(self, id: Id) -> Vec<u8> {
         let mut k = self.family(Family::Knowledge);
         push_id(&mut k, id);
@@ -717,6 +778,10 @@ pub enum TenantKey {
     Setting(String),
     Token(Id),
     Schema(String),
+    EventBySeq {
+        seq: u64,
+        event: Id,
+    },
 }
 
 impl TenantKey {
@@ -747,6 +812,7 @@ impl TenantKey {
             TenantKey::Token(_) => Family::Token,
             TenantKey::Setting(_) => Family::Setting,
             TenantKey::Schema(_) => Family::Schema,
+            TenantKey::EventBySeq { .. } => Family::EventBySeq,
         }
     }
 }
@@ -771,6 +837,11 @@ impl<'a> Reader<'a> {
         let mut raw = [0u8; 16];
         raw.copy_from_slice(head);
         Some(u128::from_be_bytes(raw))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        let raw: [u8; 8] = self.bytes.get(..8)?.try_into().ok()?;
+        self.bytes = &self.bytes[8..];
+        Some(u64::from_be_bytes(raw))
     }
     fn id(&mut self, dim: Dim) -> Option<Id> {
         Some(Id::from_raw(dim, self.raw16()?))
@@ -924,6 +995,10 @@ fn decode_inner(key: &[u8]) -> Option<Key> {
                 Family::Setting => TenantKey::Setting(r.name()?),
                 Family::Token => TenantKey::Token(r.id(Dim::Token)?),
                 Family::Schema => TenantKey::Schema(r.name()?),
+                Family::EventBySeq => TenantKey::EventBySeq {
+                    seq: r.u64()?,
+                    event: r.id(Dim::Event)?,
+                },
             };
             Key::Tenant(tenant, entry)
         }

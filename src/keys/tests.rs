@@ -62,6 +62,8 @@ fn tenant_key() -> impl Strategy<Value = TenantKey> {
         name().prop_map(TenantKey::Setting),
         id(Dim::Token).prop_map(TenantKey::Token),
         name().prop_map(TenantKey::Schema),
+        (any::<u64>(), id(Dim::Event))
+            .prop_map(|(seq, event)| TenantKey::EventBySeq { seq, event }),
     ]
 }
 
@@ -99,6 +101,7 @@ fn encode(tenant: Tenant, key: &TenantKey) -> Vec<u8> {
         TenantKey::Setting(name) => tenant.setting(name),
         TenantKey::Token(id) => tenant.token(*id),
         TenantKey::Schema(name) => tenant.schema(name),
+        TenantKey::EventBySeq { seq, event } => tenant.event_by_seq(*seq, *event),
     }
 }
 
@@ -174,6 +177,32 @@ fn index_log_keys_sort_by_commit_and_round_trip() {
     assert!(index_log(255) < index_log(256));
     assert!(index_log(1).starts_with(&index_log_prefix()));
     assert!(is_platform_key(&index_log(1)));
+}
+
+#[test]
+fn events_by_seq_sort_by_commit_and_only_event_records_are_stamped() {
+    let t = Tenant::from_raw(9);
+    let (a, b) = (Id::generate(Dim::Event), Id::generate(Dim::Event));
+    assert!(t.event_by_seq(255, b) < t.event_by_seq(256, a));
+    assert!(t.events_from_seq(256) <= t.event_by_seq(256, a));
+    assert!(t.events_from_seq(257) > t.event_by_seq(256, a));
+    assert!(t.event_by_seq(1, a).starts_with(&t.events_by_seq()));
+    assert_eq!(event_of_key(&t.event(a)), Some((t, a)));
+    assert_eq!(event_of_key(&t.thing(Id::generate(Dim::Thing))), None);
+    assert_eq!(event_of_key(&t.event_by_seq(1, a)), None);
+    assert_eq!(event_of_key(&t.event_by_type("x", a)), None);
+
+    let mut value = br#"{"id":"evt_1","metadata":{}}"#.to_vec();
+    stamp_event(&mut value, 1042);
+    assert_eq!(
+        value,
+        br#"{"id":"evt_1","metadata":{},"seq":1042}"#.to_vec()
+    );
+    for odd in [&b""[..], b"{}", b"}", b"[1]", b"not json"] {
+        let mut v = odd.to_vec();
+        stamp_event(&mut v, 1);
+        assert_eq!(v, odd, "left alone");
+    }
 }
 
 #[test]

@@ -108,6 +108,11 @@ pub struct Event {
     pub target: Option<Id>,
     pub timestamp: Millis,
     pub metadata: Props,
+    /// The number of the commit that wrote it (its position in commit
+    /// order), added by the commit leader; None for an event written
+    /// before onedb kept it, or not committed yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

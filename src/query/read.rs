@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde_json::{Value as Json, json};
 
 use crate::error::{Error, Result};
-use crate::graph::{EventFilter, ReadTxn};
+use crate::graph::{EventFilter, ReadTxn, event_json};
 use crate::ontology::TypeKind;
 use crate::query::ast::{BinaryOp, Expr, ExprKind, Statement, StatementKind};
 use crate::query::bind::View;
@@ -74,9 +74,7 @@ pub(super) fn read_statement(
             until,
             limit,
         } => {
-            let mut f = EventFilter {
-                since: view.millis(since, t)?,
-                until: view.millis(until, t)?,
+            let f = EventFilter {
                 limit: match limit {
                     Some(l) => view
                         .value(l, t)?
@@ -86,27 +84,26 @@ pub(super) fn read_statement(
                         as usize,
                     None => 100,
                 },
-                ..Default::default()
+                ..events_filter(view, t, filter.as_ref(), since, until)?
             };
-            if let Some(expr) = filter {
-                event_filter(view, t, expr, &mut f)?;
-            }
             let rows = t
                 .events(&f)?
-                .into_iter()
-                .map(|e| {
-                    vec![
-                        json!(e.id),
-                        json!(e.kind),
-                        e.actor.map_or(json!("system"), |a| json!(a)),
-                        e.target.map_or(Json::Null, |x| json!(x)),
-                        json!(e.timestamp),
-                        Json::Object(e.metadata),
-                    ]
+                .iter()
+                .map(|e| match event_json(e) {
+                    Json::Object(fields) => fields.into_iter().map(|(_, v)| v).collect(),
+                    other => vec![other],
                 })
                 .collect();
             Ok(Outcome::table(
-                &["id", "type", "actor", "target", "timestamp", "metadata"],
+                &[
+                    "id",
+                    "type",
+                    "actor",
+                    "target",
+                    "timestamp",
+                    "metadata",
+                    "seq",
+                ],
                 rows,
             ))
         }
@@ -165,6 +162,51 @@ pub(super) fn explain(
     Ok(plan
         .root
         .tree(&|i| notes.get(i).cloned().unwrap_or_default()))
+}
+
+/// The filter of `EVENTS [WHERE …] [SINCE …] [UNTIL …]`, without a limit.
+fn events_filter(
+    view: View<'_>,
+    t: &ReadTxn<'_>,
+    filter: Option<&Expr>,
+    since: &Option<Expr>,
+    until: &Option<Expr>,
+) -> Result<EventFilter> {
+    let mut f = EventFilter {
+        since: view.millis(since, t)?,
+        until: view.millis(until, t)?,
+        ..Default::default()
+    };
+    if let Some(expr) = filter {
+        event_filter(view, t, expr, &mut f)?;
+    }
+    Ok(f)
+}
+
+/// What a subscription streams: the filter of an `EVENTS` statement
+/// without `LIMIT`, narrowed to what the person may read (None: nothing).
+pub(super) fn subscription_filter(
+    view: View<'_>,
+    t: &ReadTxn<'_>,
+    statement: &Statement,
+) -> Result<Option<EventFilter>> {
+    let StatementKind::Events {
+        filter,
+        since,
+        until,
+        limit,
+    } = &statement.kind
+    else {
+        return Err(Error::invalid(
+            "a subscription takes an EVENTS statement: EVENTS [WHERE …] [SINCE …] [UNTIL …]",
+        )
+        .at_span(statement.span));
+    };
+    if let Some(limit) = limit {
+        return Err(Error::invalid("a subscription has no LIMIT").at_span(limit.span));
+    }
+    let f = events_filter(view, t, filter.as_ref(), since, until)?;
+    Ok(t.visible_events(&f))
 }
 
 /// `EVENTS WHERE target = x AND actor = y AND type = "t"`.

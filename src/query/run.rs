@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use serde_json::{Value as Json, json};
 
-use crate::db::Session;
+use crate::db::{Session, SubscribeTo, Subscription, Wake};
 use crate::error::{Error, Position, Result};
 use crate::graph::{ReadTxn, WriteTxn};
 use crate::model::Org;
@@ -22,7 +22,7 @@ use crate::query::exec::{Budget, ProfileStats};
 pub use crate::query::outcome::{Outcome, Stats};
 use crate::query::parser::parse_statement;
 use crate::query::plan::{Optimize, Plan, plan_search, plan_with};
-use crate::query::read::{explain, read_statement};
+use crate::query::read::{explain, read_statement, subscription_filter};
 use crate::query::value::Val;
 use crate::search::Indexes;
 
@@ -121,6 +121,30 @@ impl<'s> Runner<'s> {
     /// The current org's slug, for prompts.
     pub fn org_slug(&self) -> Option<&str> {
         self.org.as_deref().map(|o| o.slug.as_str())
+    }
+
+    /// Starts a subscription to the events an `EVENTS` statement (`text`,
+    /// without `LIMIT`) asks for, in the current org, with the person's
+    /// rights; `after` resumes after that commit. Errors carry their
+    /// position in `text`.
+    pub fn subscribe(
+        &mut self,
+        text: &str,
+        after: Option<u64>,
+        queue: usize,
+        wake: Wake,
+    ) -> Result<Subscription> {
+        let statement = parse_statement(text).map_err(|e| locate(e, text))?;
+        let filter = self
+            .on_snapshot(|view, txn, _, _| subscription_filter(view, txn, &statement))
+            .map_err(|e| locate(e, text))?;
+        self.session.subscribe(SubscribeTo {
+            org: self.org.clone(),
+            filter,
+            after,
+            queue,
+            wake,
+        })
     }
 
     /// Parses and runs one statement. Errors carry their position in `text`.

@@ -5,7 +5,31 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedReceiver;
+
+/// Feeds' lines are taken only while fewer bytes than this wait for the
+/// socket: a client that stops reading leaves them in their own bounded
+/// queues, not in the connection's buffer.
+const FEED_LOW_WATER: usize = 64 << 10;
+
+/// What the writer is handed, in answer order.
+pub enum Out {
+    Line(Vec<u8>),
+    /// An answer after which a feed's lines may follow (a subscription).
+    Start(Vec<u8>, Box<dyn Feed>),
+    /// An answer before which the feed with this key stops.
+    Stop(Vec<u8>, u64),
+}
+
+/// Lines the writer takes on its own, when the socket keeps up, between
+/// answers: a subscription's events.
+pub trait Feed: Send {
+    fn key(&self) -> u64;
+    /// Appends its next whole lines to `buf` (some, not all); false once
+    /// it has appended its last.
+    fn fill(&mut self, buf: &mut Vec<u8>) -> bool;
+}
 
 /// What reading the next line found.
 #[derive(Debug, PartialEq, Eq)]
@@ -56,10 +80,13 @@ pub enum WriteEnd {
 /// taken off the channel while a write is pending, so a client that does
 /// not read is noticed: once more than `max_buffered` bytes wait (beyond
 /// one response, which may be any size), or the socket has taken nothing
-/// for `stall` while answers wait, the writer gives up.
+/// for `stall` while answers wait, the writer gives up. Between answers,
+/// the feeds started by them add their lines while little waits (`wake`
+/// says they have some).
 pub async fn write_lines<W>(
     writer: &mut W,
-    lines: &mut UnboundedReceiver<Vec<u8>>,
+    lines: &mut UnboundedReceiver<Out>,
+    wake: &Notify,
     max_buffered: usize,
     stall: Duration,
 ) -> WriteEnd
@@ -70,7 +97,19 @@ where
     let mut start = 0;
     let mut open = true;
     let mut progress = Instant::now();
+    let mut feeds: Vec<Box<dyn Feed>> = Vec::new();
     loop {
+        if buf.len() - start < FEED_LOW_WATER && !feeds.is_empty() && open {
+            if start > 0 {
+                buf.drain(..start);
+                start = 0;
+            }
+            let before = buf.len();
+            feeds.retain_mut(|feed| feed.fill(&mut buf));
+            if before == 0 && buf.len() > before {
+                progress = Instant::now();
+            }
+        }
         let pending = buf.len() - start;
         if pending == 0 {
             buf.clear();
@@ -82,6 +121,7 @@ where
                 };
             }
         }
+        let feeding = !feeds.is_empty() && pending < FEED_LOW_WATER;
         tokio::select! {
             // Writing first: answers pile up here only while the socket
             // takes no more.
@@ -98,7 +138,18 @@ where
                 return WriteEnd::Failed(io::ErrorKind::TimedOut.into());
             },
             line = lines.recv(), if open => match line {
-                Some(line) => {
+                Some(out) => {
+                    let line = match out {
+                        Out::Line(line) => line,
+                        Out::Start(line, feed) => {
+                            feeds.push(feed);
+                            line
+                        }
+                        Out::Stop(line, key) => {
+                            feeds.retain(|f| f.key() != key);
+                            line
+                        }
+                    };
                     if pending == 0 {
                         progress = Instant::now();
                     }
@@ -113,6 +164,7 @@ where
                 }
                 None => open = false,
             },
+            () = wake.notified(), if feeding => {}
         }
     }
 }
@@ -180,9 +232,17 @@ mod tests {
         block_on(async {
             let (mut server, _client) = tokio::io::duplex(16);
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            tx.send(vec![b'x'; 40]).unwrap();
+            tx.send(Out::Line(vec![b'x'; 40])).unwrap();
             let started = Instant::now();
-            let end = write_lines(&mut server, &mut rx, 1000, Duration::from_millis(100)).await;
+            let wake = Notify::new();
+            let end = write_lines(
+                &mut server,
+                &mut rx,
+                &wake,
+                1000,
+                Duration::from_millis(100),
+            )
+            .await;
             assert!(
                 matches!(&end, WriteEnd::Failed(e) if e.kind() == io::ErrorKind::TimedOut),
                 "{end:?}"
@@ -198,15 +258,16 @@ mod tests {
             let (mut server, _client) = tokio::io::duplex(16);
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
             for _ in 0..10 {
-                tx.send(vec![b'x'; 40]).unwrap();
+                tx.send(Out::Line(vec![b'x'; 40])).unwrap();
             }
-            let end = write_lines(&mut server, &mut rx, 100, Duration::from_secs(10)).await;
+            let wake = Notify::new();
+            let end = write_lines(&mut server, &mut rx, &wake, 100, Duration::from_secs(10)).await;
             assert!(matches!(end, WriteEnd::Overflow), "{end:?}");
 
             let (mut server, mut client) = tokio::io::duplex(16);
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
             for _ in 0..10 {
-                tx.send(vec![b'y'; 40]).unwrap();
+                tx.send(Out::Line(vec![b'y'; 40])).unwrap();
             }
             drop(tx);
             let reading = tokio::spawn(async move {
@@ -214,10 +275,110 @@ mod tests {
                 client.read_to_end(&mut all).await.unwrap();
                 all
             });
-            let end = write_lines(&mut server, &mut rx, 1000, Duration::from_secs(10)).await;
+            let end = write_lines(&mut server, &mut rx, &wake, 1000, Duration::from_secs(10)).await;
             assert!(matches!(end, WriteEnd::Done), "{end:?}");
             drop(server);
             assert_eq!(reading.await.unwrap(), vec![b'y'; 400]);
+        });
+    }
+
+    /// A feed of `left` lines of 100 bytes, then `end`.
+    struct Lines {
+        left: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Feed for Lines {
+        fn key(&self) -> u64 {
+            7
+        }
+
+        fn fill(&mut self, buf: &mut Vec<u8>) -> bool {
+            use std::sync::atomic::Ordering;
+            for _ in 0..50 {
+                if self.left.load(Ordering::SeqCst) == 0 {
+                    buf.extend_from_slice(b"end\n");
+                    return false;
+                }
+                self.left.fetch_sub(1, Ordering::SeqCst);
+                buf.extend_from_slice(&[b'e'; 99]);
+                buf.push(b'\n');
+            }
+            true
+        }
+    }
+
+    #[test]
+    fn a_feed_is_taken_only_while_the_socket_keeps_up_and_stops_at_its_stop() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        block_on(async {
+            // Never read: the feed keeps what does not fit.
+            let (mut server, _client) = tokio::io::duplex(1024);
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let left = Arc::new(AtomicUsize::new(10_000));
+            let feed = Lines { left: left.clone() };
+            tx.send(Out::Start(b"ack\n".to_vec(), Box::new(feed)))
+                .unwrap();
+            let wake = Notify::new();
+            let writing = write_lines(
+                &mut server,
+                &mut rx,
+                &wake,
+                1 << 20,
+                Duration::from_secs(10),
+            );
+            assert!(
+                tokio::time::timeout(Duration::from_millis(300), writing)
+                    .await
+                    .is_err()
+            );
+            let taken = 10_000 - left.load(Ordering::SeqCst);
+            assert!(taken * 100 <= FEED_LOW_WATER + 1024 + 50 * 100, "{taken}");
+
+            // Read: ack, then the feed's lines, until its stop's answer.
+            let (mut server, mut client) = tokio::io::duplex(4096);
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let left = Arc::new(AtomicUsize::new(1_000_000));
+            tx.send(Out::Start(
+                b"ack\n".to_vec(),
+                Box::new(Lines { left: left.clone() }),
+            ))
+            .unwrap();
+            let reading = tokio::spawn(async move {
+                let mut all = Vec::new();
+                client.read_to_end(&mut all).await.unwrap();
+                all
+            });
+            let stopping = async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                tx.send(Out::Stop(b"bye\n".to_vec(), 7)).unwrap();
+                tx.send(Out::Line(b"last\n".to_vec())).unwrap();
+                drop(tx);
+            };
+            let (end, ()) = tokio::join!(
+                write_lines(
+                    &mut server,
+                    &mut rx,
+                    &wake,
+                    1 << 20,
+                    Duration::from_secs(10)
+                ),
+                stopping
+            );
+            assert!(matches!(end, WriteEnd::Done), "{end:?}");
+            drop(server);
+            let all = reading.await.unwrap();
+            let text = String::from_utf8(all).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines[0], "ack");
+            assert_eq!(&lines[lines.len() - 2..], ["bye", "last"]);
+            let fed = &lines[1..lines.len() - 2];
+            assert!(!fed.is_empty());
+            assert!(
+                fed.iter()
+                    .all(|l| l.len() == 99 && l.bytes().all(|b| b == b'e'))
+            );
+            assert_eq!(fed.len(), 1_000_000 - left.load(Ordering::SeqCst));
         });
     }
 }

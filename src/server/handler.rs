@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::{Map, Value as Json, json};
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt, AsyncWrite, BufReader};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
 
 use crate::db::Session;
 use crate::error::{Error, ErrorCode, Result};
@@ -21,9 +21,10 @@ use crate::model::limits::EMAIL_BYTES;
 use crate::query::run::{Outcome, Runner};
 use crate::query::script::ScriptReader;
 use crate::server::Shared;
-use crate::server::connection::{Frame, WriteEnd, read_line, write_lines};
+use crate::server::connection::{Frame, Out, WriteEnd, read_line, write_lines};
 use crate::server::limits::Limits;
 use crate::server::protocol::{self, Credentials, Op, Request};
+use crate::server::subscribe::Subscriptions;
 
 /// Requests read ahead of the one running (pipelining) before the reader
 /// waits; and the bytes of request lines they may hold together (a request
@@ -53,6 +54,16 @@ enum Job {
         params: Map<String, Json>,
         cancel: Arc<AtomicBool>,
     },
+    Subscribe {
+        id: Json,
+        text: String,
+        params: Map<String, Json>,
+        after: Option<u64>,
+    },
+    Unsubscribe {
+        id: Json,
+        sub: Json,
+    },
     /// A cancel already applied to `cancelled` queries of this id.
     Cancel {
         id: Json,
@@ -73,6 +84,8 @@ struct State {
     last_done: Mutex<Option<Instant>>,
     /// Queries sent and not yet answered, by request id: what `cancel` sets.
     running: Mutex<Vec<(Json, Arc<AtomicBool>)>>,
+    /// Subscriptions open: a connection with one is not idle.
+    subscriptions: AtomicUsize,
 }
 
 impl State {
@@ -89,7 +102,7 @@ impl State {
     }
 
     fn is_busy(&self) -> bool {
-        self.busy.load(Ordering::SeqCst) > 0
+        self.busy.load(Ordering::SeqCst) > 0 || self.subscriptions.load(Ordering::SeqCst) > 0
     }
 
     fn register(&self, id: &Json) -> Arc<AtomicBool> {
@@ -148,11 +161,13 @@ pub(super) async fn serve<S>(
     };
     let (lines_tx, mut lines_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = oneshot::channel::<()>();
+    let wake = Arc::new(Notify::new());
     let worker = Worker {
         shared: shared.clone(),
         peer: peer.ip(),
         state: state.clone(),
         lines: lines_tx,
+        wake: wake.clone(),
     };
     let spawned = std::thread::Builder::new()
         .name("onedb-session".into())
@@ -170,6 +185,7 @@ pub(super) async fn serve<S>(
         let writing = write_lines(
             &mut write_half,
             &mut lines_rx,
+            &wake,
             shared.limits.max_output_bytes,
             shared.limits.idle_timeout,
         );
@@ -348,6 +364,27 @@ fn dispatch(line: &[u8], state: &State) -> Option<Job> {
         }
         Ok(Request {
             id,
+            op:
+                Op::Subscribe {
+                    text,
+                    params,
+                    after,
+                },
+        }) => {
+            state.started();
+            Some(Job::Subscribe {
+                id,
+                text,
+                params,
+                after,
+            })
+        }
+        Ok(Request {
+            id,
+            op: Op::Unsubscribe { sub },
+        }) => Some(Job::Unsubscribe { id, sub }),
+        Ok(Request {
+            id,
             op: Op::Query { text, params },
         }) => {
             let cancel = state.register(&id);
@@ -374,7 +411,9 @@ struct Worker {
     shared: Arc<Shared>,
     peer: IpAddr,
     state: Arc<State>,
-    lines: mpsc::UnboundedSender<Vec<u8>>,
+    lines: mpsc::UnboundedSender<Out>,
+    /// The writer's: a subscription has lines.
+    wake: Arc<Notify>,
 }
 
 impl Worker {
@@ -384,19 +423,22 @@ impl Worker {
         };
         let mut runner = Runner::new(&session);
         runner.set_limits(self.shared.limits.query());
+        // Declared after the runner, so dropped before it: they end with
+        // the connection.
+        let mut subscriptions = Subscriptions::new(self.wake.clone());
         // `_room` is given back after the answer is handed on.
         while let Some((job, _room)) = jobs.blocking_recv() {
             let response = match job {
-                Job::Reply(line) => line,
+                Job::Reply(line) => Out::Line(line),
                 Job::Cancel {
                     id,
                     target,
                     cancelled,
-                } => protocol::line(&cancel_answer(&id, &target, cancelled)),
+                } => Out::Line(protocol::line(&cancel_answer(&id, &target, cancelled))),
                 Job::Auth { id, .. } => {
                     self.state.finished(None);
                     let e = Error::invalid("this connection is already authenticated");
-                    protocol::line(&protocol::error(&id, &e, None))
+                    Out::Line(protocol::line(&protocol::error(&id, &e, None)))
                 }
                 Job::Query {
                     id,
@@ -407,14 +449,42 @@ impl Worker {
                     // A revoked or expired token ends the session here.
                     if let Err(e) = session.check_live() {
                         self.state.finished(Some(&cancel));
-                        let _ = self
-                            .lines
-                            .send(protocol::line(&protocol::error(&id, &e, None)));
+                        let line = protocol::line(&protocol::error(&id, &e, None));
+                        let _ = self.lines.send(Out::Line(line));
                         return;
                     }
                     let response = query(&session, &mut runner, &id, &text, params, &cancel);
                     self.state.finished(Some(&cancel));
-                    protocol::line(&response)
+                    Out::Line(protocol::line(&response))
+                }
+                Job::Subscribe {
+                    id,
+                    text,
+                    params,
+                    after,
+                } => {
+                    let out = match prepare_subscription(&session, &mut runner, params) {
+                        Ok(()) => subscriptions.subscribe(
+                            &mut runner,
+                            &self.shared.limits,
+                            &id,
+                            &text,
+                            after,
+                        ),
+                        Err(e) => Out::Line(protocol::line(&protocol::error(&id, &e, None))),
+                    };
+                    self.state
+                        .subscriptions
+                        .store(subscriptions.len(), Ordering::SeqCst);
+                    self.state.finished(None);
+                    out
+                }
+                Job::Unsubscribe { id, sub } => {
+                    let out = subscriptions.unsubscribe(&id, &sub);
+                    self.state
+                        .subscriptions
+                        .store(subscriptions.len(), Ordering::SeqCst);
+                    out
                 }
             };
             if self.lines.send(response).is_err() {
@@ -431,7 +501,12 @@ impl Worker {
         while let Some((job, _room)) = jobs.blocking_recv() {
             let (response, session) = match job {
                 Job::Reply(line) => (line, None),
-                Job::Cancel { id, .. } => {
+                Job::Cancel { id, .. } | Job::Unsubscribe { id, .. } => {
+                    let e = not_authenticated();
+                    (protocol::line(&protocol::error(&id, &e, None)), None)
+                }
+                Job::Subscribe { id, .. } => {
+                    self.state.finished(None);
                     let e = not_authenticated();
                     (protocol::line(&protocol::error(&id, &e, None)), None)
                 }
@@ -453,7 +528,7 @@ impl Worker {
                     (protocol::line(&response), session)
                 }
             };
-            if self.lines.send(response).is_err() {
+            if self.lines.send(Out::Line(response)).is_err() {
                 return None;
             }
             if session.is_some() {
@@ -609,6 +684,23 @@ fn run_statements(
             .map_err(|e| (statement.locate(e), Some(index)))?;
     }
     Ok(last)
+}
+
+/// Before a subscription starts: its parameters are bound (as a query's
+/// are) and it counts one API call (over the limit: `LIMIT_REACHED`).
+fn prepare_subscription(
+    session: &Session,
+    runner: &mut Runner<'_>,
+    params: Map<String, Json>,
+) -> Result<()> {
+    for name in params.keys() {
+        check_param_name(name)?;
+    }
+    session.count_api_call()?;
+    for (name, value) in params {
+        runner.set_param(name.trim_start_matches('$'), value)?;
+    }
+    Ok(())
 }
 
 fn check_param_name(name: &str) -> Result<()> {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::db::MAX_QUEUE;
 use crate::error::{Error, Result};
 use crate::query::run::QueryLimits;
 
@@ -29,6 +30,11 @@ pub struct Limits {
     /// Response bytes waiting for a client that does not read them; past
     /// it the connection is closed (one response of any size may wait).
     pub max_output_bytes: usize,
+    /// Events one subscription's queue holds; a subscriber further behind
+    /// gets `CANCELLED` with `last_seq`, and its subscription ends.
+    pub subscription_queue: usize,
+    /// Subscriptions open at once on one connection (`LIMIT_REACHED`).
+    pub max_subscriptions: usize,
     /// After 3 failed logins an account and a client address wait this
     /// long before their next attempt is checked, doubling per failure.
     pub login_lockout: Duration,
@@ -45,6 +51,8 @@ impl Default for Limits {
             auth_timeout: Duration::from_secs(10),
             max_connections: 1024,
             max_output_bytes: 16 << 20,
+            subscription_queue: 10_000,
+            max_subscriptions: 16,
             login_lockout: Duration::from_secs(5),
         }
     }
@@ -65,6 +73,8 @@ impl Limits {
             ("max-rows", self.max_rows),
             ("max-connections", self.max_connections),
             ("max-output-bytes", self.max_output_bytes),
+            ("subscription-queue", self.subscription_queue),
+            ("max-subscriptions", self.max_subscriptions),
         ] {
             if value == 0 {
                 return Err(Error::invalid(format!("--{name} must be at least 1")));
@@ -73,6 +83,11 @@ impl Limits {
         if self.max_connections > MAX_CONNECTIONS {
             return Err(Error::invalid(format!(
                 "--max-connections is at most {MAX_CONNECTIONS}"
+            )));
+        }
+        if self.subscription_queue > MAX_QUEUE {
+            return Err(Error::invalid(format!(
+                "--subscription-queue is at most {MAX_QUEUE}"
             )));
         }
         for (name, value) in [
@@ -177,6 +192,18 @@ mod tests {
                 ..Limits::default()
             },
             Limits {
+                subscription_queue: 0,
+                ..Limits::default()
+            },
+            Limits {
+                subscription_queue: MAX_QUEUE + 1,
+                ..Limits::default()
+            },
+            Limits {
+                max_subscriptions: 0,
+                ..Limits::default()
+            },
+            Limits {
                 idle_timeout: MAX_DURATION + Duration::from_secs(1),
                 ..Limits::default()
             },
@@ -200,5 +227,15 @@ mod tests {
         assert_eq!(l.auth_timeout, Duration::from_secs(10));
         assert_eq!(l.max_connections, 1024);
         assert_eq!(l.login_lockout, Duration::from_secs(5));
+        assert_eq!(l.subscription_queue, 10_000);
+        assert_eq!(l.max_subscriptions, 16);
+        assert!(
+            Limits {
+                subscription_queue: MAX_QUEUE,
+                ..Limits::default()
+            }
+            .validate()
+            .is_ok()
+        );
     }
 }

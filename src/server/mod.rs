@@ -6,8 +6,9 @@
 //!
 //! Files: `limits.rs` the configuration, `connection.rs` framing,
 //! `protocol.rs` the JSON requests and responses, `handler.rs` one
-//! connection, `lockout.rs` the failed-login waits, `tls.rs` the optional
-//! TLS layer; `client.rs` the other end, for `onedb connect`.
+//! connection, `subscribe.rs` its subscriptions, `lockout.rs` the
+//! failed-login waits, `tls.rs` the optional TLS layer; `client.rs` the
+//! other end, for `onedb connect`.
 
 pub mod client;
 mod connection;
@@ -15,6 +16,7 @@ mod handler;
 mod limits;
 mod lockout;
 mod protocol;
+mod subscribe;
 mod tls;
 
 use std::io::Write;

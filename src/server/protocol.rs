@@ -28,6 +28,15 @@ pub enum Op {
     Cancel {
         target: Json,
     },
+    Subscribe {
+        text: String,
+        params: Map<String, Json>,
+        /// Resume after this commit.
+        after: Option<u64>,
+    },
+    Unsubscribe {
+        sub: Json,
+    },
 }
 
 /// How an `auth` request logs in.
@@ -54,6 +63,17 @@ enum WireOp {
     Cancel {
         target: Json,
     },
+    Subscribe {
+        text: String,
+        #[serde(default)]
+        params: Map<String, Json>,
+        /// Resume after this commit.
+        #[serde(default)]
+        after: Option<u64>,
+    },
+    Unsubscribe {
+        sub: Json,
+    },
 }
 
 impl WireOp {
@@ -73,6 +93,16 @@ impl WireOp {
             WireOp::Query { text, params } => Op::Query { text, params },
             WireOp::Ping => Op::Ping,
             WireOp::Cancel { target } => Op::Cancel { target },
+            WireOp::Subscribe {
+                text,
+                params,
+                after,
+            } => Op::Subscribe {
+                text,
+                params,
+                after,
+            },
+            WireOp::Unsubscribe { sub } => Op::Unsubscribe { sub },
         })
     }
 }
@@ -88,6 +118,8 @@ impl std::fmt::Debug for Op {
             Op::Query { text, .. } => write!(f, "Query({text:?})"),
             Op::Ping => f.write_str("Ping"),
             Op::Cancel { target } => write!(f, "Cancel({target})"),
+            Op::Subscribe { text, after, .. } => write!(f, "Subscribe({text:?}, {after:?})"),
+            Op::Unsubscribe { sub } => write!(f, "Unsubscribe({sub})"),
         }
     }
 }
@@ -135,8 +167,12 @@ pub fn decode(line: &[u8]) -> Result<Request, BadRequest> {
         let message = match op_name.as_str() {
             // serde quotes wrong values; an auth request's may be a secret.
             "auth" => AUTH_FIELDS.to_string(),
-            "query" | "ping" | "cancel" => format!("{op_name}: {e}"),
-            _ => format!("unknown op {op_name:?}: the ops are auth, query, ping and cancel"),
+            "query" | "ping" | "cancel" | "subscribe" | "unsubscribe" => {
+                format!("{op_name}: {e}")
+            }
+            _ => format!(
+                "unknown op {op_name:?}: the ops are auth, query, subscribe, unsubscribe, ping and cancel"
+            ),
         };
         bad(id.clone(), message)
     })?;
@@ -207,6 +243,25 @@ pub fn locked(id: &Json, wait: std::time::Duration) -> Json {
     response
 }
 
+/// The start of a subscription's event lines, `{"id":…,"event":`; each
+/// line is this, the event's JSON object, then `}` and a newline.
+pub fn event_prefix(id: &Json) -> Vec<u8> {
+    let mut prefix = b"{\"id\":".to_vec();
+    prefix.extend_from_slice(id.to_string().as_bytes());
+    prefix.extend_from_slice(b",\"event\":");
+    prefix
+}
+
+/// The line that ends a subscription that fell behind or failed: its
+/// error, with `last_seq`, the last commit whose events it was all sent.
+pub fn subscription_ended(id: &Json, error: &Error, last_seq: u64) -> Json {
+    let mut response = self::error(id, error, None);
+    if let Some(Json::Object(body)) = response.get_mut("error") {
+        body.insert("last_seq".into(), json!(last_seq));
+    }
+    response
+}
+
 /// An error about the connection rather than a request (`id` null).
 pub fn notice(code: ErrorCode, message: impl Into<String>) -> Json {
     error(&Json::Null, &Error::new(code, message), None)
@@ -262,6 +317,27 @@ mod tests {
             decode(br#"{"id":"a","op":"ping"}"#).unwrap().op,
             Op::Ping
         ));
+        let r = decode(br#"{"id":3,"op":"subscribe","text":"EVENTS","after":1042}"#).unwrap();
+        assert!(matches!(
+            r.op,
+            Op::Subscribe {
+                after: Some(1042),
+                ..
+            }
+        ));
+        let r = decode(br#"{"id":3,"op":"subscribe","text":"EVENTS"}"#).unwrap();
+        assert!(matches!(r.op, Op::Subscribe { after: None, .. }));
+        let r = decode(br#"{"id":4,"op":"unsubscribe","sub":3}"#).unwrap();
+        assert!(matches!(r.op, Op::Unsubscribe { ref sub } if *sub == json!(3)));
+        for bad in [
+            r#"{"id":5,"op":"subscribe","text":"EVENTS","after":-1}"#,
+            r#"{"id":5,"op":"subscribe","text":"EVENTS","after":"7"}"#,
+            r#"{"id":5,"op":"subscribe","text":"EVENTS","after":1.5}"#,
+            r#"{"id":5,"op":"subscribe"}"#,
+            r#"{"id":5,"op":"unsubscribe"}"#,
+        ] {
+            assert_eq!(code(bad).0, json!(5), "{bad}");
+        }
 
         assert_eq!(code("not json").0, Json::Null);
         assert_eq!(code("[1,2]").0, Json::Null);
@@ -290,8 +366,8 @@ mod tests {
 
         #[test]
         fn json_shaped_lines_decode_or_are_invalid(
-            op in "(auth|query|ping|cancel|x)",
-            field in "(id|email|password|text|params|target)",
+            op in "(auth|query|ping|cancel|subscribe|unsubscribe|x)",
+            field in "(id|email|password|text|params|target|after|sub)",
             value in "(1|\"s\"|null|\\[\\]|\\{\\}|true)",
         ) {
             let line = format!("{{\"op\":\"{op}\",\"{field}\":{value}}}");
@@ -326,6 +402,12 @@ mod tests {
         assert_eq!(
             line(&ok(&json!(3), Map::new())),
             b"{\"id\":3,\"ok\":true}\n".to_vec()
+        );
+        assert_eq!(event_prefix(&json!("s")), br#"{"id":"s","event":"#.to_vec());
+        let e = Error::new(ErrorCode::Cancelled, "behind");
+        assert_eq!(
+            subscription_ended(&json!(3), &e, 1042),
+            json!({"id":3,"ok":false,"error":{"code":"CANCELLED","message":"behind","last_seq":1042}})
         );
     }
 }

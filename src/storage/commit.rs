@@ -18,7 +18,8 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::keys::{self, Changed};
+use crate::keys::{self, Changed, Tenant};
+use crate::model::Id;
 use crate::storage::Durability;
 use crate::storage::cache::RecordCache;
 use crate::storage::hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -60,6 +61,24 @@ const PRUNE_AT: usize = 100_000;
 /// The changed records come with the values written (`Committed`), so the
 /// indexer need not read them back.
 pub(crate) type CommitHook = Box<dyn Fn(u64, &Arc<Committed>) + Send + Sync>;
+
+/// Told, by the commit leader, of the events of every durable commit
+/// while `wanted` says so (someone subscribed). Both are called after the
+/// write and before any committer is acknowledged, in commit order; they
+/// must be quick: commits wait. `wanted` is asked after the write, so a
+/// subscriber that registers and then reads the store misses nothing: a
+/// commit it is not told of was written before it registered.
+pub(crate) trait EventHook: Send + Sync {
+    fn wanted(&self) -> bool;
+    fn committed(&self, events: CommittedEvents);
+}
+
+/// The events one commit wrote, in key order (tenant, then event id),
+/// their stored bytes with `seq` in them.
+pub(crate) struct CommittedEvents {
+    pub commit: u64,
+    pub events: Vec<(Tenant, Id, Vec<u8>)>,
+}
 
 /// The searchable records one commit wrote, with their values copied into
 /// one buffer: one allocation per commit, which the indexer thread frees
@@ -126,6 +145,7 @@ pub(crate) struct CommitQueue {
     latest: Mutex<Latest>,
     records: RecordCache,
     hook: OnceLock<CommitHook>,
+    event_hook: OnceLock<Arc<dyn EventHook>>,
     /// The sequence number of the last batch whose hook has run: a reader
     /// whose snapshot is past it waits (`wait_for_hooks`), so no commit it
     /// can see is missing from the derived indexes' pending changes.
@@ -251,6 +271,11 @@ impl CommitQueue {
         self.hooked_seq.fetch_max(latest, Ordering::SeqCst);
     }
 
+    /// Installs the hook that feeds subscriptions (once per database).
+    pub fn set_event_hook(&self, hook: Arc<dyn EventHook>) {
+        let _ = self.event_hook.set(hook);
+    }
+
     /// Waits until every batch up to sequence `seq` has been reported to
     /// the hook. The leader reports right after its write, so this waits
     /// microseconds, and only for a reader that raced a commit; it gives up
@@ -363,6 +388,7 @@ impl CommitQueue {
         let written = Written {
             snapshots,
             commit: None,
+            events: 0,
         };
         if !counted {
             return self.write_batch(rocks, durability, &mut latest, batch, verdicts, written);
@@ -387,6 +413,7 @@ impl CommitQueue {
         };
         let commit = commits + 1;
         batch.insert(keys::commit_seq(), Some(keys::encode_u64(commit)));
+        let events = stamp_events(&mut batch, commit);
         // The index log: which searchable records this commit wrote, in the
         // same atomic batch, so the derived indexes can always catch up.
         let committed = Committed::of(&batch, created);
@@ -399,6 +426,7 @@ impl CommitQueue {
         }
         let written = Written {
             commit: Some((commit, committed)),
+            events,
             ..written
         };
         self.write_batch(rocks, durability, &mut latest, batch, verdicts, written)
@@ -437,13 +465,26 @@ impl CommitQueue {
         match result {
             Ok(seq) => {
                 crate::crashpoint::hit("commit.after_write");
-                let Written { snapshots, commit } = written;
+                let Written {
+                    snapshots,
+                    commit,
+                    events,
+                } = written;
                 if let Some((commit, committed)) = commit {
                     latest.commits = Some(commit);
                     if !committed.is_empty()
                         && let Some(hook) = self.hook.get()
                     {
                         hook(commit, &Arc::new(committed));
+                    }
+                    if events > 0
+                        && let Some(hook) = self.event_hook.get()
+                        && hook.wanted()
+                    {
+                        hook.committed(CommittedEvents {
+                            commit,
+                            events: events_of(&batch, events),
+                        });
                     }
                 }
                 self.hooked_seq.fetch_max(seq, Ordering::SeqCst);
@@ -497,6 +538,37 @@ struct Written {
     /// The commit number and its changed records, with the values the
     /// hook hands on (None for bookkeeping).
     commit: Option<(u64, Committed)>,
+    /// How many events the commit wrote.
+    events: usize,
+}
+
+/// Gives every event record the batch writes its commit number: the
+/// record's `seq` field and its commit-order entry (`keys` family 13).
+/// Returns how many there were.
+fn stamp_events(batch: &mut BTreeMap<Vec<u8>, Option<Vec<u8>>>, commit: u64) -> usize {
+    let mut entries = Vec::new();
+    for (key, value) in batch.range_mut(keys::tenant_data_start()..) {
+        if let (Some((tenant, id)), Some(value)) = (keys::event_of_key(key), value) {
+            keys::stamp_event(value, commit);
+            entries.push(tenant.event_by_seq(commit, id));
+        }
+    }
+    let n = entries.len();
+    for key in entries {
+        batch.insert(key, Some(Vec::new()));
+    }
+    n
+}
+
+/// The event records of a written batch, copied for the event hook.
+fn events_of(batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>, n: usize) -> Vec<(Tenant, Id, Vec<u8>)> {
+    let mut out = Vec::with_capacity(n);
+    for (key, value) in batch.range(keys::tenant_data_start()..) {
+        if let (Some((tenant, id)), Some(value)) = (keys::event_of_key(key), value) {
+            out.push((tenant, id, value.clone()));
+        }
+    }
+    out
 }
 
 impl Tracker {

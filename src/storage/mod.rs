@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{self, FORMAT_VERSION};
 
-pub(crate) use commit::{CommitQueue, Committed};
+pub(crate) use commit::{CommitQueue, Committed, CommittedEvents, EventHook};
 pub(crate) use rocks::Rocks;
 pub use rocks::{options as rocksdb_options, write_options as rocksdb_write_options};
 pub(crate) use txn::PlatformTables;
