@@ -340,23 +340,22 @@ impl Feed {
     /// Ends the subscription for falling behind: what is queued is
     /// dropped, and the consumer is told the last commit it was sent.
     fn cancel(&self, message: &str) {
-        let mut state = self.state.lock();
-        if state.ended.is_some() || state.closed {
-            return;
-        }
-        state.queue.clear();
-        state.live = None;
-        self.over.store(true, Ordering::SeqCst);
-        state.ended = Some(Ended::Cancelled {
-            last_seq: state.sent,
-            message: format!("{message}: resume with \"after\": {}", state.sent),
+        self.end(|sent| Ended::Cancelled {
+            last_seq: sent,
+            message: format!("{message}: resume with \"after\": {sent}"),
         });
-        drop(state);
-        self.room.notify_all();
-        (self.wake)();
     }
 
     fn fail(&self, error: Error) {
+        self.end(|sent| Ended::Failed {
+            last_seq: sent,
+            error,
+        });
+    }
+
+    /// Ends the subscription (once) with what `ended` says, given the last
+    /// commit the consumer was sent; drops what is queued.
+    fn end(&self, ended: impl FnOnce(u64) -> Ended) {
         let mut state = self.state.lock();
         if state.ended.is_some() || state.closed {
             return;
@@ -364,10 +363,7 @@ impl Feed {
         state.queue.clear();
         state.live = None;
         self.over.store(true, Ordering::SeqCst);
-        state.ended = Some(Ended::Failed {
-            last_seq: state.sent,
-            error,
-        });
+        state.ended = Some(ended(state.sent));
         drop(state);
         self.room.notify_all();
         (self.wake)();
