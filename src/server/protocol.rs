@@ -17,11 +17,14 @@ pub struct Request {
     pub op: Op,
 }
 
-/// The operations.
+/// The operations. Unknown fields are ignored.
+#[derive(Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
 pub enum Op {
     Auth(Credentials),
     Query {
         text: String,
+        #[serde(default)]
         params: Map<String, Json>,
     },
     Ping,
@@ -30,8 +33,10 @@ pub enum Op {
     },
     Subscribe {
         text: String,
+        #[serde(default)]
         params: Map<String, Json>,
         /// Resume after this commit.
+        #[serde(default)]
         after: Option<u64>,
     },
     Unsubscribe {
@@ -39,71 +44,39 @@ pub enum Op {
     },
 }
 
-/// How an `auth` request logs in.
+/// How an `auth` request logs in: email and password, or a token.
+#[derive(Deserialize)]
+#[serde(try_from = "AuthFields")]
 pub enum Credentials {
     Password { email: String, password: String },
     Token(String),
 }
 
-/// The operations as they arrive. Unknown fields are ignored.
+/// An `auth` request's fields as they arrive; exactly one way to log in.
 #[derive(Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
-enum WireOp {
-    Auth {
-        email: Option<String>,
-        password: Option<String>,
-        token: Option<String>,
-    },
-    Query {
-        text: String,
-        #[serde(default)]
-        params: Map<String, Json>,
-    },
-    Ping,
-    Cancel {
-        target: Json,
-    },
-    Subscribe {
-        text: String,
-        #[serde(default)]
-        params: Map<String, Json>,
-        /// Resume after this commit.
-        #[serde(default)]
-        after: Option<u64>,
-    },
-    Unsubscribe {
-        sub: Json,
-    },
+struct AuthFields {
+    email: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
 }
 
-impl WireOp {
-    fn into_op(self) -> Result<Op, &'static str> {
-        Ok(match self {
-            WireOp::Auth {
+impl TryFrom<AuthFields> for Credentials {
+    type Error = &'static str;
+
+    fn try_from(fields: AuthFields) -> Result<Credentials, &'static str> {
+        match fields {
+            AuthFields {
                 email: Some(email),
                 password: Some(password),
                 token: None,
-            } => Op::Auth(Credentials::Password { email, password }),
-            WireOp::Auth {
+            } => Ok(Credentials::Password { email, password }),
+            AuthFields {
                 email: None,
                 password: None,
                 token: Some(token),
-            } => Op::Auth(Credentials::Token(token)),
-            WireOp::Auth { .. } => return Err(AUTH_FIELDS),
-            WireOp::Query { text, params } => Op::Query { text, params },
-            WireOp::Ping => Op::Ping,
-            WireOp::Cancel { target } => Op::Cancel { target },
-            WireOp::Subscribe {
-                text,
-                params,
-                after,
-            } => Op::Subscribe {
-                text,
-                params,
-                after,
-            },
-            WireOp::Unsubscribe { sub } => Op::Unsubscribe { sub },
-        })
+            } => Ok(Credentials::Token(token)),
+            _ => Err(AUTH_FIELDS),
+        }
     }
 }
 
@@ -163,7 +136,7 @@ pub fn decode(line: &[u8]) -> Result<Request, BadRequest> {
         Some(_) => return Err(bad(id, "\"op\" is a string".into())),
         None => return Err(bad(id, "the request has no \"op\"".into())),
     };
-    let op = serde_json::from_value::<WireOp>(Json::Object(fields)).map_err(|e| {
+    let op = serde_json::from_value::<Op>(Json::Object(fields)).map_err(|e| {
         let message = match op_name.as_str() {
             // serde quotes wrong values; an auth request's may be a secret.
             "auth" => AUTH_FIELDS.to_string(),
@@ -176,9 +149,6 @@ pub fn decode(line: &[u8]) -> Result<Request, BadRequest> {
         };
         bad(id.clone(), message)
     })?;
-    let op = op
-        .into_op()
-        .map_err(|message| bad(id.clone(), message.into()))?;
     Ok(Request { id, op })
 }
 
