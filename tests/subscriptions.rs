@@ -552,3 +552,65 @@ fn a_subscribed_connection_is_not_idle() {
     let closed = sub.until_closed(Duration::from_secs(5));
     assert_eq!(closed.len(), 1, "{closed:?}");
 }
+
+/// The subscription's end line of `client` (events before it skipped).
+fn subscription_end(client: &mut Client, sub: &Json) -> Json {
+    loop {
+        let line = client.recv();
+        assert_eq!(line["id"], *sub, "{line}");
+        if line.get("error").is_some() {
+            return line;
+        }
+    }
+}
+
+#[test]
+fn revoking_the_token_or_removing_the_person_ends_their_subscriptions_and_sessions() {
+    let server = Server::start(&[]);
+    with_carol(&server);
+    let mut alice = server.login(ALICE, ALICE_PASSWORD);
+    let made = alice.query(1, "CREATE TOKEN \"feed\";");
+    assert_ok(&made);
+    let (token_id, secret) = (
+        made["rows"][0][0].as_str().unwrap().to_string(),
+        made["rows"][0][1].as_str().unwrap().to_string(),
+    );
+    let mut by_token = server.connect();
+    assert_ok(&by_token.call(json!({"id": 0, "op": "auth", "token": secret})));
+    subscribe(&mut by_token, json!("t"), CREATED, None);
+    let mut carol = server.login(CAROL, CAROL_PASSWORD);
+    subscribe(&mut carol, json!("c"), "EVENTS", None);
+    // A bystander's subscription outlives both.
+    let mut bob = server.login(ALICE, ALICE_PASSWORD);
+    subscribe(&mut bob, json!("b"), CREATED, None);
+
+    assert_ok(&alice.query(2, "CREATE THING task \"before\" {};"));
+    let r = alice.query(3, &format!("REVOKE TOKEN {token_id};"));
+    assert_ok(&r);
+    let ended = subscription_end(&mut by_token, &json!("t"));
+    assert_eq!(Client::code(&ended), "NOT_AUTHENTICATED", "{ended}");
+    // The session is over: its next request is refused, then it closes.
+    let r = by_token.call(json!({"id": 9, "op": "query", "text": "WHOAMI;"}));
+    assert_eq!(Client::code(&r), "NOT_AUTHENTICATED", "{r}");
+    assert!(by_token.until_closed(Duration::from_secs(5)).is_empty());
+
+    let who = alice.query(
+        4,
+        &format!("MATCH (p:person) WHERE p.email = \"{CAROL}\" RETURN p.id"),
+    );
+    let carol_id = who["rows"][0][0].as_str().unwrap().to_string();
+    assert_ok(&alice.query(5, &format!("REMOVE PERSON \"{carol_id}\";")));
+    let ended = subscription_end(&mut carol, &json!("c"));
+    assert_eq!(Client::code(&ended), "NOT_AUTHENTICATED", "{ended}");
+    let r = carol.call(json!({"id": 9, "op": "subscribe", "text": CREATED}));
+    assert_eq!(Client::code(&r), "NOT_AUTHENTICATED", "{r}");
+    assert!(carol.until_closed(Duration::from_secs(5)).is_empty());
+
+    assert_ok(&alice.query(6, "CREATE THING task \"after\" {};"));
+    let events = events_until(&mut bob, &json!("b"), "after");
+    let names: Vec<_> = events
+        .iter()
+        .map(|e| e["metadata"]["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("before"), json!("after")]);
+}

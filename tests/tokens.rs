@@ -138,6 +138,33 @@ fn expiry_and_revocation_end_tokens_and_the_sessions_made_with_them() {
 }
 
 #[test]
+fn removing_a_person_ends_their_sessions_and_tokens() {
+    let (_dir, db) = common::open();
+    let admin = common::org(&db, "acme");
+    let ann = common::person(&db, &admin, "ann@acme.io", Role::OrgUser);
+    let bob = common::person(&db, &admin, "bob@acme.io", Role::OrgUser);
+    let (_, secret) = create_token(&ann, "CREATE TOKEN \"ann\";");
+    let by_token = db.login_token(&secret).unwrap();
+    by_token.check_live().unwrap();
+    ann.check_live().unwrap();
+    bob.check_live().unwrap();
+
+    let id = ann.actor().person;
+    run(&admin, &format!("REMOVE PERSON \"{id}\";")).unwrap();
+    for session in [&ann, &by_token] {
+        let e = session.check_live().unwrap_err();
+        assert_eq!(e.code, ErrorCode::NotAuthenticated, "{e}");
+    }
+    // Everybody else goes on, and their verification is cached again.
+    bob.check_live().unwrap();
+    admin.check_live().unwrap();
+    assert_eq!(
+        db.login_token(&secret).err().unwrap().code,
+        ErrorCode::NotAuthenticated
+    );
+}
+
+#[test]
 fn people_see_and_end_their_own_tokens_and_org_owners_all_of_the_orgs() {
     let (_dir, db) = common::open();
     let root_in_acme = common::org(&db, "acme");

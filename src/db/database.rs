@@ -14,7 +14,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::graph::validate::{self, Report};
 use crate::graph::{Actor, Catalog, WriteTxn};
 use crate::keys::{self, Tenant};
-use crate::model::{Clock, Dim, Id, Org, Person, PersonStatus};
+use crate::model::{Clock, Dim, Id, Millis, Org, Person, PersonStatus};
 use crate::ontology::{Role, TypeKind, Vocabulary};
 use crate::search::{IndexReport, Indexes};
 use crate::storage::{Durability, Scope, Storage};
@@ -300,11 +300,27 @@ impl Database {
         }
     }
 
-    /// Whether a token still logs in (for sessions made with it).
-    pub(crate) fn token_is_live(&self, id: Id) -> Result<bool> {
+    /// Until when a token logs in (`Millis::MAX`: no expiry); None if it
+    /// is revoked, expired or gone.
+    pub(crate) fn token_live_until(&self, id: Id) -> Result<Option<Millis>> {
         let txn = self.shared.storage.read(Scope::platform(Tenant::PLATFORM));
         let now = self.shared.catalog.clock().now();
-        Ok(crate::graph::find_token(&txn, id)?.is_some_and(|t| t.is_live(now)))
+        Ok(crate::graph::find_token(&txn, id)?
+            .filter(|t| t.is_live(now))
+            .map(|t| t.expires_at.unwrap_or(Millis::MAX)))
+    }
+
+    /// Whether the actor is still an active person of its org.
+    pub(crate) fn is_member(&self, actor: &Actor) -> Result<bool> {
+        let tenant = actor.org.map_or(Tenant::PLATFORM, Tenant::of_org);
+        let txn = self.shared.storage.read(Scope::platform(Tenant::PLATFORM));
+        match txn.get(&tenant.person(actor.person))? {
+            Some(bytes) => {
+                let person: Person = crate::model::codec::decode("person", &bytes)?;
+                Ok(person.status == PersonStatus::Active)
+            }
+            None => Ok(false),
+        }
     }
 
     fn person_by_id(&self, org: Option<Id>, id: Id) -> Result<Person> {

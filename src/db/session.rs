@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use serde_json::json;
 
 use crate::db::Database;
@@ -10,7 +12,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::graph::props;
 use crate::graph::{Actor, ReadTxn, WriteTxn};
 use crate::keys::Tenant;
-use crate::model::{Id, Knowledge, Org};
+use crate::model::{Id, Knowledge, Millis, Org};
 use crate::ontology::Role;
 use crate::ontology::Vocabulary;
 use crate::search::{Found, Indexes, KnowledgeHit, KnowledgeSearch, NameHit, NameSearch};
@@ -36,6 +38,9 @@ pub struct Session {
     org: Option<Arc<Org>>,
     /// The API token the session logged in with, if any.
     token: Option<Id>,
+    /// The access epoch at which `check_live` last found the session
+    /// live, and until when its token is.
+    verified: Mutex<Option<(u64, Millis)>>,
 }
 
 impl Session {
@@ -45,6 +50,7 @@ impl Session {
             actor,
             org,
             token: None,
+            verified: Mutex::new(None),
         }
     }
 
@@ -55,16 +61,35 @@ impl Session {
         }
     }
 
-    /// Whether the session may go on: the token it logged in with (if
-    /// any) is neither revoked nor expired. `NOT_AUTHENTICATED` if not.
+    /// Whether the session may go on: the person is still a member, and
+    /// the token it logged in with (if any) is neither revoked nor
+    /// expired. Reads the store only after a commit took someone's
+    /// access away (the catalog's access epoch), or once the token's
+    /// expiry has passed.
     pub fn check_live(&self) -> Result<()> {
-        match self.token {
-            Some(id) if !self.db.token_is_live(id)? => Err(Error::new(
-                ErrorCode::NotAuthenticated,
-                "the token this session logged in with was revoked or expired",
-            )),
-            _ => Ok(()),
+        let epoch = self.db.shared().catalog().access_epoch();
+        let now = self.db.shared().catalog().clock().now();
+        let verified = *self.verified.lock();
+        if verified.is_some_and(|(at, until)| at == epoch && now < until) {
+            return Ok(());
         }
+        let until = match self.token {
+            Some(id) => self.db.token_live_until(id)?.ok_or_else(|| {
+                Error::new(
+                    ErrorCode::NotAuthenticated,
+                    "the token this session logged in with was revoked or expired",
+                )
+            })?,
+            None => Millis::MAX,
+        };
+        if !self.db.is_member(&self.actor)? {
+            return Err(Error::new(
+                ErrorCode::NotAuthenticated,
+                "the person this session belongs to was removed",
+            ));
+        }
+        *self.verified.lock() = Some((epoch, until));
+        Ok(())
     }
 
     /// The database (engine use: subscriptions). Not `database`: a
@@ -81,6 +106,7 @@ impl Session {
             actor: self.actor.clone(),
             org,
             token: self.token,
+            verified: Mutex::new(None),
         }
     }
 

@@ -40,6 +40,11 @@ const MAX_IN_FLIGHT_BYTES: usize = 64 << 20;
 /// finishes the commit it is in).
 const CATCH_UP_CHUNK: usize = 512;
 
+/// How often the dispatcher checks that every subscriber may still read:
+/// a subscription ends this long at most after its token is revoked or
+/// expires, or its person is removed.
+const LIVENESS_TICK: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The most events a subscription's queue holds (`--subscription-queue`).
 pub const MAX_QUEUE: usize = 10_000_000;
 
@@ -116,6 +121,13 @@ impl Registry {
         copy.push(feed);
         *list = Arc::new(copy);
         self.count += 1;
+    }
+
+    fn all(&self) -> Vec<Arc<Feed>> {
+        self.by_tenant
+            .values()
+            .flat_map(|l| l.iter().cloned())
+            .collect()
     }
 
     fn remove(&mut self, feed: &Arc<Feed>) {
@@ -197,22 +209,26 @@ fn dispatch(
     in_flight: &AtomicUsize,
     hub: &std::sync::Weak<Hub>,
 ) {
-    while let Ok(message) = rx.recv() {
+    let mut checked = std::time::Instant::now();
+    loop {
+        let message = match rx.recv_timeout(LIVENESS_TICK) {
+            Ok(message) => Some(message),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        if checked.elapsed() >= LIVENESS_TICK {
+            end_the_unauthorized(registry);
+            checked = std::time::Instant::now();
+        }
+        let Some(message) = message else {
+            continue;
+        };
         match message {
             Dispatch::Lost => {
                 if let Some(hub) = hub.upgrade() {
                     hub.lost.store(false, Ordering::SeqCst);
                 }
-                let all: Vec<Arc<Feed>> = {
-                    let mut registry = registry.lock();
-                    let all = registry
-                        .by_tenant
-                        .values()
-                        .flat_map(|l| l.iter().cloned())
-                        .collect();
-                    *registry = Registry::default();
-                    all
-                };
+                let all = std::mem::take(&mut *registry.lock()).all();
                 for feed in all {
                     feed.cancel("the server fell behind delivering events");
                 }
@@ -221,6 +237,17 @@ fn dispatch(
                 deliver(&commit, registry);
                 in_flight.fetch_sub(bytes, Ordering::SeqCst);
             }
+        }
+    }
+}
+
+/// Ends the subscriptions whose session is no longer live (revoked or
+/// expired token, removed person): cheap while nobody's access changed.
+fn end_the_unauthorized(registry: &Mutex<Registry>) {
+    let all = registry.lock().all();
+    for feed in all {
+        if let Err(e) = feed.owner.check_live() {
+            feed.fail(e);
         }
     }
 }
@@ -271,6 +298,8 @@ fn deliver(commit: &CommittedEvents, registry: &Mutex<Registry>) {
 /// reader and its consumer.
 struct Feed {
     tenant: Tenant,
+    /// The subscriber: whether it may still read.
+    owner: Session,
     /// None: the person may read none of what it asks for.
     filter: Option<EventFilter>,
     cap: usize,
@@ -535,6 +564,7 @@ impl Session {
         let hub = db.subscription_hub()?;
         let feed = Arc::new(Feed {
             tenant,
+            owner: self.fork(to.org.clone()),
             filter: to.filter,
             cap: to.queue,
             state: Mutex::new(FeedState {

@@ -1,9 +1,11 @@
 //! The catalog: what every transaction of one database shares from the
 //! engine — the vocabulary in force (built-ins plus the platform owner's
-//! additions, reloaded after a commit that extends it) and the clock that
-//! stamps records and events.
+//! additions, reloaded after a commit that extends it), the clock that
+//! stamps records and events, and the access epoch that tells sessions to
+//! check their credentials again.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
@@ -16,6 +18,9 @@ use crate::storage::{Scope, Storage};
 pub(crate) struct Catalog {
     vocabulary: RwLock<Arc<Vocabulary>>,
     clock: Clock,
+    /// Grows after every commit that revokes a token or removes a person:
+    /// a session verified at the current epoch needs no read to go on.
+    access: AtomicU64,
 }
 
 impl Catalog {
@@ -24,6 +29,7 @@ impl Catalog {
         let catalog = Catalog {
             vocabulary: RwLock::new(Arc::new(Vocabulary::builtin())),
             clock,
+            access: AtomicU64::new(0),
         };
         catalog.reload(storage)?;
         Ok(catalog)
@@ -31,6 +37,16 @@ impl Catalog {
 
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    pub fn access_epoch(&self) -> u64 {
+        self.access.load(Ordering::SeqCst)
+    }
+
+    /// A commit took someone's access away (after it is durable, so a
+    /// session that verifies at the new epoch sees it).
+    pub fn access_changed(&self) {
+        self.access.fetch_add(1, Ordering::SeqCst);
     }
 
     pub fn vocabulary(&self) -> Arc<Vocabulary> {

@@ -98,6 +98,8 @@ pub struct ReadTxn<'a> {
     org: Option<Arc<Org>>,
     vocabulary: Arc<Vocabulary>,
     vocabulary_changed: bool,
+    /// A token was revoked or a person removed: sessions check again.
+    access_changed: bool,
     /// Things and people this transaction created (and did not delete or
     /// remove since), with their tenant. Their ids are new: no stored key
     /// and no other transaction can name them yet. A map, so a bulk load
@@ -169,6 +171,9 @@ impl<'a> WriteTxn<'a> {
         if t.vocabulary_changed {
             t.catalog.reload(storage)?;
         }
+        if t.access_changed {
+            t.catalog.access_changed();
+        }
         Ok(seq)
     }
 
@@ -200,6 +205,7 @@ impl<'a> ReadTxn<'a> {
             actor,
             org: None,
             vocabulary_changed: false,
+            access_changed: false,
             created: FxHashMap::default(),
             triggers: None,
             audits: Vec::new(),

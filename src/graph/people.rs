@@ -155,6 +155,7 @@ impl ReadTxn<'_> {
         let now = self.now();
         person.status = PersonStatus::Removed;
         person.updated_at = now;
+        self.access_changed = true;
         self.store(key, &person, Some(old_len))?;
         // Like a deleted thing, a removed person's edges vanish and end.
         let ended = self.hide_edges_of(id, now)?;

@@ -158,6 +158,7 @@ impl ReadTxn<'_> {
         }
         token.revoked_at = Some(self.now());
         self.put_token(home(token.org), &token)?;
+        self.access_changed = true;
         let meta = props([
             ("action", json!("api_token_revoked")),
             ("token", json!(id)),

@@ -446,12 +446,11 @@ impl Worker {
                     params,
                     cancel,
                 } => {
-                    // A revoked or expired token ends the session here.
+                    // A revoked or expired token, or a removed person, ends
+                    // the session here.
                     if let Err(e) = session.check_live() {
                         self.state.finished(Some(&cancel));
-                        let line = protocol::line(&protocol::error(&id, &e, None));
-                        let _ = self.lines.send(Out::Line(line));
-                        return;
+                        return self.end_session(&id, &e);
                     }
                     let response = query(&session, &mut runner, &id, &text, params, &cancel);
                     self.state.finished(Some(&cancel));
@@ -463,6 +462,10 @@ impl Worker {
                     params,
                     after,
                 } => {
+                    if let Err(e) = session.check_live() {
+                        self.state.finished(None);
+                        return self.end_session(&id, &e);
+                    }
                     let out = match prepare_subscription(&session, &mut runner, params) {
                         Ok(()) => subscriptions.subscribe(
                             &mut runner,
@@ -491,6 +494,13 @@ impl Worker {
                 return;
             }
         }
+    }
+
+    /// Answers request `id` with why the session may not go on; the
+    /// connection then closes.
+    fn end_session(&self, id: &Json, e: &Error) {
+        let line = protocol::line(&protocol::error(id, e, None));
+        let _ = self.lines.send(Out::Line(line));
     }
 
     /// Answers jobs until one logs in; None if the connection ends first.
