@@ -89,7 +89,8 @@ impl Server {
         Self::start_on(dir, data, &[], Some(root_password))
     }
 
-    fn start_on(
+    /// Starts a server on `data` (inside `dir`, kept as long as the server).
+    pub fn start_on(
         dir: tempfile::TempDir,
         data: PathBuf,
         args: &[&str],
