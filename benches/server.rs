@@ -16,8 +16,11 @@
 //! server`; `ONEDB_BENCH_SECONDS` sets each phase's length (default 3).
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+#[path = "common/tcp.rs"]
+mod tcp;
+
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -25,6 +28,7 @@ use onedb::query::run::Runner;
 use onedb::server::Limits;
 use onedb::{Database, Durability, Id, NewToken, Options, Plan, Session};
 use serde_json::{Value as Json, json};
+use tcp::{Conn, start_server};
 
 const POINT_QUERY: &str = "MATCH (t) WHERE t.id = $id RETURN t.id, t.name, t.status";
 const MUTATION: &str =
@@ -56,7 +60,11 @@ fn main() {
     )
     .expect("open");
     let (ids, token) = fixture(&db);
-    let addr = start_server(&db);
+    let limits = Limits {
+        max_connections: 4 * IDLE,
+        ..Limits::default()
+    };
+    let addr = start_server(&db, limits);
     let session = db.session_as("alice@acme.io").expect("alice");
 
     println!("onedb server bench: {seconds} s per phase, {THINGS} things");
@@ -137,38 +145,6 @@ fn fixture(db: &Database) -> (Vec<Id>, String) {
     (ids, token)
 }
 
-/// The server on a thread of this process; its address.
-fn start_server(db: &Database) -> SocketAddr {
-    struct Lines(std::sync::mpsc::Sender<String>);
-    impl Write for Lines {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            let _ = self.0.send(String::from_utf8_lossy(bytes).to_string());
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let (tx, rx) = std::sync::mpsc::channel();
-    let db = db.clone();
-    std::thread::spawn(move || {
-        let limits = Limits {
-            max_connections: 4 * IDLE,
-            ..Limits::default()
-        };
-        onedb::server::serve(db, "127.0.0.1:0", limits, None, &mut Lines(tx)).expect("serve");
-    });
-    let mut text = String::new();
-    while !text.contains('\n') {
-        text.push_str(&rx.recv_timeout(Duration::from_secs(30)).expect("address"));
-    }
-    let addr = text
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("address line");
-    addr.parse().expect("an address")
-}
-
 /// Runs `clients` threads for `phase`; operations per second.
 fn rate(clients: usize, phase: Duration, work: impl Fn(usize, &AtomicBool) -> u64 + Sync) -> f64 {
     let stop = AtomicBool::new(false);
@@ -207,45 +183,6 @@ fn local_points(session: &Session, ids: &[Id], n: usize, stop: &AtomicBool) -> u
         done += 1;
     }
     done
-}
-
-struct Conn {
-    writer: TcpStream,
-    reader: BufReader<TcpStream>,
-}
-
-impl Conn {
-    fn open(addr: SocketAddr, token: &str) -> Conn {
-        let writer = TcpStream::connect(addr).expect("connect");
-        writer.set_nodelay(true).unwrap();
-        let mut c = Conn {
-            reader: BufReader::new(writer.try_clone().unwrap()),
-            writer,
-        };
-        c.send(&json!({"id": 0, "op": "auth", "token": token}));
-        let r = c.recv();
-        assert_eq!(r["ok"], json!(true), "{r}");
-        c
-    }
-
-    fn send(&mut self, request: &Json) {
-        let mut line = request.to_string().into_bytes();
-        line.push(b'\n');
-        self.writer.write_all(&line).expect("send");
-    }
-
-    fn recv_line(&mut self) -> String {
-        let mut line = String::new();
-        assert!(
-            self.reader.read_line(&mut line).expect("recv") > 0,
-            "closed"
-        );
-        line
-    }
-
-    fn recv(&mut self) -> Json {
-        serde_json::from_str(&self.recv_line()).expect("JSON")
-    }
 }
 
 fn point_request(ids: &[Id], k: usize) -> Json {
@@ -316,12 +253,7 @@ fn echo_server(answer: String) -> SocketAddr {
 }
 
 fn echo_client(addr: SocketAddr, ids: &[Id], n: usize, stop: &AtomicBool) -> u64 {
-    let writer = TcpStream::connect(addr).expect("connect");
-    writer.set_nodelay(true).unwrap();
-    let mut c = Conn {
-        reader: BufReader::new(writer.try_clone().unwrap()),
-        writer,
-    };
+    let mut c = Conn::connect(addr);
     let mut done = 0;
     while !stop.load(Ordering::Relaxed) {
         c.send(&point_request(ids, n + done as usize));

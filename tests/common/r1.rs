@@ -18,7 +18,7 @@ use serde_json::json;
 
 pub const SEED: u64 = 0xB0D6E7;
 pub const ORG: &str = "r1";
-const POINT_READ: &str = "MATCH (t) WHERE t.id = $id RETURN t.name";
+pub const POINT_READ: &str = "MATCH (t) WHERE t.id = $id RETURN t.name";
 
 /// One expensive query and its limits.
 pub struct Expensive {
