@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "common/server.rs"]
+mod harness;
 
 use std::io::Write;
 use std::path::Path;
@@ -218,13 +220,16 @@ fn expanded_rows_show_every_value_whole() {
 /// `onedb` on a pseudo-terminal, on `data`, with its history in `history`.
 fn pty(data: &Path, history: &Path, args: &[&str]) -> PtySession {
     let mut command = Command::new(env!("CARGO_BIN_EXE_onedb"));
+    command.arg("--data").arg(data).args(args);
+    on_pty(command, history)
+}
+
+/// `command` on a pseudo-terminal, as a person at a terminal would run it.
+fn on_pty(mut command: Command, history: &Path) -> PtySession {
     command
-        .arg("--data")
-        .arg(data)
-        .args(args)
         .env("ONEDB_HISTORY", history)
         .env("TERM", "xterm")
-        .env("PAGER", "cat")
+        .env("PAGER", "sed 's/^/paged: /'")
         .env_remove("NO_COLOR");
     let options = rexpect::reader::Options::new()
         .timeout_ms(Some(30_000))
@@ -397,4 +402,68 @@ fn progress_shows_on_a_terminal_and_never_in_a_pipe() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn pty_over_tcp_completes_slugs_and_ctrl_c_cancels_on_the_server() {
+    let server = harness::Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.oql");
+    let mut script = String::from("BEGIN;\n");
+    for i in 0..300 {
+        script.push_str(&format!("CREATE THING task \"t{i}\" {{}};\n"));
+    }
+    script.push_str("COMMIT;\nMATCH (t:task) RETURN count(t);\n");
+    std::fs::write(&seed, script).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_onedb"));
+    command
+        .args(["connect", &server.addr.to_string(), "--email", "root"])
+        .env("ONEDB_PASSWORD", harness::ROOT_PASSWORD);
+    let mut p = on_pty(command, &dir.path().join("history"));
+    let prompt = format!("root@{}> ", server.addr);
+    p.exp_string(&prompt).unwrap();
+    // The slugs come from the server.
+    p.send("USE ORG glo").unwrap();
+    p.flush().unwrap();
+    p.send("\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string("globex").unwrap();
+    p.send_line(";").unwrap();
+    p.exp_string(&format!("root@{}/globex> ", server.addr))
+        .unwrap();
+    p.send_line(&format!("\\i {}", seed.display())).unwrap();
+    p.exp_string("| 300 ").unwrap();
+    p.exp_string("1 row").unwrap();
+    p.send_line("MATCH (a:task), (b:task), (c:task) RETURN count(*);")
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    p.send_control('c').unwrap();
+    p.exp_string("error CANCELLED").unwrap();
+    // The connection and the shell go on.
+    p.send_line("SHOW ORGS;").unwrap();
+    p.exp_string("| acme ").unwrap();
+    p.exp_string("2 rows").unwrap();
+    p.send_line("\\q").unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn pty_results_taller_than_the_terminal_go_through_the_pager() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg("stty rows 12 cols 100 && exec \"$0\" --data \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_onedb"))
+        .arg(dir.path().join("data"));
+    let mut p = on_pty(command, &dir.path().join("history"));
+    p.exp_string("onedb> ").unwrap();
+    p.send_line("WHOAMI;").unwrap();
+    p.exp_string("1 row").unwrap();
+    p.send_line("SHOW TYPES;").unwrap();
+    p.exp_string("paged: | thing ").unwrap();
+    p.exp_string("paged: ").unwrap();
+    p.exp_regex("paged: [0-9]+ rows").unwrap();
+    p.send_line("\\q").unwrap();
+    p.exp_eof().unwrap();
 }
