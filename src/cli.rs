@@ -65,6 +65,10 @@ pub enum Command {
         /// Act as this person instead of root.
         #[arg(long = "as", value_name = "EMAIL")]
         as_email: Option<String>,
+        /// Show statements done, their rate and the elapsed time on stderr
+        /// (only when stderr is a terminal).
+        #[arg(long)]
+        progress: bool,
     },
     /// Summarize the data directory: commits, organizations, vocabulary.
     Info,
@@ -225,9 +229,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(email) => db.session_as(&email)?,
                 None => db.local_session()?,
             };
-            let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
             let mut runner = crate::query::run::Runner::new(&session);
-            crate::repl::run(&mut runner, std::io::stdin().lock(), &mut out, interactive)?;
+            shell(&mut runner, &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {
@@ -236,6 +239,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             params,
             keep_going,
             as_email,
+            progress,
         } => {
             let session = match as_email {
                 Some(email) => db.session_as(&email)?,
@@ -249,7 +253,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         .map_err(|e| Error::io(format!("{}: {e}", file.display())))?,
                 ))
             };
-            run_script(&session, input, format, &params, keep_going, &mut out)
+            let script = Script {
+                format,
+                params: &params,
+                keep_going,
+                progress,
+            };
+            run_script_with(&session, input, &script, &mut out)
         }
         Command::Check => check(&db, &mut out),
         Command::Reindex => {
@@ -315,10 +325,19 @@ fn connect(
     };
     let mut remote = Remote::connect(addr, &login)?;
     drop(login);
-    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
-    let mut out = std::io::stdout().lock();
-    crate::repl::run(&mut remote, std::io::stdin().lock(), &mut out, interactive)?;
+    shell(&mut remote, &mut std::io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The shell on `backend`: the line editor on a terminal, else lines of
+/// standard input.
+fn shell(backend: &mut impl crate::repl::Backend, out: &mut impl Write) -> Result<()> {
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let history = crate::repl::editor::history_path();
+        crate::repl::editor::interactive(backend, history.as_deref())
+    } else {
+        crate::repl::run(backend, std::io::stdin().lock(), out, false)
+    }
 }
 
 /// The password of `email`: ONEDB_PASSWORD, or asked on the terminal
@@ -351,8 +370,18 @@ pub fn parse_param(text: &str) -> Result<(String, serde_json::Value)> {
     Ok((name.to_string(), value))
 }
 
-/// Runs a script as it streams in; each result is written and flushed as
-/// soon as its statement finished (so what was printed was acknowledged).
+/// How `onedb run` runs a script.
+pub struct Script<'a> {
+    pub format: Format,
+    /// `--param NAME=JSON`, each bound as `$NAME`.
+    pub params: &'a [String],
+    pub keep_going: bool,
+    /// A progress bar on stderr (drawn only on a terminal).
+    pub progress: bool,
+}
+
+/// Runs a script as it streams in, without a progress bar (see
+/// `run_script_with`).
 pub fn run_script(
     session: &Session,
     input: impl std::io::BufRead,
@@ -361,9 +390,32 @@ pub fn run_script(
     keep_going: bool,
     out: &mut impl Write,
 ) -> Result<ExitCode> {
+    let script = Script {
+        format,
+        params,
+        keep_going,
+        progress: false,
+    };
+    run_script_with(session, input, &script, out)
+}
+
+/// Runs a script as it streams in; each result is written and flushed as
+/// soon as its statement finished (so what was printed was acknowledged).
+pub fn run_script_with(
+    session: &Session,
+    input: impl std::io::BufRead,
+    script: &Script<'_>,
+    out: &mut impl Write,
+) -> Result<ExitCode> {
     use crate::query::{format as fmt, run::Runner, script::ScriptReader};
+    let Script {
+        format, keep_going, ..
+    } = *script;
+    let bar = script
+        .progress
+        .then(|| crate::repl::progress::counter("statements"));
     let mut runner = Runner::new(session);
-    for p in params {
+    for p in script.params {
         let (name, value) = parse_param(p)?;
         runner.set_param(&name, value)?;
     }
@@ -380,7 +432,9 @@ pub fn run_script(
         };
         match (result, format) {
             (Ok(outcome), Format::Json) => writeln!(out, "{}", fmt::json_result(&outcome))?,
-            (Ok(outcome), Format::Table) => write!(out, "{}", fmt::table(&outcome))?,
+            (Ok(outcome), Format::Table) => {
+                write!(out, "{}", crate::repl::table::table(&outcome))?;
+            }
             (Err((located, local)), format) => {
                 failed = true;
                 match format {
@@ -397,9 +451,15 @@ pub fn run_script(
             }
         }
         out.flush()?;
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
         if failed && !keep_going {
             break;
         }
+    }
+    if let Some(bar) = bar {
+        bar.finish();
     }
     if runner.in_block() {
         let e = Error::invalid(

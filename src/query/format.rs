@@ -1,5 +1,6 @@
-//! Printing results: a text table for people, one JSON object per statement
-//! for programs (the same object the TCP protocol sends).
+//! Printing results for programs: one JSON object per statement (the same
+//! object the TCP protocol sends), and errors as text with their caret.
+//! Tables for people are the shell's (`repl::table`).
 
 use serde_json::{Value as Json, json};
 
@@ -19,73 +20,6 @@ pub fn json_error(error: &Error) -> Json {
         map.insert("col".into(), json!(p.col));
     }
     json!({ "error": body })
-}
-
-/// A cell as people read it: strings without quotes, the rest as JSON.
-fn cell(v: &Json) -> String {
-    match v {
-        Json::String(s) => s.clone(),
-        Json::Null => "null".into(),
-        other => other.to_string(),
-    }
-}
-
-/// Columns and rows as an aligned text table, with a row count line.
-pub fn table(outcome: &Outcome) -> String {
-    if outcome.columns.is_empty() {
-        return format!("ok ({} µs)\n", outcome.stats.micros);
-    }
-    let cells: Vec<Vec<String>> = outcome
-        .rows
-        .iter()
-        .map(|r| r.iter().map(cell).collect())
-        .collect();
-    let mut widths: Vec<usize> = outcome.columns.iter().map(|c| c.chars().count()).collect();
-    for row in &cells {
-        for (i, c) in row.iter().enumerate() {
-            if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(c.chars().count()).min(80);
-            }
-        }
-    }
-    let line = |values: &[String]| -> String {
-        let padded: Vec<String> = values
-            .iter()
-            .zip(&widths)
-            .map(|(v, w)| {
-                let shown: String = if v.chars().count() > *w {
-                    v.chars().take(w - 1).chain(['…']).collect()
-                } else {
-                    v.clone()
-                };
-                format!("{shown:<w$}", w = *w)
-            })
-            .collect();
-        format!("| {} |\n", padded.join(" | "))
-    };
-    let rule = format!(
-        "+{}+\n",
-        widths
-            .iter()
-            .map(|w| "-".repeat(w + 2))
-            .collect::<Vec<_>>()
-            .join("+")
-    );
-    let mut out = String::new();
-    out.push_str(&rule);
-    out.push_str(&line(&outcome.columns));
-    out.push_str(&rule);
-    for row in &cells {
-        out.push_str(&line(row));
-    }
-    out.push_str(&rule);
-    let n = outcome.rows.len();
-    out.push_str(&format!(
-        "{n} row{} ({} µs)\n",
-        if n == 1 { "" } else { "s" },
-        outcome.stats.micros
-    ));
-    out
 }
 
 /// An error for people: code, place, message, then `snippet` (the source
@@ -108,19 +42,6 @@ pub fn error_text(error: &Error, snippet: Option<&str>) -> String {
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
-
-    #[test]
-    fn tables_align_and_count_rows() {
-        let o = Outcome {
-            columns: vec!["c.name".into(), "n".into()],
-            rows: vec![vec![json!("Rust"), json!(2)], vec![json!("Go"), json!(10)]],
-            ..Default::default()
-        };
-        let t = table(&o);
-        assert!(t.contains("| c.name | n  |"), "{t}");
-        assert!(t.contains("| Rust   | 2  |"), "{t}");
-        assert!(t.contains("2 rows"), "{t}");
-    }
 
     #[test]
     fn errors_print_code_position_and_caret() {

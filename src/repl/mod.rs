@@ -1,15 +1,26 @@
 //! The shell: reads statements as they are typed, runs each when its `;`
-//! arrives, prints a table or an error with a caret. Generic over its input
-//! and output so tests can drive it, and over what runs the statements: a
-//! local session's runner, or a server (`onedb connect`).
+//! arrives, prints a table or an error with a caret. On a terminal it is a
+//! line editor with history and completion (`editor`); on piped input it
+//! reads lines (`run`). Either way it is generic over what runs the
+//! statements: a local session's runner, or a server (`onedb connect`).
+
+pub mod commands;
+pub mod complete;
+pub mod editor;
+pub mod progress;
+pub mod shell;
+pub mod table;
 
 use std::io::{BufRead, Write};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use crate::error::Result;
 use crate::query::format;
 use crate::query::outcome::Outcome;
 use crate::query::run::Runner;
-use crate::query::script::{ScriptReader, ends_at_boundary};
+use crate::query::script::ends_at_boundary;
+use crate::repl::shell::{Flow, Shell};
 
 /// What the shell runs statements on.
 pub trait Backend {
@@ -21,6 +32,9 @@ pub trait Backend {
     fn describe(&self) -> String;
     /// Whether a `BEGIN` block is open.
     fn in_block(&self) -> bool;
+    /// The flag that, once set (Ctrl-C), stops the running statement with
+    /// `CANCELLED`; the shell clears it before each statement.
+    fn set_cancel(&mut self, flag: Arc<AtomicBool>);
 }
 
 impl Backend for Runner<'_> {
@@ -44,85 +58,86 @@ impl Backend for Runner<'_> {
     fn in_block(&self) -> bool {
         Runner::in_block(self)
     }
+
+    fn set_cancel(&mut self, flag: Arc<AtomicBool>) {
+        Runner::set_cancel(self, Some(flag));
+    }
 }
 
-/// Shell commands that are not OQL (they start with a backslash).
-const HELP: &str = "\
-Type OQL statements ending with ';' (see docs/oql.md), for example:
-  CREATE ORG acme NAME \"Acme Inc\";  USE ORG acme;
-  CREATE THING course \"Rust\" {price: 39};
-  MATCH (c:course) RETURN c.name;
-Shell commands: \\help, \\quit (or end of input).
-";
-
-/// Runs the shell until `\quit` or the end of `input`.
+/// Runs the shell on lines of `input` (piped input, tests) until `\q`
+/// or the end: a statement runs once its `;` has arrived; backslash
+/// commands work at the start of a statement. With `interactive`, it
+/// prints the banner and prompts.
 pub fn run(
-    runner: &mut impl Backend,
+    backend: &mut impl Backend,
     input: impl BufRead,
     out: &mut impl Write,
     interactive: bool,
 ) -> Result<()> {
-    let mut buffer = String::new();
     if interactive {
-        writeln!(
-            out,
-            "onedb {} — {}. \\help for help.",
-            env!("CARGO_PKG_VERSION"),
-            runner.describe()
-        )?;
+        writeln!(out, "{}", banner(backend))?;
     }
+    let mut shell = Shell::new(backend);
+    let mut buffer = String::new();
     let mut lines = input.lines();
     loop {
         if interactive {
-            let prompt = if buffer.trim().is_empty() {
-                runner.prompt()
-            } else {
-                "   ...> ".to_string()
-            };
+            let prompt = prompt(&*shell.backend, &buffer);
             write!(out, "{prompt}")?;
             out.flush()?;
         }
         let Some(line) = lines.next().transpose()? else {
             break;
         };
-        if buffer.trim().is_empty() {
-            match line.trim() {
-                "\\q" | "\\quit" | "exit" | "quit" => break,
-                "\\h" | "\\help" | "help" => {
-                    write!(out, "{HELP}")?;
-                    continue;
-                }
-                _ => {}
+        if buffer.trim().is_empty() && is_command(&line) {
+            match shell.command(&line, out) {
+                Ok(Flow::Quit) => break,
+                Ok(Flow::Go) => {}
+                Err(e) => write!(out, "{}", format::error_text(&e, None))?,
             }
+            continue;
         }
         buffer.push_str(&line);
         buffer.push('\n');
-        if !ends_at_boundary(&buffer) {
-            continue;
+        if ends_at_boundary(&buffer) {
+            let text = std::mem::take(&mut buffer);
+            shell.run_to(text.as_bytes(), out)?;
         }
-        let text = std::mem::take(&mut buffer);
-        for statement in ScriptReader::new(text.as_bytes()) {
-            let shown = match statement {
-                Ok(s) => match runner.execute(&s.text) {
-                    Ok(outcome) => format::table(&outcome),
-                    Err(e) => {
-                        let snippet = e.position.map(|p| p.snippet(&s.text));
-                        format::error_text(&e, snippet.as_deref())
-                    }
-                },
-                Err(e) => format::error_text(&e, None),
-            };
-            write!(out, "{shown}")?;
-        }
-        out.flush()?;
     }
-    if runner.in_block() {
-        writeln!(
-            out,
-            "the session ended inside BEGIN: nothing in the block was committed"
-        )?;
+    if shell.backend.in_block() {
+        writeln!(out, "{UNFINISHED_BLOCK}")?;
     }
     Ok(())
+}
+
+/// Said when the shell ends inside `BEGIN`.
+const UNFINISHED_BLOCK: &str = "the session ended inside BEGIN: nothing in the block was committed";
+
+/// The first line of an interactive shell.
+fn banner(backend: &impl Backend) -> String {
+    format!(
+        "onedb {} — {}. \\help for help.",
+        env!("CARGO_PKG_VERSION"),
+        backend.describe()
+    )
+}
+
+/// Whether a line (at the start of a statement) is a shell command; the
+/// bare words psql and sqlite users type to leave or ask work too.
+fn is_command(line: &str) -> bool {
+    let line = line.trim();
+    line.starts_with('\\') || matches!(line, "exit" | "quit" | "help")
+}
+
+/// The prompt before a line: the backend's before a new statement; a
+/// continuation's `...>` ends under the first one's `>`.
+fn prompt(backend: &impl Backend, buffer: &str) -> String {
+    let first = backend.prompt();
+    if buffer.trim().is_empty() {
+        return first;
+    }
+    let width = table::width(&first).saturating_sub(2).max(3);
+    format!("{:>width$}> ", "...")
 }
 
 #[cfg(test)]

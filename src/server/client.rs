@@ -3,9 +3,11 @@
 //! request at a time; the answer's JSON turns back into the `Outcome` or
 //! `Error` the local runner would have given.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value as Json, json};
 
@@ -25,6 +27,8 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(600);
 /// The longest answer line the client reads (a result of the server's
 /// largest allowed size fits).
 const MAX_ANSWER_BYTES: u64 = 1 << 30;
+/// How often a client waiting for an answer looks at its cancel flag.
+const CANCEL_POLL: Duration = Duration::from_millis(100);
 
 /// A logged-in connection to a server.
 pub struct Remote {
@@ -35,6 +39,8 @@ pub struct Remote {
     org: Option<String>,
     in_block: bool,
     next_id: u64,
+    /// Set by Ctrl-C: the request waiting for its answer is cancelled.
+    cancel: Arc<AtomicBool>,
 }
 
 impl Remote {
@@ -42,7 +48,7 @@ impl Remote {
     pub fn connect(addr: &str, login: &Login) -> Result<Remote> {
         let stream = TcpStream::connect(addr)
             .map_err(|e| Error::io(format!("cannot connect to {addr}: {e}")))?;
-        stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
+        stream.set_read_timeout(Some(CANCEL_POLL))?;
         stream.set_nodelay(true)?;
         let mut remote = Remote {
             reader: BufReader::new(stream.try_clone()?),
@@ -52,6 +58,7 @@ impl Remote {
             org: None,
             in_block: false,
             next_id: 0,
+            cancel: Arc::new(AtomicBool::new(false)),
         };
         let request = match login {
             Login::Password { email, password } => {
@@ -75,13 +82,9 @@ impl Remote {
         if let Json::Object(fields) = &mut request {
             fields.insert("id".into(), json!(id));
         }
-        let mut line = request.to_string().into_bytes();
-        line.push(b'\n');
-        self.writer
-            .write_all(&line)
-            .map_err(|e| Error::io(format!("the server at {} is gone: {e}", self.host)))?;
+        self.send(&request)?;
         loop {
-            let answer = self.read_answer()?;
+            let answer = self.read_answer(id)?;
             // Lines for another id (a notice with id null closes the
             // connection; it is reported as the error it is).
             if answer.get("id") == Some(&json!(id)) || answer.get("id") == Some(&Json::Null) {
@@ -90,13 +93,41 @@ impl Remote {
         }
     }
 
-    fn read_answer(&mut self) -> Result<Map<String, Json>> {
+    fn send(&mut self, request: &Json) -> Result<()> {
+        let mut line = request.to_string().into_bytes();
+        line.push(b'\n');
+        self.writer
+            .write_all(&line)
+            .map_err(|e| Error::io(format!("the server at {} is gone: {e}", self.host)))
+    }
+
+    /// Reads the next answer line; while waiting, a set cancel flag sends
+    /// one `cancel` for request `id` (its answer is skipped by `call`).
+    fn read_answer(&mut self, id: u64) -> Result<Map<String, Json>> {
         let mut line = Vec::new();
-        let read = (&mut self.reader)
-            .take(MAX_ANSWER_BYTES)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| Error::io(format!("reading from {}: {e}", self.host)))?;
-        if read == 0 {
+        let started = Instant::now();
+        let mut cancel_sent = false;
+        loop {
+            let room = MAX_ANSWER_BYTES.saturating_sub(line.len() as u64);
+            // A timed-out read keeps the bytes it already moved into `line`.
+            match (&mut self.reader).take(room).read_until(b'\n', &mut line) {
+                Ok(_) => break,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    if started.elapsed() > ANSWER_TIMEOUT {
+                        return Err(Error::io(format!("{} did not answer", self.host)));
+                    }
+                    if !cancel_sent && self.cancel.load(Ordering::SeqCst) {
+                        cancel_sent = true;
+                        self.next_id += 1;
+                        let cancel = json!({"op": "cancel", "target": id, "id": self.next_id});
+                        self.send(&cancel)?;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(format!("reading from {}: {e}", self.host))),
+            }
+        }
+        if line.is_empty() {
             return Err(Error::io(format!(
                 "the server at {} closed the connection",
                 self.host
@@ -216,5 +247,9 @@ impl Backend for Remote {
 
     fn in_block(&self) -> bool {
         self.in_block
+    }
+
+    fn set_cancel(&mut self, flag: Arc<AtomicBool>) {
+        self.cancel = flag;
     }
 }
