@@ -77,6 +77,26 @@ pub enum Command {
         /// Where the copy goes; must not exist yet.
         dir: PathBuf,
     },
+    /// Write the database, or one org, as JSON lines (docs/dump-format.md)
+    /// from one snapshot. Password and token hashes only with
+    /// --with-secrets.
+    Dump {
+        /// Only this org (by slug).
+        #[arg(long)]
+        org: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Include password hashes and API tokens.
+        #[arg(long)]
+        with_secrets: bool,
+    },
+    /// Load a dump (`-` reads stdin) into a data directory that does not
+    /// hold its orgs yet: all of it, or nothing and the first bad line.
+    Load {
+        /// The dump, or `-` for standard input.
+        file: PathBuf,
+    },
     /// Serve the data directory over TCP (JSON lines, docs/protocol.md)
     /// until SIGINT or SIGTERM. Root's password comes from
     /// ONEDB_ROOT_PASSWORD when set; without one nobody logs in as root.
@@ -207,6 +227,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
     {
         return connect(addr, email.as_deref(), token_file.as_deref());
     }
+    match &cli.command {
+        Some(Command::Dump {
+            org,
+            out,
+            with_secrets,
+        }) => return dump(&cli.data, org.clone(), out.as_deref(), *with_secrets),
+        Some(Command::Load { file }) => return load(&cli.data, file, cli.durability),
+        _ => {}
+    }
     let reindex = matches!(cli.command, Some(Command::Reindex));
     let started = std::time::Instant::now();
     let db = Database::open_with(
@@ -277,7 +306,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             crate::server::serve(db, &args.listen, args.limits(), tls.as_ref(), &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Connect { .. } => Err(Error::invalid("connect runs without a data directory")),
+        Command::Connect { .. } | Command::Dump { .. } | Command::Load { .. } => Err(
+            Error::invalid("this command runs before the database is opened"),
+        ),
         Command::Passwd { email } => {
             let password = match std::env::var("ONEDB_ROOT_PASSWORD") {
                 Ok(p) if email == ROOT_EMAIL => p,
@@ -292,6 +323,88 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Prints a running count on a terminal's stderr (and nothing elsewhere).
+fn progress(what: &'static str) -> impl FnMut(u64) {
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    move |n| {
+        if terminal {
+            eprint!("\r{what}: {n} records");
+        }
+    }
+}
+
+/// `onedb dump`.
+fn dump(
+    data: &std::path::Path,
+    org: Option<String>,
+    out: Option<&std::path::Path>,
+    with_secrets: bool,
+) -> Result<ExitCode> {
+    use crate::transfer::DumpOptions;
+    let options = DumpOptions { org, with_secrets };
+    let mut sink: Box<dyn Write> = match out {
+        Some(path) => Box::new(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(path)
+                .map_err(|e| Error::io(format!("{}: {e}", path.display())))?,
+        )),
+        None => Box::new(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::io::stdout().lock(),
+        )),
+    };
+    let report = crate::transfer::dump(data, &options, &mut sink, &mut progress("dumped"))?;
+    sink.flush()?;
+    if out.is_some() {
+        eprintln!(
+            "dumped {} records (commit {})",
+            report.records, report.commit
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `onedb load`: the dump goes in as one step; then the database is
+/// opened once, which rebuilds its search indexes from the store.
+fn load(
+    data: &std::path::Path,
+    file: &std::path::Path,
+    durability: Durability,
+) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            std::io::stdin().lock(),
+        ))
+    } else {
+        Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            std::fs::File::open(file).map_err(|e| Error::io(format!("{}: {e}", file.display())))?,
+        ))
+    };
+    let report = crate::transfer::load(data, input, &mut progress("loaded"))?;
+    let db = Database::open_with(
+        data,
+        Options {
+            durability,
+            ..Default::default()
+        },
+    )?;
+    db.flush_indexes()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "loaded {} records ({} orgs: {}) as commit {} in {:.1?}",
+        report.records,
+        report.orgs.len(),
+        report.orgs.join(", "),
+        report.commit,
+        started.elapsed()
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `onedb connect`: the shell, over TCP.
