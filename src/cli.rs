@@ -386,6 +386,7 @@ fn load(
         ))
     };
     let report = crate::transfer::load(data, input, &mut progress("loaded"))?;
+    let loaded = started.elapsed();
     let db = Database::open_with(
         data,
         Options {
@@ -397,12 +398,13 @@ fn load(
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "loaded {} records ({} orgs: {}) as commit {} in {:.1?}",
+        "loaded {} records ({} orgs: {}) as commit {} in {:.1?}; search indexes built in {:.1?}",
         report.records,
         report.orgs.len(),
         report.orgs.join(", "),
         report.commit,
-        started.elapsed()
+        loaded,
+        started.elapsed() - loaded
     )?;
     Ok(ExitCode::SUCCESS)
 }

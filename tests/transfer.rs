@@ -383,13 +383,13 @@ fn a_damaged_dump_stops_at_its_line_and_leaves_nothing() {
             "a truncated line",
             edit(thing, &|l| l[..l.len() / 2].to_string()),
             thing,
-            "not a dump line",
+            "EOF while parsing",
         ),
         (
             "a truncated last line",
             dump[..dump.len() - 20].to_string(),
             lines.len(),
-            "not a dump line",
+            "EOF while parsing",
         ),
         (
             "an unknown type",
