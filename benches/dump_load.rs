@@ -31,7 +31,10 @@ const DIM: usize = 32;
 
 fn id(dim: Dim, n: u64) -> Id {
     // Creation-time layout: ids of one dimension sort by n.
-    Id::from_raw(dim, (1_700_000_000_000u128 << 80) | u128::from(n) << 16 | dim as u128)
+    Id::from_raw(
+        dim,
+        (1_700_000_000_000u128 << 80) | u128::from(n) << 16 | dim as u128,
+    )
 }
 
 /// Writes a dump of about `records` records; returns its record count.
@@ -39,7 +42,11 @@ fn write_dump(path: &Path, records: u64) -> u64 {
     let mut rng = StdRng::seed_from_u64(7);
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
     let mut n = 0u64;
-    writeln!(out, r#"{{"onedb_dump":1,"version":"bench","commit":1,"org":null}}"#).unwrap();
+    writeln!(
+        out,
+        r#"{{"onedb_dump":1,"version":"bench","commit":1,"org":null}}"#
+    )
+    .unwrap();
     let orgs = [id(Dim::Org, 1), id(Dim::Org, 2)];
     let per_org = records / 2;
     // 40% things, 30% connections, 20% events, 10% chunks.
@@ -88,7 +95,9 @@ fn write_dump(path: &Path, records: u64) -> u64 {
         }
         for i in 0..per_org / 10 {
             let source = id(Dim::Thing, base + rng.gen_range(0..things));
-            let e: Vec<String> = (0..DIM).map(|_| format!("{:.4}", rng.gen_range(-1.0..1.0f32))).collect();
+            let e: Vec<String> = (0..DIM)
+                .map(|_| format!("{:.4}", rng.gen_range(-1.0..1.0f32)))
+                .collect();
             let k = id(Dim::Knowledge, base + i);
             writeln!(
                 out,
@@ -183,8 +192,7 @@ fn raw_scan(dir: &Path) -> usize {
 
 fn dump(dir: &Path) -> u64 {
     let mut sink = BufWriter::with_capacity(1 << 20, std::io::sink());
-    let report =
-        onedb::transfer::dump(dir, &Default::default(), &mut sink, &mut |_| {}).unwrap();
+    let report = onedb::transfer::dump(dir, &Default::default(), &mut sink, &mut |_| {}).unwrap();
     report.records
 }
 
@@ -248,7 +256,10 @@ fn main() {
     let dump_file = work.path().join("dump.jsonl");
     let n = write_dump(&dump_file, records);
     let size = std::fs::metadata(&dump_file).unwrap().len();
-    println!("dump_load: {n} records, {:.0} MiB of JSON lines", size as f64 / (1 << 20) as f64);
+    println!(
+        "dump_load: {n} records, {:.0} MiB of JSON lines",
+        size as f64 / (1 << 20) as f64
+    );
 
     let loaded = work.path().join("loaded");
     load(&dump_file, &loaded);
@@ -291,7 +302,11 @@ fn main() {
     println!();
     println!("== onedb load/dump vs raw RocksDB (same run, same options, {rounds} rounds) ==");
     line("load (records, index entries)", per(t_load), per(t_raw));
-    line("load + search indexes built", per(t_load + t_index), per(t_raw));
+    line(
+        "load + search indexes built",
+        per(t_load + t_index),
+        per(t_raw),
+    );
     line("dump", per(t_dump), per(t_scan));
     match peak_load_mib(&dump_file, &work.path().join("peak")) {
         Some(mib) => println!(

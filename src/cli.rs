@@ -72,10 +72,21 @@ pub enum Command {
     Check,
     /// Rebuild the search indexes (names and vectors) from the store.
     Reindex,
-    /// Write a consistent copy of the data directory (online).
+    /// Write a consistent copy of the data directory. With --server, the
+    /// running server takes it (as the platform owner, while it serves).
     Backup {
         /// Where the copy goes; must not exist yet.
         dir: PathBuf,
+        /// Ask the server at HOST:PORT that holds the data directory.
+        #[arg(long, value_name = "HOST:PORT")]
+        server: Option<String>,
+        /// Log in to --server as this person (password from ONEDB_PASSWORD
+        /// or asked).
+        #[arg(long, requires = "server", conflicts_with = "token_file")]
+        email: Option<String>,
+        /// Log in to --server with an API token read from this file.
+        #[arg(long, value_name = "FILE", requires = "server")]
+        token_file: Option<PathBuf>,
     },
     /// Write the database, or one org, as JSON lines (docs/dump-format.md)
     /// from one snapshot. Password and token hashes only with
@@ -234,6 +245,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             with_secrets,
         }) => return dump(&cli.data, org.clone(), out.as_deref(), *with_secrets),
         Some(Command::Load { file }) => return load(&cli.data, file, cli.durability),
+        Some(Command::Backup {
+            dir,
+            server: Some(addr),
+            email,
+            token_file,
+        }) => return remote_backup(addr, dir, email.as_deref(), token_file.as_deref()),
         _ => {}
     }
     let reindex = matches!(cli.command, Some(Command::Reindex));
@@ -293,7 +310,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Backup { dir } => {
+        Command::Backup { dir, .. } => {
             db.backup(&dir)?;
             writeln!(out, "backup written to {}", dir.display())?;
             Ok(ExitCode::SUCCESS)
@@ -409,14 +426,48 @@ fn load(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `onedb backup DIR --server ADDR`: the server takes the copy while it
+/// serves (DIR is made absolute here: the server may run elsewhere in the
+/// file system tree).
+fn remote_backup(
+    addr: &str,
+    dir: &std::path::Path,
+    email: Option<&str>,
+    token_file: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    let dir = std::path::absolute(dir)?;
+    let login = remote_login(email, token_file)?;
+    let mut remote = crate::server::client::Remote::connect(addr, &login)?;
+    drop(login);
+    remote.backup(&dir.to_string_lossy())?;
+    writeln!(std::io::stdout(), "backup written to {}", dir.display())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `onedb connect`: the shell, over TCP.
 fn connect(
     addr: &str,
     email: Option<&str>,
     token_file: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
-    use crate::server::client::{Login, Remote};
-    let login = match (email, token_file) {
+    use crate::server::client::Remote;
+    let login = remote_login(email, token_file)?;
+    let mut remote = Remote::connect(addr, &login)?;
+    drop(login);
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let mut out = std::io::stdout().lock();
+    crate::repl::run(&mut remote, std::io::stdin().lock(), &mut out, interactive)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How `connect` and `backup --server` log in: a token file, or an email
+/// and its password.
+fn remote_login(
+    email: Option<&str>,
+    token_file: Option<&std::path::Path>,
+) -> Result<crate::server::client::Login> {
+    use crate::server::client::Login;
+    Ok(match (email, token_file) {
         (_, Some(path)) => {
             let token = std::fs::read_to_string(path)
                 .map_err(|e| Error::io(format!("{}: {e}", path.display())))?;
@@ -426,14 +477,8 @@ fn connect(
             email: email.to_string(),
             password: read_password(email)?,
         },
-        (None, None) => return Err(Error::invalid("connect needs --email or --token-file")),
-    };
-    let mut remote = Remote::connect(addr, &login)?;
-    drop(login);
-    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
-    let mut out = std::io::stdout().lock();
-    crate::repl::run(&mut remote, std::io::stdin().lock(), &mut out, interactive)?;
-    Ok(ExitCode::SUCCESS)
+        (None, None) => return Err(Error::invalid("log in with --email or --token-file")),
+    })
 }
 
 /// The password of `email`: ONEDB_PASSWORD, or asked on the terminal

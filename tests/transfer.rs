@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "common/server.rs"]
+mod harness;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -536,4 +538,102 @@ fn a_killed_load_leaves_the_database_as_it_was() {
         }
         eprintln!("round {round}: killed after {delay:?}, nothing loaded");
     }
+}
+
+/// A backup taken through a serving process while 8 clients write is a
+/// consistent prefix: it opens, passes `onedb check` (usage equals its
+/// recount), and every entity an event names is in it.
+#[test]
+fn a_backup_while_eight_clients_write_is_consistent() {
+    use harness::{ALICE, ALICE_PASSWORD, ROOT_PASSWORD, Server};
+    use serde_json::json;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let server = Server::start(&[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let mut client = server.login(ALICE, ALICE_PASSWORD);
+            let (stop, written) = (stop.clone(), written.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    let text = format!(
+                        "LET $a = CREATE THING task \"w{w} {n}\" {{}}; \
+                         LET $b = CREATE THING task \"w{w} {n}b\" {{}}; \
+                         CONNECT $a -[references]-> $b; UPDATE $b SET STATUS active;"
+                    );
+                    let r = client.call(json!({"id": n, "op": "query", "text": text}));
+                    assert_eq!(r["ok"], json!(true), "{r}");
+                    written.fetch_add(1, Ordering::SeqCst);
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    while written.load(Ordering::SeqCst) < 40 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy");
+    // A person of an org may not take one.
+    let mut alice = server.login(ALICE, ALICE_PASSWORD);
+    let refused = alice.call(json!({"id": 1, "op": "backup", "dir": copy.to_str().unwrap()}));
+    assert_eq!(refused["error"]["code"], json!("FORBIDDEN"), "{refused}");
+    // The command line asks the server, as root, while the writers write.
+    let out = Command::new(env!("CARGO_BIN_EXE_onedb"))
+        .args([
+            "backup",
+            copy.to_str().unwrap(),
+            "--server",
+            &server.addr.to_string(),
+        ])
+        .args(["--email", "root"])
+        .env("ONEDB_PASSWORD", ROOT_PASSWORD)
+        .output()
+        .unwrap();
+    let during = written.load(Ordering::SeqCst);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    while written.load(Ordering::SeqCst) < during + 40 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().unwrap();
+    }
+    check_ok(&copy);
+    let dump = text(&ok(onedb(&copy, &["dump"], None)).stdout);
+    let mut ids = std::collections::HashSet::new();
+    for line in dump.lines().skip(1) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if let Some(id) = v["id"].as_str() {
+            ids.insert(id.to_string());
+        }
+    }
+    let mut events = 0;
+    for line in lines_of_kind(&dump, "event") {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if let Some(target) = v["target"].as_str() {
+            assert!(
+                ids.contains(target),
+                "event {} names {target}, not in the backup",
+                v["id"]
+            );
+        }
+        events += 1;
+    }
+    assert!(events > 40, "{events} events");
+    // The copy is a prefix: the server went on writing after it.
+    let mut server = server;
+    server.kill();
+    let things = |dump: &str| lines_of_kind(dump, "thing").len();
+    let later = text(&ok(onedb(&server.data, &["dump"], None)).stdout);
+    assert!(
+        things(&later) > things(&dump),
+        "{} vs {}",
+        things(&later),
+        things(&dump)
+    );
 }

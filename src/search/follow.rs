@@ -72,9 +72,9 @@ pub(super) fn catch_up(inner: &Inner, storage: &Storage, start: Start) -> Result
     // load`): the name index on a second thread, each from its own read of
     // the same store (nothing writes before the open returns).
     std::thread::scope(|scope| {
-        let names = names_mark.is_none().then(|| {
-            scope.spawn(|| rebuild_names(inner, &platform_read(storage), last))
-        });
+        let names = names_mark
+            .is_none()
+            .then(|| scope.spawn(|| rebuild_names(inner, &platform_read(storage), last)));
         if vectors_mark.is_none() {
             // Rebuilt in memory: durable once the flush below saves it.
             rebuild_vectors(inner, &txn)?;
