@@ -76,10 +76,41 @@ pub enum Command {
     Check,
     /// Rebuild the search indexes (names and vectors) from the store.
     Reindex,
-    /// Write a consistent copy of the data directory (online).
+    /// Write a consistent copy of the data directory. With --server, the
+    /// running server takes it (as the platform owner, while it serves).
     Backup {
         /// Where the copy goes; must not exist yet.
         dir: PathBuf,
+        /// Ask the server at HOST:PORT that holds the data directory.
+        #[arg(long, value_name = "HOST:PORT")]
+        server: Option<String>,
+        /// Log in to --server as this person (password from ONEDB_PASSWORD
+        /// or asked).
+        #[arg(long, requires = "server", conflicts_with = "token_file")]
+        email: Option<String>,
+        /// Log in to --server with an API token read from this file.
+        #[arg(long, value_name = "FILE", requires = "server")]
+        token_file: Option<PathBuf>,
+    },
+    /// Write the database, or one org, as JSON lines (docs/dump-format.md)
+    /// from one snapshot. Password and token hashes only with
+    /// --with-secrets.
+    Dump {
+        /// Only this org (by slug).
+        #[arg(long)]
+        org: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Include password hashes and API tokens.
+        #[arg(long)]
+        with_secrets: bool,
+    },
+    /// Load a dump (`-` reads stdin) into a data directory that does not
+    /// hold its orgs yet: all of it, or nothing and the first bad line.
+    Load {
+        /// The dump, or `-` for standard input.
+        file: PathBuf,
     },
     /// Serve the data directory over TCP (JSON lines, docs/protocol.md)
     /// until SIGINT or SIGTERM. Root's password comes from
@@ -211,6 +242,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
     {
         return connect(addr, email.as_deref(), token_file.as_deref());
     }
+    match &cli.command {
+        Some(Command::Dump {
+            org,
+            out,
+            with_secrets,
+        }) => return dump(&cli.data, org.clone(), out.as_deref(), *with_secrets),
+        Some(Command::Load { file }) => return load(&cli.data, file, cli.durability),
+        Some(Command::Backup {
+            dir,
+            server: Some(addr),
+            email,
+            token_file,
+        }) => return remote_backup(addr, dir, email.as_deref(), token_file.as_deref()),
+        _ => {}
+    }
     let reindex = matches!(cli.command, Some(Command::Reindex));
     let started = std::time::Instant::now();
     let db = Database::open_with(
@@ -274,7 +320,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Backup { dir } => {
+        Command::Backup { dir, .. } => {
             db.backup(&dir)?;
             writeln!(out, "backup written to {}", dir.display())?;
             Ok(ExitCode::SUCCESS)
@@ -287,7 +333,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             crate::server::serve(db, &args.listen, args.limits(), tls.as_ref(), &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Connect { .. } => Err(Error::invalid("connect runs without a data directory")),
+        Command::Connect { .. } | Command::Dump { .. } | Command::Load { .. } => Err(
+            Error::invalid("this command runs before the database is opened"),
+        ),
         Command::Passwd { email } => {
             let password = match std::env::var("ONEDB_ROOT_PASSWORD") {
                 Ok(p) if email == ROOT_EMAIL => p,
@@ -304,14 +352,130 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Prints a running count on a terminal's stderr (and nothing elsewhere).
+fn progress(what: &'static str) -> impl FnMut(u64) {
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    move |n| {
+        if terminal {
+            eprint!("\r{what}: {n} records");
+        }
+    }
+}
+
+/// `onedb dump`.
+fn dump(
+    data: &std::path::Path,
+    org: Option<String>,
+    out: Option<&std::path::Path>,
+    with_secrets: bool,
+) -> Result<ExitCode> {
+    use crate::transfer::DumpOptions;
+    let options = DumpOptions { org, with_secrets };
+    let mut sink: Box<dyn Write> = match out {
+        Some(path) => Box::new(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(path)
+                .map_err(|e| Error::io(format!("{}: {e}", path.display())))?,
+        )),
+        None => Box::new(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::io::stdout().lock(),
+        )),
+    };
+    let report = crate::transfer::dump(data, &options, &mut sink, &mut progress("dumped"))?;
+    sink.flush()?;
+    if out.is_some() {
+        eprintln!(
+            "dumped {} records (commit {})",
+            report.records, report.commit
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `onedb load`: the dump goes in as one step; then the database is
+/// opened once, which rebuilds its search indexes from the store.
+fn load(
+    data: &std::path::Path,
+    file: &std::path::Path,
+    durability: Durability,
+) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            std::io::stdin().lock(),
+        ))
+    } else {
+        Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            std::fs::File::open(file).map_err(|e| Error::io(format!("{}: {e}", file.display())))?,
+        ))
+    };
+    let report = crate::transfer::load(data, input, &mut progress("loaded"))?;
+    let loaded = started.elapsed();
+    let db = Database::open_with(
+        data,
+        Options {
+            durability,
+            ..Default::default()
+        },
+    )?;
+    db.flush_indexes()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "loaded {} records ({} orgs: {}) as commit {} in {:.1?}; search indexes built in {:.1?}",
+        report.records,
+        report.orgs.len(),
+        report.orgs.join(", "),
+        report.commit,
+        loaded,
+        started.elapsed() - loaded
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `onedb backup DIR --server ADDR`: the server takes the copy while it
+/// serves (DIR is made absolute here: the server may run elsewhere in the
+/// file system tree).
+fn remote_backup(
+    addr: &str,
+    dir: &std::path::Path,
+    email: Option<&str>,
+    token_file: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    let dir = std::path::absolute(dir)?;
+    let login = remote_login(email, token_file)?;
+    let mut remote = crate::server::client::Remote::connect(addr, &login)?;
+    drop(login);
+    remote.backup(&dir.to_string_lossy())?;
+    writeln!(std::io::stdout(), "backup written to {}", dir.display())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `onedb connect`: the shell, over TCP.
 fn connect(
     addr: &str,
     email: Option<&str>,
     token_file: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
-    use crate::server::client::{Login, Remote};
-    let login = match (email, token_file) {
+    use crate::server::client::Remote;
+    let login = remote_login(email, token_file)?;
+    let mut remote = Remote::connect(addr, &login)?;
+    drop(login);
+    shell(&mut remote, &mut std::io::stdout().lock())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How `connect` and `backup --server` log in: a token file, or an email
+/// and its password.
+fn remote_login(
+    email: Option<&str>,
+    token_file: Option<&std::path::Path>,
+) -> Result<crate::server::client::Login> {
+    use crate::server::client::Login;
+    Ok(match (email, token_file) {
         (_, Some(path)) => {
             let token = std::fs::read_to_string(path)
                 .map_err(|e| Error::io(format!("{}: {e}", path.display())))?;
@@ -321,12 +485,8 @@ fn connect(
             email: email.to_string(),
             password: read_password(email)?,
         },
-        (None, None) => return Err(Error::invalid("connect needs --email or --token-file")),
-    };
-    let mut remote = Remote::connect(addr, &login)?;
-    drop(login);
-    shell(&mut remote, &mut std::io::stdout().lock())?;
-    Ok(ExitCode::SUCCESS)
+        (None, None) => return Err(Error::invalid("log in with --email or --token-file")),
+    })
 }
 
 /// The shell on `backend`: the line editor on a terminal, else lines of

@@ -26,6 +26,7 @@ pub mod repl;
 mod search;
 pub mod server;
 mod storage;
+pub mod transfer;
 mod vector;
 
 pub use db::{Database, Options, ROOT_EMAIL, Session, Subscription};

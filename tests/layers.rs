@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["vector"],
     &["search"],
     &["db"],
-    &["query"],
+    &["query", "transfer"],
     &["repl"],
     &["server"],
     &["cli"],

@@ -120,6 +120,16 @@ impl Session {
     }
 
     /// The data directory the session works on (for the shell's banner).
+    /// A consistent copy of the whole data directory in `dir` (which must
+    /// not exist), taken while the database serves: a RocksDB checkpoint
+    /// (hard links where it can). The platform owner's alone.
+    pub fn backup(&self, dir: impl AsRef<std::path::Path>) -> Result<()> {
+        if self.actor.role != crate::ontology::Role::PlatformOwner {
+            return Err(Error::forbidden("only the platform owner takes backups"));
+        }
+        self.db.backup(dir)
+    }
+
     pub fn data_dir(&self) -> &std::path::Path {
         self.db.dir()
     }

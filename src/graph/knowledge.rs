@@ -11,7 +11,7 @@ use crate::model::{Dim, Id, JunctionRole, Knowledge, KnowledgeKind};
 use crate::ontology::Grant;
 
 /// The org setting holding the dimension every chunk's embedding must have.
-const EMBEDDING_DIM: &str = "embedding_dim";
+pub(crate) const EMBEDDING_DIM: &str = "embedding_dim";
 
 /// What `CREATE KNOWLEDGE CHUNK|LABEL "text" … FOR x` asks for.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,13 +4,14 @@
 //! entity and its index entries, run triggers, log the event(s), count usage —
 //! inside that one transaction, so it commits whole or not at all.
 
+pub(crate) mod bulk;
 mod catalog;
-mod connections;
+pub(crate) mod connections;
 mod events;
-mod knowledge;
+pub(crate) mod knowledge;
 mod mutation;
-mod orgs;
-mod people;
+pub(crate) mod orgs;
+pub(crate) mod people;
 mod schemas;
 pub(crate) mod things;
 mod tokens;

@@ -25,7 +25,7 @@ pub struct OrgUpdate {
 }
 
 /// Slugs are short lowercase words: letters, digits, `-` and `_`.
-fn check_slug(slug: &str) -> Result<()> {
+pub(crate) fn check_slug(slug: &str) -> Result<()> {
     let ok = !slug.is_empty()
         && slug.len() <= limits::SLUG_BYTES
         && slug

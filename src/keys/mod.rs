@@ -194,7 +194,7 @@ impl Tenant {
         k
     }
 
-    fn family(self, family: Family) -> Vec<u8> {
+    pub(crate) fn family(self, family: Family) -> Vec<u8> {
         let mut k = Vec::with_capacity(64);
         k.push(TENANT);
         k.extend_from_slice(&self.0.to_be_bytes());

@@ -66,20 +66,29 @@ pub(super) fn catch_up(inner: &Inner, storage: &Storage, start: Start) -> Result
     // A watermark past the store's last commit belongs to another history
     // (e.g. a restored backup); one before the pruned log cannot catch up.
     let usable = |mark: Option<u64>, pruned: u64| mark.filter(|m| *m >= pruned && *m <= last);
-    let names_mark = match usable(start.names, names_pruned) {
-        Some(m) => m,
-        None => {
-            rebuild_names(inner, &txn, last)?;
-            last
-        }
-    };
-    let (vectors_mark, vectors_saved) = match usable(start.vectors, vectors_pruned) {
-        Some(m) => (m, m),
-        None => {
+    let names_mark = usable(start.names, names_pruned);
+    let vectors_mark = usable(start.vectors, vectors_pruned);
+    // Rebuilding both (a new or restored directory, or after `onedb
+    // load`): the name index on a second thread, each from its own read of
+    // the same store (nothing writes before the open returns).
+    std::thread::scope(|scope| {
+        let names = names_mark
+            .is_none()
+            .then(|| scope.spawn(|| rebuild_names(inner, &platform_read(storage), last)));
+        if vectors_mark.is_none() {
             // Rebuilt in memory: durable once the flush below saves it.
             rebuild_vectors(inner, &txn)?;
-            (last, 0)
         }
+        match names.map(|h| h.join()) {
+            Some(Ok(done)) => done,
+            Some(Err(_)) => Err(Error::io("the name index rebuild failed")),
+            None => Ok(()),
+        }
+    })?;
+    let names_mark = names_mark.unwrap_or(last);
+    let (vectors_mark, vectors_saved) = match vectors_mark {
+        Some(m) => (m, m),
+        None => (last, 0),
     };
     let from = names_mark.min(vectors_mark) + 1;
     let mut f = inner.follow.lock();

@@ -75,6 +75,12 @@ impl Remote {
         Ok(remote)
     }
 
+    /// Asks the server for a consistent copy of its data directory in
+    /// `dir`, a path on the server's machine (platform owner only).
+    pub fn backup(&mut self, dir: &str) -> Result<()> {
+        self.call(json!({"op": "backup", "dir": dir})).map(|_| ())
+    }
+
     /// Sends one request and reads its answer; the error it carries, if any.
     fn call(&mut self, mut request: Json) -> Result<Map<String, Json>> {
         self.next_id += 1;

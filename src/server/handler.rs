@@ -44,6 +44,10 @@ const LINGER_BYTES: u64 = 64 << 20;
 
 /// What the worker is asked, in arrival order.
 enum Job {
+    Backup {
+        id: Json,
+        dir: String,
+    },
     Auth {
         id: Json,
         credentials: Credentials,
@@ -385,6 +389,13 @@ fn dispatch(line: &[u8], state: &State) -> Option<Job> {
         }) => Some(Job::Unsubscribe { id, sub }),
         Ok(Request {
             id,
+            op: Op::Backup { dir },
+        }) => {
+            state.started();
+            Some(Job::Backup { id, dir })
+        }
+        Ok(Request {
+            id,
             op: Op::Query { text, params },
         }) => {
             let cancel = state.register(&id);
@@ -482,6 +493,15 @@ impl Worker {
                     self.state.finished(None);
                     out
                 }
+                Job::Backup { id, dir } => {
+                    self.state.finished(None);
+                    let done = session.check_live().and_then(|()| session.backup(&dir));
+                    let response = match done {
+                        Ok(()) => protocol::ok(&id, Map::from_iter([("dir".into(), json!(dir))])),
+                        Err(e) => protocol::error(&id, &e, None),
+                    };
+                    Out::Line(protocol::line(&response))
+                }
                 Job::Unsubscribe { id, sub } => {
                     let out = subscriptions.unsubscribe(&id, &sub);
                     self.state
@@ -515,7 +535,7 @@ impl Worker {
                     let e = not_authenticated();
                     (protocol::line(&protocol::error(&id, &e, None)), None)
                 }
-                Job::Subscribe { id, .. } => {
+                Job::Subscribe { id, .. } | Job::Backup { id, .. } => {
                     self.state.finished(None);
                     let e = not_authenticated();
                     (protocol::line(&protocol::error(&id, &e, None)), None)

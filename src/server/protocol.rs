@@ -42,6 +42,11 @@ pub enum Op {
     Unsubscribe {
         sub: Json,
     },
+    /// A consistent copy of the served data directory in `dir`, on the
+    /// server's machine (platform owner only).
+    Backup {
+        dir: String,
+    },
 }
 
 /// How an `auth` request logs in: email and password, or a token.
@@ -93,6 +98,7 @@ impl std::fmt::Debug for Op {
             Op::Cancel { target } => write!(f, "Cancel({target})"),
             Op::Subscribe { text, after, .. } => write!(f, "Subscribe({text:?}, {after:?})"),
             Op::Unsubscribe { sub } => write!(f, "Unsubscribe({sub})"),
+            Op::Backup { dir } => write!(f, "Backup({dir:?})"),
         }
     }
 }

@@ -10,6 +10,7 @@ mod cache;
 mod commit;
 pub(crate) mod hash;
 mod rocks;
+mod stage;
 mod txn;
 
 use std::path::Path;
@@ -22,6 +23,7 @@ use crate::keys::{self, FORMAT_VERSION};
 pub(crate) use commit::{CommitQueue, Committed, CommittedEvents, EventHook};
 pub(crate) use rocks::Rocks;
 pub use rocks::{options as rocksdb_options, write_options as rocksdb_write_options};
+pub(crate) use stage::Stage;
 pub(crate) use txn::PlatformTables;
 pub use txn::{Scan, Scope, Txn};
 
@@ -53,8 +55,12 @@ impl Durability {
     }
 }
 
+/// Where `onedb load` stages its table files, inside the data directory.
+const STAGING_DIR: &str = "load-staging";
+
 pub(crate) struct Storage {
     rocks: Rocks,
+    dir: std::path::PathBuf,
     durability: Durability,
     commits: CommitQueue,
     /// Serializes the process-wide checks of `open` with nothing else; kept
@@ -80,11 +86,17 @@ impl Storage {
         })?;
         let storage = Storage {
             rocks,
+            dir: dir.to_path_buf(),
             durability,
             commits: CommitQueue::default(),
             _open: Mutex::new(()),
         };
         storage.check_format_version()?;
+        // What a killed `onedb load` staged was never part of the database.
+        let staged = storage.dir.join(STAGING_DIR);
+        if staged.exists() {
+            std::fs::remove_dir_all(&staged)?;
+        }
         Ok(storage)
     }
 
@@ -150,6 +162,24 @@ impl Storage {
 
     pub fn checkpoint(&self, dir: &Path) -> Result<()> {
         self.rocks.checkpoint(dir)
+    }
+
+    /// Where a bulk load gathers its entries before `ingest` (beside the
+    /// database, on the same file system, so ingesting moves files).
+    pub fn stage(&self) -> Result<Stage> {
+        Stage::new(self.dir.join(STAGING_DIR))
+    }
+
+    /// Makes everything `stage` gathered part of the database at once: a
+    /// crash before leaves nothing of it, after leaves all of it. Nothing
+    /// else may write meanwhile (`onedb load` holds the directory alone):
+    /// the entries bypass the commit queue and its caches.
+    pub fn ingest(&self, mut stage: Stage) -> Result<()> {
+        let files = stage.finish()?;
+        if !files.is_empty() {
+            self.rocks.ingest(&files)?;
+        }
+        Ok(())
     }
 }
 

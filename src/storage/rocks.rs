@@ -126,6 +126,35 @@ impl Rocks {
         rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(dir)?;
         Ok(())
     }
+
+    /// Makes the sorted files `paths` (written by `write_sst`) part of the
+    /// database in one step: RocksDB adds all of them in one manifest
+    /// write, so a crash leaves either all or none. They may overlap one
+    /// another (they then go to level 0); they are moved, not copied.
+    pub fn ingest(&self, paths: &[std::path::PathBuf]) -> Result<()> {
+        let mut opts = rocksdb::IngestExternalFileOptions::default();
+        opts.set_move_files(true);
+        opts.set_allow_global_seqno(true);
+        opts.set_allow_blocking_flush(true);
+        self.db.ingest_external_file_opts(&opts, paths.to_vec())?;
+        Ok(())
+    }
+}
+
+/// Writes `entries` (ascending keys, each once) to a new sorted table
+/// file at `path`, outside the database, for `Rocks::ingest`.
+pub(crate) fn write_sst<'k>(
+    path: &Path,
+    entries: impl Iterator<Item = (&'k [u8], &'k [u8])>,
+) -> Result<()> {
+    let opts = options();
+    let mut writer = rocksdb::SstFileWriter::create(&opts);
+    writer.open(path)?;
+    for (key, value) in entries {
+        writer.put(key, value)?;
+    }
+    writer.finish()?;
+    Ok(())
 }
 
 /// The write options of a commit: `sync` makes the acknowledgment wait for

@@ -1,0 +1,109 @@
+//! Staging a bulk load (`onedb load`): entries are gathered in memory,
+//! sorted in runs and written as table files beside the database, which
+//! `Storage::ingest` then makes part of it in one atomic step. Until then
+//! the database holds nothing of the load, so a failed or killed load
+//! leaves it exactly as it was (the staging directory is thrown away).
+
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+use crate::error::{Error, Result};
+use crate::storage::rocks::write_sst;
+
+/// Bytes of keys and values (plus bookkeeping) a run gathers before it is
+/// sorted and written; two runs at most are in memory (one being written).
+const RUN_BYTES: usize = 96 << 20;
+/// What a staged entry costs beyond its bytes (two vectors' headers).
+const ENTRY_OVERHEAD: usize = 64;
+
+type Run = Vec<(Vec<u8>, Vec<u8>)>;
+
+pub(crate) struct Stage {
+    dir: PathBuf,
+    run: Run,
+    run_bytes: usize,
+    files: Vec<PathBuf>,
+    /// The run being sorted and written on another thread.
+    writing: Option<JoinHandle<Result<()>>>,
+}
+
+impl Stage {
+    /// A new, empty staging directory at `dir` (a leftover of a killed load
+    /// is removed first).
+    pub(super) fn new(dir: PathBuf) -> Result<Stage> {
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        Ok(Stage {
+            dir,
+            run: Vec::new(),
+            run_bytes: 0,
+            files: Vec::new(),
+            writing: None,
+        })
+    }
+
+    /// Adds one entry. Every key must be staged once.
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
+        self.run_bytes += key.len() + value.len() + ENTRY_OVERHEAD;
+        self.run.push((key, value));
+        if self.run_bytes >= RUN_BYTES {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Sorts the current run and writes it on another thread, after the
+    /// previous one finished.
+    fn spill(&mut self) -> Result<()> {
+        self.wait()?;
+        if self.run.is_empty() {
+            return Ok(());
+        }
+        let run = std::mem::take(&mut self.run);
+        self.run_bytes = 0;
+        let path = self.dir.join(format!("run-{:06}.sst", self.files.len()));
+        self.files.push(path.clone());
+        let handle = std::thread::Builder::new()
+            .name("onedb-stage".into())
+            .spawn(move || write_run(&path, run))
+            .map_err(|e| Error::io(format!("cannot start a staging thread: {e}")))?;
+        self.writing = Some(handle);
+        Ok(())
+    }
+
+    fn wait(&mut self) -> Result<()> {
+        match self.writing.take() {
+            Some(handle) => handle
+                .join()
+                .map_err(|_| Error::io("a staging thread failed"))?,
+            None => Ok(()),
+        }
+    }
+
+    /// Writes what is left; the files to ingest.
+    pub(super) fn finish(&mut self) -> Result<Vec<PathBuf>> {
+        self.spill()?;
+        self.wait()?;
+        Ok(self.files.clone())
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        let _ = self.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn write_run(path: &Path, mut run: Run) -> Result<()> {
+    run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    if let Some(pair) = run.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::invalid(format!(
+            "a bulk load staged the key {:02x?} twice",
+            pair[0].0
+        )));
+    }
+    write_sst(path, run.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
+}
