@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use onedb::query::outcome::{Outcome, Stats};
-use onedb::repl::table::{Format, render};
+use onedb::repl::table::{Format, Style, render};
 use rexpect::session::{PtySession, spawn_with_options};
 use serde_json::json;
 
@@ -113,6 +113,19 @@ fn outcome(columns: &[&str], rows: Vec<Vec<serde_json::Value>>) -> Outcome {
     }
 }
 
+/// A table on an 80-column terminal.
+const TERMINAL: Style = Style {
+    format: Format::Table,
+    expanded: false,
+    width: Some(80),
+};
+
+const EXPANDED: Style = Style {
+    format: Format::Table,
+    expanded: true,
+    width: Some(80),
+};
+
 fn golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/shell")
@@ -176,17 +189,22 @@ fn unicode() -> Outcome {
 
 #[test]
 fn wide_tables_cut_long_cells_with_an_ellipsis() {
-    golden("wide", &render(&wide(), Format::Table, false));
+    golden("wide", &render(&wide(), &TERMINAL));
 }
 
 #[test]
 fn nested_maps_read_as_literals() {
-    golden("nested", &render(&nested(), Format::Table, false));
+    golden("nested", &render(&nested(), &TERMINAL));
 }
 
 #[test]
 fn unicode_cells_align_by_display_width() {
-    golden("unicode", &render(&unicode(), Format::Table, false));
+    // On a 50-column terminal the widest column is cut inside its CJK text.
+    let narrow = Style {
+        width: Some(50),
+        ..TERMINAL
+    };
+    golden("unicode", &render(&unicode(), &narrow));
 }
 
 #[test]
@@ -195,11 +213,7 @@ fn empty_results_and_statements_without_columns() {
     let done = outcome(&[], vec![]);
     golden(
         "empty",
-        &format!(
-            "{}{}",
-            render(&empty, Format::Table, false),
-            render(&done, Format::Table, false)
-        ),
+        &format!("{}{}", render(&empty, &TERMINAL), render(&done, &TERMINAL)),
     );
 }
 
@@ -209,8 +223,8 @@ fn expanded_rows_show_every_value_whole() {
         "expanded",
         &format!(
             "{}{}",
-            render(&wide(), Format::Table, true),
-            render(&nested(), Format::Table, true)
+            render(&wide(), &EXPANDED),
+            render(&nested(), &EXPANDED)
         ),
     );
 }
@@ -293,6 +307,10 @@ fn pty_lines_continue_history_survives_a_restart_and_keeps_no_password() {
         "a password in the history: {saved}"
     );
     assert!(!saved.contains("PASSWORD"), "{saved}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&history).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "only its owner reads the history");
 
     // A new shell: Up recalls the last statement of the previous one.
     let mut p = pty(&data, &history, &[]);
