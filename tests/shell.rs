@@ -321,7 +321,14 @@ fn pty_lines_continue_history_survives_a_restart_and_keeps_no_password() {
     p.send("\r").unwrap();
     p.flush().unwrap();
     p.exp_string("| acme ").unwrap();
-    p.exp_string("onedb> ").unwrap();
+    p.exp_string("1 row").unwrap();
+    // Ctrl-R searches the history; Ctrl-C drops what it found.
+    p.send_control('r').unwrap();
+    p.exp_string("reverse-i-search").unwrap();
+    p.send("THING").unwrap();
+    p.flush().unwrap();
+    p.exp_string("CREATE THING course").unwrap();
+    p.send_control('c').unwrap();
     p.send_line("\\q").unwrap();
     p.exp_eof().unwrap();
 }
@@ -346,6 +353,23 @@ fn pty_tab_completes_types_and_org_slugs_and_errors_show_a_caret() {
     p.flush().unwrap();
     p.exp_string("course").unwrap();
     p.send_line(") RETURN count(c);").unwrap();
+    p.exp_string("1 row").unwrap();
+    // A type the platform owner adds, and a variable, complete at once.
+    p.send_line("CREATE TYPE THING workshop;").unwrap();
+    p.exp_string("ok (").unwrap();
+    p.send_line("LET $budget = 39;").unwrap();
+    p.exp_string("ok (").unwrap();
+    p.send("MATCH (w:worksh").unwrap();
+    p.flush().unwrap();
+    p.send("\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string("workshop").unwrap();
+    p.send(") WHERE w.properties.price < $bud").unwrap();
+    p.flush().unwrap();
+    p.send("\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string("$budget").unwrap();
+    p.send_line(" RETURN count(w);").unwrap();
     p.exp_string("1 row").unwrap();
     // A parse error: the caret under the place.
     p.send_line("MATCH (c:course RETURN c;").unwrap();
