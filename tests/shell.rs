@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use onedb::query::outcome::{Outcome, Stats};
-use onedb::repl::table::{Format, Style, render};
+use onedb::repl::table::{Expanded, Format, Style, render};
 use rexpect::session::{PtySession, spawn_with_options};
 use serde_json::json;
 
@@ -116,13 +116,13 @@ fn outcome(columns: &[&str], rows: Vec<Vec<serde_json::Value>>) -> Outcome {
 /// A table on an 80-column terminal.
 const TERMINAL: Style = Style {
     format: Format::Table,
-    expanded: false,
+    expanded: Expanded::Off,
     width: Some(80),
 };
 
 const EXPANDED: Style = Style {
     format: Format::Table,
-    expanded: true,
+    expanded: Expanded::On,
     width: Some(80),
 };
 
@@ -215,6 +215,16 @@ fn empty_results_and_statements_without_columns() {
         "empty",
         &format!("{}{}", render(&empty, &TERMINAL), render(&done, &TERMINAL)),
     );
+}
+
+#[test]
+fn expanded_auto_only_for_tables_wider_than_the_terminal() {
+    let auto = Style {
+        expanded: Expanded::Auto,
+        ..TERMINAL
+    };
+    assert_eq!(render(&wide(), &auto), render(&wide(), &EXPANDED));
+    assert_eq!(render(&nested(), &auto), render(&nested(), &TERMINAL));
 }
 
 #[test]
@@ -329,6 +339,7 @@ fn pty_lines_continue_history_survives_a_restart_and_keeps_no_password() {
     p.flush().unwrap();
     p.exp_string("CREATE THING course").unwrap();
     p.send_control('c').unwrap();
+    p.exp_string("onedb> ").unwrap();
     p.send_line("\\q").unwrap();
     p.exp_eof().unwrap();
 }
@@ -398,6 +409,7 @@ fn pty_ctrl_c_cancels_a_running_statement_and_ctrl_d_warns_inside_begin() {
     // Ctrl-C on a line being typed drops it.
     p.send("MATCH (broken").unwrap();
     p.flush().unwrap();
+    p.exp_string("MATCH (broken").unwrap();
     p.send_control('c').unwrap();
     p.exp_string("acme> ").unwrap();
     // 27 million combinations: far longer than the moment before Ctrl-C.

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::query::format::error_text;
 use crate::repl::Backend;
 use crate::repl::shell::{Flow, Piece, Shell};
-use crate::repl::table::Format;
+use crate::repl::table::{Expanded, Format};
 
 /// Every command with its one-line help (completion and `\help` read it).
 pub const COMMANDS: &[(&str, &str)] = &[
@@ -23,7 +23,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("format", "table|json|csv  how results are printed"),
     (
         "x",
-        "[on|off]  expanded rows: one line per column, values whole",
+        "[on|off|auto]  expanded rows: one line per column, values whole (auto: when too wide)",
     ),
     ("i", "FILE  run the statements of a script"),
     (
@@ -73,11 +73,17 @@ impl<B: Backend> Shell<'_, B> {
                 note(out, format!("timing is {}", on_off(self.timing)))
             }
             "x" => {
-                self.style.expanded = switch(arg, self.style.expanded)?;
-                note(
-                    out,
-                    format!("expanded rows are {}", on_off(self.style.expanded)),
-                )
+                self.style.expanded = match arg.to_ascii_lowercase().as_str() {
+                    "auto" => Expanded::Auto,
+                    _ if switch(arg, self.style.expanded == Expanded::On)? => Expanded::On,
+                    _ => Expanded::Off,
+                };
+                let now = match self.style.expanded {
+                    Expanded::On => "on",
+                    Expanded::Off => "off",
+                    Expanded::Auto => "auto (for tables wider than the terminal)",
+                };
+                note(out, format!("expanded rows are {now}"))
             }
             "format" => {
                 self.style.format = Format::parse(arg).ok_or_else(|| {

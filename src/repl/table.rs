@@ -44,12 +44,22 @@ impl Format {
     }
 }
 
+/// `\x on|off|auto`: expanded rows always, never, or for tables wider
+/// than the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Expanded {
+    #[default]
+    Off,
+    On,
+    Auto,
+}
+
 /// How the shell prints results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Style {
     pub format: Format,
     /// `\x`: one line per column (tables only).
-    pub expanded: bool,
+    pub expanded: Expanded,
     /// The terminal's width, which tables are cut to fit; None (not a
     /// terminal): never cut.
     pub width: Option<usize>,
@@ -60,8 +70,16 @@ pub fn render(outcome: &Outcome, style: &Style) -> String {
     match style.format {
         Format::Json => format!("{}\n", json_result(outcome)),
         Format::Csv => csv(outcome),
-        Format::Table if style.expanded => expanded_rows(outcome),
-        Format::Table => table(outcome, style.width),
+        Format::Table => {
+            let whole = table(outcome, None);
+            let too_wide = |terminal: usize| whole.lines().any(|l| width(l) > terminal);
+            match style.expanded {
+                Expanded::On => expanded_rows(outcome),
+                Expanded::Auto if style.width.is_some_and(too_wide) => expanded_rows(outcome),
+                _ if style.width.is_some_and(too_wide) => table(outcome, style.width),
+                _ => whole,
+            }
+        }
     }
 }
 
