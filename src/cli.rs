@@ -593,7 +593,7 @@ pub fn run_script_with(
         match (result, format) {
             (Ok(outcome), Format::Json) => writeln!(out, "{}", fmt::json_result(&outcome))?,
             (Ok(outcome), Format::Table) => {
-                write!(out, "{}", crate::repl::table::table(&outcome))?;
+                write!(out, "{}", crate::repl::table::table(&outcome, None))?;
             }
             (Err((located, local)), format) => {
                 failed = true;

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use onedb::query::outcome::{Outcome, Stats};
-use onedb::repl::table::{Format, render};
+use onedb::repl::table::{Expanded, Format, Style, render};
 use rexpect::session::{PtySession, spawn_with_options};
 use serde_json::json;
 
@@ -113,6 +113,19 @@ fn outcome(columns: &[&str], rows: Vec<Vec<serde_json::Value>>) -> Outcome {
     }
 }
 
+/// A table on an 80-column terminal.
+const TERMINAL: Style = Style {
+    format: Format::Table,
+    expanded: Expanded::Off,
+    width: Some(80),
+};
+
+const EXPANDED: Style = Style {
+    format: Format::Table,
+    expanded: Expanded::On,
+    width: Some(80),
+};
+
 fn golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/shell")
@@ -176,17 +189,22 @@ fn unicode() -> Outcome {
 
 #[test]
 fn wide_tables_cut_long_cells_with_an_ellipsis() {
-    golden("wide", &render(&wide(), Format::Table, false));
+    golden("wide", &render(&wide(), &TERMINAL));
 }
 
 #[test]
 fn nested_maps_read_as_literals() {
-    golden("nested", &render(&nested(), Format::Table, false));
+    golden("nested", &render(&nested(), &TERMINAL));
 }
 
 #[test]
 fn unicode_cells_align_by_display_width() {
-    golden("unicode", &render(&unicode(), Format::Table, false));
+    // On a 50-column terminal the widest column is cut inside its CJK text.
+    let narrow = Style {
+        width: Some(50),
+        ..TERMINAL
+    };
+    golden("unicode", &render(&unicode(), &narrow));
 }
 
 #[test]
@@ -195,12 +213,18 @@ fn empty_results_and_statements_without_columns() {
     let done = outcome(&[], vec![]);
     golden(
         "empty",
-        &format!(
-            "{}{}",
-            render(&empty, Format::Table, false),
-            render(&done, Format::Table, false)
-        ),
+        &format!("{}{}", render(&empty, &TERMINAL), render(&done, &TERMINAL)),
     );
+}
+
+#[test]
+fn expanded_auto_only_for_tables_wider_than_the_terminal() {
+    let auto = Style {
+        expanded: Expanded::Auto,
+        ..TERMINAL
+    };
+    assert_eq!(render(&wide(), &auto), render(&wide(), &EXPANDED));
+    assert_eq!(render(&nested(), &auto), render(&nested(), &TERMINAL));
 }
 
 #[test]
@@ -209,8 +233,8 @@ fn expanded_rows_show_every_value_whole() {
         "expanded",
         &format!(
             "{}{}",
-            render(&wide(), Format::Table, true),
-            render(&nested(), Format::Table, true)
+            render(&wide(), &EXPANDED),
+            render(&nested(), &EXPANDED)
         ),
     );
 }
@@ -293,6 +317,10 @@ fn pty_lines_continue_history_survives_a_restart_and_keeps_no_password() {
         "a password in the history: {saved}"
     );
     assert!(!saved.contains("PASSWORD"), "{saved}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&history).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "only its owner reads the history");
 
     // A new shell: Up recalls the last statement of the previous one.
     let mut p = pty(&data, &history, &[]);
@@ -303,6 +331,14 @@ fn pty_lines_continue_history_survives_a_restart_and_keeps_no_password() {
     p.send("\r").unwrap();
     p.flush().unwrap();
     p.exp_string("| acme ").unwrap();
+    p.exp_string("1 row").unwrap();
+    // Ctrl-R searches the history; Ctrl-C drops what it found.
+    p.send_control('r').unwrap();
+    p.exp_string("reverse-i-search").unwrap();
+    p.send("THING").unwrap();
+    p.flush().unwrap();
+    p.exp_string("CREATE THING course").unwrap();
+    p.send_control('c').unwrap();
     p.exp_string("onedb> ").unwrap();
     p.send_line("\\q").unwrap();
     p.exp_eof().unwrap();
@@ -328,6 +364,23 @@ fn pty_tab_completes_types_and_org_slugs_and_errors_show_a_caret() {
     p.flush().unwrap();
     p.exp_string("course").unwrap();
     p.send_line(") RETURN count(c);").unwrap();
+    p.exp_string("1 row").unwrap();
+    // A type the platform owner adds, and a variable, complete at once.
+    p.send_line("CREATE TYPE THING workshop;").unwrap();
+    p.exp_string("ok (").unwrap();
+    p.send_line("LET $budget = 39;").unwrap();
+    p.exp_string("ok (").unwrap();
+    p.send("MATCH (w:worksh").unwrap();
+    p.flush().unwrap();
+    p.send("\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string("workshop").unwrap();
+    p.send(") WHERE w.properties.price < $bud").unwrap();
+    p.flush().unwrap();
+    p.send("\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string("$budget").unwrap();
+    p.send_line(" RETURN count(w);").unwrap();
     p.exp_string("1 row").unwrap();
     // A parse error: the caret under the place.
     p.send_line("MATCH (c:course RETURN c;").unwrap();
@@ -356,6 +409,7 @@ fn pty_ctrl_c_cancels_a_running_statement_and_ctrl_d_warns_inside_begin() {
     // Ctrl-C on a line being typed drops it.
     p.send("MATCH (broken").unwrap();
     p.flush().unwrap();
+    p.exp_string("MATCH (broken").unwrap();
     p.send_control('c').unwrap();
     p.exp_string("acme> ").unwrap();
     // 27 million combinations: far longer than the moment before Ctrl-C.

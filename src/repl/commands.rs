@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::query::format::error_text;
 use crate::repl::Backend;
 use crate::repl::shell::{Flow, Piece, Shell};
-use crate::repl::table::Format;
+use crate::repl::table::{Expanded, Format};
 
 /// Every command with its one-line help (completion and `\help` read it).
 pub const COMMANDS: &[(&str, &str)] = &[
@@ -23,7 +23,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("format", "table|json|csv  how results are printed"),
     (
         "x",
-        "[on|off]  expanded rows: one line per column, values whole",
+        "[on|off|auto]  expanded rows: one line per column, values whole (auto: when too wide)",
     ),
     ("i", "FILE  run the statements of a script"),
     (
@@ -73,14 +73,26 @@ impl<B: Backend> Shell<'_, B> {
                 note(out, format!("timing is {}", on_off(self.timing)))
             }
             "x" => {
-                self.expanded = switch(arg, self.expanded)?;
-                note(out, format!("expanded rows are {}", on_off(self.expanded)))
+                self.style.expanded = match arg.to_ascii_lowercase().as_str() {
+                    "auto" => Expanded::Auto,
+                    _ if switch(arg, self.style.expanded == Expanded::On)? => Expanded::On,
+                    _ => Expanded::Off,
+                };
+                let now = match self.style.expanded {
+                    Expanded::On => "on",
+                    Expanded::Off => "off",
+                    Expanded::Auto => "auto (for tables wider than the terminal)",
+                };
+                note(out, format!("expanded rows are {now}"))
             }
             "format" => {
-                self.format = Format::parse(arg).ok_or_else(|| {
+                self.style.format = Format::parse(arg).ok_or_else(|| {
                     Error::invalid(format!("\\format takes table, json or csv, not {arg:?}"))
                 })?;
-                note(out, format!("results print as {}", self.format.as_str()))
+                note(
+                    out,
+                    format!("results print as {}", self.style.format.as_str()),
+                )
             }
             "o" if arg.is_empty() => {
                 self.output = None;
@@ -139,7 +151,7 @@ impl<B: Backend> Shell<'_, B> {
             Ok(mut outcome) => {
                 outcome.rows.retain(|row| keep(row));
                 outcome.stats.rows = outcome.rows.len();
-                let shown = crate::repl::table::render(&outcome, self.format, self.expanded);
+                let shown = crate::repl::table::render(&outcome, &self.style);
                 self.deliver(Piece::Result(shown), out)?;
             }
             Err(e) => self.deliver(Piece::Message(error_text(&e, None)), out)?,
@@ -177,11 +189,15 @@ fn help() -> String {
     text
 }
 
-/// `\help STATEMENT`: the syntax lines of docs/oql.md that start with the
-/// statement's words (with what they do), else the section of that name.
+/// `\help STATEMENT`: the section of docs/oql.md of that name (`MATCH`,
+/// `SEARCH`), else the syntax lines that start with the statement's words
+/// (with what they do).
 fn statement_help(topic: &str) -> String {
     let topic = topic.split_whitespace().collect::<Vec<_>>().join(" ");
     let wanted = topic.to_ascii_uppercase();
+    if let Some(section) = section(&wanted) {
+        return section;
+    }
     let mut found = String::new();
     let mut heading = "";
     let mut in_code = false;
@@ -216,23 +232,25 @@ fn statement_help(topic: &str) -> String {
     if !found.is_empty() {
         return found.trim_end().to_string();
     }
-    section(&wanted).unwrap_or_else(|| {
-        let topics: Vec<&str> = REFERENCE
-            .lines()
-            .filter_map(|l| l.strip_prefix("## "))
-            .collect();
-        format!(
-            "no help for {topic}; sections of docs/oql.md: {}",
-            topics.join(", ")
-        )
-    })
+    let topics: Vec<&str> = REFERENCE
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .collect();
+    format!(
+        "no help for {topic}; sections of docs/oql.md: {}",
+        topics.join(", ")
+    )
 }
 
-/// The section of docs/oql.md whose heading starts with `wanted`.
+/// The section of docs/oql.md whose heading starts with the words of
+/// `wanted`.
 fn section(wanted: &str) -> Option<String> {
     let mut lines = REFERENCE.lines().skip_while(|l| {
-        let heading = l.trim_start_matches('#');
-        !(l.starts_with('#') && heading.trim().to_ascii_uppercase().starts_with(wanted))
+        let heading = l.trim_start_matches('#').trim().to_ascii_uppercase();
+        let whole_words = heading
+            .strip_prefix(wanted)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '));
+        !(l.starts_with('#') && whole_words)
     });
     let first = lines.next()?;
     let level = first.len() - first.trim_start_matches('#').len();

@@ -128,6 +128,8 @@ pub fn interactive(backend: &mut impl Backend, history: Option<&Path>) -> Result
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(editor_error(e)),
         };
+        // A Ctrl-C that came after the last statement ended cancels nothing.
+        cancel.store(false, Ordering::SeqCst);
         if buffer.trim().is_empty() && is_command(&line) {
             remember(&mut editor, history, line.trim())?;
             match shell.command(&line, &mut out) {
@@ -144,14 +146,20 @@ pub fn interactive(backend: &mut impl Backend, history: Option<&Path>) -> Result
         }
         let text = std::mem::take(&mut buffer);
         remember(&mut editor, history, text.trim())?;
-        cancel.store(false, Ordering::SeqCst);
+        // Measured for each statement: the terminal may have been resized.
+        let size = editor.dimensions();
+        shell.style.width = size.map(|(columns, _)| usize::from(columns));
         let mut pieces = Vec::new();
         shell.run_script(text.as_bytes(), &mut |p| {
             pieces.push(p);
             Ok(())
         })?;
-        let rows = editor.dimensions().map(|(_, rows)| usize::from(rows));
-        show(&mut shell, pieces, &mut out, rows)?;
+        show(
+            &mut shell,
+            pieces,
+            &mut out,
+            size.map(|(_, rows)| usize::from(rows)),
+        )?;
         if let Some(helper) = editor.helper_mut() {
             helper.words.clone_from(&shell.words);
         }
@@ -174,19 +182,10 @@ fn remember(
     }
     editor.add_history_entry(entry).map_err(editor_error)?;
     if let Some(path) = history {
+        // rustyline makes the file readable by its owner only.
         editor.append_history(path).map_err(editor_error)?;
-        restrict(path);
     }
     Ok(())
-}
-
-/// The history holds what people typed: only they may read it.
-fn restrict(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-    }
 }
 
 /// Shows what the statements printed: through `$PAGER` when it is taller

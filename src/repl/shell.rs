@@ -7,12 +7,12 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::query::format::error_text;
 use crate::query::script::ScriptReader;
 use crate::repl::Backend;
 use crate::repl::complete::Words;
-use crate::repl::table::{Format, render};
+use crate::repl::table::{Style, render};
 
 /// What running input printed, in order: results (which `\o` sends to its
 /// file) and messages (errors, timings: always to the terminal).
@@ -20,6 +20,13 @@ use crate::repl::table::{Format, render};
 pub enum Piece {
     Result(String),
     Message(String),
+}
+
+/// How a statement ended, for the statements after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    Done,
+    Cancelled,
 }
 
 /// Whether the shell goes on after a command.
@@ -32,8 +39,7 @@ pub enum Flow {
 /// A shell session on a backend.
 pub struct Shell<'b, B: Backend> {
     pub(crate) backend: &'b mut B,
-    pub(crate) format: Format,
-    pub(crate) expanded: bool,
+    pub(crate) style: Style,
     pub(crate) timing: bool,
     /// `\o FILE`: where results go instead of the terminal.
     pub(crate) output: Option<(PathBuf, File)>,
@@ -44,8 +50,7 @@ impl<'b, B: Backend> Shell<'b, B> {
     pub fn new(backend: &'b mut B) -> Self {
         Shell {
             backend,
-            format: Format::Table,
-            expanded: false,
+            style: Style::default(),
             timing: false,
             output: None,
             words: Words::default(),
@@ -66,7 +71,12 @@ impl<'b, B: Backend> Shell<'b, B> {
     ) -> Result<()> {
         for statement in ScriptReader::new(input) {
             match statement {
-                Ok(s) => self.run_statement(&s.text, sink)?,
+                Ok(s) => {
+                    if self.run_statement(&s.text, sink)? == Ran::Cancelled {
+                        // Ctrl-C stops the input, not only its statement.
+                        return Ok(());
+                    }
+                }
                 Err(e) => sink(Piece::Message(error_text(&e, None)))?,
             }
         }
@@ -78,19 +88,23 @@ impl<'b, B: Backend> Shell<'b, B> {
         &mut self,
         text: &str,
         sink: &mut dyn FnMut(Piece) -> Result<()>,
-    ) -> Result<()> {
+    ) -> Result<Ran> {
+        let mut ran = Ran::Done;
         let started = Instant::now();
         let result = self.backend.execute(text);
         let elapsed = started.elapsed();
         match result {
             Ok(outcome) => {
-                sink(Piece::Result(render(&outcome, self.format, self.expanded)))?;
+                sink(Piece::Result(render(&outcome, &self.style)))?;
                 self.words.learn(text);
                 if changes_words(text) {
                     self.refresh_words();
                 }
             }
             Err(e) => {
+                if e.code == ErrorCode::Cancelled {
+                    ran = Ran::Cancelled;
+                }
                 let snippet = e.position.map(|p| p.snippet(text));
                 sink(Piece::Message(error_text(&e, snippet.as_deref())))?;
             }
@@ -101,7 +115,7 @@ impl<'b, B: Backend> Shell<'b, B> {
                 elapsed.as_secs_f64() * 1000.0
             )))?;
         }
-        Ok(())
+        Ok(ran)
     }
 
     /// Runs the statements of `input` and writes what each printed as

@@ -1,7 +1,9 @@
 //! Results as people read them: aligned tables measured in terminal
 //! columns (CJK and emoji take two), nested maps and lists written as OQL
-//! literals, long cells cut with an ellipsis; expanded rows (`\x`) that
-//! show every value whole; CSV; and the JSON of `--format json`.
+//! literals, the widest cells cut with an ellipsis so a table fits the
+//! terminal (never when there is no terminal: piped output is whole);
+//! expanded rows (`\x`) that show every value whole; CSV; and the JSON of
+//! `--format json`.
 
 use std::fmt::Write as _;
 
@@ -11,8 +13,8 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use crate::query::format::json_result;
 use crate::query::outcome::Outcome;
 
-/// Terminal columns a table cell may take before it is cut with `…`.
-pub const MAX_CELL: usize = 40;
+/// Columns a cut column keeps at least.
+const MIN_COLUMN: usize = 8;
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,13 +44,42 @@ impl Format {
     }
 }
 
-/// One statement's outcome in `format` (`expanded` applies to tables).
-pub fn render(outcome: &Outcome, format: Format, expanded: bool) -> String {
-    match format {
+/// `\x on|off|auto`: expanded rows always, never, or for tables wider
+/// than the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Expanded {
+    #[default]
+    Off,
+    On,
+    Auto,
+}
+
+/// How the shell prints results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Style {
+    pub format: Format,
+    /// `\x`: one line per column (tables only).
+    pub expanded: Expanded,
+    /// The terminal's width, which tables are cut to fit; None (not a
+    /// terminal): never cut.
+    pub width: Option<usize>,
+}
+
+/// One statement's outcome in `style`.
+pub fn render(outcome: &Outcome, style: &Style) -> String {
+    match style.format {
         Format::Json => format!("{}\n", json_result(outcome)),
         Format::Csv => csv(outcome),
-        Format::Table if expanded => expanded_rows(outcome),
-        Format::Table => table(outcome),
+        Format::Table => {
+            let whole = table(outcome, None);
+            let too_wide = |terminal: usize| whole.lines().any(|l| width(l) > terminal);
+            match style.expanded {
+                Expanded::On => expanded_rows(outcome),
+                Expanded::Auto if style.width.is_some_and(too_wide) => expanded_rows(outcome),
+                _ if style.width.is_some_and(too_wide) => table(outcome, style.width),
+                _ => whole,
+            }
+        }
     }
 }
 
@@ -147,17 +178,17 @@ fn footer(outcome: &Outcome) -> String {
     )
 }
 
-/// Columns and rows as an aligned text table, with a row count line.
-pub fn table(outcome: &Outcome) -> String {
+/// Columns and rows as an aligned text table, with a row count line; with
+/// a `terminal` width, the widest columns are cut until the table fits.
+pub fn table(outcome: &Outcome, terminal: Option<usize>) -> String {
     if outcome.columns.is_empty() {
         return format!("ok ({} µs)\n", outcome.stats.micros);
     }
-    let shown = |text: &str| fit(&one_line(text), MAX_CELL);
-    let header: Vec<String> = outcome.columns.iter().map(|c| shown(c)).collect();
+    let header: Vec<String> = outcome.columns.iter().map(|c| one_line(c)).collect();
     let cells: Vec<Vec<String>> = outcome
         .rows
         .iter()
-        .map(|r| r.iter().map(|v| shown(&cell(v))).collect())
+        .map(|r| r.iter().map(|v| one_line(&cell(v))).collect())
         .collect();
     let mut widths: Vec<usize> = header.iter().map(|c| width(c)).collect();
     for row in &cells {
@@ -165,11 +196,14 @@ pub fn table(outcome: &Outcome) -> String {
             *w = (*w).max(width(c));
         }
     }
+    if let Some(terminal) = terminal {
+        shrink(&mut widths, terminal);
+    }
     let line = |values: &[String]| -> String {
         let padded: Vec<String> = widths
             .iter()
             .enumerate()
-            .map(|(i, w)| pad(values.get(i).map_or("", String::as_str), *w))
+            .map(|(i, w)| pad(&fit(values.get(i).map_or("", String::as_str), *w), *w))
             .collect();
         format!("| {} |\n", padded.join(" | "))
     };
@@ -193,11 +227,25 @@ pub fn table(outcome: &Outcome) -> String {
     out
 }
 
+/// Narrows the widest column, one column of text at a time, until a table
+/// of `widths` fits `terminal` columns (or every column is down to
+/// `MIN_COLUMN`).
+fn shrink(widths: &mut [usize], terminal: usize) {
+    // `| a | b |`: three columns of border per column, one more at the end.
+    let total = |widths: &[usize]| widths.iter().map(|w| w + 3).sum::<usize>() + 1;
+    while total(widths) > terminal {
+        let Some(widest) = widths.iter_mut().filter(|w| **w > MIN_COLUMN).max() else {
+            return;
+        };
+        *widest -= 1;
+    }
+}
+
 /// `\x`: one block per row, a column name and its whole value per line
 /// (a value's own line breaks continue under the value).
 pub fn expanded_rows(outcome: &Outcome) -> String {
     if outcome.columns.is_empty() {
-        return table(outcome);
+        return table(outcome, None);
     }
     let names: Vec<String> = outcome.columns.iter().map(|c| one_line(c)).collect();
     let name_width = names.iter().map(|n| width(n)).max().unwrap_or(0);
@@ -266,7 +314,7 @@ mod tests {
             &["c.name", "n"],
             vec![vec![json!("Rust"), json!(2)], vec![json!("Go"), json!(10)]],
         );
-        let t = table(&o);
+        let t = table(&o, None);
         assert!(t.contains("| c.name | n  |"), "{t}");
         assert!(t.contains("| Rust   | 2  |"), "{t}");
         assert!(t.contains("2 rows"), "{t}");
@@ -280,6 +328,16 @@ mod tests {
         assert_eq!(cut, "東東東東…");
         assert!(width(&cut) <= 9);
         assert_eq!(fit("short", 9), "short");
+    }
+
+    #[test]
+    fn tables_are_cut_to_the_terminal_only_when_there_is_one() {
+        let long = "x".repeat(100);
+        let o = outcome(&["a", "b"], vec![vec![json!(long), json!("short")]]);
+        assert!(table(&o, None).contains(&long));
+        let cut = table(&o, Some(40));
+        assert!(cut.lines().all(|l| width(l) <= 40), "{cut}");
+        assert!(cut.contains("x… | short |"), "{cut}");
     }
 
     #[test]
