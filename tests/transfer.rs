@@ -144,6 +144,16 @@ struct Fixture {
     _dir: tempfile::TempDir,
     data: PathBuf,
     dump: Vec<u8>,
+    /// One process at a time may hold the data directory.
+    busy: std::sync::Mutex<()>,
+}
+
+impl Fixture {
+    /// The binary on the fixture's data directory (tests run in parallel).
+    fn onedb(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let _turn = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        ok(onedb(&self.data, args, stdin))
+    }
 }
 
 fn fixture() -> &'static Fixture {
@@ -165,6 +175,7 @@ fn fixture() -> &'static Fixture {
             _dir: dir,
             data,
             dump,
+            busy: Default::default(),
         }
     })
 }
@@ -181,7 +192,7 @@ fn lines_of_kind<'d>(dump: &'d str, kind: &str) -> Vec<&'d str> {
 }
 
 /// Seeded queries whose answers must survive a round trip (timings cut).
-fn answers(data: &Path) -> String {
+fn answers(run: impl FnOnce(&[&str], Option<&[u8]>) -> Output) -> String {
     let script = r#"
 USE ORG acme;
 MATCH (c:course) RETURN c.status, count(c) ORDER BY c.status;
@@ -196,11 +207,7 @@ USE ORG globex;
 MATCH (x)-[:part_of]->(g) RETURN g.name, count(x);
 SEARCH THINGS "renamed" LIMIT 10;
 "#;
-    let out = ok(onedb(
-        data,
-        &["run", "-", "--format", "json"],
-        Some(script.as_bytes()),
-    ));
+    let out = run(&["run", "-", "--format", "json"], Some(script.as_bytes()));
     let mut cleaned = String::new();
     for line in text(&out.stdout).lines() {
         let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -250,7 +257,10 @@ fn a_round_trip_gives_the_same_bytes_and_answers() {
     let again = ok(onedb(&copy, &["dump", "--with-secrets"], None)).stdout;
     assert!(body(&again) == body(&f.dump), "the second dump differs");
     check_ok(&copy);
-    assert_eq!(answers(&f.data), answers(&copy));
+    assert_eq!(
+        answers(|args, stdin| f.onedb(args, stdin)),
+        answers(|args, stdin| ok(onedb(&copy, args, stdin)))
+    );
     // The load's commit is past every loaded event's seq: new events follow.
     let header: serde_json::Value =
         serde_json::from_slice(&again[..again.iter().position(|b| *b == b'\n').unwrap()]).unwrap();
@@ -263,7 +273,7 @@ fn a_round_trip_gives_the_same_bytes_and_answers() {
 #[test]
 fn without_secrets_no_hash_leaves() {
     let f = fixture();
-    let out = ok(onedb(&f.data, &["dump"], None)).stdout;
+    let out = f.onedb(&["dump"], None).stdout;
     let dump = text(&out);
     assert!(text(&f.dump).contains("\"passwordHash\""));
     assert!(
@@ -273,14 +283,14 @@ fn without_secrets_no_hash_leaves() {
     assert!(!dump.contains("\"hash\""), "a token hash in the dump");
     assert!(lines_of_kind(&dump, "token").is_empty());
     // Two dumps of the same data are the same bytes.
-    let second = ok(onedb(&f.data, &["dump", "--out", "/dev/stdout"], None)).stdout;
+    let second = f.onedb(&["dump", "--out", "/dev/stdout"], None).stdout;
     assert!(second == out);
 }
 
 #[test]
 fn one_org_moves_into_a_database_that_lacks_it() {
     let f = fixture();
-    let dump = ok(onedb(&f.data, &["dump", "--org", "globex"], None)).stdout;
+    let dump = f.onedb(&["dump", "--org", "globex"], None).stdout;
     let header = text(&dump).lines().next().unwrap().to_string();
     assert!(header.contains("\"org\":\"globex\""), "{header}");
     let dir = tempfile::tempdir().unwrap();
@@ -501,12 +511,8 @@ fn a_killed_load_leaves_the_database_as_it_was() {
     // directory. Strip it to the two orgs so it loads into `target`.
     std::fs::write(&dump_file, orgs_only(&text(&f.dump))).unwrap();
     let expected_acme = orgs_only(&text(
-        &ok(onedb(
-            &f.data,
-            &["dump", "--org", "acme", "--with-secrets"],
-            None,
-        ))
-        .stdout,
+        &f.onedb(&["dump", "--org", "acme", "--with-secrets"], None)
+            .stdout,
     ));
     for round in 0..6 {
         let delay = Duration::from_millis(rng.gen_range(0..whole.as_millis().max(1) as u64));

@@ -10,11 +10,13 @@ use std::thread::JoinHandle;
 use crate::error::{Error, Result};
 use crate::storage::rocks::write_sst;
 
-/// Bytes of keys and values (plus bookkeeping) a run gathers before it is
-/// sorted and written; two runs at most are in memory (one being written).
-const RUN_BYTES: usize = 96 << 20;
-/// What a staged entry costs beyond its bytes (two vectors' headers).
-const ENTRY_OVERHEAD: usize = 64;
+/// Bytes of keys and values (as allocated, plus bookkeeping) a run gathers
+/// before it is sorted and written; two runs at most are in memory (one
+/// being written), which bounds a load's memory whatever its size.
+const RUN_BYTES: usize = 48 << 20;
+/// What a staged entry costs beyond its buffers (two vectors' headers and
+/// the allocator's own).
+const ENTRY_OVERHEAD: usize = 80;
 
 type Run = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -46,7 +48,7 @@ impl Stage {
 
     /// Adds one entry. Every key must be staged once.
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
-        self.run_bytes += key.len() + value.len() + ENTRY_OVERHEAD;
+        self.run_bytes += key.capacity() + value.capacity() + ENTRY_OVERHEAD;
         self.run.push((key, value));
         if self.run_bytes >= RUN_BYTES {
             self.spill()?;
