@@ -99,13 +99,41 @@ impl Drop for Stage {
     }
 }
 
-fn write_run(path: &Path, mut run: Run) -> Result<()> {
-    run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    if let Some(pair) = run.windows(2).find(|w| w[0].0 == w[1].0) {
+/// The first 32 bytes of a key as four numbers (zero-padded): comparing
+/// them orders keys as their bytes do, except for ties, which the full
+/// keys then break.
+fn head(key: &[u8]) -> [u64; 4] {
+    let mut bytes = [0u8; 32];
+    let n = key.len().min(32);
+    bytes[..n].copy_from_slice(&key[..n]);
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+        u64::from_be_bytes(w)
+    };
+    [word(0), word(1), word(2), word(3)]
+}
+
+fn write_run(path: &Path, run: Run) -> Result<()> {
+    // Sorting small inline heads (32 bytes: a tenant's keys share their
+    // first 17) instead of the keys themselves spares most comparisons two
+    // trips to the heap.
+    let mut order: Vec<([u64; 4], usize)> = run
+        .iter()
+        .enumerate()
+        .map(|(i, (key, _))| (head(key), i))
+        .collect();
+    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| run[a.1].0.cmp(&run[b.1].0)));
+    if let Some(pair) = order.windows(2).find(|w| run[w[0].1].0 == run[w[1].1].0) {
         return Err(Error::invalid(format!(
             "a bulk load staged the key {:02x?} twice",
-            pair[0].0
+            run[pair[0].1].0
         )));
     }
-    write_sst(path, run.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
+    write_sst(
+        path,
+        order
+            .iter()
+            .map(|(_, i)| (run[*i].0.as_slice(), run[*i].1.as_slice())),
+    )
 }

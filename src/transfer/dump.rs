@@ -97,7 +97,7 @@ impl Writer<'_> {
 
     fn count(&mut self) {
         self.records += 1;
-        if self.records % 100_000 == 0 {
+        if self.records.is_multiple_of(100_000) {
             (self.progress)(self.records);
         }
     }

@@ -121,7 +121,7 @@ pub(crate) fn load(
         }
         loader.line(line).map_err(|e| at_line(n, e))?;
         records += 1;
-        if records % 100_000 == 0 {
+        if records.is_multiple_of(100_000) {
             progress(records);
         }
     }
@@ -483,11 +483,12 @@ impl<'s> Loader<'s> {
                 "{id} belongs to another organization: a connection joins two records of one org"
             )));
         }
-        if may_be_global && id.dim() == Dim::Thing {
-            if let Some(bytes) = self.before.get(&Tenant::PLATFORM.thing(id))? {
-                let global: Thing = decode("thing", &bytes)?;
-                return Ok(global.deleted_at.is_some());
-            }
+        if may_be_global
+            && id.dim() == Dim::Thing
+            && let Some(bytes) = self.before.get(&Tenant::PLATFORM.thing(id))?
+        {
+            let global: Thing = decode("thing", &bytes)?;
+            return Ok(global.deleted_at.is_some());
         }
         Err(Error::not_found(format!(
             "{id} is not loaded before the connection that joins it"
