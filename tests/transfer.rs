@@ -375,7 +375,7 @@ fn line_of(dump: &str, needle: &str) -> usize {
 
 #[test]
 fn a_damaged_dump_stops_at_its_line_and_leaves_nothing() {
-    let (_src, _data, dump) = small();
+    let (_src, data, dump) = small();
     let lines: Vec<&str> = dump.lines().collect();
     let thing = line_of(&dump, "\"name\":\"Ownership\"");
     let chunk = line_of(&dump, "\"kind\":\"knowledge\"");
@@ -478,6 +478,16 @@ fn a_damaged_dump_stops_at_its_line_and_leaves_nothing() {
             "{what}: staging left behind"
         );
     }
+    // A whole database's dump holds the platform: not into this one.
+    let whole = ok(onedb(&data, &["dump"], None)).stdout;
+    let out = onedb(&target, &["load", "-"], Some(&whole));
+    assert!(
+        text(&out.stderr)
+            .contains("line 2: a platform record (org null) loads only into a new data directory"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(full_scan(&target) == before);
     // The undamaged dump loads into the same database.
     ok(onedb(&target, &["load", "-"], Some(dump.as_bytes())));
     check_ok(&target);

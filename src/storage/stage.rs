@@ -137,3 +137,69 @@ fn write_run(path: &Path, run: Run) -> Result<()> {
             .map(|(_, i)| (run[*i].0.as_slice(), run[*i].1.as_slice())),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{Durability, Scope, Storage};
+
+    #[test]
+    fn heads_order_keys_as_their_bytes_do() {
+        let mut keys: Vec<Vec<u8>> = vec![
+            vec![2; 40],
+            vec![2; 33],
+            vec![2; 32],
+            vec![2; 31],
+            [vec![2; 31], vec![0]].concat(),
+            [vec![2; 31], vec![0, 0]].concat(),
+            vec![1],
+            vec![],
+            [vec![2; 32], vec![1]].concat(),
+            [vec![2; 17], vec![0xFF]].concat(),
+        ];
+        let mut by_head = keys.clone();
+        by_head.sort_by(|a, b| head(a).cmp(&head(b)).then_with(|| a.cmp(b)));
+        keys.sort();
+        assert_eq!(by_head, keys);
+    }
+
+    #[test]
+    fn a_stage_is_ingested_at_once_and_sorted_across_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path(), Durability::Relaxed).unwrap();
+        let mut stage = storage.stage().unwrap();
+        let key = |n: u32| [vec![2u8; 17], n.to_be_bytes().to_vec()].concat();
+        for n in (0..1000u32).rev() {
+            stage.put(key(n), n.to_le_bytes().to_vec()).unwrap();
+            if n == 500 {
+                stage.spill().unwrap(); // a second, overlapping run
+            }
+        }
+        let txn = storage.read(Scope::platform(crate::keys::Tenant::PLATFORM));
+        assert_eq!(txn.get(&key(7)).unwrap(), None, "visible before the ingest");
+        drop(txn);
+        storage.ingest(stage).unwrap();
+        let txn = storage.read(Scope::platform(crate::keys::Tenant::PLATFORM));
+        for n in [0, 7, 500, 999] {
+            assert_eq!(txn.get(&key(n)).unwrap(), Some(n.to_le_bytes().to_vec()));
+        }
+        assert!(!dir.path().join(crate::storage::STAGING_DIR).exists());
+    }
+
+    #[test]
+    fn a_key_staged_twice_fails_and_a_dropped_stage_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path(), Durability::Relaxed).unwrap();
+        let mut stage = storage.stage().unwrap();
+        stage.put(vec![2, 1], vec![]).unwrap();
+        stage.put(vec![2, 1], vec![1]).unwrap();
+        assert!(storage.ingest(stage).is_err());
+        let mut stage = storage.stage().unwrap();
+        stage.put(vec![2, 3], vec![]).unwrap();
+        stage.spill().unwrap();
+        drop(stage);
+        assert!(!dir.path().join(crate::storage::STAGING_DIR).exists());
+        let txn = storage.read(Scope::platform(crate::keys::Tenant::PLATFORM));
+        assert_eq!(txn.get(&[2, 3]).unwrap(), None);
+    }
+}

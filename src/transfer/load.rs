@@ -641,3 +641,29 @@ impl<'s> Loader<'s> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_head_of_a_line_is_read_off_its_front() {
+        let org = "org_01M944R3T924XH1R36RE36WQDA";
+        let line = format!(r#"{{"kind":"event","org":"{org}","id":"x"}}"#);
+        let (kind, at) = fast_head(line.as_bytes()).unwrap();
+        assert_eq!(
+            (kind.as_str(), at.map(|o| o.to_string())),
+            ("event", Some(org.to_string()))
+        );
+        let (kind, at) = fast_head(br#"{"kind":"link","org":null,"thing":1}"#).unwrap();
+        assert_eq!((kind.as_str(), at), ("link", None));
+        let (kind, _) = fast_head(br#"{"kind":"thing","id":"thg_1"}"#).unwrap();
+        assert_eq!(kind, "thing");
+        // Any other shape is parsed in full.
+        assert!(fast_head(br#"{"kind":"event","id":"x","org":null}"#).is_none());
+        assert!(fast_head(br#"{"org":null,"kind":"event"}"#).is_none());
+        assert!(fast_head(br#"{"kind":"Event","org":null,"#).is_none());
+        assert!(fast_head(br#"{"kind":"event","org":"nonsense","#).is_none());
+        assert!(fast_head(b"{\"kind\":\"ev").is_none());
+    }
+}
