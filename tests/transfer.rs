@@ -282,6 +282,12 @@ fn without_secrets_no_hash_leaves() {
     );
     assert!(!dump.contains("\"hash\""), "a token hash in the dump");
     assert!(lines_of_kind(&dump, "token").is_empty());
+    // No directory, no dump (and none made).
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let refused = onedb(&missing, &["dump"], None);
+    assert!(!refused.status.success() && text(&refused.stderr).contains("NOT_FOUND"));
+    assert!(!missing.exists());
     // Two dumps of the same data are the same bytes.
     let second = f.onedb(&["dump", "--out", "/dev/stdout"], None).stdout;
     assert!(second == out);
