@@ -362,6 +362,13 @@ fn progress(what: &'static str) -> impl FnMut(u64) {
     }
 }
 
+/// Ends the progress line, if one was shown.
+fn end_progress(records: u64) {
+    if records >= 100_000 && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!();
+    }
+}
+
 /// `onedb dump`.
 fn dump(
     data: &std::path::Path,
@@ -384,6 +391,7 @@ fn dump(
     };
     let report = crate::transfer::dump(data, &options, &mut sink, &mut progress("dumped"))?;
     sink.flush()?;
+    end_progress(report.records);
     if out.is_some() {
         eprintln!(
             "dumped {} records (commit {})",
@@ -413,6 +421,7 @@ fn load(
         ))
     };
     let report = crate::transfer::load(data, input, &mut progress("loaded"))?;
+    end_progress(report.records);
     let loaded = started.elapsed();
     let db = Database::open_with(
         data,

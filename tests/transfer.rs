@@ -144,6 +144,16 @@ struct Fixture {
     _dir: tempfile::TempDir,
     data: PathBuf,
     dump: Vec<u8>,
+    /// One process at a time may hold the data directory.
+    busy: std::sync::Mutex<()>,
+}
+
+impl Fixture {
+    /// The binary on the fixture's data directory (tests run in parallel).
+    fn onedb(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let _turn = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        ok(onedb(&self.data, args, stdin))
+    }
 }
 
 fn fixture() -> &'static Fixture {
@@ -165,6 +175,7 @@ fn fixture() -> &'static Fixture {
             _dir: dir,
             data,
             dump,
+            busy: Default::default(),
         }
     })
 }
@@ -181,7 +192,7 @@ fn lines_of_kind<'d>(dump: &'d str, kind: &str) -> Vec<&'d str> {
 }
 
 /// Seeded queries whose answers must survive a round trip (timings cut).
-fn answers(data: &Path) -> String {
+fn answers(run: impl FnOnce(&[&str], Option<&[u8]>) -> Output) -> String {
     let script = r#"
 USE ORG acme;
 MATCH (c:course) RETURN c.status, count(c) ORDER BY c.status;
@@ -196,11 +207,7 @@ USE ORG globex;
 MATCH (x)-[:part_of]->(g) RETURN g.name, count(x);
 SEARCH THINGS "renamed" LIMIT 10;
 "#;
-    let out = ok(onedb(
-        data,
-        &["run", "-", "--format", "json"],
-        Some(script.as_bytes()),
-    ));
+    let out = run(&["run", "-", "--format", "json"], Some(script.as_bytes()));
     let mut cleaned = String::new();
     for line in text(&out.stdout).lines() {
         let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -250,7 +257,10 @@ fn a_round_trip_gives_the_same_bytes_and_answers() {
     let again = ok(onedb(&copy, &["dump", "--with-secrets"], None)).stdout;
     assert!(body(&again) == body(&f.dump), "the second dump differs");
     check_ok(&copy);
-    assert_eq!(answers(&f.data), answers(&copy));
+    assert_eq!(
+        answers(|args, stdin| f.onedb(args, stdin)),
+        answers(|args, stdin| ok(onedb(&copy, args, stdin)))
+    );
     // The load's commit is past every loaded event's seq: new events follow.
     let header: serde_json::Value =
         serde_json::from_slice(&again[..again.iter().position(|b| *b == b'\n').unwrap()]).unwrap();
@@ -263,7 +273,7 @@ fn a_round_trip_gives_the_same_bytes_and_answers() {
 #[test]
 fn without_secrets_no_hash_leaves() {
     let f = fixture();
-    let out = ok(onedb(&f.data, &["dump"], None)).stdout;
+    let out = f.onedb(&["dump"], None).stdout;
     let dump = text(&out);
     assert!(text(&f.dump).contains("\"passwordHash\""));
     assert!(
@@ -272,15 +282,21 @@ fn without_secrets_no_hash_leaves() {
     );
     assert!(!dump.contains("\"hash\""), "a token hash in the dump");
     assert!(lines_of_kind(&dump, "token").is_empty());
+    // No directory, no dump (and none made).
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let refused = onedb(&missing, &["dump"], None);
+    assert!(!refused.status.success() && text(&refused.stderr).contains("NOT_FOUND"));
+    assert!(!missing.exists());
     // Two dumps of the same data are the same bytes.
-    let second = ok(onedb(&f.data, &["dump", "--out", "/dev/stdout"], None)).stdout;
+    let second = f.onedb(&["dump", "--out", "/dev/stdout"], None).stdout;
     assert!(second == out);
 }
 
 #[test]
 fn one_org_moves_into_a_database_that_lacks_it() {
     let f = fixture();
-    let dump = ok(onedb(&f.data, &["dump", "--org", "globex"], None)).stdout;
+    let dump = f.onedb(&["dump", "--org", "globex"], None).stdout;
     let header = text(&dump).lines().next().unwrap().to_string();
     assert!(header.contains("\"org\":\"globex\""), "{header}");
     let dir = tempfile::tempdir().unwrap();
@@ -365,7 +381,7 @@ fn line_of(dump: &str, needle: &str) -> usize {
 
 #[test]
 fn a_damaged_dump_stops_at_its_line_and_leaves_nothing() {
-    let (_src, _data, dump) = small();
+    let (_src, data, dump) = small();
     let lines: Vec<&str> = dump.lines().collect();
     let thing = line_of(&dump, "\"name\":\"Ownership\"");
     let chunk = line_of(&dump, "\"kind\":\"knowledge\"");
@@ -468,6 +484,16 @@ fn a_damaged_dump_stops_at_its_line_and_leaves_nothing() {
             "{what}: staging left behind"
         );
     }
+    // A whole database's dump holds the platform: not into this one.
+    let whole = ok(onedb(&data, &["dump"], None)).stdout;
+    let out = onedb(&target, &["load", "-"], Some(&whole));
+    assert!(
+        text(&out.stderr)
+            .contains("line 2: a platform record (org null) loads only into a new data directory"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(full_scan(&target) == before);
     // The undamaged dump loads into the same database.
     ok(onedb(&target, &["load", "-"], Some(dump.as_bytes())));
     check_ok(&target);
@@ -491,25 +517,21 @@ fn a_killed_load_leaves_the_database_as_it_was() {
         &["run", "-"],
         Some(b"CREATE ORG initech NAME \"Initech\";"),
     ));
-    // How long a whole load takes here, to kill inside it.
+    // How long loading takes here (before the index rebuild), to kill
+    // inside it: the command prints it.
     let timing = dir.path().join("timing");
-    let started = std::time::Instant::now();
-    ok(onedb(&timing, &["load", dump_file.to_str().unwrap()], None));
-    let whole = started.elapsed();
+    let out = ok(onedb(&timing, &["load", dump_file.to_str().unwrap()], None)).stdout;
+    let loading = load_time(&text(&out));
     let before = full_scan(&target);
     // The fixture's dump holds the platform: it loads only into a new
     // directory. Strip it to the two orgs so it loads into `target`.
     std::fs::write(&dump_file, orgs_only(&text(&f.dump))).unwrap();
     let expected_acme = orgs_only(&text(
-        &ok(onedb(
-            &f.data,
-            &["dump", "--org", "acme", "--with-secrets"],
-            None,
-        ))
-        .stdout,
+        &f.onedb(&["dump", "--org", "acme", "--with-secrets"], None)
+            .stdout,
     ));
-    for round in 0..6 {
-        let delay = Duration::from_millis(rng.gen_range(0..whole.as_millis().max(1) as u64));
+    for round in 0..8 {
+        let delay = Duration::from_millis(rng.gen_range(0..loading.as_millis().max(1) as u64 + 50));
         let mut child = Command::new(env!("CARGO_BIN_EXE_onedb"))
             .arg("--data")
             .arg(&target)
@@ -537,6 +559,16 @@ fn a_killed_load_leaves_the_database_as_it_was() {
             return;
         }
         eprintln!("round {round}: killed after {delay:?}, nothing loaded");
+    }
+}
+
+/// The loading time `onedb load` reports ("… as commit N in 1.2s; …").
+fn load_time(report: &str) -> Duration {
+    let after = report.split(" in ").nth(1).unwrap();
+    let value = after.split(';').next().unwrap();
+    match value.strip_suffix("ms") {
+        Some(ms) => Duration::from_secs_f64(ms.parse::<f64>().unwrap() / 1000.0),
+        None => Duration::from_secs_f64(value.strip_suffix('s').unwrap().parse().unwrap()),
     }
 }
 

@@ -56,7 +56,7 @@ impl Durability {
 }
 
 /// Where `onedb load` stages its table files, inside the data directory.
-const STAGING_DIR: &str = "load-staging";
+pub(crate) const STAGING_DIR: &str = "load-staging";
 
 pub(crate) struct Storage {
     rocks: Rocks,

@@ -13,11 +13,9 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::graph::decode;
 use crate::keys::{self, Family, Key, Tenant, TenantKey};
-use crate::model::{Connection, Event, Id, Knowledge, Org, Person, Thing, Token, Trigger};
+use crate::model::{Id, Org, Person, Trigger};
 use crate::storage::{Scope, Storage, Txn};
-use crate::transfer::line::{
-    DUMP_FORMAT, Header, KnowledgeLine, LinkLine, SchemaLine, Tagged, TypeLine,
-};
+use crate::transfer::line::{DUMP_FORMAT, Header, LinkLine, SchemaLine, Tagged, TypeLine};
 
 /// What to dump.
 #[derive(Debug, Clone, Default)]
@@ -57,6 +55,53 @@ struct Writer<'w> {
 }
 
 impl Writer<'_> {
+    /// A line made of a stored record's own bytes: `{"kind":…,` (and the
+    /// tenant's `org`), then the record's fields as stored. Records are
+    /// stored as their serde JSON (an event with its `seq` appended the way
+    /// serde writes the field), so this is the line `line` would write,
+    /// without decoding and encoding it again.
+    fn spliced(
+        &mut self,
+        kind: &str,
+        org: Option<Option<Id>>,
+        stored: &[u8],
+        rename: Option<(&[u8], &[u8])>,
+    ) -> Result<()> {
+        let Some(fields) = stored
+            .strip_prefix(b"{")
+            .filter(|f| f.len() > 1 && f[0] == b'"')
+        else {
+            return Err(Error::corruption(kind, "not a JSON object"));
+        };
+        self.out.write_all(b"{\"kind\":\"")?;
+        self.out.write_all(kind.as_bytes())?;
+        self.out.write_all(b"\",")?;
+        match org {
+            None => {}
+            Some(None) => self.out.write_all(b"\"org\":null,")?,
+            Some(Some(id)) => write!(self.out, "\"org\":\"{id}\",")?,
+        }
+        match rename.and_then(|(from, _)| find(fields, from).map(|at| (at, from.len()))) {
+            Some((at, len)) => {
+                let to = rename.map_or(&b""[..], |(_, to)| to);
+                self.out.write_all(&fields[..at])?;
+                self.out.write_all(to)?;
+                self.out.write_all(&fields[at + len..])?;
+            }
+            None => self.out.write_all(fields)?,
+        }
+        self.out.write_all(b"\n")?;
+        self.count();
+        Ok(())
+    }
+
+    fn count(&mut self) {
+        self.records += 1;
+        if self.records.is_multiple_of(100_000) {
+            (self.progress)(self.records);
+        }
+    }
+
     fn line<T: Serialize>(
         &mut self,
         kind: &'static str,
@@ -66,10 +111,7 @@ impl Writer<'_> {
         serde_json::to_writer(&mut *self.out, &Tagged { kind, org, record })
             .map_err(|e| Error::io(format!("writing the dump: {e}")))?;
         self.out.write_all(b"\n")?;
-        self.records += 1;
-        if self.records % 100_000 == 0 {
-            (self.progress)(self.records);
-        }
+        self.count();
         Ok(())
     }
 
@@ -103,17 +145,16 @@ impl Writer<'_> {
                         }
                         self.line("person", None, &person)?;
                     }
-                    Family::Thing => {
-                        self.line("thing", None, &decode::<Thing>("thing", value)?)?;
-                    }
-                    Family::Connection => {
-                        let c: Connection = decode("connection", value)?;
-                        self.line("connection", at, &c)?;
-                    }
-                    Family::Knowledge => {
-                        let k: Knowledge = decode("knowledge", value)?;
-                        self.line("knowledge", at, &KnowledgeLine::from(k))?;
-                    }
+                    Family::Thing => self.spliced("thing", None, value, None)?,
+                    Family::Connection => self.spliced("connection", at, value, None)?,
+                    // The item's own `kind` (the second field, after the
+                    // id) is `knowledgeType` in a dump.
+                    Family::Knowledge => self.spliced(
+                        "knowledge",
+                        at,
+                        value,
+                        Some((b"\"kind\":", b"\"knowledgeType\":")),
+                    )?,
                     Family::JunctionOut => {
                         let Key::Tenant(_, TenantKey::JunctionOut { knowledge, thing }) =
                             keys::decode(key)?
@@ -128,18 +169,19 @@ impl Writer<'_> {
                         };
                         self.line("link", at, &link)?;
                     }
-                    Family::Token => {
-                        self.line("token", None, &decode::<Token>("API token", value)?)?;
-                    }
-                    Family::Event => {
-                        self.line("event", at, &decode::<Event>("event", value)?)?;
-                    }
+                    Family::Token => self.spliced("token", None, value, None)?,
+                    Family::Event => self.spliced("event", at, value, None)?,
                     _ => {}
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Writes the dump to `out`; `progress` hears the record count now and then.

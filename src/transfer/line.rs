@@ -70,21 +70,6 @@ pub struct KnowledgeLine {
     pub deleted_at: Option<Millis>,
 }
 
-impl From<Knowledge> for KnowledgeLine {
-    fn from(k: Knowledge) -> KnowledgeLine {
-        KnowledgeLine {
-            id: k.id,
-            knowledge_type: k.kind,
-            text: k.text,
-            embedding: k.embedding,
-            labels: k.labels,
-            source: k.source,
-            created_at: k.created_at,
-            deleted_at: k.deleted_at,
-        }
-    }
-}
-
 impl From<KnowledgeLine> for Knowledge {
     fn from(k: KnowledgeLine) -> Knowledge {
         Knowledge {

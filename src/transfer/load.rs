@@ -121,7 +121,7 @@ pub(crate) fn load(
         }
         loader.line(line).map_err(|e| at_line(n, e))?;
         records += 1;
-        if records % 100_000 == 0 {
+        if records.is_multiple_of(100_000) {
             progress(records);
         }
     }
@@ -483,11 +483,12 @@ impl<'s> Loader<'s> {
                 "{id} belongs to another organization: a connection joins two records of one org"
             )));
         }
-        if may_be_global && id.dim() == Dim::Thing {
-            if let Some(bytes) = self.before.get(&Tenant::PLATFORM.thing(id))? {
-                let global: Thing = decode("thing", &bytes)?;
-                return Ok(global.deleted_at.is_some());
-            }
+        if may_be_global
+            && id.dim() == Dim::Thing
+            && let Some(bytes) = self.before.get(&Tenant::PLATFORM.thing(id))?
+        {
+            let global: Thing = decode("thing", &bytes)?;
+            return Ok(global.deleted_at.is_some());
         }
         Err(Error::not_found(format!(
             "{id} is not loaded before the connection that joins it"
@@ -638,5 +639,31 @@ impl<'s> Loader<'s> {
             orgs: self.slugs,
             commit,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_head_of_a_line_is_read_off_its_front() {
+        let org = "org_01M944R3T924XH1R36RE36WQDA";
+        let line = format!(r#"{{"kind":"event","org":"{org}","id":"x"}}"#);
+        let (kind, at) = fast_head(line.as_bytes()).unwrap();
+        assert_eq!(
+            (kind.as_str(), at.map(|o| o.to_string())),
+            ("event", Some(org.to_string()))
+        );
+        let (kind, at) = fast_head(br#"{"kind":"link","org":null,"thing":1}"#).unwrap();
+        assert_eq!((kind.as_str(), at), ("link", None));
+        let (kind, _) = fast_head(br#"{"kind":"thing","id":"thg_1"}"#).unwrap();
+        assert_eq!(kind, "thing");
+        // Any other shape is parsed in full.
+        assert!(fast_head(br#"{"kind":"event","id":"x","org":null}"#).is_none());
+        assert!(fast_head(br#"{"org":null,"kind":"event"}"#).is_none());
+        assert!(fast_head(br#"{"kind":"Event","org":null,"#).is_none());
+        assert!(fast_head(br#"{"kind":"event","org":"nonsense","#).is_none());
+        assert!(fast_head(b"{\"kind\":\"ev").is_none());
     }
 }

@@ -27,6 +27,12 @@ pub fn dump(
     out: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<DumpReport> {
+    if !dir.exists() {
+        return Err(crate::error::Error::not_found(format!(
+            "{}: no data directory",
+            dir.display()
+        )));
+    }
     let storage = Storage::open(dir, Durability::Sync)?;
     dump::dump(&storage, options, out, progress)
 }
