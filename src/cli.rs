@@ -259,6 +259,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     let reindex = matches!(cli.command, Some(Command::Reindex));
     let started = std::time::Instant::now();
+    let mut rebuilding = reindex.then(|| crate::repl::progress::spinner(REBUILDING));
     let db = Database::open_with(
         &cli.data,
         Options {
@@ -310,6 +311,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check => check(&db, &mut out),
         Command::Reindex => {
             db.flush_indexes()?;
+            drop(rebuilding.take());
             let report = db.check_indexes()?;
             writeln!(
                 out,
@@ -352,22 +354,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Prints a running count on a terminal's stderr (and nothing elsewhere).
-fn progress(what: &'static str) -> impl FnMut(u64) {
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    move |n| {
-        if terminal {
-            eprint!("\r{what}: {n} records");
-        }
-    }
-}
-
-/// Ends the progress line, if one was shown.
-fn end_progress(records: u64) {
-    if records >= 100_000 && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        eprintln!();
-    }
-}
+/// What the spinner says while the search indexes are rebuilt.
+const REBUILDING: &str = "rebuilding the search indexes";
 
 /// `onedb dump`.
 fn dump(
@@ -389,9 +377,12 @@ fn dump(
             std::io::stdout().lock(),
         )),
     };
-    let report = crate::transfer::dump(data, &options, &mut sink, &mut progress("dumped"))?;
+    // The shell's progress bar, drawn only when stderr is a terminal.
+    let bar = crate::repl::progress::counter("records dumped");
+    let report = crate::transfer::dump(data, &options, &mut sink, &mut |n| bar.set_position(n));
+    bar.finish();
+    let report = report?;
     sink.flush()?;
-    end_progress(report.records);
     if out.is_some() {
         eprintln!(
             "dumped {} records (commit {})",
@@ -420,9 +411,12 @@ fn load(
             std::fs::File::open(file).map_err(|e| Error::io(format!("{}: {e}", file.display())))?,
         ))
     };
-    let report = crate::transfer::load(data, input, &mut progress("loaded"))?;
-    end_progress(report.records);
+    let bar = crate::repl::progress::counter("records loaded");
+    let report = crate::transfer::load(data, input, &mut |n| bar.set_position(n));
+    bar.finish();
+    let report = report?;
     let loaded = started.elapsed();
+    let rebuilding = crate::repl::progress::spinner(REBUILDING);
     let db = Database::open_with(
         data,
         Options {
@@ -431,6 +425,7 @@ fn load(
         },
     )?;
     db.flush_indexes()?;
+    drop(rebuilding);
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

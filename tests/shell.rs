@@ -443,6 +443,15 @@ fn progress_shows_on_a_terminal_and_never_in_a_pipe() {
     );
     p.exp_string("3 statements").unwrap();
     p.exp_eof().unwrap();
+    // Dump and load draw the same bar.
+    let dump = dir.path().join("dump.jsonl");
+    let mut p = pty(&data, &history, &["dump", "--out", dump.to_str().unwrap()]);
+    p.exp_string("records dumped").unwrap();
+    p.exp_eof().unwrap();
+    let copy = dir.path().join("copy");
+    let mut p = pty(&copy, &history, &["load", dump.to_str().unwrap()]);
+    p.exp_string("records loaded").unwrap();
+    p.exp_eof().unwrap();
 
     let out = Command::new(env!("CARGO_BIN_EXE_onedb"))
         .arg("--data")
@@ -456,6 +465,15 @@ fn progress_shows_on_a_terminal_and_never_in_a_pipe() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let out = Command::new(env!("CARGO_BIN_EXE_onedb"))
+        .arg("--data")
+        .arg(&data)
+        .args(["dump", "--out", dump.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("records dumped"), "{stderr}");
 }
 
 #[test]
