@@ -242,6 +242,15 @@ fn expanded_rows_show_every_value_whole() {
 // ---- Through a pseudo-terminal ----
 
 /// `onedb` on a pseudo-terminal, on `data`, with its history in `history`.
+/// Types `typed`, presses Tab, and expects `completed` on the screen.
+fn complete(p: &mut PtySession, typed: &str, completed: &str) {
+    p.send(typed).unwrap();
+    p.flush().unwrap();
+    p.send("\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string(completed).unwrap();
+}
+
 fn pty(data: &Path, history: &Path, args: &[&str]) -> PtySession {
     let mut command = Command::new(env!("CARGO_BIN_EXE_onedb"));
     command.arg("--data").arg(data).args(args);
@@ -351,18 +360,10 @@ fn pty_tab_completes_types_and_org_slugs_and_errors_show_a_caret() {
     seed(&data, "CREATE ORG globex NAME \"Globex\";");
     let mut p = pty(&data, &history, &[]);
     p.exp_string("onedb> ").unwrap();
-    p.send("USE ORG glo").unwrap();
-    p.flush().unwrap();
-    p.send("\t").unwrap();
-    p.flush().unwrap();
-    p.exp_string("globex").unwrap();
+    complete(&mut p, "USE ORG glo", "globex");
     p.send_line(";").unwrap();
     p.exp_string("globex> ").unwrap();
-    p.send("MATCH (c:cours").unwrap();
-    p.flush().unwrap();
-    p.send("\t").unwrap();
-    p.flush().unwrap();
-    p.exp_string("course").unwrap();
+    complete(&mut p, "MATCH (c:cours", "course");
     p.send_line(") RETURN count(c);").unwrap();
     p.exp_string("1 row").unwrap();
     // A type the platform owner adds, and a variable, complete at once.
@@ -370,16 +371,8 @@ fn pty_tab_completes_types_and_org_slugs_and_errors_show_a_caret() {
     p.exp_string("ok (").unwrap();
     p.send_line("LET $budget = 39;").unwrap();
     p.exp_string("ok (").unwrap();
-    p.send("MATCH (w:worksh").unwrap();
-    p.flush().unwrap();
-    p.send("\t").unwrap();
-    p.flush().unwrap();
-    p.exp_string("workshop").unwrap();
-    p.send(") WHERE w.properties.price < $bud").unwrap();
-    p.flush().unwrap();
-    p.send("\t").unwrap();
-    p.flush().unwrap();
-    p.exp_string("$budget").unwrap();
+    complete(&mut p, "MATCH (w:worksh", "workshop");
+    complete(&mut p, ") WHERE w.properties.price < $bud", "$budget");
     p.send_line(" RETURN count(w);").unwrap();
     p.exp_string("1 row").unwrap();
     // A parse error: the caret under the place.
@@ -495,11 +488,7 @@ fn pty_over_tcp_completes_slugs_and_ctrl_c_cancels_on_the_server() {
     let prompt = format!("root@{}> ", server.addr);
     p.exp_string(&prompt).unwrap();
     // The slugs come from the server.
-    p.send("USE ORG glo").unwrap();
-    p.flush().unwrap();
-    p.send("\t").unwrap();
-    p.flush().unwrap();
-    p.exp_string("globex").unwrap();
+    complete(&mut p, "USE ORG glo", "globex");
     p.send_line(";").unwrap();
     p.exp_string(&format!("root@{}/globex> ", server.addr))
         .unwrap();
