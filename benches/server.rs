@@ -190,7 +190,9 @@ fn point_request(ids: &[Id], k: usize) -> Json {
     json!({"id": k, "op": "query", "text": POINT_QUERY, "params": {"id": id.to_string()}})
 }
 
-/// Point queries over TCP with `depth` requests in flight.
+/// Point queries over TCP, `depth` at a time: each batch goes out in one
+/// write and its answers are read before the next (redis-benchmark's
+/// `-P depth`); `depth` 1 is one request in flight.
 fn remote_points(
     addr: SocketAddr,
     token: &str,
@@ -201,20 +203,15 @@ fn remote_points(
 ) -> u64 {
     let mut c = Conn::open(addr, token);
     let mut sent = n * 7919;
-    for _ in 0..depth {
-        c.send(&point_request(ids, sent));
-        sent += 1;
-    }
     let mut done = 0;
     while !stop.load(Ordering::Relaxed) {
-        let r = c.recv();
-        assert_eq!(r["ok"], json!(true), "{r}");
-        done += 1;
-        c.send(&point_request(ids, sent));
-        sent += 1;
-    }
-    for _ in 0..depth {
-        c.recv();
+        c.send_all((sent..sent + depth).map(|k| point_request(ids, k)));
+        sent += depth;
+        for _ in 0..depth {
+            let r = c.recv();
+            assert_eq!(r["ok"], json!(true), "{r}");
+            done += 1;
+        }
     }
     done
 }

@@ -70,6 +70,16 @@ impl Conn {
         self.writer.write_all(&line).expect("send");
     }
 
+    /// Sends `requests` in one write, as a pipelining client does.
+    pub fn send_all(&mut self, requests: impl IntoIterator<Item = Json>) {
+        let mut lines = Vec::new();
+        for request in requests {
+            serde_json::to_writer(&mut lines, &request).expect("JSON");
+            lines.push(b'\n');
+        }
+        self.writer.write_all(&lines).expect("send");
+    }
+
     pub fn recv_line(&mut self) -> String {
         let mut line = String::new();
         assert!(
