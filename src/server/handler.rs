@@ -494,8 +494,9 @@ impl Worker {
                     out
                 }
                 Job::Backup { id, dir } => {
-                    self.state.finished(None);
+                    // Busy until the copy is written: a long backup is not idle.
                     let done = session.check_live().and_then(|()| session.backup(&dir));
+                    self.state.finished(None);
                     let response = match done {
                         Ok(()) => protocol::ok(&id, Map::from_iter([("dir".into(), json!(dir))])),
                         Err(e) => protocol::error(&id, &e, None),
