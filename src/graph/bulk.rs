@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 
 use crate::error::Result;
-use crate::graph::connections::EdgeValue;
+use crate::graph::connections::edge_entries;
 use crate::graph::usage::type_counter;
-use crate::keys::{self, Direction, Tenant};
+use crate::keys::{self, Tenant};
 use crate::model::time::month_of;
 use crate::model::{
     Connection, Event, Id, JunctionRole, Knowledge, Org, Person, PersonStatus, Props, Thing, Token,
@@ -118,13 +118,10 @@ impl BulkWriter {
         if c.ended_at.is_none() {
             self.totals(t).add("connections", 1);
         }
-        let value = EdgeValue::of(c, hidden).encode();
-        self.stage.put(
-            t.edge(Direction::Out, c.from, &c.kind, c.to, c.id),
-            value.clone(),
-        )?;
-        self.stage
-            .put(t.edge(Direction::In, c.to, &c.kind, c.from, c.id), value)
+        for (key, value) in edge_entries(t, c, hidden) {
+            self.stage.put(key, value)?;
+        }
+        Ok(())
     }
 
     pub fn put_knowledge(&mut self, t: Tenant, k: &Knowledge) -> Result<()> {

@@ -255,14 +255,10 @@ impl ReadTxn<'_> {
     }
 
     fn write_edge_entries(&mut self, c: &Connection, hidden: bool) -> Result<()> {
-        let t = self.tenant();
-        let value = EdgeValue::of(c, hidden).encode();
-        self.txn.put(
-            t.edge(Direction::Out, c.from, &c.kind, c.to, c.id),
-            value.clone(),
-        )?;
-        self.txn
-            .put(t.edge(Direction::In, c.to, &c.kind, c.from, c.id), value)
+        for (key, value) in edge_entries(self.tenant(), c, hidden) {
+            self.txn.put(key, value)?;
+        }
+        Ok(())
     }
 
     /// Every edge `from -[kind]-> to`, with its validity. Read for update:
@@ -436,6 +432,19 @@ impl Iterator for Edges<'_, '_> {
             }));
         }
     }
+}
+
+/// A connection's two adjacency entries (out from `from`, in to `to`) and
+/// their value; `hidden`: an end is deleted, so the edge shows at no time.
+pub(crate) fn edge_entries(t: Tenant, c: &Connection, hidden: bool) -> [(Vec<u8>, Vec<u8>); 2] {
+    let value = EdgeValue::of(c, hidden).encode();
+    [
+        (
+            t.edge(Direction::Out, c.from, &c.kind, c.to, c.id),
+            value.clone(),
+        ),
+        (t.edge(Direction::In, c.to, &c.kind, c.from, c.id), value),
+    ]
 }
 
 #[cfg(test)]
