@@ -123,7 +123,7 @@ fn random_properties_are_accepted_exactly_when_the_validator_accepts_them() {
             });
             match (expected, result) {
                 (true, Ok(thing)) => {
-                    prop_assert_eq!(&thing.properties, &props);
+                    prop_assert_eq!(thing.properties.value(), &props);
                     accepted.set(accepted.get() + 1);
                 }
                 (false, Err(e)) => {
@@ -141,7 +141,7 @@ fn random_properties_are_accepted_exactly_when_the_validator_accepts_them() {
             }
             // An update of one property of a valid thing.
             let current = owner.read().unwrap().thing(target).unwrap().unwrap();
-            let mut merged = current.properties.clone();
+            let mut merged = current.properties.value().clone();
             merged.insert(k.clone(), v.clone());
             let expected = validator.is_valid(&Value::Object(merged.clone()));
             let before = common::all_entries(&db);
@@ -155,7 +155,7 @@ fn random_properties_are_accepted_exactly_when_the_validator_accepts_them() {
                 )
             });
             match (expected, result) {
-                (true, Ok(thing)) => prop_assert_eq!(&thing.properties, &merged),
+                (true, Ok(thing)) => prop_assert_eq!(thing.properties.value(), &merged),
                 (false, Err(e)) => {
                     prop_assert_eq!(e.code, ErrorCode::InvalidArgument, "{}", e);
                     prop_assert!(common::all_entries(&db) == before, "a refused update wrote");

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::graph::props;
 use crate::graph::{Audit, ReadTxn, check_text, limits};
 use crate::keys::{Family, Key, TenantKey};
-use crate::model::{Dim, Id, JunctionRole, Knowledge, KnowledgeKind};
+use crate::model::{Dim, Id, JunctionRole, Knowledge, KnowledgeKind, Lazy};
 use crate::ontology::Grant;
 
 /// The org setting holding the dimension every chunk's embedding must have.
@@ -64,7 +64,7 @@ impl ReadTxn<'_> {
             id: self.new_id(Dim::Knowledge),
             kind: new.kind,
             text: new.text,
-            embedding: new.embedding,
+            embedding: new.embedding.map(Lazy::from),
             labels: new.labels,
             source: new.source,
             created_at: self.now(),

@@ -53,7 +53,7 @@ impl ReadTxn<'_> {
             id: self.new_id(Dim::Thing),
             kind: new.kind,
             name: new.name,
-            properties: new.properties,
+            properties: new.properties.into(),
             status: Status::Draft,
             org: self.org_id(),
             created_at: now,
@@ -83,21 +83,23 @@ impl ReadTxn<'_> {
                 thing.name = name;
             }
         }
-        let before = Value::Object(thing.properties.clone());
+        let mut properties = std::mem::take(&mut thing.properties).into_inner();
+        let before = Value::Object(properties.clone());
         if let Some(replacement) = update.properties {
-            thing.properties = replacement;
+            properties = replacement;
         }
         for (path, value) in update.set {
-            set_path(&mut thing.properties, &path, value)?;
+            set_path(&mut properties, &path, value)?;
         }
-        check_json_size("properties", &thing.properties, limits::PROPERTIES_BYTES)?;
-        let after = Value::Object(thing.properties.clone());
+        check_json_size("properties", &properties, limits::PROPERTIES_BYTES)?;
+        let after = Value::Object(properties.clone());
         if before != after {
             // Only a change of the properties is checked against the schemas:
             // a rename of a thing stored before its schema stays possible.
-            self.check_properties(&thing.kind, &mut thing.properties)?;
+            self.check_properties(&thing.kind, &mut properties)?;
             changes.insert("properties".into(), json!({"from": before, "to": after}));
         }
+        thing.properties = properties.into();
         thing.updated_at = self.now();
         let t = self.tenant();
         self.store(t.thing(id), &thing, Some(old_len))?;

@@ -2,6 +2,7 @@
 
 pub mod codec;
 pub mod id;
+pub mod lazy;
 pub mod limits;
 pub mod names;
 pub mod ranked;
@@ -9,6 +10,7 @@ pub mod records;
 pub mod time;
 
 pub use id::{Dim, Id};
+pub use lazy::Lazy;
 pub use names::{OrgStatus, Plan, Role, Status};
 pub use ranked::Ranked;
 pub use records::*;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::model::id::Id;
+use crate::model::lazy::Lazy;
 use crate::model::names::{OrgStatus, Plan, Role, Status};
 use crate::model::time::Millis;
 
@@ -59,7 +60,8 @@ pub struct Thing {
     #[serde(rename = "type")]
     pub kind: String,
     pub name: String,
-    pub properties: Props,
+    /// Parsed on first read (`Lazy`): most statements never look inside.
+    pub properties: Lazy<Props>,
     pub status: Status,
     /// None only for global platform things.
     pub org: Option<Id>,
@@ -137,8 +139,9 @@ pub struct Knowledge {
     pub id: Id,
     pub kind: KnowledgeKind,
     pub text: String,
+    /// Parsed on first read (`Lazy`): search hits never need it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub embedding: Option<Vec<f32>>,
+    pub embedding: Option<Lazy<Vec<f32>>>,
     pub labels: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Id>,

@@ -341,7 +341,7 @@ fn vector_item(txn: &Txn<'_>, tenant: Tenant, k: Knowledge) -> Result<Option<(It
             source: k.source,
             source_type,
         },
-        embedding,
+        embedding.into_inner(),
     )))
 }
 

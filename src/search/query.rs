@@ -306,7 +306,7 @@ impl Indexes {
                 && keep(&k)?
                 && let Some(e) = &k.embedding
             {
-                let mut v = e.clone();
+                let mut v = e.value().clone();
                 normalize(&mut v);
                 hits.push((dot(&query, &v), *id, k));
             }

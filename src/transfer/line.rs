@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Id, JunctionRole, Knowledge, KnowledgeKind, Millis, Props};
+use crate::model::{Id, JunctionRole, Knowledge, KnowledgeKind, Lazy, Millis, Props};
 
 /// The dump format this onedb writes and reads.
 pub const DUMP_FORMAT: u32 = 1;
@@ -76,7 +76,7 @@ impl From<KnowledgeLine> for Knowledge {
             id: k.id,
             kind: k.knowledge_type,
             text: k.text,
-            embedding: k.embedding,
+            embedding: k.embedding.map(Lazy::from),
             labels: k.labels,
             source: k.source,
             created_at: k.created_at,

@@ -456,9 +456,11 @@ impl<'s> Loader<'s> {
         if thing.deleted_at.is_none() {
             for state in [&self.tenants[PLATFORM as usize], &self.tenants[t as usize]] {
                 if let Some(schema) = state.schemas.get(&thing.kind) {
-                    schema.check(&mut thing.properties).map_err(|e| {
+                    let mut properties = std::mem::take(&mut thing.properties).into_inner();
+                    schema.check(&mut properties).map_err(|e| {
                         Error::new(e.code(), format!("thing {}: {}", thing.id, e.message))
                     })?;
+                    thing.properties = properties.into();
                 }
             }
         }
