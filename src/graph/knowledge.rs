@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::graph::props;
 use crate::graph::{Audit, ReadTxn, check_text, limits};
 use crate::keys::{Family, Key, TenantKey};
+use crate::model::codec::decode_knowledge;
 use crate::model::{Dim, Id, JunctionRole, Knowledge, KnowledgeKind, Lazy};
 use crate::ontology::Grant;
 
@@ -155,8 +156,10 @@ impl ReadTxn<'_> {
         if id.dim() != Dim::Knowledge {
             return Ok(None);
         }
-        let k: Option<Knowledge> =
-            self.load(Family::Knowledge.name(), &self.tenant().knowledge(id))?;
+        let k = match self.txn.get(&self.tenant().knowledge(id))? {
+            Some(bytes) => Some(decode_knowledge(&bytes)?),
+            None => None,
+        };
         match k {
             Some(k) if k.deleted_at.is_none() && self.may_see_knowledge(&k)? => Ok(Some(k)),
             _ => Ok(None),

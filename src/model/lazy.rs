@@ -14,9 +14,21 @@ use serde_json::value::RawValue;
 
 /// A value kept as its JSON text until first read.
 pub struct Lazy<T> {
-    /// The text as stored; None once the value was built in memory.
-    raw: Option<Box<RawValue>>,
+    /// The JSON text as stored; None once the value was built in memory.
+    raw: Option<Box<str>>,
     value: OnceLock<T>,
+}
+
+impl<T> Lazy<T> {
+    /// A value from JSON text a stored record holds, not checked here (a
+    /// decoder that found the text's bounds by its own means). Text that
+    /// is not the value reads as empty, as a corrupted record does.
+    pub(crate) fn from_stored_text(text: &str) -> Lazy<T> {
+        Lazy {
+            raw: Some(text.into()),
+            value: OnceLock::new(),
+        }
+    }
 }
 
 impl<T: DeserializeOwned + Default> Lazy<T> {
@@ -25,7 +37,7 @@ impl<T: DeserializeOwned + Default> Lazy<T> {
     /// holds one) reads as empty rather than failing every later access.
     pub fn value(&self) -> &T {
         self.value.get_or_init(|| match &self.raw {
-            Some(raw) => serde_json::from_str(raw.get()).unwrap_or_default(),
+            Some(raw) => serde_json::from_str(raw).unwrap_or_default(),
             None => T::default(),
         })
     }
@@ -35,7 +47,7 @@ impl<T: DeserializeOwned + Default> Lazy<T> {
         match self.value.into_inner() {
             Some(v) => v,
             None => match &self.raw {
-                Some(raw) => serde_json::from_str(raw.get()).unwrap_or_default(),
+                Some(raw) => serde_json::from_str(raw).unwrap_or_default(),
                 None => T::default(),
             },
         }
@@ -91,7 +103,10 @@ impl<T: Serialize> Serialize for Lazy<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match (self.value.get(), &self.raw) {
             (Some(v), _) => v.serialize(s),
-            (None, Some(raw)) => raw.serialize(s),
+            // Checked here, not on read: writing a record back is rare.
+            (None, Some(raw)) => RawValue::from_string(raw.to_string())
+                .map_err(serde::ser::Error::custom)?
+                .serialize(s),
             (None, None) => s.serialize_none(),
         }
     }
@@ -122,7 +137,7 @@ impl<'de, T: Shape> Deserialize<'de> for Lazy<T> {
             return Err(D::Error::custom(format_args!("expected {}", T::EXPECTED)));
         }
         Ok(Lazy {
-            raw: Some(raw),
+            raw: Some(raw.into()),
             value: OnceLock::new(),
         })
     }
