@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any, Optional, Union
 
+from . import aio
 from ._embedded import Database, Events, Session
 from ._errors import (
     CODES,
