@@ -239,24 +239,24 @@ fn from_py(value: &Bound<'_, PyAny>, depth: usize) -> Result<Json, Refused> {
         return Ok(json);
     }
     // numpy scalars and other numbers: what they say they are.
-    if value.hasattr("__index__")? {
-        if let Ok(i) = value.call_method0("__index__")?.extract::<i64>() {
-            return Ok(Json::from(i));
-        }
+    if value.hasattr("__index__")?
+        && let Ok(i) = value.call_method0("__index__")?.extract::<i64>()
+    {
+        return Ok(Json::from(i));
     }
     if value.hasattr("__float__")? && !value.is_instance_of::<PyBytes>() {
         return number(value.call_method0("__float__")?.extract::<f64>()?);
     }
     // Any other sequence (a numpy array of another dtype, array.array,
     // range…): its items.
-    if let Ok(seq) = value.cast::<PySequence>() {
-        if !value.is_instance_of::<PyBytes>() {
-            let mut items = Vec::new();
-            for item in seq.try_iter()? {
-                items.push(from_py(&item?, depth + 1)?);
-            }
-            return Ok(Json::Array(items));
+    if let Ok(seq) = value.cast::<PySequence>()
+        && !value.is_instance_of::<PyBytes>()
+    {
+        let mut items = Vec::new();
+        for item in seq.try_iter()? {
+            items.push(from_py(&item?, depth + 1)?);
         }
+        return Ok(Json::Array(items));
     }
     Err(Refused::Value(format!(
         "a {} is not a value (use None, bool, int, float, str, list, dict, datetime or a numpy array)",
