@@ -7,6 +7,7 @@ of a round trip (docs/performance.md measures it against a bare socket).
 
 from __future__ import annotations
 
+import itertools
 import queue
 import socket
 import threading
@@ -88,7 +89,8 @@ class Connection:
         self._tls = tls
         self._timeout = timeout
         self._write = threading.Lock()
-        self._next = 0
+        # next() on a count is atomic under the GIL: ids need no lock.
+        self._ids = itertools.count(1)
         #: The query waiting for its answer (what ``cancel`` targets).
         self._running: Optional[int] = None
         self._sock = _open(address, tls, timeout)
@@ -105,9 +107,7 @@ class Connection:
             self.query("USE ORG " + org)
 
     def _id(self) -> int:
-        with self._write:
-            self._next += 1
-            return self._next
+        return next(self._ids)
 
     def _send(self, data: bytes) -> None:
         try:

@@ -60,12 +60,26 @@ def request(fields: Dict[str, Any]) -> bytes:
     return _encode(fields).encode() + b"\n"
 
 
+_texts: Dict[str, bytes] = {}
+
+
+def _text(text: str) -> bytes:
+    """A statement text as JSON, kept for the texts a program repeats."""
+    encoded = _texts.get(text)
+    if encoded is None:
+        encoded = _dumps(text).encode()
+        if len(_texts) >= 1024:
+            _texts.clear()
+        _texts[text] = encoded
+    return encoded
+
+
 def query(id: int, text: str, params: Optional[Dict[str, Any]]) -> bytes:
     """A query request (parameters encoded by the extension: numpy arrays
     are read in place, datetimes become epoch milliseconds)."""
     if params:
-        return b'{"id":%d,"op":"query","text":%s,"params":%s}\n' % (id, _dumps(text).encode(), _encode(params).encode())
-    return b'{"id":%d,"op":"query","text":%s}\n' % (id, _dumps(text).encode())
+        return b'{"id":%d,"op":"query","text":%s,"params":%s}\n' % (id, _text(text), _encode(params).encode())
+    return b'{"id":%d,"op":"query","text":%s}\n' % (id, _text(text))
 
 
 def parse(line: bytes) -> Dict[str, Any]:

@@ -29,13 +29,14 @@ pub fn to_py<'py>(py: Python<'py>, value: &Json) -> PyResult<Bound<'py, PyAny>> 
             }
         }
         Json::String(s) => PyString::new(py, s).into_any(),
-        Json::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(to_py(py, item)?)?;
-            }
-            list.into_any()
-        }
+        Json::Array(items) => PyList::new(
+            py,
+            items
+                .iter()
+                .map(|i| to_py(py, i))
+                .collect::<PyResult<Vec<_>>>()?,
+        )?
+        .into_any(),
         Json::Object(map) => {
             let dict = PyDict::new(py);
             for (k, v) in map {
@@ -48,15 +49,18 @@ pub fn to_py<'py>(py: Python<'py>, value: &Json) -> PyResult<Bound<'py, PyAny>> 
 
 /// Rows for Python: a list of lists.
 pub fn rows_to_py<'py>(py: Python<'py>, rows: &[Vec<Json>]) -> PyResult<Bound<'py, PyList>> {
-    let list = PyList::empty(py);
-    for row in rows {
-        let cells = PyList::empty(py);
-        for cell in row {
-            cells.append(to_py(py, cell)?)?;
-        }
-        list.append(cells)?;
-    }
-    Ok(list)
+    let rows = rows
+        .iter()
+        .map(|row| {
+            PyList::new(
+                py,
+                row.iter()
+                    .map(|c| to_py(py, c))
+                    .collect::<PyResult<Vec<_>>>()?,
+            )
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, rows)
 }
 
 /// Parameters (`**params`) as the runner binds them: name → JSON value.

@@ -128,6 +128,11 @@ fn run_text(
     for (name, value) in params {
         runner.set_param(&name, value).map_err(|e| (e, None))?;
     }
+    // One statement (no `;` anywhere): run it as it is, without the
+    // script splitter.
+    if !text.contains(';') && !text.contains("--") && !text.trim().is_empty() {
+        return runner.execute(text).map_err(|e| (e, Some(0)));
+    }
     let mut last = Outcome::default();
     for (index, statement) in ScriptReader::new(text.as_bytes()).enumerate() {
         let statement = statement.map_err(|e| (e, Some(index)))?;
@@ -141,8 +146,8 @@ fn run_text(
 /// An outcome as `(columns, rows, stats)`.
 fn outcome_to_py<'py>(py: Python<'py>, outcome: &Outcome) -> PyResult<Bound<'py, PyAny>> {
     let stats = PyDict::new(py);
-    stats.set_item("rows", outcome.stats.rows)?;
-    stats.set_item("micros", outcome.stats.micros)?;
+    stats.set_item(pyo3::intern!(py, "rows"), outcome.stats.rows)?;
+    stats.set_item(pyo3::intern!(py, "micros"), outcome.stats.micros)?;
     let columns = PyList::new(py, &outcome.columns)?;
     Ok((columns, rows_to_py(py, &outcome.rows)?, stats)
         .into_pyobject(py)?
@@ -228,6 +233,32 @@ impl Session {
                 .map_err(|e| (e, None))
         })?;
         Ok(Events::new(subscription, signal))
+    }
+
+    /// For the bench (python/bench/bench.py): runs `text` with `params`
+    /// `times` times from Rust, as a Rust program would (bind, execute),
+    /// without Python in the loop; the seconds it took.
+    #[pyo3(signature = (text, params, times))]
+    fn _repeat(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        params: Option<&Bound<'_, PyDict>>,
+        times: u64,
+    ) -> PyResult<f64> {
+        let params = crate::convert::params(py, params)?;
+        self.with_runner(py, |runner| {
+            let started = std::time::Instant::now();
+            for _ in 0..times {
+                for (name, value) in &params {
+                    runner
+                        .set_param(name, value.clone())
+                        .map_err(|e| (e, None))?;
+                }
+                std::hint::black_box(runner.execute(text).map_err(|e| (e, None))?);
+            }
+            Ok(started.elapsed().as_secs_f64())
+        })
     }
 
     /// The current org's slug (None: the platform).
