@@ -272,14 +272,11 @@ def test_cancel_stops_a_running_query(door):
 
     t = threading.Thread(target=run)
     t.start()
-    deadline = time.monotonic() + 10
-    while not worker.cancel() if door.kind == "tcp" else False:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    if door.kind == "embedded":
-        time.sleep(0.3)
+    # Cancel until it stops: a cancel before the query started is void.
+    deadline = time.monotonic() + 60
+    while t.is_alive() and time.monotonic() < deadline:
         worker.cancel()
-    t.join(60)
+        t.join(0.1)
     assert isinstance(outcome.get("error"), onedb.Cancelled), outcome
     assert worker.query("WHOAMI").dicts()[0]["org"] == door.slug
 
