@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any, Optional, Union
 
-from . import aio
+from . import aio  # noqa: F401 - `onedb.aio` after `import onedb`
 from ._embedded import Database, Events, Session
 from ._errors import (
     CODES,
@@ -38,12 +38,11 @@ from ._errors import (
 )
 from ._result import Result
 from ._tcp import Connection, Pool, Subscription
-from ._wire import Tls
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "open", "connect", "pool", "Database", "Session", "Events", "Connection", "Pool",
+    "open", "connect", "pool", "aio", "Database", "Session", "Events", "Connection", "Pool",
     "Subscription", "Result", "Error", "CODES", "ParseError", "UnknownType",
     "NotAuthenticated", "Forbidden", "LimitReached", "InvalidTransition", "NotFound",
     "Conflict", "Timeout", "Cancelled", "TooLarge", "InvalidArgument", "Corruption", "IoError",
@@ -62,21 +61,9 @@ def open(
     return Database(path, durability, as_email)
 
 
-def connect(
-    address: str,
-    *,
-    email: Optional[str] = None,
-    password: Optional[str] = None,
-    token: Optional[str] = None,
-    tls: Tls = None,
-    org: Optional[str] = None,
-    timeout: Optional[float] = 30.0,
-) -> Connection:
-    """Connects to ``onedb serve`` at ``host:port`` and logs in with email
-    and password, or with an API token. ``tls``: True (verify against the
-    system's CAs), a CA file, or an ``ssl.SSLContext``. ``org``: ``USE ORG``
-    right after login. ``timeout``: for connecting (seconds)."""
-    return Connection(address, email=email, password=password, token=token, tls=tls, org=org, timeout=timeout)
+#: ``onedb.connect("host:port", email=…, password=… | token=…, tls=None,
+#: org=None, timeout=30.0)``: a logged-in ``Connection`` (see its docs).
+connect = Connection
 
 
 def pool(address: str, *, size: int = 8, **connect_args: Any) -> Pool:

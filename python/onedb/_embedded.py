@@ -5,18 +5,14 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
-from typing import Any, Deque, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Deque, Iterable, List, Optional, Tuple, Union
 
-from . import _onedb
+from . import _onedb, _wire
 from ._errors import Cancelled
-from ._events import Position
+from ._events import EventStream, Position
 from ._result import Result
 
 Query = Union[str, Tuple[str, dict]]
-
-
-def _items(queries: Iterable[Query]) -> List[Tuple[str, Optional[dict]]]:
-    return [(q, None) if isinstance(q, str) else (q[0], q[1]) for q in queries]
 
 
 class Session:
@@ -36,7 +32,7 @@ class Session:
     def query_many(self, queries: Iterable[Query]) -> List[Result]:
         """Runs many queries (texts, or ``(text, params)`` pairs) in order in
         one call; raises the first error (its ``.index`` is its place)."""
-        return [Result(c, r, s) for c, r, s in self._inner.query_many(_items(queries))]
+        return [Result(c, r, s) for c, r, s in self._inner.query_many(_wire.items(queries))]
 
     def subscribe(self, text: str, /, after: Optional[int] = None, **params: Any) -> "Events":
         """The events an ``EVENTS`` statement asks for, as they commit, in
@@ -85,7 +81,7 @@ class Database(Session):
         self._engine.close()
 
 
-class Events:
+class Events(EventStream):
     """An iterator of event dicts in commit order. A subscription that falls
     behind its queue is made again after the last event delivered, so
     iteration goes on without a gap or a duplicate."""
@@ -102,14 +98,7 @@ class Events:
     def _subscribe(self, after: Optional[int]) -> "_onedb.Events":
         return self._session.subscribe(self._text, self._params, after)
 
-    @property
-    def last_seq(self) -> Optional[int]:
-        """The ``seq`` of the last event delivered."""
-        return self._position.seq
-
     def next(self, timeout: Optional[float] = None) -> Optional[dict]:
-        """The next event, waiting at most ``timeout`` seconds (None: as
-        long as it takes); None when none came in time."""
         while not self._buffer:
             try:
                 batch = self._events.take(timeout)
@@ -129,20 +118,5 @@ class Events:
                     self._buffer.append(event)
         return self._buffer.popleft()
 
-    def __iter__(self) -> Iterator[dict]:
-        return self
-
-    def __next__(self) -> dict:
-        event = self.next()
-        if event is None:  # pragma: no cover - no timeout given
-            raise StopIteration
-        return event
-
     def close(self) -> None:
         self._events.close()
-
-    def __enter__(self) -> "Events":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()

@@ -8,7 +8,7 @@ docs/protocol.md's rule, so a cut in the middle of a commit loses nothing.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Set
+from typing import Any, Dict, Iterator, Optional, Set
 
 
 class Position:
@@ -50,3 +50,38 @@ class Position:
         ``last_seq``: with none delivered yet, resume right after it."""
         if self.seq is None:
             self.start = last_seq
+
+
+class EventStream:
+    """What a subscription is through either door: an iterator of event
+    dicts over ``next``, with ``last_seq``, usable in a ``with`` block."""
+
+    _position: Position
+
+    def next(self, timeout: Optional[float] = None) -> Optional[dict]:
+        """The next event, waiting at most ``timeout`` seconds (None: as
+        long as it takes); None when none came in time."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def last_seq(self) -> Optional[int]:
+        """The ``seq`` of the last event delivered."""
+        return self._position.seq
+
+    def __iter__(self) -> Iterator[dict]:
+        return self
+
+    def __next__(self) -> dict:
+        event = self.next()
+        if event is None:  # pragma: no cover - no timeout given
+            raise StopIteration
+        return event
+
+    def __enter__(self) -> "EventStream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -18,7 +18,7 @@ from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional
 
 from . import _wire
 from ._errors import Cancelled, Error, IoError
-from ._events import Position
+from ._events import EventStream, Position
 from ._result import Result
 from ._wire import Tls
 
@@ -154,7 +154,7 @@ class Connection:
         """Pipelines many queries (texts, or ``(text, params)`` pairs): sends
         them ahead of their answers, then reads the answers in order. All
         run; then the first error is raised (its ``.index`` is its place)."""
-        items = [(q, None) if isinstance(q, str) else (q[0], q[1]) for q in queries]
+        items = _wire.items(queries)
         answers: List[Dict[str, Any]] = []
         waiting: Deque[int] = deque()
         sent = 0
@@ -169,14 +169,7 @@ class Connection:
             if batch:
                 self._send(b"".join(batch))
             answers.append(self._answer(waiting.popleft()))
-        results = []
-        for index, answer in enumerate(answers):
-            if not answer.get("ok"):
-                error = _wire.failure(answer)
-                error.index = index
-                raise error
-            results.append(_wire.result(answer))
-        return results
+        return _wire.results(answers)
 
     def cancel(self) -> bool:
         """Stops the query this connection waits for (call it from another
@@ -215,7 +208,7 @@ class Connection:
         self.close()
 
 
-class Subscription:
+class Subscription(EventStream):
     """An iterator of event dicts in commit order. When its connection
     drops, or the server ends it for falling behind, it connects again and
     resumes after the last event delivered: no gap, no duplicate."""
@@ -268,11 +261,6 @@ class Subscription:
             self._position.start = answer.get("seq")
         self._sub = answer.get("sub")
 
-    @property
-    def last_seq(self) -> Optional[int]:
-        """The ``seq`` of the last event delivered."""
-        return self._position.seq
-
     def _reconnect(self, why: Exception) -> None:
         self._drop()
         deadline = time.monotonic() + self.RECONNECT_FOR
@@ -299,8 +287,6 @@ class Subscription:
             self._sock = None
 
     def next(self, timeout: Optional[float] = None) -> Optional[dict]:
-        """The next event, waiting at most ``timeout`` seconds (None: as long
-        as it takes); None when none came in time."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._buffer:
             if self._closed:
@@ -339,15 +325,6 @@ class Subscription:
                 raise error
         return self._buffer.popleft()
 
-    def __iter__(self) -> Iterator[dict]:
-        return self
-
-    def __next__(self) -> dict:
-        event = self.next()
-        if event is None:  # pragma: no cover - no timeout given
-            raise StopIteration
-        return event
-
     def close(self) -> None:
         self._closed = True
         if self._sock is not None:
@@ -357,11 +334,6 @@ class Subscription:
                 pass
         self._drop()
 
-    def __enter__(self) -> "Subscription":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 class Pool:

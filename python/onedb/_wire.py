@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import _onedb
 from ._errors import Error, IoError, InvalidArgument, from_wire
@@ -80,6 +80,24 @@ def query(id: int, text: str, params: Optional[Dict[str, Any]]) -> bytes:
     if params:
         return b'{"id":%d,"op":"query","text":%s,"params":%s}\n' % (id, _text(text), _encode(params).encode())
     return b'{"id":%d,"op":"query","text":%s}\n' % (id, _text(text))
+
+
+def items(queries: Iterable[Any]) -> List[Tuple[str, Optional[Dict[str, Any]]]]:
+    """``query_many``'s queries as ``(text, params)`` pairs."""
+    return [(q, None) if isinstance(q, str) else (q[0], q[1]) for q in queries]
+
+
+def results(answers: List[Dict[str, Any]]) -> List[Result]:
+    """``query_many``'s answers as results, or the first error raised with
+    its ``.index``."""
+    out = []
+    for index, answer in enumerate(answers):
+        if not answer.get("ok"):
+            error = failure(answer)
+            error.index = index
+            raise error
+        out.append(result(answer))
+    return out
 
 
 def parse(line: bytes) -> Dict[str, Any]:

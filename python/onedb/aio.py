@@ -129,7 +129,7 @@ class Connection:
     async def query_many(self, queries: Iterable[Any]) -> List[Result]:
         """Pipelines many queries (texts or ``(text, params)`` pairs); all
         run, then the first error is raised (``.index`` is its place)."""
-        items = [(q, None) if isinstance(q, str) else (q[0], q[1]) for q in queries]
+        items = _wire.items(queries)
         answers: List[Dict[str, Any]] = []
         for start in range(0, len(items), _wire.WINDOW):
             futures = []
@@ -137,14 +137,7 @@ class Connection:
                 id = self._id()
                 futures.append(self._send(_wire.query(id, text, params), id))
             answers.extend([await f for f in futures])
-        results = []
-        for index, answer in enumerate(answers):
-            if not answer.get("ok"):
-                error = _wire.failure(answer)
-                error.index = index
-                raise error
-            results.append(_wire.result(answer))
-        return results
+        return _wire.results(answers)
 
     def cancel(self) -> bool:
         """Stops the queries this connection waits for: each raises

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use onedb::query::run::{Outcome, Runner};
-use onedb::query::script::ScriptReader;
+use onedb::query::script::run_text;
 use onedb::{Database, Durability, Error, ErrorCode, Options};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
@@ -120,7 +120,7 @@ impl Session {
 
 /// Binds the parameters and runs the statements of `text` in order: the
 /// last one's outcome, or the first error with its statement's index.
-fn run_text(
+fn run(
     runner: &mut Runner<'_>,
     text: &str,
     params: Vec<(String, Json)>,
@@ -133,14 +133,7 @@ fn run_text(
     if !text.contains(';') && !text.contains("--") && !text.trim().is_empty() {
         return runner.execute(text).map_err(|e| (e, Some(0)));
     }
-    let mut last = Outcome::default();
-    for (index, statement) in ScriptReader::new(text.as_bytes()).enumerate() {
-        let statement = statement.map_err(|e| (e, Some(index)))?;
-        last = runner
-            .execute(&statement.text)
-            .map_err(|e| (statement.locate(e), Some(index)))?;
-    }
-    Ok(last)
+    run_text(runner, text)
 }
 
 /// An outcome as `(columns, rows, stats)`.
@@ -167,7 +160,7 @@ impl Session {
     ) -> PyResult<Bound<'py, PyAny>> {
         let params = crate::convert::params(py, params)?;
         self.cancel.store(false, Ordering::SeqCst);
-        let outcome = self.with_runner(py, |runner| run_text(runner, text, params))?;
+        let outcome = self.with_runner(py, |runner| run(runner, text, params))?;
         outcome_to_py(py, &outcome)
     }
 
@@ -187,7 +180,7 @@ impl Session {
         let results = self.with_runner(py, |runner| {
             let mut results = Vec::with_capacity(work.len());
             for (text, p) in work {
-                results.push(run_text(runner, &text, p));
+                results.push(run(runner, &text, p));
             }
             Ok(results)
         })?;

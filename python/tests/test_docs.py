@@ -3,8 +3,6 @@ the TCP examples pointed at the test server."""
 
 from __future__ import annotations
 
-import os
-import pathlib
 import re
 
 import pytest
