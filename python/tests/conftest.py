@@ -33,11 +33,11 @@ def onedb_binary() -> str:
 class Server:
     """`onedb serve` on a free port, stopped by its pid."""
 
-    def __init__(self, data: pathlib.Path) -> None:
+    def __init__(self, data: pathlib.Path, *flags: str) -> None:
         env = dict(os.environ, ONEDB_ROOT_PASSWORD=ROOT_PASSWORD)
         self.process = subprocess.Popen(
             [onedb_binary(), "--data", str(data), "--durability", "relaxed", "serve",
-             "--listen", "127.0.0.1:0", "--query-timeout", "60s"],
+             "--listen", "127.0.0.1:0", "--query-timeout", "60s", *flags],
             stdout=subprocess.PIPE, stderr=sys.stderr, env=env, text=True,
         )
         line = self.process.stdout.readline() if self.process.stdout else ""

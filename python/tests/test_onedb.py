@@ -352,3 +352,28 @@ def test_aio_twin(server):
         await conn.close()
 
     asyncio.run(main())
+
+
+def test_tcp_over_tls(tmp_path):
+    """`tls=` a CA file: the client verifies the server's certificate."""
+    import shutil
+    import subprocess
+
+    from conftest import Server
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    srv = Server(tmp_path / "data", "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        with onedb.connect(srv.address, email="root", password=ROOT_PASSWORD, tls=str(cert)) as conn:
+            assert conn.query("WHOAMI").dicts()[0]["email"] == "root"
+        with pytest.raises(onedb.IoError):
+            onedb.connect(srv.address, email="root", password=ROOT_PASSWORD, tls=True)  # not a trusted CA
+    finally:
+        srv.stop()
