@@ -377,3 +377,27 @@ def test_tcp_over_tls(tmp_path):
             onedb.connect(srv.address, email="root", password=ROOT_PASSWORD, tls=True)  # not a trusted CA
     finally:
         srv.stop()
+
+
+def test_a_subscription_that_falls_behind_resumes_itself(tmp_path):
+    """The engine ends a subscription whose queue overflows (CANCELLED with
+    last_seq); the iterator subscribes again after it and misses nothing."""
+    from onedb._embedded import Events
+
+    made = []
+
+    class Tiny(Events):
+        def _subscribe(self, after):
+            made.append(after)
+            return self._session.subscribe(self._text, self._params, after, queue=2)
+
+    with onedb.open(tmp_path / "data", durability="relaxed") as db:
+        db.query('CREATE ORG slow NAME "Slow" PLAN enterprise; USE ORG slow')
+        sub = Tiny(db._inner, 'EVENTS WHERE type = "entity_created"', {}, None)
+        for i in range(10):
+            db.query("CREATE THING course $n {}", n=f"c{i}")
+        names = [sub.next(timeout=10)["metadata"]["name"] for _ in range(10)]
+        assert names == [f"c{i}" for i in range(10)]
+        assert sub.next(timeout=0.2) is None
+        assert len(made) >= 2 and made[0] is None, made  # it was ended and made again
+        sub.close()
