@@ -346,6 +346,11 @@ def test_aio_twin(server):
             names.add((await sub.next(timeout=10))["metadata"]["name"])
         assert names == {f"c{i}" for i in range(20)}
         assert await sub.next(timeout=0.2) is None
+        # Its connection drops: it connects again and resumes, no gap.
+        sub._writer.transport.abort()
+        await conn.query('CREATE THING course "after" {}')
+        assert (await sub.next(timeout=10))["metadata"]["name"] == "after"
+        assert await sub.next(timeout=0.2) is None
         await sub.close()
         with pytest.raises(onedb.UnknownType):
             await conn.query("MATCH (x:nope) RETURN x")
