@@ -13,6 +13,7 @@ use std::io::BufRead;
 use crate::error::{Error, ErrorCode, Position, Result};
 use crate::query::parser::MAX_STATEMENT_BYTES;
 use crate::query::parser::lexical::Lexical;
+use crate::query::run::{Outcome, Runner};
 
 /// One statement of a script: its text (from its first token to before its
 /// `;`) and where it starts in the script.
@@ -135,6 +136,24 @@ impl<R: BufRead> ScriptReader<R> {
             }
         }
     }
+}
+
+/// Runs the statements of `text` in order on `runner`: the last one's
+/// outcome, or the first error (pointing into `text`) with its statement's
+/// index. A server request and a Python `query` take several statements
+/// this way.
+pub fn run_text(
+    runner: &mut Runner<'_>,
+    text: &str,
+) -> std::result::Result<Outcome, (Error, Option<usize>)> {
+    let mut last = Outcome::default();
+    for (index, statement) in ScriptReader::new(text.as_bytes()).enumerate() {
+        let statement = statement.map_err(|e| (e, Some(index)))?;
+        last = runner
+            .execute(&statement.text)
+            .map_err(|e| (statement.locate(e), Some(index)))?;
+    }
+    Ok(last)
 }
 
 /// Whether `text` ends at a statement boundary with something before it:

@@ -19,7 +19,7 @@ use crate::db::Session;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::limits::EMAIL_BYTES;
 use crate::query::run::{Outcome, Runner};
-use crate::query::script::ScriptReader;
+use crate::query::script::run_text;
 use crate::server::Shared;
 use crate::server::connection::{Frame, Out, WriteEnd, read_line, write_lines};
 use crate::server::limits::Limits;
@@ -707,14 +707,7 @@ fn run_statements(
             .set_param(name.trim_start_matches('$'), value)
             .map_err(whole)?;
     }
-    let mut last = Outcome::default();
-    for (index, statement) in ScriptReader::new(text.as_bytes()).enumerate() {
-        let statement = statement.map_err(|e| (e, Some(index)))?;
-        last = runner
-            .execute(&statement.text)
-            .map_err(|e| (statement.locate(e), Some(index)))?;
-    }
-    Ok(last)
+    run_text(runner, text)
 }
 
 /// Before a subscription starts: its parameters are bound (as a query's
