@@ -21,14 +21,11 @@ pub fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
 /// field, and a list of numbers ends at the first `]`.
 pub fn decode_knowledge(bytes: &[u8]) -> Result<Knowledge> {
     const FIELD: &[u8] = b",\"embedding\":";
-    let Some(at) = bytes.windows(FIELD.len()).position(|w| w == FIELD) else {
+    let Some(at) = memchr::memmem::find(bytes, FIELD) else {
         return decode("knowledge", bytes);
     };
     let list = at + FIELD.len();
-    let end = bytes[list..]
-        .iter()
-        .position(|b| *b == b']')
-        .map(|n| list + n + 1);
+    let end = memchr::memchr(b']', &bytes[list..]).map(|n| list + n + 1);
     let (Some(end), Some(b'[')) = (end, bytes.get(list)) else {
         return decode("knowledge", bytes);
     };
