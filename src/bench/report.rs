@@ -53,6 +53,8 @@ pub struct Row {
     pub limit_name: Option<String>,
     /// This door's rate over the limit's.
     pub ratio: Option<f64>,
+    /// TCP only: this rate over the same workload's through OQL in process.
+    pub vs_in_process: Option<f64>,
     /// Answers that disagreed with the direct computation.
     pub wrong: usize,
     /// Mean recall@10 against exact search (Q6).
@@ -160,7 +162,7 @@ impl Report {
             };
             writeln!(
                 out,
-                "{:<5} {:<12} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>12} {:>8}  {:<14} {check}",
+                "{:<5} {:<12} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>12} {:>8}  {:<16} {:>7}  {check}",
                 r.door,
                 r.workload,
                 f.per_second,
@@ -172,6 +174,8 @@ impl Report {
                 r.ratio
                     .map_or("-".into(), |x| format!("{:.1} %", 100.0 * x)),
                 r.limit_name.as_deref().unwrap_or("-"),
+                r.vs_in_process
+                    .map_or("-".into(), |x| format!("{:.0} %", 100.0 * x)),
             )?;
         }
         for r in self.rows.iter().filter(|r| !r.failures.is_empty()) {
@@ -291,7 +295,8 @@ mod tests {
         let f = Figures::of(&mut l, Duration::from_secs(2));
         assert_eq!(f.ops, 1000);
         assert_eq!(f.per_second, 500.0);
-        assert_eq!((f.p50_us, f.p99_us, f.p999_us), (500.0, 990.0, 999.0));
+        let us = |x: f64| x.round() as u64;
+        assert_eq!((us(f.p50_us), us(f.p99_us), us(f.p999_us)), (500, 990, 999));
     }
 
     #[test]
