@@ -418,7 +418,7 @@ pub struct BenchArgs {
     /// The dataset's seed.
     #[arg(long, default_value_t = 17)]
     seed: u64,
-    /// Operations per workload and door (default: 200 at XS, 2,000 above).
+    /// Operations per workload and door (default: 500 at XS, 5,000 above).
     #[arg(long)]
     ops: Option<usize>,
     /// Where the scratch directory goes (default: the system's temporary

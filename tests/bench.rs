@@ -39,6 +39,10 @@ fn bench_xs_runs_checks_every_answer_and_writes_its_json() {
     assert!(report["load"]["records"].as_u64().unwrap() > 100_000);
     assert!(report["load"]["records_per_second"].as_f64().unwrap() > 0.0);
     assert!(report["load"]["ratio"].as_f64().unwrap() > 0.0);
+    // Every acknowledged W1 is found afterwards.
+    let acknowledged = report["writes_acknowledged"].as_u64().unwrap();
+    assert!(acknowledged > 1_000, "{acknowledged}");
+    assert_eq!(report["writes_found"].as_u64().unwrap(), acknowledged);
     assert!(report["size_on_disk_bytes"].as_u64().unwrap() > 0);
     assert!(report["peak_rss_bytes"].as_u64().unwrap() > 0);
 

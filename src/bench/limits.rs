@@ -38,6 +38,13 @@ impl Raw {
         })
     }
 
+    /// Compacts the whole database: a load ingests its files into level 0,
+    /// and the compactions that follow would otherwise run under the
+    /// first side measured (raw's) and not under the second (onedb's).
+    pub fn compact(&self) {
+        self.db.compact_range::<&[u8], &[u8]>(None, None);
+    }
+
     /// The keys in `[lower, upper)`, at most `limit`, ascending or not.
     fn keys(
         &self,

@@ -55,6 +55,8 @@ pub struct Row {
     pub ratio: Option<f64>,
     /// TCP only: this rate over the same workload's through OQL in process.
     pub vs_in_process: Option<f64>,
+    /// W1 commits acknowledged.
+    pub writes: u64,
     /// Answers that disagreed with the direct computation.
     pub wrong: usize,
     /// Mean recall@10 against exact search (Q6).
@@ -101,6 +103,10 @@ pub struct Report {
     pub size_on_disk_bytes: u64,
     pub peak_rss_bytes: u64,
     pub rows: Vec<Row>,
+    /// W1 commits acknowledged over every door, and the acting owner's
+    /// `owns` edges found afterwards (the owner owned nothing before).
+    pub writes_acknowledged: u64,
+    pub writes_found: u64,
     pub seconds: f64,
     /// Wrong answers over every row; the run fails when not 0.
     pub checks_failed: usize,
@@ -185,7 +191,12 @@ impl Report {
         }
         writeln!(
             out,
-            "\n{} wrong answers; {:.1} s in all",
+            "\n{} W1 commits acknowledged, {} found afterwards",
+            self.writes_acknowledged, self.writes_found
+        )?;
+        writeln!(
+            out,
+            "{} wrong answers; {:.1} s in all",
             self.checks_failed, self.seconds
         )?;
         Ok(())

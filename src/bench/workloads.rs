@@ -349,6 +349,29 @@ impl<'t> Plan<'t> {
         compare(&expected, answer)
     }
 
+    /// How many records a read's answer holds (what its raw limit must
+    /// read too); None for W1, Q5 and Q6.
+    pub fn expected_count(&self, query: &Query) -> Option<usize> {
+        Some(match query {
+            Query::Q1 { thing } => usize::from(self.by_id.contains_key(thing)),
+            Query::Q2 { kind, status } => self
+                .truth
+                .things
+                .iter()
+                .filter(|t| t.kind == *kind && t.status == *status)
+                .count()
+                .min(50),
+            Query::Q3 { person } => self.owned(*person).count(),
+            Query::Q4 { person } => self.friends_things(*person) as usize,
+            Query::Q7 {
+                thing,
+                since,
+                until,
+            } => self.events(*thing, *since, *until).len(),
+            Query::W1 { .. } | Query::Q5 { .. } | Query::Q6 { .. } => return None,
+        })
+    }
+
     fn owned(&self, person: Id) -> impl Iterator<Item = &crate::model::Thing> {
         self.truth
             .owns
