@@ -103,6 +103,9 @@ pub struct Options {
     pub ops: Option<usize>,
 }
 
+/// Each workload's limit: its figures and what it is.
+type Limits = HashMap<Workload, (Figures, &'static str)>;
+
 /// Requests in flight on each TCP client.
 const DEPTH: usize = 16;
 /// Keys per raw write batch in the load's limit.
@@ -123,7 +126,14 @@ pub fn run(options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> 
     }
     std::fs::create_dir_all(&scratch)?;
     let result = run_in(options, &scratch, progress);
-    let _ = std::fs::remove_dir_all(&scratch);
+    // The server's copy of the database lives on (it stops with the
+    // process), and tantivy may still be merging: try again a few times.
+    for _ in 0..50 {
+        if std::fs::remove_dir_all(&scratch).is_ok() || !scratch.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     result
 }
 
@@ -159,64 +169,7 @@ fn run_in(options: &Options, dir: &Path, progress: &mut dyn FnMut(&str)) -> Resu
     std::fs::remove_file(&dump)?;
 
     progress("measuring the limits: raw RocksDB, bare tantivy, exact search");
-    let tenant = Tenant::of_org(
-        truth
-            .org
-            .ok_or_else(|| Error::invalid("no org generated"))?,
-    );
-    let mut limits: HashMap<Workload, (Figures, &'static str)> = HashMap::new();
-    let (raw_keys, raw_time) = {
-        let raw = Raw::open(&data)?;
-        raw.compact();
-        for w in [
-            Workload::Q1,
-            Workload::Q2,
-            Workload::Q3,
-            Workload::Q4,
-            Workload::Q7,
-        ] {
-            let name = match w {
-                Workload::Q1 => "raw get",
-                Workload::Q4 => "raw 2-level scan",
-                _ => "raw prefix scan",
-            };
-            // The limit must read what the answer holds, or its rate means nothing.
-            let f = time_each(&queries[&w], |q| {
-                let read = raw.run(tenant, q)?;
-                match plan.expected_count(q) {
-                    Some(n) if n != read => Err(Error::invalid(format!(
-                        "the raw limit of {} read {read} records, the answer holds {n}",
-                        w.name()
-                    ))),
-                    _ => Ok(()),
-                }
-            })?;
-            limits.insert(w, (f, name));
-        }
-        let copy = dir.join("raw-load");
-        let result = raw.copy_into(&Raw::open(&copy)?, RAW_BATCH)?;
-        std::fs::remove_dir_all(&copy)?;
-        result
-    };
-    limits.insert(Workload::W1, (w1_limit(&dir.join("w1"), ops)?, "raw batch"));
-    let tantivy = BareTantivy::build(
-        &dir.join("tantivy"),
-        truth.things.iter().map(|t| t.name.clone()),
-    )?;
-    for w in [Workload::Q5Frequent, Workload::Q5Rare] {
-        let f = time_each(&queries[&w], |q| match q {
-            Query::Q5 { word } => tantivy.top10(word).map(|_| ()),
-            _ => Ok(()),
-        })?;
-        limits.insert(w, (f, "bare tantivy"));
-    }
-    let f = time_each(&queries[&Workload::Q6], |q| {
-        if let Query::Q6 { vector } = q {
-            limits::exact_top10(&truth.chunks, vector);
-        }
-        Ok(())
-    })?;
-    limits.insert(Workload::Q6, (f, "exact search"));
+    let (limits, raw_keys, raw_time) = measure_limits(dir, &data, &plan, &queries, ops)?;
 
     progress("opening the database: the search indexes are built from the store");
     let spinner = crate::repl::progress::spinner("building the search indexes");
@@ -320,6 +273,77 @@ fn run_in(options: &Options, dir: &Path, progress: &mut dyn FnMut(&str)) -> Resu
         seconds: started.elapsed().as_secs_f64(),
         checks_failed,
     })
+}
+
+/// The physical limit of each workload that has one, on the loaded
+/// directory `data` before onedb opens it; with the load's limit (raw
+/// batched writes of the same keys: their count and time).
+fn measure_limits(
+    dir: &Path,
+    data: &Path,
+    plan: &Workloads<'_>,
+    queries: &HashMap<Workload, Vec<Query>>,
+    ops: usize,
+) -> Result<(Limits, u64, Duration)> {
+    let truth = plan.truth;
+    let org = truth
+        .org
+        .ok_or_else(|| Error::invalid("no org generated"))?;
+    let tenant = Tenant::of_org(org);
+    let mut limits = Limits::new();
+    let (raw_keys, raw_time) = {
+        let raw = Raw::open(data)?;
+        raw.compact();
+        for w in [
+            Workload::Q1,
+            Workload::Q2,
+            Workload::Q3,
+            Workload::Q4,
+            Workload::Q7,
+        ] {
+            let name = match w {
+                Workload::Q1 => "raw get",
+                Workload::Q4 => "raw 2-level scan",
+                _ => "raw prefix scan",
+            };
+            // The limit must read what the answer holds, or its rate means nothing.
+            let f = time_each(&queries[&w], |q| {
+                let read = raw.run(tenant, q)?;
+                match plan.expected_count(q) {
+                    Some(n) if n != read => Err(Error::invalid(format!(
+                        "the raw limit of {} read {read} records, the answer holds {n}",
+                        w.name()
+                    ))),
+                    _ => Ok(()),
+                }
+            })?;
+            limits.insert(w, (f, name));
+        }
+        let copy = dir.join("raw-load");
+        let result = raw.copy_into(&Raw::open(&copy)?, RAW_BATCH)?;
+        std::fs::remove_dir_all(&copy)?;
+        result
+    };
+    limits.insert(Workload::W1, (w1_limit(&dir.join("w1"), ops)?, "raw batch"));
+    let tantivy = BareTantivy::build(
+        &dir.join("tantivy"),
+        truth.things.iter().map(|t| t.name.clone()),
+    )?;
+    for w in [Workload::Q5Frequent, Workload::Q5Rare] {
+        let f = time_each(&queries[&w], |q| match q {
+            Query::Q5 { word } => tantivy.top10(word).map(|_| ()),
+            _ => Ok(()),
+        })?;
+        limits.insert(w, (f, "bare tantivy"));
+    }
+    let f = time_each(&queries[&Workload::Q6], |q| {
+        if let Query::Q6 { vector } = q {
+            limits::exact_top10(&truth.chunks, vector);
+        }
+        Ok(())
+    })?;
+    limits.insert(Workload::Q6, (f, "exact search"));
+    Ok((limits, raw_keys, raw_time))
 }
 
 /// Times `work` on each query, after one untimed pass over the reads (so
