@@ -389,30 +389,38 @@ fn run_mixed_local(
     clients: usize,
     queries: &[Query],
 ) -> Result<(Vec<tcp::Sample>, Duration)> {
+    parallel((0..clients).collect(), |c| {
+        let session = db.session_as(email)?;
+        let mine: Vec<Query> = queries.iter().skip(c).step_by(clients).cloned().collect();
+        let (samples, _) = match via {
+            Via::Api => run_local(&mut Api { session: &session }, &mine),
+            _ => run_local(
+                &mut Oql {
+                    runner: Runner::new(&session),
+                },
+                &mine,
+            ),
+        };
+        // Back to indexes into the whole list.
+        Ok(samples
+            .into_iter()
+            .map(|(i, a, t)| (c + i * clients, a, t))
+            .collect())
+    })
+}
+
+/// Runs `work` on a thread per state, all at once; what they all returned
+/// and the wall time.
+fn parallel<S: Send, T: Send>(
+    states: Vec<S>,
+    work: impl Fn(S) -> Result<Vec<T>> + Sync,
+) -> Result<(Vec<T>, Duration)> {
     let started = Instant::now();
-    let parts: Vec<Result<Vec<tcp::Sample>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..clients)
-            .map(|c| {
-                s.spawn(move || -> Result<Vec<tcp::Sample>> {
-                    let session = db.session_as(email)?;
-                    let mine: Vec<Query> =
-                        queries.iter().skip(c).step_by(clients).cloned().collect();
-                    let (samples, _) = match via {
-                        Via::Api => run_local(&mut Api { session: &session }, &mine),
-                        _ => run_local(
-                            &mut Oql {
-                                runner: Runner::new(&session),
-                            },
-                            &mine,
-                        ),
-                    };
-                    // Back to indexes into the whole list.
-                    Ok(samples
-                        .into_iter()
-                        .map(|(i, a, t)| (c + i * clients, a, t))
-                        .collect())
-                })
-            })
+    let parts: Vec<Result<Vec<T>>> = std::thread::scope(|s| {
+        let work = &work;
+        let handles: Vec<_> = states
+            .into_iter()
+            .map(|state| s.spawn(move || work(state)))
             .collect();
         handles
             .into_iter()
@@ -423,11 +431,11 @@ fn run_mixed_local(
             .collect()
     });
     let elapsed = started.elapsed();
-    let mut samples = Vec::new();
+    let mut out = Vec::new();
     for p in parts {
-        samples.extend(p?);
+        out.extend(p?);
     }
-    Ok((samples, elapsed))
+    Ok((out, elapsed))
 }
 
 /// The figures of one run with every answer checked.

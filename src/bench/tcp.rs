@@ -126,30 +126,11 @@ pub fn run(
     let conns: Vec<Conn> = (0..clients)
         .map(|_| Conn::open(addr, token))
         .collect::<Result<_>>()?;
-    let started = Instant::now();
-    let results: Vec<Result<Vec<Sample>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = conns
-            .into_iter()
-            .enumerate()
-            .map(|(c, conn)| {
-                let mine: Vec<usize> = (c..queries.len()).step_by(clients).collect();
-                s.spawn(move || client(conn, depth, queries, &mine))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::io("a bench client thread failed")))
-            })
-            .collect()
-    });
-    let elapsed = started.elapsed();
-    let mut samples = Vec::with_capacity(queries.len());
-    for r in results {
-        samples.extend(r?);
-    }
-    Ok((samples, elapsed))
+    let states: Vec<(usize, Conn)> = conns.into_iter().enumerate().collect();
+    crate::bench::parallel(states, |(c, conn)| {
+        let mine: Vec<usize> = (c..queries.len()).step_by(clients).collect();
+        client(conn, depth, queries, &mine)
+    })
 }
 
 fn client(mut conn: Conn, depth: usize, queries: &[Query], mine: &[usize]) -> Result<Vec<Sample>> {
