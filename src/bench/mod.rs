@@ -614,3 +614,37 @@ fn oql_load(dir: &Path, truth: &Truth, count: usize) -> Result<(u64, Duration)> 
     }
     Ok((things.len() as u64, started.elapsed()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::workloads::Answer;
+
+    #[test]
+    fn a_wrong_answer_or_an_error_counts_against_the_run() {
+        let shape = Shape {
+            orgs: 1,
+            people: 20,
+            things: 300,
+            chunks: 30,
+        };
+        let g = generator::generate(shape, 5, &mut std::io::sink()).unwrap();
+        let plan = Workloads::new(&g.truth);
+        let queries = plan.queries(Workload::Q4, 3, 1);
+        let right = |q: &Query| match q {
+            Query::Q4 { person } => Answer::Count(plan.friends_things(*person)),
+            _ => unreachable!(),
+        };
+        let ms = Duration::from_millis(1);
+        let samples = vec![
+            (0, Ok(right(&queries[0])), ms),
+            (1, Ok(Answer::Count(u64::MAX)), ms),
+            (2, Err("TIMEOUT".to_string()), ms),
+        ];
+        let r = row(&plan, Via::Oql, "Q4", "", &queries, samples, ms * 3, None);
+        assert_eq!(r.wrong, 2);
+        assert_eq!(r.failures.len(), 2);
+        assert!(r.failures[1].contains("TIMEOUT"), "{:?}", r.failures);
+        assert_eq!(r.figures.ops, 3);
+    }
+}
