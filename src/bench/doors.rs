@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::bench::workloads::{Answer, Query};
 use crate::db::Session;
-use crate::error::Result;
+use crate::error::{ErrorCode, Result};
 use crate::graph::{EventFilter, NewConnection, NewThing};
 use crate::keys::Direction;
 use crate::query::run::Runner;
@@ -136,11 +136,28 @@ impl Door for Oql<'_> {
                 self.runner.set_param(name, value.clone())?;
             }
         }
+        // A block that conflicts with a concurrent one (the mixed run) is
+        // rolled back whole; run it again, as `Session::run` does.
+        let mut attempt = 0;
+        loop {
+            match self.statements(&statements) {
+                Err(e) if e.code == ErrorCode::Conflict && attempt < RETRIES => attempt += 1,
+                Err(e) => return Err(e),
+                Ok(outcome) => return Ok(query.answer_of_rows(&outcome.columns, &outcome.rows)),
+            }
+        }
+    }
+}
+
+/// Times a conflicting write is tried again.
+pub const RETRIES: usize = 5;
+
+impl Oql<'_> {
+    fn statements(&mut self, statements: &[String]) -> Result<crate::query::outcome::Outcome> {
         let mut last = None;
-        for text in &statements {
+        for text in statements {
             last = Some(self.runner.execute(text)?);
         }
-        let outcome = last.unwrap_or_default();
-        Ok(query.answer_of_rows(&outcome.columns, &outcome.rows))
+        Ok(last.unwrap_or_default())
     }
 }

@@ -138,20 +138,34 @@ fn client(mut conn: Conn, depth: usize, queries: &[Query], mine: &[usize]) -> Re
     for batch in mine.chunks(depth.max(1)) {
         let sent = Instant::now();
         conn.send_all(batch.iter().map(|i| request(*i, &queries[*i])))?;
-        for i in batch {
-            let r = conn.recv()?;
-            let took = sent.elapsed();
-            let answer = if r["ok"] == json!(true) {
-                let columns: Vec<String> = serde_json::from_value(r["columns"].clone())
-                    .map_err(|e| Error::io(format!("columns: {e}")))?;
-                let rows: Vec<Vec<Json>> = serde_json::from_value(r["rows"].clone())
-                    .map_err(|e| Error::io(format!("rows: {e}")))?;
-                Ok(queries[*i].answer_of_rows(&columns, &rows))
-            } else {
-                Err(r["error"].to_string())
-            };
-            out.push((*i, answer, took));
+        let mut answers = Vec::with_capacity(batch.len());
+        for _ in batch {
+            answers.push((conn.recv()?, sent.elapsed()));
+        }
+        // A write that conflicted is sent again alone once the batch is
+        // read (answers come in request order), as a client would.
+        for (i, (mut r, mut took)) in batch.iter().zip(answers) {
+            let mut attempt = 0;
+            while r["error"]["code"] == "CONFLICT" && attempt < crate::bench::doors::RETRIES {
+                attempt += 1;
+                conn.send_all([request(*i, &queries[*i])])?;
+                r = conn.recv()?;
+                took = sent.elapsed();
+            }
+            out.push((*i, answer_of(&queries[*i], &r)?, took));
         }
     }
     Ok(out)
+}
+
+/// The answer in a `query` op's response line, or the error it gave.
+fn answer_of(query: &Query, r: &Json) -> Result<std::result::Result<Answer, String>> {
+    if r["ok"] != json!(true) {
+        return Ok(Err(r["error"].to_string()));
+    }
+    let columns: Vec<String> = serde_json::from_value(r["columns"].clone())
+        .map_err(|e| Error::io(format!("columns: {e}")))?;
+    let rows: Vec<Vec<Json>> =
+        serde_json::from_value(r["rows"].clone()).map_err(|e| Error::io(format!("rows: {e}")))?;
+    Ok(Ok(query.answer_of_rows(&columns, &rows)))
 }
