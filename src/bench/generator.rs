@@ -200,6 +200,21 @@ impl Zipf {
     }
 }
 
+/// `total` split over `n` orgs by Zipf (s = 1), the first the largest:
+/// knowledge bases differ in size, and the measured org's is big enough
+/// (over 5,000 chunks at S) that vector search uses its graph.
+fn zipf_shares(total: usize, n: usize) -> Vec<usize> {
+    let weights: Vec<f64> = (1..=n).map(|k| 1.0 / k as f64).collect();
+    let sum: f64 = weights.iter().sum();
+    let mut shares: Vec<usize> = weights
+        .iter()
+        .map(|w| (total as f64 * w / sum) as usize)
+        .collect();
+    let rest = total - shares.iter().sum::<usize>().min(total);
+    shares[0] += rest;
+    shares
+}
+
 pub fn unit(mut v: Vec<f32>) -> Vec<f32> {
     let norm = v
         .iter()
@@ -255,9 +270,8 @@ pub fn generate(shape: Shape, seed: u64, out: &mut dyn Write) -> Result<Generate
         ..Truth::default()
     };
     let orgs = shape.orgs.max(1);
-    for o in 0..orgs {
+    for (o, chunks) in zipf_shares(shape.chunks, orgs).into_iter().enumerate() {
         let things = shape.things / orgs + usize::from(o < shape.things % orgs);
-        let chunks = shape.chunks / orgs + usize::from(o < shape.chunks % orgs);
         let org = OrgData::generate(&mut rng, &zipf, &centres, o, shape.people, things, chunks);
         org.write(&mut w)?;
         if o == 0 {
@@ -552,8 +566,16 @@ mod tests {
         // so it must be deliberate (update the hash and say so).
         assert_eq!(
             hash(TINY, 7),
-            "6fce75ffae340cf23d879103b115c9f4d0a95d4bdad1fdc6a1f0d60be8e77b10"
+            "0d3ead114c087b2ec77aca98c996555cee07aabe78e33c418238766fde50776f"
         );
+    }
+
+    #[test]
+    fn the_measured_org_holds_the_most_chunks() {
+        let s = zipf_shares(Shape::S.chunks, Shape::S.orgs);
+        assert_eq!(s.iter().sum::<usize>(), Shape::S.chunks);
+        assert!(s[0] > 5_000, "{s:?}");
+        assert!(s.windows(2).all(|w| w[0] >= w[1]), "{s:?}");
     }
 
     #[test]
@@ -563,7 +585,8 @@ mod tests {
         let t = &g.truth;
         assert_eq!(t.people.len(), 12);
         assert_eq!(t.things.len(), 100);
-        assert_eq!(t.chunks.len(), 20);
+        // Chunks go to orgs by Zipf: 2/3 of 40 to the first of two.
+        assert_eq!(t.chunks.len(), 27);
         let kinds: HashSet<&str> = t.things.iter().map(|x| x.kind.as_str()).collect();
         assert!(kinds.len() >= 10, "{kinds:?}");
         let text = String::from_utf8(out).unwrap();
