@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::keys::{Direction, Tenant, prefix_end};
 use crate::model::{Dim, Id};
 use crate::storage::{rocksdb_options, rocksdb_write_options};
+use crate::vector::distance::dot;
 
 /// A raw RocksDB over a data directory, with onedb's options.
 pub struct Raw {
@@ -369,7 +370,8 @@ impl BareTantivy {
 // ---- exact search ----
 
 /// The 10 nearest of `chunks` to `vector` by a full scan (unit vectors:
-/// the dot product is the cosine).
+/// the dot product is the cosine), with the vector index's own unrolled
+/// dot product, so the limit is as fast as onedb's exact search.
 pub fn exact_top10(chunks: &[(Id, Vec<f32>)], vector: &[f32]) -> Vec<Id> {
     let mut scored: Vec<(f32, Id)> = chunks.iter().map(|(id, v)| (dot(vector, v), *id)).collect();
     let k = 10.min(scored.len());
@@ -380,8 +382,4 @@ pub fn exact_top10(chunks: &[(Id, Vec<f32>)], vector: &[f32]) -> Vec<Id> {
     scored.truncate(k);
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     scored.into_iter().map(|(_, id)| id).collect()
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
