@@ -112,6 +112,10 @@ pub enum Command {
         /// The dump, or `-` for standard input.
         file: PathBuf,
     },
+    /// The workload benchmark (docs/bench.md): a seeded dataset loaded
+    /// into a scratch directory (not --data), every workload measured
+    /// beside raw RocksDB and checked; exits non-zero on a wrong answer.
+    Bench(BenchArgs),
     /// Serve the data directory over TCP (JSON lines, docs/protocol.md)
     /// until SIGINT or SIGTERM. Root's password comes from
     /// ONEDB_ROOT_PASSWORD when set; without one nobody logs in as root.
@@ -249,6 +253,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             with_secrets,
         }) => return dump(&cli.data, org.clone(), out.as_deref(), *with_secrets),
         Some(Command::Load { file }) => return load(&cli.data, file, cli.durability),
+        Some(Command::Bench(args)) => return bench(args),
         Some(Command::Backup {
             dir,
             server: Some(addr),
@@ -335,9 +340,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             crate::server::serve(db, &args.listen, args.limits(), tls.as_ref(), &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Connect { .. } | Command::Dump { .. } | Command::Load { .. } => Err(
-            Error::invalid("this command runs before the database is opened"),
-        ),
+        Command::Connect { .. }
+        | Command::Dump { .. }
+        | Command::Load { .. }
+        | Command::Bench(_) => Err(Error::invalid(
+            "this command runs before the database is opened",
+        )),
         Command::Passwd { email } => {
             let password = match std::env::var("ONEDB_ROOT_PASSWORD") {
                 Ok(p) if email == ROOT_EMAIL => p,
@@ -390,6 +398,58 @@ fn dump(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `onedb bench`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Dataset size: XS (10,000 things), S (100,000), M (1,000,000).
+    #[arg(long, value_enum, default_value = "S")]
+    scale: crate::bench::Scale,
+    /// The doors the workloads go through (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "api,oql,tcp")]
+    via: Vec<crate::bench::Via>,
+    /// Pipelining clients over TCP, and clients of every mixed run.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Also write every figure as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// The dataset's seed.
+    #[arg(long, default_value_t = 17)]
+    seed: u64,
+    /// Operations per workload and door (default: 500 at XS, 5,000 above).
+    #[arg(long)]
+    ops: Option<usize>,
+    /// Where the scratch directory goes (default: the system's temporary
+    /// directory); it is removed at the end.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+fn bench(args: &BenchArgs) -> Result<ExitCode> {
+    let options = crate::bench::Options {
+        scale: args.scale,
+        via: args.via.clone(),
+        clients: args.clients,
+        seed: args.seed,
+        dir: args.dir.clone(),
+        ops: args.ops,
+    };
+    let report = crate::bench::run(&options, &mut |phase| eprintln!("bench: {phase}"))?;
+    if let Some(file) = &args.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::io(format!("the report as JSON: {e}")))?;
+        std::fs::write(file, text + "\n")
+            .map_err(|e| Error::io(format!("{}: {e}", file.display())))?;
+    }
+    report.print(&mut std::io::stdout().lock())?;
+    Ok(if report.checks_failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("error: {} wrong answers", report.checks_failed);
+        ExitCode::FAILURE
+    })
 }
 
 /// `onedb load`: the dump goes in as one step; then the database is

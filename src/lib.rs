@@ -13,6 +13,7 @@
 //! ```
 
 mod auth;
+pub mod bench;
 pub mod cli;
 mod crashpoint;
 pub mod db;

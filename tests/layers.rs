@@ -22,6 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["query", "transfer"],
     &["repl"],
     &["server"],
+    &["bench"],
     &["cli"],
 ];
 

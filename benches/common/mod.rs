@@ -21,7 +21,7 @@ use onedb::internals::{Key, TenantKey, decode_key};
 use onedb::{
     Database, Durability, Id, NewConnection, NewPerson, NewThing, Options, Plan, Role, Session,
 };
-use rocksdb::{DB, WriteBatch};
+use rocksdb::DB;
 
 /// The thing type the benches create (no plan limit applies to it).
 pub const KIND: &str = "digital_product";
@@ -106,15 +106,8 @@ pub fn standard_mutation(session: &Session, owner: Id, n: u64) -> Id {
 
 // ---- raw baselines from a diff ----
 
-/// One key a onedb commit wrote (None: deleted). `fresh` when the key did
-/// not exist before (new records and index entries), as opposed to keys it
-/// rewrote (usage counters, the commit counter).
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub key: Vec<u8>,
-    pub value: Option<Vec<u8>>,
-    pub fresh: bool,
-}
+#[allow(unused_imports, reason = "not every bench diffs")]
+pub use onedb::bench::limits::{Change, diff};
 
 pub fn snapshot(db: &Database) -> BTreeMap<Vec<u8>, Vec<u8>> {
     onedb::internals::raw_entries(db)
@@ -123,129 +116,39 @@ pub fn snapshot(db: &Database) -> BTreeMap<Vec<u8>, Vec<u8>> {
         .collect()
 }
 
-/// Every key whose value differs between two full scans.
-pub fn diff(
-    before: &BTreeMap<Vec<u8>, Vec<u8>>,
-    after: &BTreeMap<Vec<u8>, Vec<u8>>,
-) -> Vec<Change> {
-    let mut changes = Vec::new();
-    for (k, v) in after {
-        match before.get(k) {
-            Some(old) if old == v => {}
-            Some(_) => changes.push(Change {
-                key: k.clone(),
-                value: Some(v.clone()),
-                fresh: false,
-            }),
-            None => changes.push(Change {
-                key: k.clone(),
-                value: Some(v.clone()),
-                fresh: true,
-            }),
-        }
-    }
-    for k in before.keys() {
-        if !after.contains_key(k) {
-            changes.push(Change {
-                key: k.clone(),
-                value: None,
-                fresh: false,
-            });
-        }
-    }
-    changes.sort_by(|a, b| a.key.cmp(&b.key));
-    changes
-}
-
-/// The key/values one commit wrote, replayable as raw `WriteBatch`es.
-///
-/// Fresh keys are made fresh again on every replay: in each new record or
-/// index key (`02 tenant(16) family(1) rest…`), the first 8 bytes of `rest`
-/// are replaced by a per-replay salt that grows with every replay. So each
-/// replay writes new, never-seen keys of the same length, in the same
-/// tenant and the same families as onedb's, landing at the end of each
-/// family's range as onedb's time-ordered ids do (RocksDB's memtable inserts
-/// are scattered over the same number of places). Every such key still ends
-/// with its own record id, so keys stay distinct. Rewritten keys (counters,
-/// the commit counter) are rewritten as they are, as onedb does.
-pub struct Replay {
-    pub changes: Vec<Change>,
-    round: u64,
-}
-
-/// Where the salt goes: after `02 tenant(16) family(1)`.
-const SALT_AT: usize = 18;
+/// `onedb bench`'s replay of one commit's keys (`onedb::bench::limits::
+/// Replay`: fresh keys get a new salt on every replay), written to a raw
+/// RocksDB with onedb's write options.
+pub struct Replay(onedb::bench::limits::Replay);
 
 impl Replay {
     pub fn new(changes: Vec<Change>) -> Replay {
-        Replay::starting_at(changes, 0)
+        Replay(onedb::bench::limits::Replay::new(changes).expect("distinct salted keys"))
     }
 
     /// A replay whose salts start at `round` (for several writers replaying
     /// the same changes without sharing keys).
     pub fn starting_at(changes: Vec<Change>, round: u64) -> Replay {
-        let replay = Replay { changes, round };
-        let keys: std::collections::BTreeSet<Vec<u8>> =
-            replay.changes.iter().map(|c| replay.key(c, 1)).collect();
-        assert_eq!(
-            keys.len(),
-            replay.changes.len(),
-            "salted keys must stay distinct"
-        );
-        replay
-    }
-
-    pub fn len(&self) -> usize {
-        self.changes.len()
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.changes
-            .iter()
-            .map(|c| c.key.len() + c.value.as_ref().map_or(0, Vec::len))
-            .sum()
-    }
-
-    fn salted(c: &Change) -> bool {
-        c.fresh && c.key.len() >= SALT_AT + 16 && c.key[0] == 0x02
-    }
-
-    fn key(&self, c: &Change, round: u64) -> Vec<u8> {
-        let mut key = c.key.clone();
-        if Self::salted(c) {
-            key[SALT_AT..SALT_AT + 8].copy_from_slice(&((1 << 63) | round).to_be_bytes());
-        }
-        key
-    }
-
-    /// The next batch (fresh keys with the next salt).
-    pub fn batch(&mut self) -> WriteBatch {
-        self.round += 1;
-        let salt = ((1u64 << 63) | self.round).to_be_bytes();
-        let mut batch = WriteBatch::default();
-        let mut buf: Vec<u8> = Vec::with_capacity(128);
-        for c in &self.changes {
-            let key: &[u8] = if Self::salted(c) {
-                buf.clear();
-                buf.extend_from_slice(&c.key);
-                buf[SALT_AT..SALT_AT + 8].copy_from_slice(&salt);
-                &buf
-            } else {
-                &c.key
-            };
-            match &c.value {
-                Some(v) => batch.put(key, v),
-                None => batch.delete(key),
-            }
-        }
-        batch
+        Replay(
+            onedb::bench::limits::Replay::starting_at(changes, round)
+                .expect("distinct salted keys"),
+        )
     }
 
     /// Writes the next batch with onedb's write options.
     pub fn write(&mut self, db: &DB, sync: bool) {
-        let batch = self.batch();
-        db.write_opt(batch, &onedb::internals::rocksdb_write_options(sync))
-            .expect("raw write");
+        db.write_opt(
+            self.0.batch(),
+            &onedb::internals::rocksdb_write_options(sync),
+        )
+        .expect("raw write");
+    }
+}
+
+impl std::ops::Deref for Replay {
+    type Target = onedb::bench::limits::Replay;
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 

@@ -14,4 +14,4 @@ pub use lazy::Lazy;
 pub use names::{OrgStatus, Plan, Role, Status};
 pub use ranked::Ranked;
 pub use records::*;
-pub use time::{Clock, Millis, now_ms, parse_iso};
+pub use time::{Clock, Millis, iso_of, now_ms, parse_iso};

@@ -142,6 +142,18 @@ pub fn month_of(millis: Millis) -> String {
     format!("{y:04}-{m:02}")
 }
 
+/// `millis` as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn iso_of(millis: Millis) -> String {
+    let (y, m, d) = civil_from_days(millis.div_euclid(86_400_000));
+    let secs = millis.rem_euclid(86_400_000) / 1000;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 fn num(part: Option<&str>, width: usize) -> Option<i64> {
     let part = part?;
     (part.len() == width && part.bytes().all(|b| b.is_ascii_digit()))
@@ -198,6 +210,7 @@ mod tests {
         assert_eq!(parse_iso("2025-01-01T00:00:01.5"), Ok(1_735_689_601_500));
         assert_eq!(parse_iso("2024-02-29"), Ok(1_709_164_800_000));
         assert_eq!(month_of(1_735_689_600_000), "2025-01");
+        assert_eq!(iso_of(1_735_689_601_500), "2025-01-01T00:00:01Z");
     }
 
     #[test]
