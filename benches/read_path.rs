@@ -27,7 +27,7 @@ use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use criterion::black_box;
-use onedb::internals::{Key, Tenant, TenantKey, decode_key, dot, normalize, prefix_end};
+use onedb::internals::{Key, Tenant, TenantKey, decode_key, dot_each, normalize, prefix_end};
 use onedb::query::format::json_result;
 use onedb::query::run::Runner;
 use onedb::{
@@ -235,8 +235,8 @@ impl Raw {
     }
 }
 
-/// Exact top `k` in plain Rust: the kernel over contiguous memory and a
-/// bounded heap (best first).
+/// Exact top `k` in plain Rust: the kernel in one SIMD pass over
+/// contiguous memory and a bounded heap (best first).
 fn exact_top(vectors: &[f32], q: &[f32], k: usize) -> Vec<usize> {
     /// Ordered so that the heap's top is the worst kept score.
     #[derive(PartialEq)]
@@ -253,15 +253,15 @@ fn exact_top(vectors: &[f32], q: &[f32], k: usize) -> Vec<usize> {
         }
     }
     let mut heap = BinaryHeap::with_capacity(k + 1);
-    for (i, v) in vectors.chunks_exact(q.len()).enumerate() {
-        let s = dot(q, v);
+    dot_each(q, vectors, |i, s| {
         if heap.len() < k {
             heap.push(Worst(s, i));
-        } else if heap.peek().is_some_and(|w| s > w.0) {
-            heap.pop();
-            heap.push(Worst(s, i));
+        } else if let Some(mut worst) = heap.peek_mut()
+            && s > worst.0
+        {
+            *worst = Worst(s, i);
         }
-    }
+    });
     let mut out = heap.into_vec();
     out.sort();
     out.into_iter().map(|w| w.1).collect()

@@ -7,6 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use serde_json::{Value as Json, json};
+
 use common::{create, new_thing, open, org, person};
 use onedb::{
     Database, Durability, KnowledgeKind, KnowledgeSearch, NameSearch, NewKnowledge, Options, Role,
@@ -366,4 +368,195 @@ fn under_concurrent_writes_a_search_finds_everything_its_snapshot_holds() {
         println!("{checked} searches agreed with their snapshots");
         assert!(checked >= 10, "checked only {checked}");
     });
+}
+
+/// `RETURN id, score` of a nearest search with every planner pass (the
+/// hits bound by id, answered by the index alone where it can) and with
+/// none (every hit read back): the rows, and the first with the second.
+fn by_id_and_read(runner: &mut onedb::query::run::Runner<'_>, v: &[f32]) -> (Json, Json) {
+    use onedb::query::plan::Optimize;
+    runner.set_param("v", json!(v)).expect("param");
+    let mut rows = |optimize| {
+        runner.set_optimize(optimize);
+        let out = runner
+            .execute("SEARCH KNOWLEDGE NEAREST $v K 4 RETURN id, score")
+            .expect("search");
+        json!(out.rows)
+    };
+    let by_id = rows(Optimize::ALL);
+    let read = rows(Optimize::NONE);
+    runner.set_optimize(Optimize::ALL);
+    (by_id, read)
+}
+
+fn ids_of(rows: &Json) -> Vec<String> {
+    rows.as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r[0].as_str().expect("id").to_string())
+        .collect()
+}
+
+#[test]
+fn hits_bound_by_id_are_the_hits_read_back() {
+    let (_dir, db) = open();
+    let acme = org(&db, "acme");
+    let draft = create(&acme, "course", "draft");
+    let public = create(&acme, "course", "published");
+    acme.run(|t| {
+        t.set_status(public.id, Status::Active)?;
+        t.set_status(public.id, Status::Published).map(|_| ())
+    })
+    .expect("publish");
+    for i in 0..12 {
+        let source = if i % 2 == 0 { draft.id } else { public.id };
+        chunk(
+            &acme,
+            &format!("c{i}"),
+            vec![1.0, i as f32 * 0.1],
+            &[],
+            source,
+        );
+    }
+    let v = [1.0, 0.0];
+    let mut runner = onedb::query::run::Runner::new(&acme);
+    // Pending in the indexer, then applied.
+    let (pending, read) = by_id_and_read(&mut runner, &v);
+    assert_eq!(pending, read);
+    db.flush_indexes().expect("flush");
+    let (applied, read) = by_id_and_read(&mut runner, &v);
+    assert_eq!(applied, read);
+    assert_eq!(applied, pending);
+    assert_eq!(ids_of(&applied).len(), 4);
+
+    // A deleted chunk is gone from both, pending and applied.
+    let best = ids_of(&applied)[0].clone();
+    runner
+        .execute(&format!("DELETE \"{best}\""))
+        .expect("delete");
+    let (by_id, read) = by_id_and_read(&mut runner, &v);
+    assert_eq!(by_id, read);
+    assert!(!ids_of(&by_id).contains(&best));
+    db.flush_indexes().expect("flush");
+    assert_eq!(by_id_and_read(&mut runner, &v), (by_id.clone(), by_id));
+
+    // A customer sees the chunks of published things only.
+    let customer = person(&db, &acme, "c@acme.io", Role::Customer);
+    let mut theirs = onedb::query::run::Runner::new(&customer);
+    let (by_id, read) = by_id_and_read(&mut theirs, &v);
+    assert_eq!(by_id, read);
+    let texts = |ids: Vec<String>| -> Vec<String> {
+        let t = acme.read().expect("read");
+        ids.iter()
+            .map(|id| {
+                t.knowledge(id.parse().expect("id"))
+                    .expect("k")
+                    .expect("live")
+                    .text
+            })
+            .collect()
+    };
+    let seen = texts(ids_of(&by_id));
+    assert_eq!(seen.len(), 4);
+    assert!(
+        seen.iter().all(|t| t[1..].parse::<u32>().unwrap() % 2 == 1),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn hits_bound_by_id_follow_the_block_writes_and_its_snapshot() {
+    let (_dir, db) = open();
+    let acme = org(&db, "acme");
+    let lesson = create(&acme, "lesson", "source");
+    for i in 0..6 {
+        chunk(
+            &acme,
+            &format!("c{i}"),
+            vec![i as f32 * 0.1, 1.0],
+            &[],
+            lesson.id,
+        );
+    }
+    db.flush_indexes().expect("flush");
+    let v = [1.0, 0.0];
+    let mut runner = onedb::query::run::Runner::new(&acme);
+    runner.execute("BEGIN").expect("begin");
+    let (before, read) = by_id_and_read(&mut runner, &v);
+    assert_eq!(before, read);
+    // Written by another session after the block's snapshot, and indexed:
+    // the block must not see it.
+    let other = db.local_session().expect("root");
+    let mut other = other;
+    other.use_org("acme").expect("use");
+    chunk(&other, "later", vec![1.0, 0.0], &[], lesson.id);
+    db.flush_indexes().expect("flush");
+    let (during, read) = by_id_and_read(&mut runner, &v);
+    assert_eq!(during, read);
+    assert_eq!(
+        during, before,
+        "a commit after the block's snapshot leaked in"
+    );
+    // Written by the block itself: found by both.
+    runner
+        .execute(&format!(
+            "CREATE KNOWLEDGE CHUNK \"mine\" EMBEDDING [1.0, 0.01] FOR \"{}\"",
+            lesson.id
+        ))
+        .expect("create");
+    let (mine, read) = by_id_and_read(&mut runner, &v);
+    assert_eq!(mine, read);
+    assert_ne!(mine, before);
+    runner.execute("ROLLBACK").expect("rollback");
+    // After the block, the later chunk is the best hit.
+    let (after, read) = by_id_and_read(&mut runner, &v);
+    assert_eq!(after, read);
+    assert_ne!(after, before);
+}
+
+#[test]
+fn only_a_nearest_search_that_reads_nothing_but_ids_skips_the_records() {
+    use onedb::query::ast::StatementKind;
+    use onedb::query::parser::parse_statement;
+    use onedb::query::plan::{Op, Optimize, plan_search};
+    let vocabulary = onedb::ontology::Vocabulary::builtin();
+    let load = |text: &str| -> Vec<bool> {
+        let StatementKind::Search(search) = parse_statement(text).expect("parse").kind else {
+            panic!("not a SEARCH: {text}");
+        };
+        let plan = plan_search(&search, &vocabulary, Optimize::ALL).expect("plan");
+        let mut loads = Vec::new();
+        plan.root.each(&mut |op| {
+            if let Op::Search { load, .. } = op {
+                loads.push(*load);
+            }
+        });
+        loads
+    };
+    let v = "[1.0, 0.0]";
+    assert_eq!(
+        load(&format!(
+            "SEARCH KNOWLEDGE NEAREST {v} K 3 RETURN id, score"
+        )),
+        [false]
+    );
+    assert_eq!(
+        load(&format!("SEARCH KNOWLEDGE NEAREST {v} K 3 RETURN id")),
+        [false]
+    );
+    assert_eq!(
+        load(&format!(
+            "SEARCH KNOWLEDGE NEAREST {v} K 3 WHERE source = $s RETURN id"
+        )),
+        [false],
+        "a condition the index answers needs no record"
+    );
+    for reads in [
+        format!("SEARCH KNOWLEDGE NEAREST {v} K 3"),
+        format!("SEARCH KNOWLEDGE NEAREST {v} K 3 RETURN id, text"),
+        format!("SEARCH KNOWLEDGE NEAREST {v} K 3 WHERE text <> \"x\" RETURN id"),
+        "SEARCH THINGS \"rust\" RETURN id".to_string(),
+    ] {
+        assert_eq!(load(&reads), [true], "{reads}");
+    }
 }

@@ -505,9 +505,14 @@ impl View<'_> {
 
 fn list_of<T>(v: &Val, what: &str, item: impl Fn(&Json) -> Option<T>) -> Result<Vec<T>> {
     let bad = || Error::invalid(what.to_string());
-    match v.to_json() {
-        Json::Array(items) => items.iter().map(|x| item(x).ok_or_else(bad)).collect(),
-        _ => Err(bad()),
+    let each = |items: &[Json]| items.iter().map(|x| item(x).ok_or_else(bad)).collect();
+    // Borrowed when the value is already JSON (a parameter's embedding).
+    match v {
+        Val::Data(Json::Array(items)) => each(items),
+        _ => match v.to_json() {
+            Json::Array(items) => each(&items),
+            _ => Err(bad()),
+        },
     }
 }
 

@@ -345,7 +345,8 @@ fn vector_item(txn: &Txn<'_>, tenant: Tenant, k: Knowledge) -> Result<Option<(It
     )))
 }
 
-fn add_vector(inner: &Inner, tenant: Tenant, item: &Item, embedding: &[f32]) {
+/// `read_at`: the sequence of the snapshot the chunk was read from.
+fn add_vector(inner: &Inner, tenant: Tenant, item: &Item, embedding: &[f32], read_at: u64) {
     let org = {
         let mut orgs = inner.vectors.write();
         orgs.entry(tenant)
@@ -353,6 +354,7 @@ fn add_vector(inner: &Inner, tenant: Tenant, item: &Item, embedding: &[f32]) {
             .clone()
     };
     let mut org = org.write();
+    org.applied_from(read_at);
     if org.dim() != embedding.len() {
         // The org's dimension is fixed by its first chunk; the store enforces
         // it, so this only happens to an index built from another history.
@@ -371,10 +373,12 @@ fn apply_vector(inner: &Inner, txn: &Txn<'_>, c: Changed) -> Result<()> {
         None => None,
     };
     match entry {
-        Some((item, embedding)) => add_vector(inner, c.tenant, &item, &embedding),
+        Some((item, embedding)) => add_vector(inner, c.tenant, &item, &embedding, txn.sequence()),
         None => {
             if let Some(org) = inner.vectors.read().get(&c.tenant) {
-                org.write().delete(c.id);
+                let mut org = org.write();
+                org.applied_from(txn.sequence());
+                org.delete(c.id);
             }
         }
     }
@@ -454,7 +458,7 @@ fn rebuild_names(inner: &Inner, txn: &Txn<'_>, last: u64) -> Result<()> {
 fn rebuild_vectors(inner: &Inner, txn: &Txn<'_>) -> Result<()> {
     inner.vectors.write().clear();
     each_vector_item(txn, |tenant, item, embedding| {
-        add_vector(inner, tenant, &item, &embedding);
+        add_vector(inner, tenant, &item, &embedding, txn.sequence());
         Ok(())
     })
 }

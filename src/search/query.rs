@@ -278,17 +278,7 @@ impl Indexes {
         q: &KnowledgeSearch<'_>,
         keep: &mut dyn FnMut(&Knowledge) -> Result<bool>,
     ) -> Result<(Vec<KnowledgeHit>, Method)> {
-        if let Some(dim) = t.embedding_dim()?
-            && dim != q.vector.len()
-        {
-            return Err(Error::invalid(format!(
-                "embeddings in this organization have {dim} dimensions; the query has {}",
-                q.vector.len()
-            )));
-        }
-        if q.vector.iter().any(|x| !x.is_finite()) {
-            return Err(Error::invalid("a query vector holds finite numbers only"));
-        }
+        check_query_vector(t.embedding_dim()?, q.vector)?;
         let indexes = self.inner();
         let tenant = t.tenant();
         t.storage_txn().wait_for_index_hooks();
@@ -349,6 +339,37 @@ impl Indexes {
         ))
     }
 
+    /// `search_knowledge` for a caller that reads nothing of a hit but its
+    /// id and score: the same hits, without reading them back. The index
+    /// answers alone when it holds exactly what the reader sees — the
+    /// reader sees every chunk of the org (not a customer), wrote nothing,
+    /// nothing is waiting for the indexer, and the index read nothing from
+    /// a snapshot newer than the reader's; otherwise the hits are read.
+    pub fn nearest_ids(&self, t: &ReadTxn<'_>, q: &KnowledgeSearch<'_>) -> Result<Vec<(Id, f32)>> {
+        let txn = t.storage_txn();
+        if t.reads_all() && !txn.is_dirty() {
+            let indexes = self.inner();
+            txn.wait_for_index_hooks();
+            let (org, pending) = indexes.vectors_snapshot(t.tenant(), q.deadline)?;
+            if let Some(org) = org
+                && pending.is_empty()
+            {
+                let org = org.read();
+                if org.read_at() <= txn.sequence() {
+                    check_query_vector(Some(org.dim()), q.vector)?;
+                    check_deadline(q.deadline)?;
+                    let (hits, _) = org.search(q.vector, q.k, &q.filter, &|_| false);
+                    return Ok(hits);
+                }
+            }
+        }
+        let (hits, _) = self.search_knowledge(t, q, &mut |_| Ok(true))?;
+        Ok(hits
+            .into_iter()
+            .map(|h| (h.knowledge.id, h.score))
+            .collect())
+    }
+
     /// How a knowledge search with this filter would run now (EXPLAIN):
     /// the method and the candidate count it is chosen by.
     /// Records not yet in the index count as candidates: they are scored
@@ -366,6 +387,23 @@ impl Indexes {
             None => (Method::Exact, pending),
         }
     }
+}
+
+/// A query vector fits the org's embeddings (`dim`, if it has any) and
+/// holds finite numbers.
+fn check_query_vector(dim: Option<usize>, vector: &[f32]) -> Result<()> {
+    if let Some(dim) = dim
+        && dim != vector.len()
+    {
+        return Err(Error::invalid(format!(
+            "embeddings in this organization have {dim} dimensions; the query has {}",
+            vector.len()
+        )));
+    }
+    if vector.iter().any(|x| !x.is_finite()) {
+        return Err(Error::invalid("a query vector holds finite numbers only"));
+    }
+    Ok(())
 }
 
 /// The tenants a name search covers: the org and the platform's

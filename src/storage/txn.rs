@@ -159,6 +159,11 @@ impl<'a> Txn<'a> {
         self.writes.keys().filter_map(|k| keys::Changed::of_key(k))
     }
 
+    /// The store sequence this transaction's snapshot sees up to.
+    pub fn sequence(&self) -> u64 {
+        self.snapshot.sequence()
+    }
+
     /// Whether anything would be committed.
     pub fn is_dirty(&self) -> bool {
         !self.writes.is_empty() || !self.counters.is_empty()

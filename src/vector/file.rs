@@ -294,6 +294,8 @@ fn read_org(r: &mut Reader<'_>) -> Option<(Tenant, OrgVectors)> {
         types,
         graph,
         visited: Default::default(),
+        // What the file holds was read before any snapshot open now.
+        read_at: 0,
     };
     Some((tenant, org))
 }

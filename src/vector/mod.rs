@@ -19,7 +19,7 @@ use std::collections::{BinaryHeap, HashMap};
 use parking_lot::Mutex;
 
 use crate::model::{Id, Ranked};
-use crate::vector::distance::{dot, normalize};
+use crate::vector::distance::{dot, dot_each, normalize};
 use crate::vector::hnsw::{Graph, Near, Params, Points, Visited};
 
 /// Candidate sets up to this size are scored exactly: below it, exact
@@ -117,6 +117,10 @@ pub struct OrgVectors {
     types: Names,
     graph: Graph,
     visited: Mutex<Vec<Visited>>,
+    /// The newest store snapshot (its sequence) a change applied here was
+    /// read from; 0 for what the vector file held. A reader whose snapshot
+    /// is at least this new sees every record the index reflects.
+    read_at: u64,
 }
 
 struct Flat<'a> {
@@ -146,7 +150,18 @@ impl OrgVectors {
             types: Names::default(),
             graph: Graph::new(Params::default()),
             visited: Mutex::new(Vec::new()),
+            read_at: 0,
         }
+    }
+
+    /// The newest store snapshot a change applied here was read from.
+    pub fn read_at(&self) -> u64 {
+        self.read_at
+    }
+
+    /// Notes that a change read from the snapshot at `sequence` was applied.
+    pub fn applied_from(&mut self, sequence: u64) {
+        self.read_at = self.read_at.max(sequence);
     }
 
     pub fn dim(&self) -> usize {
@@ -400,22 +415,44 @@ impl OrgVectors {
             .map(|l| &self.postings[*l as usize])
             .min_by_key(|p| p.len());
         // Best first; equal scores by id, as the search's merge orders them.
+        // The heap's top is the worst kept hit.
         let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(k + 1);
-        let mut score = |slot: u32| {
-            if !self.accepts(c, slot, exclude) {
-                return;
-            }
-            let s = slot as usize * self.dim;
-            let ranked = Ranked(dot(q, &self.data[s..s + self.dim]), self.ids[slot as usize]);
+        // Keeps `ranked` if it is among the best k so far; returns the
+        // lowest score a hit needs to be kept from now on.
+        let mut offer = |ranked: Ranked| {
             if heap.len() < k {
                 heap.push(ranked);
-            } else if heap.peek().is_some_and(|worst| ranked < *worst) {
-                heap.pop();
-                heap.push(ranked);
+            } else if let Some(mut worst) = heap.peek_mut()
+                && ranked < *worst
+            {
+                *worst = ranked;
+            }
+            match heap.peek() {
+                Some(worst) if heap.len() == k => worst.0,
+                _ => f32::NEG_INFINITY,
+            }
+        };
+        let mut score = |slot: u32| {
+            if self.accepts(c, slot, exclude) {
+                offer(self.ranked(q, slot));
             }
         };
         match shortest {
             Some(list) => list.iter().for_each(|s| score(*s)),
+            // No filter: one SIMD pass over the contiguous vectors. Once k
+            // are kept, a score below the worst kept one is dropped at once.
+            None if c.is_empty() => {
+                let mut floor = f32::NEG_INFINITY;
+                dot_each(q, &self.data, |slot, score| {
+                    if score < floor {
+                        return;
+                    }
+                    let id = self.ids[slot];
+                    if !self.deleted[slot] && !exclude(id) {
+                        floor = offer(Ranked(score, id));
+                    }
+                })
+            }
             None => (0..self.ids.len() as u32).for_each(&mut score),
         }
         let mut out = heap.into_vec();
@@ -431,12 +468,24 @@ impl OrgVectors {
         let s = slot as usize * self.dim;
         (self.ids[slot as usize], dot(q, &self.data[s..s + self.dim]))
     }
+
+    fn ranked(&self, q: &[f32], slot: u32) -> Ranked {
+        let (id, score) = self.hit(q, slot);
+        Ranked(score, id)
+    }
 }
 
 struct Compiled {
     labels: Vec<u32>,
     types: Option<Vec<u32>>,
     sources: Option<Vec<Id>>,
+}
+
+impl Compiled {
+    /// Whether the filter accepts every live item.
+    fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.types.is_none() && self.sources.is_none()
+    }
 }
 
 #[cfg(test)]

@@ -185,12 +185,14 @@ fn build<'c>(
             label,
             score,
             step,
+            load,
             ..
         } => Box::new(SearchOp {
             slot: *slot,
             score: *score,
             label,
             step,
+            load: *load,
             width,
             ctx,
             hits: None,

@@ -5,7 +5,7 @@
 use super::*;
 use crate::model::Id;
 use crate::ontology::{Status, TypeKind};
-use crate::query::ast::{Expr, SearchTarget};
+use crate::query::ast::{Expr, ExprKind, SearchTarget};
 use crate::query::bind::floats;
 use crate::query::expr::compile;
 use crate::query::plan::{DEFAULT_LIMIT, IndexField, SearchStep};
@@ -17,6 +17,8 @@ pub(super) struct SearchOp<'c> {
     pub(super) score: Option<usize>,
     pub(super) label: &'c Option<String>,
     pub(super) step: &'c SearchStep,
+    /// False: nearest-knowledge hits are bound by id (`Node::Bare`).
+    pub(super) load: bool,
     pub(super) width: usize,
     pub(super) ctx: &'c Context<'c, 'c>,
     /// The hits, once asked for.
@@ -27,7 +29,9 @@ impl Operator for SearchOp<'_> {
     fn next(&mut self) -> Result<Option<Row>> {
         let hits = match &mut self.hits {
             Some(hits) => hits,
-            None => self.hits.insert(hits(self.step, self.ctx)?.into_iter()),
+            None => self
+                .hits
+                .insert(hits(self.step, self.load, self.ctx)?.into_iter()),
         };
         for (node, score) in hits.by_ref() {
             self.ctx.check_deadline()?;
@@ -69,7 +73,7 @@ fn score_json(score: f32) -> Json {
     json!((score as f64 * 1e6).round() / 1e6)
 }
 
-fn hits(step: &SearchStep, ctx: &Context<'_, '_>) -> Result<Vec<(Node, f32)>> {
+fn hits(step: &SearchStep, load: bool, ctx: &Context<'_, '_>) -> Result<Vec<(Node, f32)>> {
     let env = &ctx.env;
     let limit = match &step.limit {
         Some(l) => Some(count(l, env, "LIMIT")?),
@@ -113,7 +117,12 @@ fn hits(step: &SearchStep, ctx: &Context<'_, '_>) -> Result<Vec<(Node, f32)>> {
         }
         SearchTarget::Knowledge { vector, k } => {
             let k = count(k, env, "K")?.min(limit.unwrap_or(usize::MAX));
-            let v = floats(&constant(vector, env)?).map_err(|e| e.at_span(vector.span))?;
+            // A `$param` embedding is read in place, not copied first.
+            let v = match &vector.kind {
+                ExprKind::Param(name) if env.params.contains_key(name) => floats(&env.params[name]),
+                _ => floats(&constant(vector, env)?),
+            }
+            .map_err(|e| e.at_span(vector.span))?;
             if !filters.possible || k == 0 {
                 return Ok(Vec::new());
             }
@@ -123,6 +132,13 @@ fn hits(step: &SearchStep, ctx: &Context<'_, '_>) -> Result<Vec<(Node, f32)>> {
                 filter: filters.vector,
                 deadline: ctx.deadline,
             };
+            if !load {
+                let ids = ctx.indexes.nearest_ids(env.txn, &q)?;
+                return Ok(ids
+                    .into_iter()
+                    .map(|(id, score)| (Node::Bare(id), score))
+                    .collect());
+            }
             let (hits, _) = ctx
                 .indexes
                 .search_knowledge(env.txn, &q, &mut |k| keep(Node::Knowledge(k.clone())))?;

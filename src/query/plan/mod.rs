@@ -25,7 +25,9 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::ontology::{Status, Vocabulary};
 use crate::query::analyze::{Analyzed, analyze_query};
-use crate::query::ast::{BinaryOp, Expr, ExprKind, NodePattern, Pattern, Query, RelDirection};
+use crate::query::ast::{
+    BinaryOp, Expr, ExprKind, NodePattern, Pattern, Query, RelDirection, SearchTarget,
+};
 use crate::query::expr::{AggFunc, CExpr, compile};
 use crate::query::value::Val;
 use serde_json::Value as Json;
@@ -140,13 +142,16 @@ pub enum Op {
         access: Access,
     },
     /// A SEARCH's index step: each hit with the label binds `slot` (and
-    /// its score `score`, when a RETURN over the hits reads it).
+    /// its score `score`, when a RETURN over the hits reads it). `load`
+    /// false: a nearest-knowledge hit is bound by its id alone
+    /// (`Node::Bare`), set by `skip_loads` when nothing reads its record.
     Search {
         slot: usize,
         name: String,
         label: Option<String>,
         score: Option<usize>,
         step: Arc<SearchStep>,
+        load: bool,
     },
     Expand {
         input: Box<Op>,
@@ -561,7 +566,8 @@ fn record_uses(e: &CExpr, needed: &mut Vec<bool>) {
 
 /// Clears `load` on every expansion whose far end needs no record and no
 /// label check, and is not reached over the knowledge junction (whose
-/// entries do not promise a live far end); and on a by-id scan whose node
+/// entries do not promise a live far end); on a nearest-knowledge search
+/// whose hits need no record, label or residual check; and on a by-id scan whose node
 /// needs no record, no label check, and is the start of an expansion every
 /// row goes through that needs at least one edge (a missing, deleted or
 /// invisible node has none, so it yields no rows either way).
@@ -591,6 +597,19 @@ fn skip_loads_under(op: &mut Op, needed: &[bool], leaves: &mut Vec<usize>) {
             ..
         } => {
             *load = label.is_some() || needs(*slot) || !leaves.contains(slot);
+            false
+        }
+        // The vector index answers with ids of live chunks the reader may
+        // see; a label, a residual check or a name search needs the record.
+        Op::Search {
+            slot,
+            label,
+            step,
+            load,
+            ..
+        } => {
+            let nearest = matches!(step.target, SearchTarget::Knowledge { .. });
+            *load = !nearest || label.is_some() || !step.residual.is_empty() || needs(*slot);
             false
         }
         _ => false,
@@ -678,6 +697,7 @@ impl PatternPlanner<'_> {
                 label: node.label.as_ref().map(|l| l.name.clone()),
                 score: None,
                 step: step.clone(),
+                load: true,
             },
             _ => {
                 let (_, access, answered) =
@@ -1134,6 +1154,7 @@ impl Op {
                 ..
             } => Some(*load),
             Op::Expand { expand, .. } => Some(expand.load),
+            Op::Search { load, .. } => Some(*load),
             _ => None,
         }
     }

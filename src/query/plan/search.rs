@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use super::{Op, Optimize, Plan, column_name, conjuncts, plan_query};
+use super::{Op, Optimize, Plan, bind_far_ends_by_id, column_name, conjuncts, plan_query};
 use crate::error::{Result, Span};
 use crate::ontology::Vocabulary;
 use crate::query::analyze::analyze_search;
@@ -129,6 +129,7 @@ pub fn plan_search(search: &Search, vocabulary: &Vocabulary, optimize: Optimize)
             label: None,
             score: Some(SCORE_SLOT),
             step,
+            load: true,
         }),
         items,
     };
@@ -137,13 +138,18 @@ pub fn plan_search(search: &Search, vocabulary: &Vocabulary, optimize: Optimize)
             input: Box::new(root),
         };
     }
-    Ok(Plan {
+    let plan = Plan {
         root,
         columns,
         width: 2,
         // The index returns at most LIMIT (or K) hits, capped by the rows a
         // result may have.
         limited: true,
+    };
+    Ok(if optimize.skip_loads {
+        bind_far_ends_by_id(plan)
+    } else {
+        plan
     })
 }
 
