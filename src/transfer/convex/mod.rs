@@ -264,8 +264,11 @@ impl Import<'_> {
             "things" => {
                 let thing = records::thing(&doc, &self.ids)?;
                 let (id, org, kind) = (thing.id, thing.org, thing.kind.clone());
-                let live = thing.deleted_at.is_none();
-                let counts: &[&str] = if live { &["things", &kind] } else { &[] };
+                let names = ["things", kind.as_str()];
+                let counts: &[&str] = match thing.deleted_at {
+                    None => &names,
+                    Some(_) => &[],
+                };
                 self.quotas.check(org, counts)?;
                 let t = self.tenant(org)?;
                 self.loader.thing(t, thing, len)?;

@@ -92,7 +92,7 @@ impl<'a> Doc<'a> {
             .transpose()
     }
 
-    fn id(&self, dim: Dim) -> Id {
+    fn onedb_id(&self, dim: Dim) -> Id {
         id_of(dim, self.id, self.created)
     }
 }
@@ -131,7 +131,7 @@ pub fn org(doc: &Doc) -> Mapped<Org> {
         limits.insert(name.to_string(), limit);
     }
     Ok(Org {
-        id: doc.id(Dim::Org),
+        id: doc.onedb_id(Dim::Org),
         slug: slug.to_string(),
         name: doc.text("name")?.unwrap_or(slug).to_string(),
         plan,
@@ -156,7 +156,7 @@ pub fn person(doc: &Doc, ids: &Ids) -> Mapped<Person> {
         Some(other) => return Err(format!("unknown person status {other:?} (active or removed)")),
     };
     Ok(Person {
-        id: doc.id(Dim::Person),
+        id: doc.onedb_id(Dim::Person),
         email,
         name,
         role: named(doc, "role", Role::parse)?.ok_or("role is missing")?,
@@ -173,7 +173,7 @@ pub fn person(doc: &Doc, ids: &Ids) -> Mapped<Person> {
 
 pub fn thing(doc: &Doc, ids: &Ids) -> Mapped<Thing> {
     Ok(Thing {
-        id: doc.id(Dim::Thing),
+        id: doc.onedb_id(Dim::Thing),
         kind: doc.required("type")?.to_string(),
         name: doc.required("name")?.to_string(),
         properties: Lazy::from(doc.object("properties")?),
@@ -231,7 +231,7 @@ pub fn connection(doc: &Doc, ids: &Ids) -> Mapped<(Connection, Option<Id>)> {
     }
     let kind = doc.required("relationshipType")?.to_string();
     let connection = Connection {
-        id: doc.id(Dim::Connection),
+        id: doc.onedb_id(Dim::Connection),
         from: from.id,
         to: to.id,
         kind,
@@ -298,7 +298,7 @@ pub fn knowledge(doc: &Doc, ids: &Ids, linked: Option<Ref>) -> Mapped<(Knowledge
         return Err("sourceThingId belongs to another organization".into());
     }
     let knowledge = Knowledge {
-        id: doc.id(Dim::Knowledge),
+        id: doc.onedb_id(Dim::Knowledge),
         kind,
         text: doc.text("text")?.unwrap_or_default().to_string(),
         embedding: embedding.map(Lazy::from),
