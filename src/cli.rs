@@ -545,9 +545,8 @@ fn load_convex(
 ) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let bar = crate::repl::progress::counter("documents read");
-    let report = crate::transfer::convex::import(data, file, skip_invalid, &mut |n| {
-        bar.set_position(n)
-    });
+    let report =
+        crate::transfer::convex::import(data, file, skip_invalid, &mut |n| bar.set_position(n));
     bar.finish();
     let report = report?;
     let verb = if report.commit.is_some() {

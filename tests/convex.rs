@@ -410,7 +410,12 @@ fn an_export_loads_and_answers_queries() {
     // Counts per org, recounted from what loaded.
     let acme = usage(&data, "acme");
     assert_eq!(
-        (acme["people"], acme["things"], acme["connections"], acme["knowledge"]),
+        (
+            acme["people"],
+            acme["things"],
+            acme["connections"],
+            acme["knowledge"]
+        ),
         (3, 12, 10, 5),
         "{acme:?}"
     );
@@ -511,7 +516,10 @@ fn invalid_documents_are_reported_and_nothing_loads_without_skip() {
         err.contains(&format!("{} of 60 documents are invalid", expected.len())),
         "{err}"
     );
-    assert!(body(&dump(&data)) == body(&before), "the refused import changed the database");
+    assert!(
+        body(&dump(&data)) == body(&before),
+        "the refused import changed the database"
+    );
     assert!(!data.join("load-staging").exists());
 
     // With --skip-invalid the rest loads, and the skipped are listed.
@@ -526,7 +534,10 @@ fn invalid_documents_are_reported_and_nothing_loads_without_skip() {
         "{err}"
     );
     let acme = usage(&data, "acme");
-    assert_eq!((acme["things"], acme["connections"], acme["knowledge"]), (12, 10, 5));
+    assert_eq!(
+        (acme["things"], acme["connections"], acme["knowledge"]),
+        (12, 10, 5)
+    );
     assert_eq!(usage(&data, "globex")["people"], 2);
     assert_eq!(usage(&data, "initech")["things"], 1);
     assert!(ok(onedb(&data, &["check"], None)).stdout.ends_with(b"ok\n"));
@@ -561,11 +572,7 @@ fn the_same_export_always_gives_the_same_database() {
     let a = dump(&one);
     // The ids are the export's: creation time and a hash of the _id.
     assert!(a.contains(&expected_id("org", "org_acme", T0 as i64)));
-    assert!(a.contains(&expected_id(
-        "evt",
-        "ev_alice0",
-        (T0 + 700.0) as i64
-    )));
+    assert!(a.contains(&expected_id("evt", "ev_alice0", (T0 + 700.0) as i64)));
 }
 
 #[test]
@@ -601,13 +608,19 @@ fn damaged_exports_stop_with_a_clear_error() {
     x.raw("things", r#"{"_id": "broken", "type": "#.into());
     let broken = dir.path().join("broken.zip");
     x.write(&broken);
-    refused(&broken, "things/documents.jsonl line 16: not a JSON document");
+    refused(
+        &broken,
+        "things/documents.jsonl line 16: not a JSON document",
+    );
     // A document without an _id.
     let mut x = valid_export();
     x.raw("events", r#"{"type": "entity_created"}"#.into());
     let anonymous = dir.path().join("anonymous.zip");
     x.write(&anonymous);
-    refused(&anonymous, "events/documents.jsonl line 8: a document without an _id");
+    refused(
+        &anonymous,
+        "events/documents.jsonl line 8: a document without an _id",
+    );
     // A damaged entry inside an intact archive: bytes of the things'
     // compressed documents flipped.
     let name = b"things/documents.jsonl";

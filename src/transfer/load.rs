@@ -565,7 +565,9 @@ impl<'s> Loader<'s> {
         // Set only once the record passed every check (the Convex import
         // goes on past an invalid one).
         if let Some(e) = &k.embedding {
-            self.tenants[t as usize].embedding_dim.get_or_insert(e.len());
+            self.tenants[t as usize]
+                .embedding_dim
+                .get_or_insert(e.len());
         }
         self.writer
             .put_knowledge(self.tenants[t as usize].tenant, &k)

@@ -63,7 +63,10 @@ impl Ids {
             Some(Seen::Loaded(r)) => Err(format!(
                 "{field} {convex} names {}, not {}",
                 what(r.id.dim()),
-                dims.iter().map(|d| what(*d)).collect::<Vec<_>>().join(" or ")
+                dims.iter()
+                    .map(|d| what(*d))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             )),
             Some(Seen::Invalid(table)) => Err(format!(
                 "{field} {convex} names the invalid {table}/{convex}"

@@ -208,10 +208,7 @@ impl Import<'_> {
                 self.report.invalid.push(Invalid { table, id, reason });
             }
             Err(Fault::Fatal(e)) => {
-                return Err(Error::new(
-                    e.code(),
-                    format!("{table}/{id}: {}", e.message),
-                ));
+                return Err(Error::new(e.code(), format!("{table}/{id}: {}", e.message)));
             }
         }
         Ok(())

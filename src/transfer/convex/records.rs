@@ -35,7 +35,9 @@ impl<'a> Doc<'a> {
             _ => return Err("_creationTime is not a number".into()),
         };
         if !(0.0..=MAX_ID_MS as f64).contains(&created) {
-            return Err(format!("_creationTime {created} is no time in milliseconds"));
+            return Err(format!(
+                "_creationTime {created} is no time in milliseconds"
+            ));
         }
         Ok(Doc {
             id,
@@ -57,8 +59,7 @@ impl<'a> Doc<'a> {
     }
 
     fn required(&self, name: &str) -> Mapped<&'a str> {
-        self.text(name)?
-            .ok_or_else(|| format!("{name} is missing"))
+        self.text(name)?.ok_or_else(|| format!("{name} is missing"))
     }
 
     fn millis(&self, name: &str) -> Mapped<Option<Millis>> {
@@ -98,7 +99,11 @@ impl<'a> Doc<'a> {
 }
 
 /// A closed-set field through its own parser (with its "did you mean").
-fn named<T>(doc: &Doc, name: &str, parse: fn(&str) -> crate::error::Result<T>) -> Mapped<Option<T>> {
+fn named<T>(
+    doc: &Doc,
+    name: &str,
+    parse: fn(&str) -> crate::error::Result<T>,
+) -> Mapped<Option<T>> {
     doc.text(name)?
         .map(|text| parse(text).map_err(|e| e.message))
         .transpose()
@@ -144,8 +149,8 @@ pub fn org(doc: &Doc) -> Mapped<Org> {
 }
 
 pub fn person(doc: &Doc, ids: &Ids) -> Mapped<Person> {
-    let email = crate::graph::people::normalize_email(doc.required("email")?)
-        .map_err(|e| e.message)?;
+    let email =
+        crate::graph::people::normalize_email(doc.required("email")?).map_err(|e| e.message)?;
     let name = match doc.text("name")?.or(doc.text("displayName")?) {
         Some(name) => name.to_string(),
         None => doc.text("username")?.unwrap_or(&email).to_string(),
@@ -153,7 +158,11 @@ pub fn person(doc: &Doc, ids: &Ids) -> Mapped<Person> {
     let status = match doc.text("status")? {
         None | Some("active") => PersonStatus::Active,
         Some("removed" | "inactive" | "suspended" | "deleted") => PersonStatus::Removed,
-        Some(other) => return Err(format!("unknown person status {other:?} (active or removed)")),
+        Some(other) => {
+            return Err(format!(
+                "unknown person status {other:?} (active or removed)"
+            ));
+        }
     };
     Ok(Person {
         id: doc.onedb_id(Dim::Person),
@@ -319,7 +328,9 @@ pub fn link(doc: &Doc, ids: &Ids) -> Mapped<(Id, Id, JunctionRole, Option<Id>)> 
         .reference(ids, "knowledgeId", &[Dim::Knowledge])?
         .ok_or("knowledgeId is missing")?;
     if thing.org != knowledge.org {
-        return Err("a link across organizations: thingId and knowledgeId belong to different orgs".into());
+        return Err(
+            "a link across organizations: thingId and knowledgeId belong to different orgs".into(),
+        );
     }
     let role = match doc.text("role")? {
         None if knowledge.chunk => JunctionRole::ChunkOf,

@@ -67,7 +67,8 @@ mod tests {
     fn integers_are_decoded_and_bytes_refused() {
         let seven = Base64::encode_string(&7i64.to_le_bytes());
         let minus = Base64::encode_string(&(-2i64).to_le_bytes());
-        let doc = json!({"n": {"$integer": seven}, "list": [{"$integer": minus}], "plain": {"a": 1}});
+        let doc =
+            json!({"n": {"$integer": seven}, "list": [{"$integer": minus}], "plain": {"a": 1}});
         assert_eq!(
             decode(doc).unwrap(),
             json!({"n": 7, "list": [-2], "plain": {"a": 1}})
