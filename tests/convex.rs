@@ -7,14 +7,13 @@
 //! the same database; damaged archives stop with a clear error.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "common/binary.rs"]
-mod binary;
+mod common;
 
 use std::io::Write;
 use std::path::Path;
 
 use base64ct::{Base64, Encoding};
-use binary::{ok, onedb, text};
+use common::binary::{ok, onedb, text};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
