@@ -4,7 +4,8 @@
 //! per org, edges and their validity, events by actor, vector search over
 //! the imported embeddings; invalid documents reported by `_id` and
 //! nothing loaded without `--skip-invalid`; the same export always gives
-//! the same database; damaged archives stop with a clear error.
+//! the same database; damaged archives stop with a clear error; a killed
+//! import leaves the database as it was.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -641,4 +642,101 @@ fn damaged_exports_stop_with_a_clear_error() {
     );
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("--skip-invalid applies to --from convex"));
+}
+
+/// How long the import took before its index build, as the command says
+/// (`… as commit 1 in 812.5ms, …`).
+fn import_time(said: &str) -> std::time::Duration {
+    let at = said.find(" in ").unwrap() + 4;
+    let figure = &said[at..at + said[at..].find(',').unwrap()];
+    let (number, scale) = if let Some(ms) = figure.strip_suffix("ms") {
+        (ms, 1e-3)
+    } else if let Some(us) = figure.strip_suffix("µs") {
+        (us, 1e-6)
+    } else {
+        (figure.strip_suffix('s').unwrap(), 1.0)
+    };
+    std::time::Duration::from_secs_f64(number.parse::<f64>().unwrap() * scale)
+}
+
+#[test]
+fn a_killed_import_leaves_the_database_as_it_was() {
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+    let seed: u64 = std::env::var("ONEDB_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("kill seed {seed} (ONEDB_KILL_SEED reruns it)");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    // Big enough that the import takes a while.
+    let mut x = valid_export();
+    for i in 0..20_000 {
+        x.add(
+            "things",
+            &format!("bulk{i}"),
+            1_000.0 + i as f64,
+            json!({"type": "lesson", "name": format!("Bulk lesson {i}"), "organizationId": "org_acme"}),
+        );
+        x.add(
+            "connections",
+            &format!("bulk_edge{i}"),
+            30_000.0 + i as f64,
+            json!({"fromThingId": format!("bulk{i}"), "toThingId": "c0", "relationshipType": "part_of"}),
+        );
+    }
+    let zip = dir.path().join("export.zip");
+    x.write(&zip);
+    // What a whole import gives, and how long it takes here.
+    let whole = dir.path().join("whole");
+    let took = import_time(&text(&ok(load(&whole, &zip, &[])).stdout));
+    let acme = |data: &Path| {
+        let out = ok(onedb(
+            data,
+            &["dump", "--org", "acme", "--with-secrets"],
+            None,
+        ));
+        body(&text(&out.stdout)).to_string()
+    };
+    let expected = acme(&whole);
+
+    let target = dir.path().join("target");
+    ok(onedb(
+        &target,
+        &["run", "-"],
+        Some(b"CREATE ORG initech NAME \"Initech\";"),
+    ));
+    let before = dump(&target);
+    for round in 0..6 {
+        let delay =
+            std::time::Duration::from_millis(rng.gen_range(0..took.as_millis() as u64 + 50));
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_onedb"))
+            .arg("--data")
+            .arg(&target)
+            .args(["load", "--from", "convex", zip.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        child.kill().unwrap(); // SIGKILL
+        let status = child.wait().unwrap();
+        let after = dump(&target);
+        assert!(!target.join("load-staging").exists());
+        if body(&after) != body(&before) {
+            // Killed after the one atomic step: all of it is there.
+            assert!(
+                acme(&target) == expected,
+                "round {round}: a partial import (seed {seed})"
+            );
+            assert!(
+                ok(onedb(&target, &["check"], None))
+                    .stdout
+                    .ends_with(b"ok\n")
+            );
+            eprintln!("round {round}: killed after {delay:?}, past the commit point ({status})");
+            return;
+        }
+        eprintln!("round {round}: killed after {delay:?}, nothing loaded");
+    }
 }
