@@ -318,6 +318,20 @@ fn add_invalid(x: &mut Export) -> Vec<(&'static str, &'static str, &'static str)
         620.0,
         json!({"thingId": "c0", "knowledgeId": "bad_dim"}),
     );
+    // Neither an org nor a source: its org would come from its link, to
+    // an invalid thing.
+    x.add(
+        "knowledge",
+        "bad_orphan",
+        521.0,
+        json!({"knowledgeType": "label", "text": "orphan"}),
+    );
+    x.add(
+        "thingKnowledge",
+        "bad_orphan_link",
+        621.0,
+        json!({"thingId": "bad_type", "knowledgeId": "bad_orphan"}),
+    );
     x.add(
         "events",
         "bad_event",
@@ -335,6 +349,16 @@ fn add_invalid(x: &mut Export) -> Vec<(&'static str, &'static str, &'static str)
         ("connections", "bad_dependent", "invalid things/bad_type"),
         ("knowledge", "bad_dim", "dimensions"),
         ("thingKnowledge", "bad_link", "invalid knowledge/bad_dim"),
+        (
+            "knowledge",
+            "bad_orphan",
+            "thingId bad_type names the invalid things/bad_type",
+        ),
+        (
+            "thingKnowledge",
+            "bad_orphan_link",
+            "invalid things/bad_type",
+        ),
         ("events", "bad_event", "unknown event type"),
     ]
 }
@@ -513,7 +537,7 @@ fn invalid_documents_are_reported_and_nothing_loads_without_skip() {
         "{err}"
     );
     assert!(
-        err.contains(&format!("{} of 60 documents are invalid", expected.len())),
+        err.contains(&format!("{} of 62 documents are invalid", expected.len())),
         "{err}"
     );
     assert!(
@@ -525,8 +549,8 @@ fn invalid_documents_are_reported_and_nothing_loads_without_skip() {
     // With --skip-invalid the rest loads, and the skipped are listed.
     let out = ok(load(&data, &zip, &["--skip-invalid"]));
     let said = text(&out.stdout);
-    assert!(said.contains("imported 49 of 60 documents"), "{said}");
-    assert!(said.contains("11 invalid skipped"), "{said}");
+    assert!(said.contains("imported 49 of 62 documents"), "{said}");
+    assert!(said.contains("13 invalid skipped"), "{said}");
     let err = text(&out.stderr);
     assert_eq!(
         err.lines().filter(|l| l.starts_with("skipped ")).count(),

@@ -282,10 +282,10 @@ impl Import<'_> {
                 plain(id, org)
             }
             "knowledge" => {
-                let linked = self
-                    .linked
-                    .get(id)
-                    .and_then(|thing| self.ids.resolve("thingId", thing, &[Dim::Thing]).ok());
+                let linked = self.linked.get(id).map(|thing| {
+                    self.ids
+                        .resolve("its thingKnowledge's thingId", thing, &[Dim::Thing])
+                });
                 let (k, org) = records::knowledge(&doc, &self.ids, linked)?;
                 let r = Ref {
                     id: k.id,

@@ -255,8 +255,13 @@ pub fn connection(doc: &Doc, ids: &Ids) -> Mapped<(Connection, Option<Id>)> {
 }
 
 /// Knowledge and its org: `organizationId`, else its source thing's, else
-/// that of the thing `thingKnowledge` links it to (`linked`).
-pub fn knowledge(doc: &Doc, ids: &Ids, linked: Option<Ref>) -> Mapped<(Knowledge, Option<Id>)> {
+/// that of the thing `thingKnowledge` links it to (`linked`, resolved or
+/// why not: then its org is unknown and it is invalid too).
+pub fn knowledge(
+    doc: &Doc,
+    ids: &Ids,
+    linked: Option<Mapped<Ref>>,
+) -> Mapped<(Knowledge, Option<Id>)> {
     let kind = match doc.text("knowledgeType")? {
         Some("label") => KnowledgeKind::Label,
         // The original's documents and bare vectors are chunks of text here.
@@ -299,7 +304,11 @@ pub fn knowledge(doc: &Doc, ids: &Ids, linked: Option<Ref>) -> Mapped<(Knowledge
     let source = doc.reference(ids, "sourceThingId", &[Dim::Thing])?;
     let org = match doc.reference(ids, "organizationId", &[Dim::Org])? {
         Some(org) => Some(org.id),
-        None => source.or(linked).and_then(|r| r.org),
+        None => match (source, linked) {
+            (Some(source), _) => source.org,
+            (None, Some(linked)) => linked?.org,
+            (None, None) => None,
+        },
     };
     if let Some(source) = source
         && source.org != org
