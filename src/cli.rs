@@ -35,6 +35,15 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// What `onedb load` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoadFrom {
+    /// A onedb dump (docs/dump-format.md).
+    Onedb,
+    /// A Convex snapshot export of the original backend's tables.
+    Convex,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Table,
@@ -109,8 +118,17 @@ pub enum Command {
     /// Load a dump (`-` reads stdin) into a data directory that does not
     /// hold its orgs yet: all of it, or nothing and the first bad line.
     Load {
-        /// The dump, or `-` for standard input.
+        /// The dump, or `-` for standard input; with `--from convex`, the
+        /// export zip.
         file: PathBuf,
+        /// What the file is: a onedb dump, or the zip `npx convex export`
+        /// writes (docs/migrate-from-convex.md).
+        #[arg(long, value_enum, default_value = "onedb")]
+        from: LoadFrom,
+        /// With `--from convex`: load the valid documents and list the
+        /// invalid ones as skipped (without it, nothing loads).
+        #[arg(long)]
+        skip_invalid: bool,
     },
     /// The workload benchmark (docs/bench.md): a seeded dataset loaded
     /// into a scratch directory (not --data), every workload measured
@@ -252,7 +270,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out,
             with_secrets,
         }) => return dump(&cli.data, org.clone(), out.as_deref(), *with_secrets),
-        Some(Command::Load { file }) => return load(&cli.data, file, cli.durability),
+        Some(Command::Load {
+            file,
+            from: LoadFrom::Convex,
+            skip_invalid,
+        }) => return load_convex(&cli.data, file, *skip_invalid, cli.durability),
+        Some(Command::Load {
+            skip_invalid: true, ..
+        }) => {
+            return Err(Error::invalid(
+                "--skip-invalid applies to --from convex; a dump loads whole or not at all",
+            ));
+        }
+        Some(Command::Load { file, .. }) => return load(&cli.data, file, cli.durability),
         Some(Command::Bench(args)) => return bench(args),
         Some(Command::Backup {
             dir,
@@ -476,16 +506,7 @@ fn load(
     bar.finish();
     let report = report?;
     let loaded = started.elapsed();
-    let rebuilding = crate::repl::progress::spinner(REBUILDING);
-    let db = Database::open_with(
-        data,
-        Options {
-            durability,
-            ..Default::default()
-        },
-    )?;
-    db.flush_indexes()?;
-    drop(rebuilding);
+    build_indexes(data, durability)?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -495,6 +516,67 @@ fn load(
         report.orgs.join(", "),
         report.commit,
         loaded,
+        started.elapsed() - loaded
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the loaded directory once, which builds its search indexes from
+/// the store.
+fn build_indexes(data: &std::path::Path, durability: Durability) -> Result<()> {
+    let _rebuilding = crate::repl::progress::spinner(REBUILDING);
+    let db = Database::open_with(
+        data,
+        Options {
+            durability,
+            ..Default::default()
+        },
+    )?;
+    db.flush_indexes()
+}
+
+/// `onedb load --from convex`: every invalid document is listed on stderr;
+/// without `skip_invalid` they stop the import and nothing is loaded.
+fn load_convex(
+    data: &std::path::Path,
+    file: &std::path::Path,
+    skip_invalid: bool,
+    durability: Durability,
+) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let bar = crate::repl::progress::counter("documents read");
+    let report =
+        crate::transfer::convex::import(data, file, skip_invalid, &mut |n| bar.set_position(n));
+    bar.finish();
+    let report = report?;
+    let verb = if report.commit.is_some() {
+        "skipped"
+    } else {
+        "invalid"
+    };
+    let mut err = std::io::stderr().lock();
+    for bad in &report.invalid {
+        writeln!(err, "{verb} {}/{}: {}", bad.table, bad.id, bad.reason)?;
+    }
+    drop(err);
+    let Some(commit) = report.commit else {
+        return Err(Error::invalid(format!(
+            "{} of {} documents are invalid (listed above): nothing was loaded; fix them, or load the rest with --skip-invalid",
+            report.invalid.len(),
+            report.documents
+        )));
+    };
+    let loaded = started.elapsed();
+    build_indexes(data, durability)?;
+    writeln!(
+        std::io::stdout().lock(),
+        "imported {} of {} documents ({} orgs: {}) as commit {commit} in {:.1?}, {} invalid skipped; search indexes built in {:.1?}",
+        report.loaded,
+        report.documents,
+        report.orgs.len(),
+        report.orgs.join(", "),
+        loaded,
+        report.invalid.len(),
         started.elapsed() - loaded
     )?;
     Ok(ExitCode::SUCCESS)

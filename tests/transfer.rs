@@ -14,43 +14,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::binary::{ok, onedb, text};
 use rand::{Rng, SeedableRng, rngs::StdRng};
-
-fn onedb(data: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_onedb"))
-        .arg("--data")
-        .arg(data)
-        .args(["--durability", "relaxed"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn onedb");
-    let mut input = child.stdin.take().expect("stdin");
-    let bytes = stdin.unwrap_or_default().to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = input.write_all(&bytes);
-    });
-    let out = child.wait_with_output().expect("onedb");
-    feeder.join().unwrap();
-    out
-}
-
-fn text(out: &[u8]) -> String {
-    String::from_utf8_lossy(out).into_owned()
-}
-
-fn ok(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    out
-}
 
 /// Things per org in the generated database (two orgs: ≥ 10,000 in all).
 const THINGS: usize = 5_100;

@@ -72,7 +72,9 @@ impl TenantState {
 
 const PLATFORM: u32 = 0;
 
-struct Loader<'s> {
+/// The record-by-record loader, shared by `onedb load` and the Convex
+/// import (convex/), so both check and stage records the same way.
+pub(super) struct Loader<'s> {
     /// The database before the load, for what it already holds.
     before: Txn<'s>,
     /// Whether the platform's own records (global things, platform owners)
@@ -196,7 +198,7 @@ fn parse<T: DeserializeOwned>(kind: &str, line: &[u8]) -> Result<T> {
 }
 
 impl<'s> Loader<'s> {
-    fn new(storage: &'s Storage) -> Result<Loader<'s>> {
+    pub(super) fn new(storage: &'s Storage) -> Result<Loader<'s>> {
         let before = storage.read(Scope::platform(Tenant::PLATFORM));
         let mut additions = Vec::new();
         for entry in before.scan_prefix(&keys::vocab_prefix(), false)? {
@@ -279,7 +281,7 @@ impl<'s> Loader<'s> {
 
     /// The tenant a record line belongs to: an org loaded by an earlier
     /// line, or the platform (org null) when the directory is new.
-    fn tenant(&self, org: Option<Id>) -> Result<u32> {
+    pub(super) fn tenant(&self, org: Option<Id>) -> Result<u32> {
         match org {
             None if self.platform_open => Ok(PLATFORM),
             None => Err(Error::conflict(
@@ -289,6 +291,12 @@ impl<'s> Loader<'s> {
                 Error::invalid(format!("org {org} is not loaded by an earlier org line"))
             }),
         }
+    }
+
+    /// Whether records of the platform (org null) may load: only into a
+    /// new data directory.
+    pub(super) fn accepts_platform(&self) -> bool {
+        self.platform_open
     }
 
     fn org_of(&self, t: u32) -> Option<Id> {
@@ -338,7 +346,7 @@ impl<'s> Loader<'s> {
         Ok(())
     }
 
-    fn org(&mut self, org: Org) -> Result<()> {
+    pub(super) fn org(&mut self, org: Org) -> Result<()> {
         crate::graph::orgs::check_slug(&org.slug)?;
         check_text("an org's name", &org.name, limits::NAME_BYTES)?;
         if org.id.dim() != Dim::Org {
@@ -403,7 +411,7 @@ impl<'s> Loader<'s> {
         Ok(())
     }
 
-    fn person(&mut self, t: u32, person: Person) -> Result<()> {
+    pub(super) fn person(&mut self, t: u32, person: Person) -> Result<()> {
         if person.org != self.org_of(t) {
             return Err(Error::invalid(format!(
                 "person {} names another org than its line",
@@ -441,7 +449,7 @@ impl<'s> Loader<'s> {
             .put_person(self.tenants[t as usize].tenant, &person)
     }
 
-    fn thing(&mut self, t: u32, mut thing: Thing, line_len: usize) -> Result<()> {
+    pub(super) fn thing(&mut self, t: u32, mut thing: Thing, line_len: usize) -> Result<()> {
         if thing.org != self.org_of(t) {
             return Err(Error::invalid(format!(
                 "thing {} names another org than its line",
@@ -497,7 +505,7 @@ impl<'s> Loader<'s> {
         )))
     }
 
-    fn connection(&mut self, t: u32, c: Connection, line_len: usize) -> Result<()> {
+    pub(super) fn connection(&mut self, t: u32, c: Connection, line_len: usize) -> Result<()> {
         self.vocabulary.check(TypeKind::Connection, &c.kind)?;
         if line_len > limits::METADATA_BYTES {
             check_json_size("metadata", &c.metadata, limits::METADATA_BYTES)?;
@@ -511,7 +519,7 @@ impl<'s> Loader<'s> {
             .put_connection(self.tenants[t as usize].tenant, &c, hidden)
     }
 
-    fn knowledge(&mut self, t: u32, k: Knowledge) -> Result<()> {
+    pub(super) fn knowledge(&mut self, t: u32, k: Knowledge) -> Result<()> {
         check_text("knowledge text", &k.text, limits::TEXT_BYTES)?;
         if k.labels.len() > limits::LABELS {
             return Err(Error::too_large(format!(
@@ -532,16 +540,14 @@ impl<'s> Loader<'s> {
             if e.iter().any(|x| !x.is_finite()) {
                 return Err(Error::invalid("an embedding holds finite numbers only"));
             }
-            let state = &mut self.tenants[t as usize];
-            match state.embedding_dim {
-                Some(dim) if dim != e.len() => {
-                    return Err(Error::invalid(format!(
-                        "knowledge {}: an embedding of {} dimensions, the org's have {dim}",
-                        k.id,
-                        e.len()
-                    )));
-                }
-                _ => state.embedding_dim = Some(e.len()),
+            if let Some(dim) = self.tenants[t as usize].embedding_dim
+                && dim != e.len()
+            {
+                return Err(Error::invalid(format!(
+                    "knowledge {}: an embedding of {} dimensions, the org's have {dim}",
+                    k.id,
+                    e.len()
+                )));
             }
         }
         if let Some(source) = k.source
@@ -556,11 +562,18 @@ impl<'s> Loader<'s> {
             )));
         }
         self.new_id(k.id, Dim::Knowledge, t, k.deleted_at.is_some())?;
+        // Set only once the record passed every check (the Convex import
+        // goes on past an invalid one).
+        if let Some(e) = &k.embedding {
+            self.tenants[t as usize]
+                .embedding_dim
+                .get_or_insert(e.len());
+        }
         self.writer
             .put_knowledge(self.tenants[t as usize].tenant, &k)
     }
 
-    fn link(&mut self, t: u32, link: LinkLine) -> Result<()> {
+    pub(super) fn link(&mut self, t: u32, link: LinkLine) -> Result<()> {
         let known = |id: Id, dim: Dim| {
             id.dim() == dim
                 && self
@@ -613,7 +626,7 @@ impl<'s> Loader<'s> {
             .put_token(self.tenants[t as usize].tenant, &token)
     }
 
-    fn event(&mut self, t: u32, e: Event, line_len: usize) -> Result<()> {
+    pub(super) fn event(&mut self, t: u32, e: Event, line_len: usize) -> Result<()> {
         self.vocabulary.check(TypeKind::Event, &e.kind)?;
         if e.actor.is_some_and(|a| a.dim() != Dim::Person) {
             return Err(Error::invalid(format!(
@@ -628,7 +641,7 @@ impl<'s> Loader<'s> {
         self.writer.put_event(self.tenants[t as usize].tenant, &e)
     }
 
-    fn finish(mut self, storage: &Storage, records: u64) -> Result<LoadReport> {
+    pub(super) fn finish(mut self, storage: &Storage, records: u64) -> Result<LoadReport> {
         for state in &self.tenants {
             if !state.triggers.is_empty() {
                 self.writer.put_triggers(state.tenant, &state.triggers)?;

@@ -3,8 +3,10 @@
 //! not hold its orgs (docs/dump-format.md). Both work on the data
 //! directory directly, below sessions: dumping is the platform owner's
 //! whole view, and loading stages records beside the store and ingests
-//! them in one atomic step (storage's `Stage`).
+//! them in one atomic step (storage's `Stage`). `onedb load --from convex`
+//! imports the original Convex backend's export through the same loader.
 
+pub mod convex;
 mod dump;
 pub mod line;
 mod load;
