@@ -417,6 +417,70 @@ fn not_authenticated() -> Error {
     )
 }
 
+/// Largest batch of answers handed to the writer at once, and the longest
+/// an answer waits in one for the requests queued behind it.
+const BATCH_BYTES: usize = 64 << 10;
+const BATCH_WAIT: Duration = Duration::from_millis(1);
+
+/// Answers on their way to the writer. While more requests wait
+/// (pipelining), answer lines are gathered and handed on together: one
+/// wake of the writer and one socket write for many answers, instead of
+/// one each (what Redis does with the replies to one read).
+struct Batch {
+    lines: mpsc::UnboundedSender<Out>,
+    pending: Vec<u8>,
+    /// When the oldest gathered answer was ready.
+    since: Instant,
+}
+
+impl Batch {
+    fn new(lines: mpsc::UnboundedSender<Out>) -> Batch {
+        Batch {
+            lines,
+            pending: Vec::new(),
+            since: Instant::now(),
+        }
+    }
+
+    /// Hands `out` on, or keeps it for the next when `more` requests wait;
+    /// false once the writer is gone.
+    fn send(&mut self, out: Out, more: bool) -> bool {
+        match out {
+            Out::Line(line) if self.pending.is_empty() && !more => {
+                self.lines.send(Out::Line(line)).is_ok()
+            }
+            Out::Line(line) => {
+                if self.pending.is_empty() {
+                    self.since = Instant::now();
+                }
+                self.pending.extend_from_slice(&line);
+                if more && self.pending.len() < BATCH_BYTES && self.since.elapsed() < BATCH_WAIT {
+                    return true;
+                }
+                self.flush()
+            }
+            // A subscription's start or stop keeps its place in the order.
+            other => self.flush() && self.lines.send(other).is_ok(),
+        }
+    }
+
+    /// Hands on what was gathered; false once the writer is gone.
+    fn flush(&mut self) -> bool {
+        if self.pending.is_empty() {
+            return true;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        self.lines.send(Out::Line(batch)).is_ok()
+    }
+
+    /// Answers request `id` with why the session may not go on (after
+    /// what was gathered); the connection then closes.
+    fn end_session(&mut self, id: &Json, e: &Error) {
+        let line = protocol::line(&protocol::error(id, e, None));
+        let _ = self.send(Out::Line(line), false);
+    }
+}
+
 /// The thread that owns the connection's session: answers jobs in order.
 struct Worker {
     shared: Arc<Shared>,
@@ -437,6 +501,7 @@ impl Worker {
         // Declared after the runner, so dropped before it: they end with
         // the connection.
         let mut subscriptions = Subscriptions::new(self.wake.clone());
+        let mut answers = Batch::new(self.lines.clone());
         // `_room` is given back after the answer is handed on.
         while let Some((job, _room)) = jobs.blocking_recv() {
             let response = match job {
@@ -461,7 +526,7 @@ impl Worker {
                     // the session here.
                     if let Err(e) = session.check_live() {
                         self.state.finished(Some(&cancel));
-                        return self.end_session(&id, &e);
+                        return answers.end_session(&id, &e);
                     }
                     let response = query(&session, &mut runner, &id, &text, params, &cancel);
                     self.state.finished(Some(&cancel));
@@ -475,7 +540,7 @@ impl Worker {
                 } => {
                     if let Err(e) = session.check_live() {
                         self.state.finished(None);
-                        return self.end_session(&id, &e);
+                        return answers.end_session(&id, &e);
                     }
                     let out = match prepare_subscription(&session, &mut runner, params) {
                         Ok(()) => subscriptions.subscribe(
@@ -511,17 +576,11 @@ impl Worker {
                     out
                 }
             };
-            if self.lines.send(response).is_err() {
+            if !answers.send(response, !jobs.is_empty()) {
                 return;
             }
         }
-    }
-
-    /// Answers request `id` with why the session may not go on; the
-    /// connection then closes.
-    fn end_session(&self, id: &Json, e: &Error) {
-        let line = protocol::line(&protocol::error(id, e, None));
-        let _ = self.lines.send(Out::Line(line));
+        answers.flush();
     }
 
     /// Answers jobs until one logs in; None if the connection ends first.
@@ -735,4 +794,66 @@ fn check_param_name(name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(rx: &mut mpsc::UnboundedReceiver<Out>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(o) = rx.try_recv() {
+            out.push(match o {
+                Out::Line(l) => String::from_utf8(l).unwrap(),
+                Out::Start(l, _) => format!("start {}", String::from_utf8(l).unwrap()),
+                Out::Stop(l, _) => format!("stop {}", String::from_utf8(l).unwrap()),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn pipelined_answers_travel_together_and_a_lone_one_at_once() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut batch = Batch::new(tx);
+        assert!(batch.send(Out::Line(b"a\n".to_vec()), false));
+        assert_eq!(lines(&mut rx), ["a\n"]);
+        // More queued: held, then handed on together with the last.
+        assert!(batch.send(Out::Line(b"b\n".to_vec()), true));
+        assert!(batch.send(Out::Line(b"c\n".to_vec()), true));
+        assert!(lines(&mut rx).is_empty());
+        assert!(batch.send(Out::Line(b"d\n".to_vec()), false));
+        assert_eq!(lines(&mut rx), ["b\nc\nd\n"]);
+        // A subscription's stop keeps its place after what was gathered.
+        assert!(batch.send(Out::Line(b"e\n".to_vec()), true));
+        assert!(batch.send(Out::Stop(b"f\n".to_vec(), 1), true));
+        assert_eq!(lines(&mut rx), ["e\n", "stop f\n"]);
+        // The session's end follows what was gathered.
+        assert!(batch.send(Out::Line(b"g\n".to_vec()), true));
+        batch.end_session(&json!(7), &Error::invalid("gone"));
+        let last = lines(&mut rx);
+        assert_eq!(last.len(), 1);
+        assert!(
+            last[0].starts_with("g\n{") && last[0].contains("gone"),
+            "{last:?}"
+        );
+    }
+
+    #[test]
+    fn a_batch_is_bounded_in_bytes_and_in_time() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut batch = Batch::new(tx);
+        let line = vec![b'x'; 1000];
+        let mut sent = 0;
+        while lines(&mut rx).is_empty() {
+            assert!(batch.send(Out::Line(line.clone()), true));
+            sent += line.len();
+            assert!(sent <= BATCH_BYTES + line.len(), "{sent}");
+        }
+        assert!(sent >= BATCH_BYTES);
+        assert!(batch.send(Out::Line(b"a\n".to_vec()), true));
+        std::thread::sleep(BATCH_WAIT * 2);
+        assert!(batch.send(Out::Line(b"b\n".to_vec()), true));
+        assert_eq!(lines(&mut rx), ["a\nb\n"]);
+    }
 }
