@@ -17,7 +17,7 @@ use crate::keys::{self, Tenant};
 use crate::model::{Clock, Dim, Id, Millis, Org, Person, PersonStatus};
 use crate::ontology::{Role, TypeKind, Vocabulary};
 use crate::search::{IndexReport, Indexes};
-use crate::storage::{Durability, Scope, Storage};
+use crate::storage::{Durability, Scope, Storage, Store};
 
 /// The login of the platform owner a new data directory starts with.
 pub const ROOT_EMAIL: &str = "root";
@@ -31,6 +31,10 @@ pub struct Options {
     pub rebuild_indexes: bool,
     /// Where timestamps come from (tests set a manual clock).
     pub clock: Clock,
+    /// The storage engine: RocksDB in the data directory (default), or in
+    /// memory (records are gone at close; the search indexes still live in
+    /// the data directory).
+    pub store: Store,
 }
 
 /// What every session and transaction of one open database shares.
@@ -74,7 +78,11 @@ impl Database {
 
     pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<Database> {
         let dir = dir.as_ref().to_path_buf();
-        let storage = Arc::new(Storage::open(&dir, options.durability)?);
+        let storage = Arc::new(Storage::open_store(
+            &dir,
+            options.durability,
+            options.store,
+        )?);
         let indexes = Indexes::open(
             storage.clone(),
             &crate::search::index_dir(&dir),
