@@ -406,7 +406,7 @@ impl CommitQueue {
             events: 0,
         };
         if !counted {
-            return self.write_batch(rocks, durability, &mut latest, batch, verdicts, written);
+            return self.write_batch(engine, durability, &mut latest, batch, verdicts, written);
         }
         // The commit counter: derived indexes record the last one they applied.
         let commits = match latest.commits {
@@ -444,7 +444,7 @@ impl CommitQueue {
             events,
             ..written
         };
-        self.write_batch(rocks, durability, &mut latest, batch, verdicts, written)
+        self.write_batch(engine, durability, &mut latest, batch, verdicts, written)
     }
 
     /// Writes the accepted requests' batch; then reports the changed

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
+use super::engine::ConflictMode;
 use super::engines::memory::Memory;
 use super::*;
 use crate::keys::Tenant;

@@ -26,7 +26,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{self, FORMAT_VERSION};
 
 pub(crate) use commit::{CommitQueue, Committed, CommittedEvents, EventHook};
-pub(crate) use engine::{AnyEngine, ConflictMode, Engine};
+pub(crate) use engine::{AnyEngine, Engine};
 pub use engine::Store;
 pub use engines::rocks::{options as rocksdb_options, write_options as rocksdb_write_options};
 pub(crate) use stage::Stage;
@@ -169,11 +169,6 @@ impl Storage {
 
     pub(crate) fn engine(&self) -> &AnyEngine {
         &self.engine
-    }
-
-    /// Which engine this store runs on.
-    pub fn store(&self) -> Store {
-        self.engine.store()
     }
 
     /// The sequence number of the store's last write.

@@ -22,6 +22,21 @@ pub fn test_store() -> Store {
     }
 }
 
+/// A new database on RocksDB whatever `ONEDB_TEST_STORE` says: for tests
+/// of what only a durable store has (reopening, the directory's lock).
+pub fn open_durable() -> (tempfile::TempDir, Database) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Database::open_with(
+        dir.path(),
+        Options {
+            durability: Durability::Relaxed,
+            ..Default::default()
+        },
+    )
+    .expect("open");
+    (dir, db)
+}
+
 /// A new database whose timestamps come from `clock`.
 pub fn open_at(clock: Clock) -> (tempfile::TempDir, Database) {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -131,7 +131,7 @@ fn prune(versions: &mut Versions, oldest: u64) -> bool {
     if at > 1 {
         versions.drain(..at - 1);
     }
-    versions.len() == 1 && versions[0].1.is_none() && versions[0].0 <= oldest
+    matches!(versions.as_slice(), [(seq, None)] if *seq <= oldest)
 }
 
 impl Engine for Memory {
