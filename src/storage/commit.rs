@@ -22,7 +22,9 @@ use crate::keys::{self, Changed, Tenant};
 use crate::model::Id;
 use crate::storage::Durability;
 use crate::storage::cache::RecordCache;
-use crate::storage::engine::{AnyEngine, AnySnapshot, ConflictMode, Engine, EngineSnapshot, ReadSet};
+use crate::storage::engine::{
+    AnyEngine, AnySnapshot, ConflictMode, Engine, EngineSnapshot, ReadSet,
+};
 use crate::storage::hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// A change to a counter: applied to the latest value at commit.
@@ -232,10 +234,7 @@ struct Tracker {
 impl CommitQueue {
     /// Takes a writer's snapshot while registered, so no write it could
     /// conflict with is forgotten. Returns the snapshot and its sequence.
-    pub fn register<'a>(
-        &self,
-        take: impl FnOnce() -> AnySnapshot<'a>,
-    ) -> (AnySnapshot<'a>, u64) {
+    pub fn register<'a>(&self, take: impl FnOnce() -> AnySnapshot<'a>) -> (AnySnapshot<'a>, u64) {
         let mut tracker = self.tracker.lock();
         let snapshot = take();
         let seq = snapshot.sequence();

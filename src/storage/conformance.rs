@@ -224,7 +224,11 @@ fn phantom_insert(s: &Storage) -> Outcome {
     ok(txn.put(key(t(1), "node"), b"deleted".to_vec()), "put")?;
     put(s, t(1), "edgf", "outside")?;
     put(s, t(1), "edge/1", "inside")?;
-    refused(txn.commit(), ErrorCode::Conflict, "commit after a phantom insert")?;
+    refused(
+        txn.commit(),
+        ErrorCode::Conflict,
+        "commit after a phantom insert",
+    )?;
     let mut txn = s.write(Scope::tenant(t(1)));
     values(txn.scan_prefix_for_update(&range, false))?;
     ok(txn.put(key(t(1), "node"), b"x".to_vec()), "put")?;
@@ -243,7 +247,11 @@ fn phantom_delete(s: &Storage) -> Outcome {
     ensure!(found.len() == 2, "found {found:?}");
     ok(txn.put(key(t(1), "count"), b"2".to_vec()), "put")?;
     delete(s, t(1), "edge/1")?;
-    refused(txn.commit(), ErrorCode::Conflict, "commit after a phantom delete")
+    refused(
+        txn.commit(),
+        ErrorCode::Conflict,
+        "commit after a phantom delete",
+    )
 }
 
 /// Racing threads never pass a counter's limit: exactly the limit's worth
@@ -277,8 +285,14 @@ fn counter_limits_under_races(s: &Storage) -> Outcome {
     let wrong = wrong.into_inner();
     ensure!(wrong.is_empty(), "unexpected errors: {wrong:?}");
     let n = accepted.into_inner();
-    ensure!(n == LIMIT as usize, "{n} increments committed under a limit of {LIMIT}");
-    let stored = ok(s.read(Scope::tenant(t(1))).counter(&key(t(1), "n")), "counter")?;
+    ensure!(
+        n == LIMIT as usize,
+        "{n} increments committed under a limit of {LIMIT}"
+    );
+    let stored = ok(
+        s.read(Scope::tenant(t(1))).counter(&key(t(1), "n")),
+        "counter",
+    )?;
     ensure!(stored == LIMIT, "stored {stored}");
     Ok(())
 }
@@ -342,14 +356,25 @@ fn outcome_unknown(s: &Storage) -> Outcome {
     ok(add(txn(), 5), "first")?;
     let text = |bytes: &[u8]| Ok(String::from_utf8_lossy(bytes).into_owned());
     // Cache the record as it is now.
-    let cached = ok(s.read(Scope::tenant(t(1))).get_decoded(&person, text), "read")?;
+    let cached = ok(
+        s.read(Scope::tenant(t(1))).get_decoded(&person, text),
+        "read",
+    )?;
     ensure!(cached.is_some_and(|(v, _)| *v == "5"), "record before");
     // Its snapshot sees 5: 3 more pass its own check.
     let late = txn();
     s.engine().fail_next_write(true);
-    refused(add(txn(), 3), ErrorCode::OutcomeUnknown, "the unknown write")?;
+    refused(
+        add(txn(), 3),
+        ErrorCode::OutcomeUnknown,
+        "the unknown write",
+    )?;
     // The write happened: 8 stored, so the leader must refuse 3 more.
-    refused(add(late, 3), ErrorCode::LimitReached, "after the unknown write")?;
+    refused(
+        add(late, 3),
+        ErrorCode::LimitReached,
+        "after the unknown write",
+    )?;
     ok(add(txn(), 2), "up to the limit")?;
     let r = s.read(Scope::tenant(t(1)));
     let n = ok(r.counter(&counter), "counter")?;
@@ -392,7 +417,10 @@ fn empty_and_large_write_sets(s: &Storage) -> Outcome {
 fn reverse_and_limited_scans(s: &Storage) -> Outcome {
     let mut txn = s.write(Scope::tenant(t(1)));
     for i in 0..300u32 {
-        ok(txn.put(key(t(1), &format!("k{i:03}")), i.to_string().into()), "put")?;
+        ok(
+            txn.put(key(t(1), &format!("k{i:03}")), i.to_string().into()),
+            "put",
+        )?;
     }
     ok(txn.commit(), "commit")?;
     let mut txn = s.write(Scope::tenant(t(1)));
@@ -405,7 +433,13 @@ fn reverse_and_limited_scans(s: &Storage) -> Outcome {
     ok(txn.delete(key(t(1), "k151")), "delete")?;
     let want: Vec<String> = (100..200u32)
         .filter(|i| (i % 3 != 0 || *i == 150) && *i != 151)
-        .map(|i| if i == 150 { "own".into() } else { i.to_string() })
+        .map(|i| {
+            if i == 150 {
+                "own".into()
+            } else {
+                i.to_string()
+            }
+        })
         .collect();
     let (lower, upper) = (key(t(1), "k100"), key(t(1), "k200"));
     let forward = values(txn.scan_range(&lower, &upper, false))?;

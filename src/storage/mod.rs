@@ -26,8 +26,8 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{self, FORMAT_VERSION};
 
 pub(crate) use commit::{CommitQueue, Committed, CommittedEvents, EventHook};
-pub(crate) use engine::{AnyEngine, Engine};
 pub use engine::Store;
+pub(crate) use engine::{AnyEngine, Engine};
 pub use engines::rocks::{options as rocksdb_options, write_options as rocksdb_write_options};
 pub(crate) use stage::Stage;
 pub(crate) use txn::PlatformTables;

@@ -13,8 +13,8 @@ use crate::keys::{self, Changed, Tenant};
 use crate::storage::Storage;
 use crate::storage::cache::Decoded;
 use crate::storage::commit::{CommitRequest, CounterChange};
-use crate::storage::hash::FxHashSet as HashSet;
 use crate::storage::engine::{AnyCursor, AnySnapshot, Engine, EngineCursor, EngineSnapshot};
+use crate::storage::hash::FxHashSet as HashSet;
 
 /// The right to write the platform tables (orgs, slugs, emails, the
 /// vocabulary) — keys outside every tenant, which any scope may read.

@@ -172,9 +172,11 @@ impl Engine for Memory {
         if fault == 1 {
             return Err(Error::io("injected write failure"));
         }
-        if self.checks && guards
+        if self.checks
+            && guards
                 .iter()
-                .any(|g| conflicts_in(&keys, g.snapshot, &g.keys, &g.ranges)) {
+                .any(|g| conflicts_in(&keys, g.snapshot, &g.keys, &g.ranges))
+        {
             return Err(Error::conflict(
                 "a concurrent transaction changed the same data; retry",
             ));
@@ -280,7 +282,8 @@ impl MemoryCursor<'_> {
         let keys = self.engine.keys.read();
         let range = keys.range::<[u8], _>((bound(&self.lower), bound(&self.upper)));
         let seq = self.seq;
-        let found = |(k, v): (&Vec<u8>, &Versions)| visible(v, seq).map(|v| (k.clone(), v.to_vec()));
+        let found =
+            |(k, v): (&Vec<u8>, &Versions)| visible(v, seq).map(|v| (k.clone(), v.to_vec()));
         let taken: Vec<_> = if self.reverse {
             range.rev().filter_map(found).take(CHUNK).collect()
         } else {
@@ -350,8 +353,10 @@ mod tests {
     fn a_cursor_crosses_chunks_both_ways() {
         let m = Memory::new(ConflictMode::InEngine, true);
         let keys: Vec<Vec<u8>> = (0..200u16).map(|n| n.to_be_bytes().to_vec()).collect();
-        let entries: Vec<(&[u8], Option<&[u8]>)> =
-            keys.iter().map(|k| (k.as_slice(), Some(k.as_slice()))).collect();
+        let entries: Vec<(&[u8], Option<&[u8]>)> = keys
+            .iter()
+            .map(|k| (k.as_slice(), Some(k.as_slice())))
+            .collect();
         write(&m, &entries);
         let snap = m.snapshot();
         for reverse in [false, true] {

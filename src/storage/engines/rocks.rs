@@ -108,7 +108,9 @@ impl Engine for Rocks {
         self.db.write_opt(batch, &write_options(sync))?;
         #[cfg(test)]
         if fault == 2 {
-            return Err(Error::outcome_unknown("injected: written, reported unknown"));
+            return Err(Error::outcome_unknown(
+                "injected: written, reported unknown",
+            ));
         }
         Ok(self.db.latest_sequence_number())
     }
