@@ -83,11 +83,10 @@ impl Database {
             options.durability,
             options.store,
         )?);
-        let indexes = Indexes::open(
-            storage.clone(),
-            &crate::search::index_dir(&dir),
-            options.rebuild_indexes,
-        )?;
+        // A memory store starts empty: indexes left by an earlier run
+        // describe records it does not hold, so they start over too.
+        let rebuild = options.rebuild_indexes || options.store == Store::Memory;
+        let indexes = Indexes::open(storage.clone(), &crate::search::index_dir(&dir), rebuild)?;
         let shared = Shared {
             indexes,
             api_calls: ApiCalls::default(),

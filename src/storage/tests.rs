@@ -1,5 +1,6 @@
-//! The storage contract: snapshots, merged scans, conflicts, bounded
-//! counters, tenant scope. Written once; any future backend must pass it.
+//! The storage facade on RocksDB: snapshots, merged scans, conflicts,
+//! bounded counters, tenant scope, the group commit and its caches. The
+//! contract every engine keeps is `conformance.rs`, run on each engine.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
