@@ -349,6 +349,49 @@ mod tests {
         assert!(kept <= 2, "versions nobody sees are dropped: {kept} kept");
     }
 
+    /// The write-time check on its own (another process's write between
+    /// the leader's check and its write): a guard whose key or range
+    /// changed after its snapshot — a deletion included — refuses the
+    /// whole write, which leaves nothing behind.
+    #[test]
+    fn a_guarded_write_is_refused_whole_when_its_read_set_changed() {
+        let m = Memory::new(ConflictMode::InEngine, true);
+        write(&m, &[(b"k1", Some(b"1")), (b"r/1", Some(b"1"))]);
+        let snapshot = m.latest_sequence();
+        let guard = |keys: &[&[u8]], ranges: &[(&[u8], &[u8])]| ReadSet {
+            snapshot,
+            keys: keys.iter().map(|k| k.to_vec()).collect(),
+            ranges: ranges
+                .iter()
+                .map(|(l, u)| (l.to_vec(), u.to_vec()))
+                .collect(),
+        };
+        write(&m, &[(b"k1", Some(b"2"))]);
+        write(&m, &[(b"r/1", None)]);
+        let refused = [guard(&[b"k1"], &[]), guard(&[], &[(b"r/", b"r0")])];
+        for g in refused {
+            let err = m
+                .write(
+                    [(b"out".as_slice(), Some(b"x".as_slice()))].into_iter(),
+                    0,
+                    false,
+                    &[g],
+                )
+                .unwrap_err();
+            assert_eq!(err.code, crate::error::ErrorCode::Conflict);
+            assert_eq!(m.get_latest(b"out").unwrap(), None, "nothing written");
+        }
+        let fine = guard(&[b"k2"], &[(b"s/", b"s0")]);
+        m.write(
+            [(b"out".as_slice(), Some(b"x".as_slice()))].into_iter(),
+            0,
+            false,
+            &[fine],
+        )
+        .unwrap();
+        assert_eq!(m.get_latest(b"out").unwrap(), Some(b"x".to_vec()));
+    }
+
     #[test]
     fn a_cursor_crosses_chunks_both_ways() {
         let m = Memory::new(ConflictMode::InEngine, true);
