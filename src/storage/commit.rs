@@ -3,7 +3,8 @@
 //! Committers queue their requests; one of them (the leader) takes the whole
 //! queue, checks each request in order — keys it read for update must not have
 //! changed since its snapshot, counters must stay within their limits — and
-//! writes the accepted ones as ONE RocksDB batch with one WAL sync. The others
+//! writes the accepted ones as ONE engine write (one RocksDB batch, one WAL
+//! sync). The others
 //! wait and get their own verdict. Under load many commits share a sync;
 //! alone, a commit pays exactly one.
 //!
