@@ -4,9 +4,8 @@
 //! queue, checks each request in order — keys it read for update must not have
 //! changed since its snapshot, counters must stay within their limits — and
 //! writes the accepted ones as ONE engine write (one RocksDB batch, one WAL
-//! sync). The others
-//! wait and get their own verdict. Under load many commits share a sync;
-//! alone, a commit pays exactly one.
+//! sync). The others wait and get their own verdict. Under load many
+//! commits share a sync; alone, a commit pays exactly one.
 //!
 //! The leader is the only writer, so the latest stored value of a counter is
 //! exact while it decides; usage can never pass a limit, whatever the
