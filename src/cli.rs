@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::db::{Database, Options, ROOT_EMAIL, Session};
 use crate::error::{Error, Result};
 use crate::server::{Limits, TlsFiles, parse_duration};
-use crate::storage::Durability;
+use crate::storage::{Durability, Store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +31,10 @@ pub struct Cli {
     /// (survives a crash of onedb).
     #[arg(long, global = true, default_value = "sync", value_parser = parse_durability)]
     pub durability: Durability,
+    /// The storage engine: rocks (the data directory, durable) or memory
+    /// (gone at exit; the search indexes still live under --data).
+    #[arg(long, global = true, default_value = "rocks", value_parser = parse_store)]
+    pub store: Store,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -244,6 +248,10 @@ fn parse_durability(text: &str) -> std::result::Result<Durability, String> {
     Durability::parse(text).map_err(|e| e.message)
 }
 
+fn parse_store(text: &str) -> std::result::Result<Store, String> {
+    Store::parse(text).map_err(|e| e.message)
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -265,6 +273,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         return connect(addr, email.as_deref(), token_file.as_deref());
     }
     match &cli.command {
+        Some(Command::Dump { .. } | Command::Load { .. }) if cli.store != Store::Rocks => {
+            return Err(Error::invalid(
+                "onedb dump and load work on the rocks store of --data, not on --store memory",
+            ));
+        }
         Some(Command::Dump {
             org,
             out,
@@ -300,6 +313,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Options {
             durability: cli.durability,
             rebuild_indexes: reindex,
+            store: cli.store,
             ..Default::default()
         },
     )?;

@@ -25,10 +25,14 @@ pub enum ErrorCode {
     Corruption,
     /// The storage engine or the file system failed.
     Io,
+    /// A commit's write failed in a way that leaves unknown whether it
+    /// happened (a distributed store lost its connection mid-commit): read
+    /// back before retrying.
+    OutcomeUnknown,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::ParseError,
         ErrorCode::UnknownType,
         ErrorCode::NotAuthenticated,
@@ -43,6 +47,7 @@ impl ErrorCode {
         ErrorCode::InvalidArgument,
         ErrorCode::Corruption,
         ErrorCode::Io,
+        ErrorCode::OutcomeUnknown,
     ];
 
     /// The code a string names (as a server sends it).
@@ -66,6 +71,7 @@ impl ErrorCode {
             ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
             ErrorCode::Corruption => "CORRUPTION",
             ErrorCode::Io => "IO_ERROR",
+            ErrorCode::OutcomeUnknown => "OUTCOME_UNKNOWN",
         }
     }
 }
@@ -188,6 +194,9 @@ impl Error {
     }
     pub fn io(message: impl fmt::Display) -> Self {
         Self::new(ErrorCode::Io, message.to_string())
+    }
+    pub fn outcome_unknown(message: impl fmt::Display) -> Self {
+        Self::new(ErrorCode::OutcomeUnknown, message.to_string())
     }
 }
 

@@ -131,3 +131,36 @@ fn plant(data: &Path, key: &[u8], value: &[u8]) {
     let raw = rocksdb::DB::open(&onedb::internals::rocksdb_options(), data).expect("raw");
     raw.put(key, value).expect("plant");
 }
+
+/// `--store memory`: the records live in memory only — a second run on the
+/// same directory starts empty, with search indexes that agree — and no
+/// RocksDB files are written.
+#[test]
+fn the_memory_store_keeps_nothing_between_runs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let script = r#"
+CREATE ORG acme NAME "Acme";
+USE ORG acme;
+CREATE THING lesson "Ownership and borrowing" {};
+SEARCH THINGS "borrowing" RETURN name;
+"#;
+    for _ in 0..2 {
+        let run = onedb(
+            &data,
+            &["--store", "memory", "run", "-", "--format", "json"],
+            Some(script),
+        );
+        let out = text(&run.stdout);
+        assert!(run.status.success(), "{out}{}", text(&run.stderr));
+        assert_eq!(out.matches("Ownership and borrowing").count(), 1, "{out}");
+    }
+    assert!(!data.join("CURRENT").exists(), "RocksDB files were written");
+    let load = onedb(&data, &["--store", "memory", "load", "-"], Some(""));
+    assert!(!load.status.success());
+    assert!(
+        text(&load.stderr).contains("rocks store"),
+        "{}",
+        text(&load.stderr)
+    );
+}

@@ -396,7 +396,7 @@ fn a_suspended_org_rejects_writes() {
 
 #[test]
 fn unknown_types_are_refused_with_a_hint_until_the_owner_adds_them() {
-    let (dir, db) = open();
+    let (dir, db) = open_durable();
     let acme = org(&db, "acme");
     let err = acme
         .run(|t| t.create_thing(new_thing("cours", "x")))
@@ -609,7 +609,7 @@ fn events_filter_by_actor_type_and_time_newest_first() {
 
 #[test]
 fn data_survives_reopening() {
-    let (dir, db) = open();
+    let (dir, db) = open_durable();
     let acme = org(&db, "acme");
     let course = create(&acme, "course", "Rust");
     drop((acme, db));
@@ -625,7 +625,7 @@ fn data_survives_reopening() {
 
 #[test]
 fn a_second_process_cannot_open_the_same_directory() {
-    let (dir, _db) = open();
+    let (dir, _db) = open_durable();
     let err = Database::open(dir.path())
         .err()
         .expect("second open must fail");

@@ -28,7 +28,7 @@ struct Template {
 }
 
 fn template() -> Template {
-    let fx = Fx::new().with_passwords();
+    let fx = Fx::durable().with_passwords();
     let emails = [0, 1, 2, 3].map(|a| fx.s[a].actor().email.clone());
     let me = fx.me.map(|id| id.to_string());
     let params = [0, 1, 2, 3].map(|a| fx.params(a));

@@ -31,6 +31,7 @@ from ._errors import (
     LimitReached,
     NotAuthenticated,
     NotFound,
+    OutcomeUnknown,
     ParseError,
     TooLarge,
     Timeout,
@@ -46,6 +47,7 @@ __all__ = [
     "Subscription", "Result", "Error", "CODES", "ParseError", "UnknownType",
     "NotAuthenticated", "Forbidden", "LimitReached", "InvalidTransition", "NotFound",
     "Conflict", "Timeout", "Cancelled", "TooLarge", "InvalidArgument", "Corruption", "IoError",
+    "OutcomeUnknown",
 ]
 
 

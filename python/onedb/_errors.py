@@ -87,6 +87,11 @@ class IoError(Error):
     """The storage engine, the file system or the network failed."""
 
 
+class OutcomeUnknown(Error):
+    """A commit failed in a way that leaves unknown whether it happened
+    (the store lost its connection mid-commit): read back before retrying."""
+
+
 #: Stable code → exception class.
 CODES: Dict[str, Type[Error]] = {
     "PARSE_ERROR": ParseError,
@@ -103,6 +108,7 @@ CODES: Dict[str, Type[Error]] = {
     "INVALID_ARGUMENT": InvalidArgument,
     "CORRUPTION": Corruption,
     "IO_ERROR": IoError,
+    "OUTCOME_UNKNOWN": OutcomeUnknown,
 }
 
 for _code, _class in CODES.items():

@@ -107,7 +107,7 @@ def test_every_error_code_maps_to_its_exception():
     codes = [
         "PARSE_ERROR", "UNKNOWN_TYPE", "NOT_AUTHENTICATED", "FORBIDDEN", "LIMIT_REACHED",
         "INVALID_TRANSITION", "NOT_FOUND", "CONFLICT", "TIMEOUT", "CANCELLED", "TOO_LARGE",
-        "INVALID_ARGUMENT", "CORRUPTION", "IO_ERROR",
+        "INVALID_ARGUMENT", "CORRUPTION", "IO_ERROR", "OUTCOME_UNKNOWN",
     ]
     assert sorted(onedb.CODES) == sorted(codes)
     classes = set()

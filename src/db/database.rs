@@ -17,7 +17,7 @@ use crate::keys::{self, Tenant};
 use crate::model::{Clock, Dim, Id, Millis, Org, Person, PersonStatus};
 use crate::ontology::{Role, TypeKind, Vocabulary};
 use crate::search::{IndexReport, Indexes};
-use crate::storage::{Durability, Scope, Storage};
+use crate::storage::{Durability, Scope, Storage, Store};
 
 /// The login of the platform owner a new data directory starts with.
 pub const ROOT_EMAIL: &str = "root";
@@ -31,6 +31,10 @@ pub struct Options {
     pub rebuild_indexes: bool,
     /// Where timestamps come from (tests set a manual clock).
     pub clock: Clock,
+    /// The storage engine: RocksDB in the data directory (default), or in
+    /// memory (records are gone at close; the search indexes still live in
+    /// the data directory).
+    pub store: Store,
 }
 
 /// What every session and transaction of one open database shares.
@@ -74,12 +78,15 @@ impl Database {
 
     pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<Database> {
         let dir = dir.as_ref().to_path_buf();
-        let storage = Arc::new(Storage::open(&dir, options.durability)?);
-        let indexes = Indexes::open(
-            storage.clone(),
-            &crate::search::index_dir(&dir),
-            options.rebuild_indexes,
-        )?;
+        let storage = Arc::new(Storage::open_store(
+            &dir,
+            options.durability,
+            options.store,
+        )?);
+        // A memory store starts empty: indexes left by an earlier run
+        // describe records it does not hold, so they start over too.
+        let rebuild = options.rebuild_indexes || options.store == Store::Memory;
+        let indexes = Indexes::open(storage.clone(), &crate::search::index_dir(&dir), rebuild)?;
         let shared = Shared {
             indexes,
             api_calls: ApiCalls::default(),

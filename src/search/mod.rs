@@ -173,7 +173,7 @@ impl Indexes {
         let hook = inner.clone();
         storage.commits().set_hook(
             Box::new(move |commit, changed| hook.report(commit, changed)),
-            storage.rocks().latest_sequence(),
+            storage.latest_sequence(),
         );
         follow::catch_up(
             &inner,

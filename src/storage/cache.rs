@@ -97,6 +97,13 @@ impl RecordCache {
         slots
     }
 
+    /// Drops every copy: after a write whose outcome is unknown, what the
+    /// store holds is read again. (The write's slots stay marked by
+    /// `written`, so no copy read before it is inserted and served.)
+    pub fn reset(&self) {
+        self.entries.lock().clear();
+    }
+
     /// The leader, after the write (or its failure): the slots' keys last
     /// changed at `seq`, which is at least the write's sequence.
     pub fn written(&self, slots: &[usize], seq: u64) {

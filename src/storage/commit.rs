@@ -3,9 +3,9 @@
 //! Committers queue their requests; one of them (the leader) takes the whole
 //! queue, checks each request in order — keys it read for update must not have
 //! changed since its snapshot, counters must stay within their limits — and
-//! writes the accepted ones as ONE RocksDB batch with one WAL sync. The others
-//! wait and get their own verdict. Under load many commits share a sync;
-//! alone, a commit pays exactly one.
+//! writes the accepted ones as ONE engine write (one RocksDB batch, one WAL
+//! sync). The others wait and get their own verdict. Under load many
+//! commits share a sync; alone, a commit pays exactly one.
 //!
 //! The leader is the only writer, so the latest stored value of a counter is
 //! exact while it decides; usage can never pass a limit, whatever the
@@ -22,8 +22,10 @@ use crate::keys::{self, Changed, Tenant};
 use crate::model::Id;
 use crate::storage::Durability;
 use crate::storage::cache::RecordCache;
+use crate::storage::engine::{
+    AnyEngine, AnySnapshot, ConflictMode, Engine, EngineSnapshot, ReadSet,
+};
 use crate::storage::hash::{FxHashMap as HashMap, FxHashSet as HashSet};
-use crate::storage::rocks::{Rocks, RocksSnapshot};
 
 /// A change to a counter: applied to the latest value at commit.
 #[derive(Debug, Clone)]
@@ -232,10 +234,7 @@ struct Tracker {
 impl CommitQueue {
     /// Takes a writer's snapshot while registered, so no write it could
     /// conflict with is forgotten. Returns the snapshot and its sequence.
-    pub fn register<'a>(
-        &self,
-        take: impl FnOnce() -> RocksSnapshot<'a>,
-    ) -> (RocksSnapshot<'a>, u64) {
+    pub fn register<'a>(&self, take: impl FnOnce() -> AnySnapshot<'a>) -> (AnySnapshot<'a>, u64) {
         let mut tracker = self.tracker.lock();
         let snapshot = take();
         let seq = snapshot.sequence();
@@ -296,7 +295,7 @@ impl CommitQueue {
     /// request queued meanwhile, then tells its group their verdicts.
     pub fn commit(
         &self,
-        rocks: &Rocks,
+        engine: &AnyEngine,
         durability: Durability,
         request: CommitRequest,
     ) -> Result<u64> {
@@ -317,7 +316,7 @@ impl CommitQueue {
             queue.pending.drain(..take).collect()
         };
         let (requests, waiters): (Vec<_>, Vec<_>) = group.into_iter().unzip();
-        let results = self.commit_group(rocks, durability, requests);
+        let results = self.commit_group(engine, durability, requests);
         // The next group's write starts before this one's committers wake.
         {
             let mut queue = self.queue.lock();
@@ -341,7 +340,7 @@ impl CommitQueue {
 
     fn commit_group(
         &self,
-        rocks: &Rocks,
+        engine: &AnyEngine,
         durability: Durability,
         group: Vec<CommitRequest>,
     ) -> Vec<Result<u64>> {
@@ -356,13 +355,17 @@ impl CommitQueue {
         let mut created: Vec<Changed> = Vec::new();
         // Whether an accepted request is a real commit (not bookkeeping).
         let mut counted = false;
+        let in_engine = engine.conflict_mode() == ConflictMode::InEngine;
+        // In-engine mode: the accepted requests' read sets, which the
+        // engine checks again as it writes.
+        let mut guards: Vec<ReadSet> = Vec::new();
         {
             let tracker = self.tracker.lock();
             for mut request in group {
                 snapshots.push(request.snapshot_seq);
                 let verdict = check(
                     &tracker,
-                    rocks,
+                    engine,
                     &mut latest,
                     &request,
                     &batch,
@@ -371,6 +374,16 @@ impl CommitQueue {
                 if verdict.is_ok() {
                     counted |= !request.maintenance;
                     created.append(&mut request.created);
+                    if in_engine {
+                        let reads = ReadSet {
+                            snapshot: request.snapshot_seq,
+                            keys: std::mem::take(&mut request.reads),
+                            ranges: std::mem::take(&mut request.read_ranges),
+                        };
+                        if !reads.is_empty() {
+                            guards.push(reads);
+                        }
+                    }
                     apply(request, &mut batch, &mut counters);
                 }
                 verdicts.push(verdict);
@@ -382,21 +395,22 @@ impl CommitQueue {
         if batch.is_empty() {
             return verdicts
                 .into_iter()
-                .map(|v| v.map(|()| rocks.latest_sequence()))
+                .map(|v| v.map(|()| engine.latest_sequence()))
                 .collect();
         }
         let written = Written {
             snapshots,
+            guards,
             commit: None,
             events: 0,
         };
         if !counted {
-            return self.write_batch(rocks, durability, &mut latest, batch, verdicts, written);
+            return self.write_batch(engine, durability, &mut latest, batch, verdicts, written);
         }
         // The commit counter: derived indexes record the last one they applied.
         let commits = match latest.commits {
             Some(n) => Ok(n),
-            None => match rocks.get_latest(&keys::commit_seq()) {
+            None => match engine.get_latest(&keys::commit_seq()) {
                 Ok(Some(bytes)) => keys::decode_u64(&bytes),
                 Ok(None) => Ok(0),
                 Err(e) => Err(e),
@@ -429,14 +443,14 @@ impl CommitQueue {
             events,
             ..written
         };
-        self.write_batch(rocks, durability, &mut latest, batch, verdicts, written)
+        self.write_batch(engine, durability, &mut latest, batch, verdicts, written)
     }
 
     /// Writes the accepted requests' batch; then reports the changed
     /// records of the commit to the hook and brings `latest` up to date.
     fn write_batch(
         &self,
-        rocks: &Rocks,
+        engine: &AnyEngine,
         durability: Durability,
         latest: &mut Latest,
         batch: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
@@ -451,15 +465,16 @@ impl CommitQueue {
                 .iter()
                 .map(|(k, v)| 11 + k.len() + v.as_ref().map_or(0, Vec::len))
                 .sum::<usize>();
-        let result = rocks.write_sized(
+        let result = engine.write(
             batch.iter().map(|(k, v)| (k.as_slice(), v.as_deref())),
             bytes,
             durability.syncs_wal(),
+            &written.guards,
         );
         if !slots.is_empty() {
             let seq = result
                 .as_ref()
-                .map_or_else(|_| rocks.latest_sequence(), |seq| *seq);
+                .map_or_else(|_| engine.latest_sequence(), |seq| *seq);
             self.records.written(&slots, seq);
         }
         match result {
@@ -469,6 +484,7 @@ impl CommitQueue {
                     snapshots,
                     commit,
                     events,
+                    guards: _,
                 } = written;
                 if let Some((commit, committed)) = commit {
                     latest.commits = Some(commit);
@@ -489,12 +505,17 @@ impl CommitQueue {
                 }
                 self.hooked_seq.fetch_max(seq, Ordering::SeqCst);
                 latest.wrote(&batch);
-                self.remember(batch.into_keys(), seq, snapshots);
+                if engine.conflict_mode() == ConflictMode::InProcess {
+                    self.remember(batch.into_keys(), seq, snapshots);
+                }
                 verdicts.into_iter().map(|v| v.map(|()| seq)).collect()
             }
             Err(e) => {
-                // What the store holds is no longer known for certain.
+                // What the store holds is no longer known for certain (an
+                // OUTCOME_UNKNOWN write may have happened): the counters
+                // and decoded records are read again from the store.
                 latest.forget();
+                self.records.reset();
                 verdicts
                     .into_iter()
                     .map(|v| v.and(Err(e.clone())))
@@ -535,6 +556,8 @@ impl CommitQueue {
 struct Written {
     /// Snapshot sequences of the group's requests.
     snapshots: Vec<u64>,
+    /// In-engine mode: the read sets the engine checks as it writes.
+    guards: Vec<ReadSet>,
     /// The commit number and its changed records, with the values the
     /// hook hands on (None for bookkeeping).
     commit: Option<(u64, Committed)>,
@@ -597,11 +620,11 @@ pub(super) struct Latest {
 const LATEST_COUNTERS: usize = 65_536;
 
 impl Latest {
-    fn counter(&mut self, rocks: &Rocks, key: &[u8]) -> Result<i64> {
+    fn counter(&mut self, engine: &AnyEngine, key: &[u8]) -> Result<i64> {
         if let Some(v) = self.counters.get(key) {
             return Ok(*v);
         }
-        let v = match rocks.get_latest(key)? {
+        let v = match engine.get_latest(key)? {
             Some(bytes) => keys::decode_i64(&bytes)?,
             None => 0,
         };
@@ -645,17 +668,29 @@ impl Latest {
 /// Whether `request` may commit after the requests accepted into `batch`.
 fn check(
     tracker: &Tracker,
-    rocks: &Rocks,
+    engine: &AnyEngine,
     latest: &mut Latest,
     request: &CommitRequest,
     batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     counters: &mut HashMap<Vec<u8>, i64>,
 ) -> Result<()> {
+    // In engine mode the tracker remembers nothing: the engine knows
+    // which keys changed after the snapshot.
+    let in_engine = engine.conflict_mode() == ConflictMode::InEngine;
+    if in_engine
+        && (!request.reads.is_empty() || !request.read_ranges.is_empty())
+        && engine.conflicts(request.snapshot_seq, &request.reads, &request.read_ranges)?
+    {
+        return Err(Error::conflict(
+            "a concurrent transaction changed the same data; retry",
+        ));
+    }
     for key in &request.reads {
-        let changed_since = tracker
-            .last_write
-            .get(key)
-            .is_some_and(|s| *s > request.snapshot_seq);
+        let changed_since = !in_engine
+            && tracker
+                .last_write
+                .get(key)
+                .is_some_and(|s| *s > request.snapshot_seq);
         if changed_since || batch.contains_key(key) {
             return Err(Error::conflict(
                 "a concurrent transaction changed the same data; retry",
@@ -664,10 +699,11 @@ fn check(
     }
     for (lower, upper) in &request.read_ranges {
         let range = lower.clone()..upper.clone();
-        let changed_since = tracker
-            .last_write
-            .range(range.clone())
-            .any(|(_, s)| *s > request.snapshot_seq);
+        let changed_since = !in_engine
+            && tracker
+                .last_write
+                .range(range.clone())
+                .any(|(_, s)| *s > request.snapshot_seq);
         if changed_since || batch.range(range).next().is_some() {
             return Err(Error::conflict(
                 "a concurrent transaction changed the same data; retry",
@@ -678,7 +714,7 @@ fn check(
         let current = match counters.get(key) {
             Some(v) => *v,
             None => {
-                let v = latest.counter(rocks, key)?;
+                let v = latest.counter(engine, key)?;
                 counters.insert(key.clone(), v);
                 v
             }

@@ -1,15 +1,20 @@
 //! The storage facade: an ordered, transactional key-value interface —
 //! snapshots, point gets, bounded range scans, atomic commits with conflict
-//! detection and bounded counters — implemented on RocksDB.
+//! detection and bounded counters — over a storage engine (`engine.rs`:
+//! RocksDB or in memory, `engines/`).
 //!
-//! A distributed engine (TiKV, FoundationDB) offers the same five things;
-//! swapping it in means reimplementing this module's `Storage` and `Txn`,
-//! nothing above them. See docs/ARCHITECTURE.md.
+//! `Txn` and the group commit are engine-independent; an engine gives
+//! snapshots, ordered reads and atomic writes, and finds conflicts either
+//! through the group commit's tracker or itself. See docs/ARCHITECTURE.md,
+//! "Storage engines".
 
 mod cache;
 mod commit;
+#[cfg(test)]
+mod conformance;
+mod engine;
+mod engines;
 pub(crate) mod hash;
-mod rocks;
 mod stage;
 mod txn;
 
@@ -21,8 +26,9 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{self, FORMAT_VERSION};
 
 pub(crate) use commit::{CommitQueue, Committed, CommittedEvents, EventHook};
-pub(crate) use rocks::Rocks;
-pub use rocks::{options as rocksdb_options, write_options as rocksdb_write_options};
+pub use engine::Store;
+pub(crate) use engine::{AnyEngine, Engine};
+pub use engines::rocks::{options as rocksdb_options, write_options as rocksdb_write_options};
 pub(crate) use stage::Stage;
 pub(crate) use txn::PlatformTables;
 pub use txn::{Scan, Scope, Txn};
@@ -59,7 +65,7 @@ impl Durability {
 pub(crate) const STAGING_DIR: &str = "load-staging";
 
 pub(crate) struct Storage {
-    rocks: Rocks,
+    engine: AnyEngine,
     dir: std::path::PathBuf,
     durability: Durability,
     commits: CommitQueue,
@@ -69,9 +75,16 @@ pub(crate) struct Storage {
 }
 
 impl Storage {
+    /// Opens the RocksDB store in `dir`.
     pub fn open(dir: &Path, durability: Durability) -> Result<Storage> {
+        Self::open_store(dir, durability, Store::Rocks)
+    }
+
+    /// Opens `store`; `dir` holds RocksDB's files (and, for every store,
+    /// the derived indexes beside them).
+    pub fn open_store(dir: &Path, durability: Durability, store: Store) -> Result<Storage> {
         std::fs::create_dir_all(dir)?;
-        let rocks = Rocks::open(dir).map_err(|e| {
+        let engine = AnyEngine::open(store, dir, None).map_err(|e| {
             if e.message.contains("lock") || e.message.contains("LOCK") {
                 Error::new(
                     ErrorCode::Conflict,
@@ -84,8 +97,18 @@ impl Storage {
                 e
             }
         })?;
+        Self::with_engine(dir, durability, engine)
+    }
+
+    /// A store over an engine already open (the conformance suite picks
+    /// the engine and its conflict mode).
+    pub(crate) fn with_engine(
+        dir: &Path,
+        durability: Durability,
+        engine: AnyEngine,
+    ) -> Result<Storage> {
         let storage = Storage {
-            rocks,
+            engine,
             dir: dir.to_path_buf(),
             durability,
             commits: CommitQueue::default(),
@@ -102,12 +125,12 @@ impl Storage {
 
     /// A new directory gets the current format; an existing one must match.
     fn check_format_version(&self) -> Result<()> {
-        match self.rocks.get_latest(&keys::format_version())? {
+        match self.engine.get_latest(&keys::format_version())? {
             None => {
                 let version = FORMAT_VERSION.to_be_bytes();
                 let entries: [(&[u8], Option<&[u8]>); 1] =
                     [(&keys::format_version(), Some(&version))];
-                self.rocks.write(entries.into_iter(), true)?;
+                self.engine.write(entries.into_iter(), 0, true, &[])?;
                 Ok(())
             }
             Some(bytes) => {
@@ -144,8 +167,23 @@ impl Storage {
         Txn::begin(self, scope, true)
     }
 
-    pub(crate) fn rocks(&self) -> &Rocks {
-        &self.rocks
+    pub(crate) fn engine(&self) -> &AnyEngine {
+        &self.engine
+    }
+
+    /// The sequence number of the store's last write.
+    pub fn latest_sequence(&self) -> u64 {
+        self.engine.latest_sequence()
+    }
+
+    /// RocksDB, or a clear error for what only it can do.
+    fn rocks(&self, what: &str) -> Result<&engines::rocks::Rocks> {
+        self.engine.as_rocks().ok_or_else(|| {
+            Error::invalid(format!(
+                "{what} needs the rocks store; this database runs on {}",
+                self.engine.store().as_str()
+            ))
+        })
     }
 
     pub(crate) fn commits(&self) -> &CommitQueue {
@@ -154,19 +192,20 @@ impl Storage {
 
     /// How many commits the database has applied (stored under `keys::commit_seq`).
     pub fn last_commit(&self) -> Result<u64> {
-        match self.rocks.get_latest(&keys::commit_seq())? {
+        match self.engine.get_latest(&keys::commit_seq())? {
             Some(bytes) => keys::decode_u64(&bytes),
             None => Ok(0),
         }
     }
 
     pub fn checkpoint(&self, dir: &Path) -> Result<()> {
-        self.rocks.checkpoint(dir)
+        self.rocks("a backup")?.checkpoint(dir)
     }
 
     /// Where a bulk load gathers its entries before `ingest` (beside the
     /// database, on the same file system, so ingesting moves files).
     pub fn stage(&self) -> Result<Stage> {
+        self.rocks("a bulk load")?;
         Stage::new(self.dir.join(STAGING_DIR))
     }
 
@@ -177,7 +216,7 @@ impl Storage {
     pub fn ingest(&self, mut stage: Stage) -> Result<()> {
         let files = stage.finish()?;
         if !files.is_empty() {
-            self.rocks.ingest(&files)?;
+            self.rocks("a bulk load")?.ingest(&files)?;
         }
         Ok(())
     }

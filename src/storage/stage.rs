@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
 use crate::error::{Error, Result};
-use crate::storage::rocks::write_sst;
+use crate::storage::engines::rocks::write_sst;
 
 /// Bytes of keys and values (as allocated, plus bookkeeping) a run gathers
 /// before it is sorted and written; two runs at most are in memory (one

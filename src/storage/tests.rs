@@ -1,5 +1,6 @@
-//! The storage contract: snapshots, merged scans, conflicts, bounded
-//! counters, tenant scope. Written once; any future backend must pass it.
+//! The storage facade on RocksDB: snapshots, merged scans, conflicts,
+//! bounded counters, tenant scope, the group commit and its caches. The
+//! contract every engine keeps is `conformance.rs`, run on each engine.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -293,7 +294,7 @@ fn reopening_checks_the_format_version() {
     let s = Storage::open(dir.path(), Durability::Sync).unwrap();
     let entries: [(&[u8], Option<&[u8]>); 1] =
         [(&keys::format_version(), Some(&99u32.to_be_bytes()))];
-    s.rocks().write(entries.into_iter(), true).unwrap();
+    s.engine().write(entries.into_iter(), 0, true, &[]).unwrap();
     drop(s);
     let err = Storage::open(dir.path(), Durability::Sync).err().unwrap();
     assert!(err.message.contains("format version 99"), "{}", err.message);
@@ -371,7 +372,7 @@ fn the_leaders_counters_stay_exact() {
     assert_eq!(stored(), 10);
     // A failed write: neither the counter nor the commit counter moves.
     let commits = s.last_commit().unwrap();
-    s.rocks().fail_next_write();
+    s.engine().fail_next_write(false);
     assert!(add(5, None).is_err());
     assert_eq!(stored(), 10);
     assert_eq!(s.last_commit().unwrap(), commits);
@@ -406,7 +407,7 @@ fn concurrent_counter_changes_sum_exactly() {
                         ),
                     }
                     if i == 25 && thread == 0 {
-                        s.rocks().fail_next_write();
+                        s.engine().fail_next_write(false);
                     }
                 }
             });

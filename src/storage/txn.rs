@@ -13,8 +13,8 @@ use crate::keys::{self, Changed, Tenant};
 use crate::storage::Storage;
 use crate::storage::cache::Decoded;
 use crate::storage::commit::{CommitRequest, CounterChange};
+use crate::storage::engine::{AnyCursor, AnySnapshot, Engine, EngineCursor, EngineSnapshot};
 use crate::storage::hash::FxHashSet as HashSet;
-use crate::storage::rocks::{Cursor, RocksSnapshot};
 
 /// The right to write the platform tables (orgs, slugs, emails, the
 /// vocabulary) — keys outside every tenant, which any scope may read.
@@ -84,7 +84,7 @@ type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
 pub struct Txn<'a> {
     storage: &'a Storage,
-    snapshot: RocksSnapshot<'a>,
+    snapshot: AnySnapshot<'a>,
     /// Writers only: keeps the conflict tracker's history back to our snapshot.
     _registration: Option<Registration<'a>>,
     scope: Scope,
@@ -104,10 +104,10 @@ impl<'a> Txn<'a> {
         // Writers register before taking their snapshot, so the conflict
         // tracker keeps every write they could miss.
         let (snapshot, registration) = if writable {
-            let (snapshot, seq) = storage.commits().register(|| storage.rocks().snapshot());
+            let (snapshot, seq) = storage.commits().register(|| storage.engine().snapshot());
             (snapshot, Some(Registration { storage, seq }))
         } else {
-            (storage.rocks().snapshot(), None)
+            (storage.engine().snapshot(), None)
         };
         Txn {
             storage,
@@ -513,7 +513,7 @@ impl<'a> Txn<'a> {
         let storage = self.storage;
         storage
             .commits()
-            .commit(storage.rocks(), storage.durability(), request)
+            .commit(storage.engine(), storage.durability(), request)
         // The registration drops here, after the commit is decided.
     }
 }
@@ -558,7 +558,7 @@ impl<'t> Overlay<'t> {
 
 /// A scan: the snapshot's entries merged with the transaction's writes.
 pub struct Scan<'t> {
-    snapshot: Cursor<'t>,
+    snapshot: AnyCursor<'t>,
     overlay: Overlay<'t>,
     reverse: bool,
     /// Where the entry last handed out by `next_ref` came from: advanced

@@ -6,10 +6,36 @@ pub mod binary;
 pub mod child;
 
 use onedb::model::Clock;
-use onedb::{Database, Durability, NewPerson, NewThing, Options, Plan, Role, Session, Thing};
+use onedb::{
+    Database, Durability, NewPerson, NewThing, Options, Plan, Role, Session, Store, Thing,
+};
 
 pub fn open() -> (tempfile::TempDir, Database) {
     open_at(Clock::system())
+}
+
+/// The store the tests run on: RocksDB, or the in-memory engine when
+/// `ONEDB_TEST_STORE=memory` (.ci/run reruns some suites so).
+pub fn test_store() -> Store {
+    match std::env::var("ONEDB_TEST_STORE") {
+        Ok(name) if !name.is_empty() => Store::parse(&name).expect("ONEDB_TEST_STORE"),
+        _ => Store::Rocks,
+    }
+}
+
+/// A new database on RocksDB whatever `ONEDB_TEST_STORE` says: for tests
+/// of what only a durable store has (reopening, the directory's lock).
+pub fn open_durable() -> (tempfile::TempDir, Database) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Database::open_with(
+        dir.path(),
+        Options {
+            durability: Durability::Relaxed,
+            ..Default::default()
+        },
+    )
+    .expect("open");
+    (dir, db)
 }
 
 /// A new database whose timestamps come from `clock`.
@@ -20,6 +46,7 @@ pub fn open_at(clock: Clock) -> (tempfile::TempDir, Database) {
         Options {
             durability: Durability::Relaxed,
             clock,
+            store: test_store(),
             ..Default::default()
         },
     )

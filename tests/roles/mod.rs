@@ -188,7 +188,16 @@ fn knowledge(text: &str, source: Option<Id>) -> NewKnowledge {
 
 impl Fx {
     pub fn new() -> Fx {
-        let (dir, db) = open();
+        Self::on(open())
+    }
+
+    /// The fixture on RocksDB whatever `ONEDB_TEST_STORE` says: for tests
+    /// that copy its data directory to a server.
+    pub fn durable() -> Fx {
+        Self::on(open_durable())
+    }
+
+    fn on((dir, db): (tempfile::TempDir, onedb::Database)) -> Fx {
         let globex = org(&db, "globex");
         let foreign = thing(&globex, "course", "Foreign course");
         let root = org(&db, "acme");

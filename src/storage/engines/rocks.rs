@@ -1,5 +1,6 @@
-//! The RocksDB implementation of the ordered key-value engine. The only file
-//! that touches `rocksdb` directly.
+//! The RocksDB engine behind the `Engine` trait. The only file that
+//! touches `rocksdb` directly. Conflicts are found in process (the group
+//! commit's tracker): this process is the store's only writer.
 #![allow(
     clippy::disallowed_types,
     reason = "the one place raw RocksDB is allowed (clippy.toml)"
@@ -11,7 +12,9 @@ use rocksdb::{
     BlockBasedOptions, Cache, DBRawIterator, Options, ReadOptions, WriteBatch, WriteOptions,
 };
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::storage::engine::{Engine, EngineCursor, EngineSnapshot, ReadSet};
+use crate::storage::hash::FxHashSet as HashSet;
 
 /// Tuning that bounds memory: a shared block cache and small memtables.
 const BLOCK_CACHE_BYTES: usize = 64 << 20;
@@ -49,9 +52,73 @@ pub fn options() -> Options {
 
 pub(crate) struct Rocks {
     db: rocksdb::DB,
-    /// Tests make the next write fail, to check what survives a failed commit.
+    /// Tests make the next write fail, to check what survives a failed
+    /// commit: 1 before writing, 2 after (outcome unknown).
     #[cfg(test)]
-    fail_next_write: std::sync::atomic::AtomicBool,
+    fail_next_write: std::sync::atomic::AtomicU8,
+}
+
+impl Engine for Rocks {
+    type Snapshot<'a> = RocksSnapshot<'a>;
+
+    #[inline]
+    fn snapshot(&self) -> RocksSnapshot<'_> {
+        RocksSnapshot {
+            snap: self.db.snapshot(),
+        }
+    }
+
+    #[inline]
+    fn get_latest(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get(key)?)
+    }
+
+    #[inline]
+    fn latest_sequence(&self) -> u64 {
+        self.db.latest_sequence_number()
+    }
+
+    fn write<'k>(
+        &self,
+        entries: impl Iterator<Item = (&'k [u8], Option<&'k [u8]>)>,
+        bytes: usize,
+        sync: bool,
+        guards: &[ReadSet],
+    ) -> Result<u64> {
+        if guards.iter().any(|g| !g.is_empty()) {
+            return Err(Error::invalid(
+                "RocksDB finds conflicts in process; it takes no read sets",
+            ));
+        }
+        #[cfg(test)]
+        let fault = self
+            .fail_next_write
+            .swap(0, std::sync::atomic::Ordering::SeqCst);
+        #[cfg(test)]
+        if fault == 1 {
+            return Err(Error::io("injected write failure"));
+        }
+        let mut batch = WriteBatch::with_capacity_bytes(bytes);
+        for (key, value) in entries {
+            match value {
+                Some(v) => batch.put(key, v),
+                None => batch.delete(key),
+            }
+        }
+        self.db.write_opt(batch, &write_options(sync))?;
+        #[cfg(test)]
+        if fault == 2 {
+            return Err(Error::outcome_unknown(
+                "injected: written, reported unknown",
+            ));
+        }
+        Ok(self.db.latest_sequence_number())
+    }
+
+    fn conflicts(&self, _: u64, _: &HashSet<Vec<u8>>, _: &[(Vec<u8>, Vec<u8>)]) -> Result<bool> {
+        // The group commit's tracker decides (ConflictMode::InProcess).
+        Ok(false)
+    }
 }
 
 impl Rocks {
@@ -64,61 +131,10 @@ impl Rocks {
         })
     }
 
-    pub fn snapshot(&self) -> RocksSnapshot<'_> {
-        RocksSnapshot {
-            snap: self.db.snapshot(),
-        }
-    }
-
-    /// The newest committed value (only the commit leader, the sole writer,
-    /// may rely on this being current).
-    pub fn get_latest(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get(key)?)
-    }
-
-    pub fn latest_sequence(&self) -> u64 {
-        self.db.latest_sequence_number()
-    }
-
-    /// Writes one atomic batch; returns the sequence number it ends at.
-    pub fn write<'k>(
-        &self,
-        entries: impl Iterator<Item = (&'k [u8], Option<&'k [u8]>)>,
-        sync: bool,
-    ) -> Result<u64> {
-        self.write_sized(entries, 0, sync)
-    }
-
-    /// `write`, with the batch's buffer allocated once for `bytes` of keys
-    /// and values.
-    pub fn write_sized<'k>(
-        &self,
-        entries: impl Iterator<Item = (&'k [u8], Option<&'k [u8]>)>,
-        bytes: usize,
-        sync: bool,
-    ) -> Result<u64> {
-        #[cfg(test)]
-        if self
-            .fail_next_write
-            .swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
-            return Err(crate::error::Error::io("injected write failure"));
-        }
-        let mut batch = WriteBatch::with_capacity_bytes(bytes);
-        for (key, value) in entries {
-            match value {
-                Some(v) => batch.put(key, v),
-                None => batch.delete(key),
-            }
-        }
-        self.db.write_opt(batch, &write_options(sync))?;
-        Ok(self.db.latest_sequence_number())
-    }
-
     #[cfg(test)]
-    pub fn fail_next_write(&self) {
+    pub fn fail_next_write(&self, unknown: bool) {
         self.fail_next_write
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+            .store(1 + u8::from(unknown), std::sync::atomic::Ordering::SeqCst);
     }
 
     /// A consistent copy of the database in `dir` (hard links where possible).
@@ -170,19 +186,25 @@ pub(crate) struct RocksSnapshot<'a> {
     snap: rocksdb::Snapshot<'a>,
 }
 
-impl RocksSnapshot<'_> {
-    /// The sequence number this snapshot sees up to.
-    pub fn sequence(&self) -> u64 {
+impl EngineSnapshot for RocksSnapshot<'_> {
+    type Cursor<'c>
+        = RocksCursor<'c>
+    where
+        Self: 'c;
+
+    #[inline]
+    fn sequence(&self) -> u64 {
         self.snap.sequence_number()
     }
 
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    #[inline]
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.snap.get(key)?)
     }
 
     /// Several point reads in one call (RocksDB's MultiGet shares the
     /// lookup work between them).
-    pub fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
         self.snap
             .multi_get(keys)
             .into_iter()
@@ -190,8 +212,7 @@ impl RocksSnapshot<'_> {
             .collect()
     }
 
-    /// Keys in `[lower, upper)`, ascending or descending.
-    pub fn cursor(&self, lower: &[u8], upper: &[u8], reverse: bool) -> Cursor<'_> {
+    fn cursor(&self, lower: &[u8], upper: &[u8], reverse: bool) -> RocksCursor<'_> {
         let mut opts = ReadOptions::default();
         opts.set_iterate_lower_bound(lower.to_vec());
         opts.set_iterate_upper_bound(upper.to_vec());
@@ -201,7 +222,7 @@ impl RocksSnapshot<'_> {
         } else {
             it.seek_to_first();
         }
-        Cursor {
+        RocksCursor {
             it,
             reverse,
             failed: false,
@@ -210,15 +231,15 @@ impl RocksSnapshot<'_> {
 }
 
 /// A bounded scan over a snapshot.
-pub(crate) struct Cursor<'a> {
+pub(crate) struct RocksCursor<'a> {
     it: DBRawIterator<'a>,
     reverse: bool,
     failed: bool,
 }
 
-impl Cursor<'_> {
-    /// The current entry without advancing.
-    pub fn peek(&mut self) -> Option<Result<(&[u8], &[u8])>> {
+impl EngineCursor for RocksCursor<'_> {
+    #[inline]
+    fn peek(&mut self) -> Option<Result<(&[u8], &[u8])>> {
         if self.failed {
             return None;
         }
@@ -234,7 +255,8 @@ impl Cursor<'_> {
         }
     }
 
-    pub fn advance(&mut self) {
+    #[inline]
+    fn advance(&mut self) {
         if self.reverse {
             self.it.prev();
         } else {
@@ -252,7 +274,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rocks = Rocks::open(dir.path()).unwrap();
         let entries: [(&[u8], Option<&[u8]>); 2] = [(b"a", Some(b"1")), (b"b", Some(b"2"))];
-        let seq = rocks.write(entries.into_iter(), true).unwrap();
+        let seq = rocks.write(entries.into_iter(), 0, true, &[]).unwrap();
         assert_eq!(seq, rocks.latest_sequence());
         let snap = rocks.snapshot();
         assert_eq!(snap.sequence(), seq);

@@ -1,0 +1,511 @@
+//! The storage engine conformance suite: the contract every engine keeps
+//! (docs/ARCHITECTURE.md, "Storage engines"), each case run against every
+//! engine — RocksDB, in memory with the group commit's conflict tracker,
+//! and in memory checking conflicts itself.
+//!
+//! A case returns what went wrong instead of panicking, so the suite can
+//! also be run against `faulty`, an engine that checks no read set: the
+//! conflict cases — and only they — must fail there, which shows the suite
+//! can catch an engine that drops a check.
+//!
+//! Run: `cargo test --release --lib storage::conformance`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+
+use super::engine::ConflictMode;
+use super::engines::memory::Memory;
+use super::*;
+use crate::keys::Tenant;
+use crate::model::{Dim, Id};
+
+type Outcome = std::result::Result<(), String>;
+type Case = fn(&Storage) -> Outcome;
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Rocks,
+    MemoryInProcess,
+    MemoryInEngine,
+    /// In memory, in-engine mode, with the read-set check switched off.
+    Faulty,
+}
+
+fn open(kind: Kind) -> (tempfile::TempDir, Storage) {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = |mode, checks| AnyEngine::Memory(Memory::new(mode, checks));
+    let engine = match kind {
+        Kind::Rocks => AnyEngine::open(Store::Rocks, dir.path(), None).unwrap(),
+        Kind::MemoryInProcess => memory(ConflictMode::InProcess, true),
+        Kind::MemoryInEngine => memory(ConflictMode::InEngine, true),
+        Kind::Faulty => memory(ConflictMode::InEngine, false),
+    };
+    let storage = Storage::with_engine(dir.path(), Durability::Relaxed, engine).unwrap();
+    (dir, storage)
+}
+
+fn run(kind: Kind, case: Case) {
+    let (_dir, storage) = open(kind);
+    if let Err(why) = case(&storage) {
+        panic!("{kind:?}: {why}");
+    }
+}
+
+/// Fails the case with a message unless `cond`.
+macro_rules! ensure {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            return Err(format!($($why)+));
+        }
+    };
+}
+
+/// `?` for the store's errors inside a case.
+fn ok<T>(r: Result<T>, what: &str) -> std::result::Result<T, String> {
+    r.map_err(|e| format!("{what}: {e}"))
+}
+
+/// Expects a commit to fail with `code`.
+fn refused(r: Result<u64>, code: ErrorCode, what: &str) -> Outcome {
+    match r {
+        Err(e) if e.code == code => Ok(()),
+        Err(e) => Err(format!("{what}: expected {code}, got {e}")),
+        Ok(_) => Err(format!("{what}: expected {code}, but it committed")),
+    }
+}
+
+fn t(n: u128) -> Tenant {
+    Tenant::from_raw(n)
+}
+
+fn key(tenant: Tenant, name: &str) -> Vec<u8> {
+    tenant.counter(name)
+}
+
+/// The prefix of every key `key(tenant, name…)` (a key's name ends in a
+/// NUL, which the prefix leaves off).
+fn prefix(tenant: Tenant, name: &str) -> Vec<u8> {
+    let mut k = key(tenant, name);
+    k.pop();
+    k
+}
+
+fn put(s: &Storage, tenant: Tenant, k: &str, v: &str) -> Outcome {
+    let mut txn = s.write(Scope::tenant(tenant));
+    ok(txn.put(key(tenant, k), v.as_bytes().to_vec()), "put")?;
+    ok(txn.commit(), "commit").map(|_| ())
+}
+
+fn delete(s: &Storage, tenant: Tenant, k: &str) -> Outcome {
+    let mut txn = s.write(Scope::tenant(tenant));
+    ok(txn.delete(key(tenant, k)), "delete")?;
+    ok(txn.commit(), "commit").map(|_| ())
+}
+
+fn values(scan: Result<Scan<'_>>) -> std::result::Result<Vec<String>, String> {
+    ok(scan, "scan")?
+        .map(|e| {
+            e.map(|(_, v)| String::from_utf8_lossy(&v).into_owned())
+                .map_err(|e| format!("scan: {e}"))
+        })
+        .collect()
+}
+
+// ---- the cases ----
+
+/// Keys come back in byte order, the lower bound included and the upper
+/// excluded, never past the range — prefixes of one another included.
+fn ordering_and_bounds(s: &Storage) -> Outcome {
+    for name in ["b", "ab", "a", "ba", "c", "a\u{1}"] {
+        put(s, t(1), name, name)?;
+    }
+    put(s, t(2), "a", "other tenant")?;
+    let r = s.read(Scope::platform(t(1)));
+    let all = values(r.scan_prefix(&t(1).counters(), false))?;
+    ensure!(
+        all == ["a", "a\u{1}", "ab", "b", "ba", "c"],
+        "prefix scan order: {all:?}"
+    );
+    let some = values(r.scan_range(&key(t(1), "ab"), &key(t(1), "ba"), false))?;
+    ensure!(some == ["ab", "b"], "[ab, ba): {some:?}");
+    let none = values(r.scan_range(&key(t(1), "b"), &key(t(1), "b"), false))?;
+    ensure!(none.is_empty(), "[b, b): {none:?}");
+    let got = ok(r.get(&key(t(1), "ab")), "get")?;
+    ensure!(got == Some(b"ab".to_vec()), "get ab: {got:?}");
+    let missing = ok(r.get(&key(t(1), "zz")), "get")?;
+    ensure!(missing.is_none(), "absent key: {missing:?}");
+    let many = ok(
+        r.get_many(&[key(t(1), "c"), key(t(1), "zz"), key(t(2), "a")]),
+        "get_many",
+    )?;
+    ensure!(
+        many == [Some(b"c".to_vec()), None, Some(b"other tenant".to_vec())],
+        "get_many: {many:?}"
+    );
+    Ok(())
+}
+
+/// A snapshot sees neither later changes, inserts nor deletions — in point
+/// reads and in scans — and a later one sees them all.
+fn snapshot_isolation(s: &Storage) -> Outcome {
+    put(s, t(1), "a", "1")?;
+    put(s, t(1), "b", "1")?;
+    let old = s.read(Scope::tenant(t(1)));
+    put(s, t(1), "a", "2")?;
+    delete(s, t(1), "b")?;
+    put(s, t(1), "c", "2")?;
+    let seen = values(old.scan_prefix(&t(1).counters(), false))?;
+    ensure!(seen == ["1", "1"], "old snapshot scans {seen:?}");
+    let a = ok(old.get(&key(t(1), "a")), "get")?;
+    ensure!(a == Some(b"1".to_vec()), "old snapshot reads a = {a:?}");
+    let new = s.read(Scope::tenant(t(1)));
+    let seen = values(new.scan_prefix(&t(1).counters(), false))?;
+    ensure!(seen == ["2", "2"], "new snapshot scans {seen:?}");
+    Ok(())
+}
+
+/// Two transactions read a key for update and both write it: the second
+/// to commit is refused, and its write is not stored.
+fn write_write_conflict(s: &Storage) -> Outcome {
+    put(s, t(1), "x", "0")?;
+    let mut a = s.write(Scope::tenant(t(1)));
+    let mut b = s.write(Scope::tenant(t(1)));
+    for (txn, v) in [(&mut a, "a"), (&mut b, "b")] {
+        ok(txn.get_for_update(&key(t(1), "x")), "read")?;
+        ok(txn.put(key(t(1), "x"), v.as_bytes().to_vec()), "put")?;
+    }
+    ok(a.commit(), "first commit")?;
+    refused(b.commit(), ErrorCode::Conflict, "second commit")?;
+    let x = ok(s.read(Scope::tenant(t(1))).get(&key(t(1), "x")), "get")?;
+    ensure!(x == Some(b"a".to_vec()), "x = {x:?}");
+    Ok(())
+}
+
+/// A key read for update and changed by another commit before ours
+/// refuses ours, even though we wrote elsewhere; a plain read does not.
+fn read_write_conflict(s: &Storage) -> Outcome {
+    put(s, t(1), "x", "0")?;
+    let mut txn = s.write(Scope::tenant(t(1)));
+    ok(txn.get_for_update(&key(t(1), "x")), "read")?;
+    ok(txn.put(key(t(1), "y"), b"1".to_vec()), "put")?;
+    put(s, t(1), "x", "1")?;
+    refused(txn.commit(), ErrorCode::Conflict, "commit after x changed")?;
+    let mut plain = s.write(Scope::tenant(t(1)));
+    ok(plain.get(&key(t(1), "x")), "read")?;
+    ok(plain.put(key(t(1), "z"), b"1".to_vec()), "put")?;
+    put(s, t(1), "x", "2")?;
+    ok(plain.commit(), "a plain read does not conflict")?;
+    Ok(())
+}
+
+/// Two transactions find a key absent (read for update) and create it:
+/// the second is refused.
+fn absent_key_conflict(s: &Storage) -> Outcome {
+    let mut a = s.write(Scope::tenant(t(1)));
+    let mut b = s.write(Scope::tenant(t(1)));
+    for txn in [&mut a, &mut b] {
+        let found = ok(txn.get_for_update(&key(t(1), "unique")), "read")?;
+        ensure!(found.is_none(), "found {found:?}");
+        ok(txn.put(key(t(1), "unique"), b"mine".to_vec()), "put")?;
+    }
+    ok(a.commit(), "first")?;
+    refused(b.commit(), ErrorCode::Conflict, "second creation")
+}
+
+/// A range scanned for update that another commit inserts into refuses
+/// the scanner's commit; an insert outside the range does not.
+fn phantom_insert(s: &Storage) -> Outcome {
+    let range = prefix(t(1), "edge/");
+    let mut txn = s.write(Scope::tenant(t(1)));
+    let found = values(txn.scan_prefix_for_update(&range, false))?;
+    ensure!(found.is_empty(), "found {found:?}");
+    ok(txn.put(key(t(1), "node"), b"deleted".to_vec()), "put")?;
+    put(s, t(1), "edgf", "outside")?;
+    put(s, t(1), "edge/1", "inside")?;
+    refused(
+        txn.commit(),
+        ErrorCode::Conflict,
+        "commit after a phantom insert",
+    )?;
+    let mut txn = s.write(Scope::tenant(t(1)));
+    values(txn.scan_prefix_for_update(&range, false))?;
+    ok(txn.put(key(t(1), "node"), b"x".to_vec()), "put")?;
+    put(s, t(1), "edgf", "outside again")?;
+    ok(txn.commit(), "an insert outside the range")?;
+    Ok(())
+}
+
+/// A deletion inside a range scanned for update refuses the scanner's
+/// commit (its count of the range is stale).
+fn phantom_delete(s: &Storage) -> Outcome {
+    put(s, t(1), "edge/1", "a")?;
+    put(s, t(1), "edge/2", "b")?;
+    let mut txn = s.write(Scope::tenant(t(1)));
+    let found = values(txn.scan_prefix_for_update(&prefix(t(1), "edge/"), false))?;
+    ensure!(found.len() == 2, "found {found:?}");
+    ok(txn.put(key(t(1), "count"), b"2".to_vec()), "put")?;
+    delete(s, t(1), "edge/1")?;
+    refused(
+        txn.commit(),
+        ErrorCode::Conflict,
+        "commit after a phantom delete",
+    )
+}
+
+/// Racing threads never pass a counter's limit: exactly the limit's worth
+/// of increments commit, and the stored value is exact.
+fn counter_limits_under_races(s: &Storage) -> Outcome {
+    const LIMIT: i64 = 60;
+    let accepted = AtomicUsize::new(0);
+    let wrong = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for thread in 0..8u8 {
+            let (accepted, wrong) = (&accepted, &wrong);
+            scope.spawn(move || {
+                for i in 0..20u8 {
+                    let mut txn = s.write(Scope::tenant(t(1)));
+                    let item = format!("item{thread}-{i}");
+                    let result = txn
+                        .put(key(t(1), &item), vec![i])
+                        .and_then(|()| txn.add_counter(key(t(1), "n"), 1, Some(LIMIT), "full"))
+                        .and_then(|()| txn.commit().map(|_| ()));
+                    match result {
+                        Ok(()) => {
+                            accepted.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(e) if e.code == ErrorCode::LimitReached => {}
+                        Err(e) => wrong.lock().push(e.to_string()),
+                    }
+                }
+            });
+        }
+    });
+    let wrong = wrong.into_inner();
+    ensure!(wrong.is_empty(), "unexpected errors: {wrong:?}");
+    let n = accepted.into_inner();
+    ensure!(
+        n == LIMIT as usize,
+        "{n} increments committed under a limit of {LIMIT}"
+    );
+    let stored = ok(
+        s.read(Scope::tenant(t(1))).counter(&key(t(1), "n")),
+        "counter",
+    )?;
+    ensure!(stored == LIMIT, "stored {stored}");
+    Ok(())
+}
+
+/// Commits that write searchable records are numbered without gaps (a
+/// group of transactions written together is one commit), in the order
+/// the hook hears of them, each with its index-log entry.
+fn commit_log_order(s: &Storage) -> Outcome {
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let log = heard.clone();
+    s.commits().set_hook(
+        Box::new(move |commit, _| log.lock().push(commit)),
+        s.latest_sequence(),
+    );
+    let start = ok(s.last_commit(), "last commit")?;
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..10 {
+                    let mut txn = s.write(Scope::tenant(t(1)));
+                    let id = Id::generate(Dim::Thing);
+                    let _ = txn.put(t(1).thing(id), b"{}".to_vec());
+                    let _ = txn.commit();
+                }
+            });
+        }
+    });
+    let heard = heard.lock().clone();
+    let last = ok(s.last_commit(), "last commit")?;
+    let want: Vec<u64> = (start + 1..=last).collect();
+    ensure!(
+        !heard.is_empty() && heard == want,
+        "the hook heard commits {heard:?}; the last is {last}"
+    );
+    let r = s.read(Scope::platform(Tenant::PLATFORM));
+    let things = ok(r.scan_prefix(&t(1).things(), false), "scan")?.count();
+    ensure!(things == 40, "{things} of 40 records stored");
+    let logged = ok(
+        r.scan_prefix(&keys::index_log_prefix(), false)
+            .and_then(|scan| scan.map(|e| e.map(|(k, _)| k)).collect::<Result<Vec<_>>>()),
+        "index log",
+    )?;
+    let want: Vec<Vec<u8>> = want.iter().map(|n| keys::index_log(*n)).collect();
+    ensure!(logged == want, "index log holds {} entries", logged.len());
+    Ok(())
+}
+
+/// A write that happened but was reported `OUTCOME_UNKNOWN`: the leader
+/// reads counters and the commit number back from the store, so the next
+/// commits neither pass a limit nor reuse a commit number, and readers see
+/// what the store holds.
+fn outcome_unknown(s: &Storage) -> Outcome {
+    let counter = key(t(1), "n");
+    let person = t(1).person(Id::from_raw(Dim::Person, 7));
+    let add = |mut txn: Txn<'_>, delta: i64| {
+        txn.add_counter(counter.clone(), delta, Some(10), "full")?;
+        txn.put(person.clone(), delta.to_string().into_bytes())?;
+        txn.commit()
+    };
+    let txn = || s.write(Scope::tenant(t(1)));
+    ok(add(txn(), 5), "first")?;
+    let text = |bytes: &[u8]| Ok(String::from_utf8_lossy(bytes).into_owned());
+    // Cache the record as it is now.
+    let cached = ok(
+        s.read(Scope::tenant(t(1))).get_decoded(&person, text),
+        "read",
+    )?;
+    ensure!(cached.is_some_and(|(v, _)| *v == "5"), "record before");
+    // Its snapshot sees 5: 3 more pass its own check.
+    let late = txn();
+    s.engine().fail_next_write(true);
+    refused(
+        add(txn(), 3),
+        ErrorCode::OutcomeUnknown,
+        "the unknown write",
+    )?;
+    // The write happened: 8 stored, so the leader must refuse 3 more.
+    refused(
+        add(late, 3),
+        ErrorCode::LimitReached,
+        "after the unknown write",
+    )?;
+    ok(add(txn(), 2), "up to the limit")?;
+    let r = s.read(Scope::tenant(t(1)));
+    let n = ok(r.counter(&counter), "counter")?;
+    ensure!(n == 10, "counter {n}");
+    let record = ok(r.get_decoded(&person, text), "read")?;
+    ensure!(
+        record.as_ref().is_some_and(|(v, _)| **v == "2"),
+        "record after: {:?}",
+        record.map(|(v, _)| v)
+    );
+    let last = ok(s.last_commit(), "last commit")?;
+    ensure!(last == 3, "three commits happened, the counter says {last}");
+    Ok(())
+}
+
+/// An empty transaction commits nothing; a large one (many keys and a
+/// value of megabytes) is stored whole; deleting absent keys is harmless.
+fn empty_and_large_write_sets(s: &Storage) -> Outcome {
+    let before = s.latest_sequence();
+    ok(s.write(Scope::tenant(t(1))).commit(), "empty commit")?;
+    ensure!(s.latest_sequence() == before, "an empty commit wrote");
+    let mut txn = s.write(Scope::tenant(t(1)));
+    for i in 0..20_000u32 {
+        ok(txn.put(key(t(1), &format!("k{i:05}")), vec![7; 100]), "put")?;
+    }
+    ok(txn.put(key(t(1), "big"), vec![1; 4 << 20]), "put")?;
+    ok(txn.delete(key(t(1), "absent")), "delete")?;
+    ok(txn.commit(), "large commit")?;
+    let r = s.read(Scope::tenant(t(1)));
+    let n = ok(r.scan_prefix(&prefix(t(1), "k"), false), "scan")?.count();
+    ensure!(n == 20_000, "{n} keys stored");
+    let big = ok(r.get(&key(t(1), "big")), "get")?.map_or(0, |v| v.len());
+    ensure!(big == 4 << 20, "big value of {big} bytes");
+    Ok(())
+}
+
+/// Scans run backwards as well as forwards over the store merged with the
+/// transaction's own writes, across deletions, and stop where the caller
+/// stops (a limit).
+fn reverse_and_limited_scans(s: &Storage) -> Outcome {
+    let mut txn = s.write(Scope::tenant(t(1)));
+    for i in 0..300u32 {
+        ok(
+            txn.put(key(t(1), &format!("k{i:03}")), i.to_string().into()),
+            "put",
+        )?;
+    }
+    ok(txn.commit(), "commit")?;
+    let mut txn = s.write(Scope::tenant(t(1)));
+    for i in (0..300u32).filter(|i| i % 3 == 0) {
+        ok(txn.delete(key(t(1), &format!("k{i:03}"))), "delete")?;
+    }
+    ok(txn.commit(), "commit")?;
+    let mut txn = s.write(Scope::tenant(t(1)));
+    ok(txn.put(key(t(1), "k150"), b"own".to_vec()), "put")?;
+    ok(txn.delete(key(t(1), "k151")), "delete")?;
+    let want: Vec<String> = (100..200u32)
+        .filter(|i| (i % 3 != 0 || *i == 150) && *i != 151)
+        .map(|i| {
+            if i == 150 {
+                "own".into()
+            } else {
+                i.to_string()
+            }
+        })
+        .collect();
+    let (lower, upper) = (key(t(1), "k100"), key(t(1), "k200"));
+    let forward = values(txn.scan_range(&lower, &upper, false))?;
+    ensure!(forward == want, "forward: {forward:?}");
+    let backward = values(txn.scan_range(&lower, &upper, true))?;
+    let reversed: Vec<String> = want.iter().rev().cloned().collect();
+    ensure!(backward == reversed, "backward: {backward:?}");
+    let first: Vec<String> = ok(txn.scan_range(&lower, &upper, true), "scan")?
+        .take(3)
+        .map(|e| e.map(|(_, v)| String::from_utf8_lossy(&v).into_owned()))
+        .collect::<Result<_>>()
+        .map_err(|e| e.to_string())?;
+    ensure!(first == reversed[..3], "first three backwards: {first:?}");
+    Ok(())
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        const CASES: &[(&str, Case)] = &[$((stringify!($case), $case)),*];
+        suite!(@engine rocks, Kind::Rocks; $($case),*);
+        suite!(@engine memory_in_process, Kind::MemoryInProcess; $($case),*);
+        suite!(@engine memory_in_engine, Kind::MemoryInEngine; $($case),*);
+    };
+    (@engine $module:ident, $kind:expr; $($case:ident),*) => {
+        mod $module {
+            use super::*;
+            $( #[test] fn $case() { run($kind, super::$case) } )*
+        }
+    };
+}
+
+suite!(
+    ordering_and_bounds,
+    snapshot_isolation,
+    write_write_conflict,
+    read_write_conflict,
+    absent_key_conflict,
+    phantom_insert,
+    phantom_delete,
+    counter_limits_under_races,
+    commit_log_order,
+    outcome_unknown,
+    empty_and_large_write_sets,
+    reverse_and_limited_scans,
+);
+
+/// The cases that check conflict detection.
+const CONFLICT_CASES: [&str; 5] = [
+    "write_write_conflict",
+    "read_write_conflict",
+    "absent_key_conflict",
+    "phantom_insert",
+    "phantom_delete",
+];
+
+/// The suite catches an engine that checks no read set: exactly the
+/// conflict cases fail on it.
+#[test]
+fn an_engine_without_conflict_checks_fails_exactly_the_conflict_cases() {
+    let failed: Vec<&str> = CASES
+        .iter()
+        .filter(|(_, case)| {
+            let (_dir, storage) = open(Kind::Faulty);
+            case(&storage).is_err()
+        })
+        .map(|(name, _)| *name)
+        .collect();
+    assert_eq!(failed, CONFLICT_CASES);
+}

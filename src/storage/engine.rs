@@ -1,0 +1,319 @@
+//! The storage engine contract: what `Txn` and the group commit need of
+//! the ordered key-value store underneath, and nothing more.
+//!
+//! - `Engine`: snapshots, the newest committed value (for the commit
+//!   leader), and an atomic write of a write set — optionally checking, in
+//!   the same step, that nothing a transaction read for update changed
+//!   after its snapshot (`ReadSet`).
+//! - `EngineSnapshot`: point reads and bounded range scans in key order,
+//!   all at one sequence number.
+//! - `EngineCursor`: a scan, one entry at a time.
+//!
+//! Dispatch goes through the enums `AnyEngine`, `AnySnapshot` and
+//! `AnyCursor`, not `dyn`: a `match` on a two-armed enum costs RocksDB
+//! nothing measurable, and the generic associated types stay zero-cost.
+
+use std::path::Path;
+
+use crate::error::Result;
+use crate::storage::engines::memory::{Memory, MemoryCursor, MemorySnapshot};
+use crate::storage::engines::rocks::{Rocks, RocksCursor, RocksSnapshot};
+use crate::storage::hash::FxHashSet as HashSet;
+
+/// How conflicts between transactions are found (docs/ARCHITECTURE.md,
+/// "Storage engines").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConflictMode {
+    /// The group commit's tracker remembers recent writes by sequence
+    /// number; exact because this process is the store's only writer.
+    InProcess,
+    /// The read set goes to `Engine::write`, which refuses it if any key
+    /// in it has a version newer than the transaction's snapshot: the path
+    /// of engines several processes write (etcd, TiKV).
+    InEngine,
+}
+
+/// What a transaction read for update, for an in-engine conflict check.
+pub(crate) struct ReadSet {
+    /// The sequence number of the transaction's snapshot.
+    pub snapshot: u64,
+    pub keys: HashSet<Vec<u8>>,
+    /// Ranges `[lower, upper)` scanned for update: any insert, change or
+    /// deletion inside one after the snapshot is a conflict.
+    pub ranges: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl ReadSet {
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.ranges.is_empty()
+    }
+}
+
+/// An ordered, transactional key-value store.
+pub(crate) trait Engine: Send + Sync {
+    type Snapshot<'a>: EngineSnapshot
+    where
+        Self: 'a;
+
+    /// A consistent view of everything committed so far.
+    fn snapshot(&self) -> Self::Snapshot<'_>;
+
+    /// The newest committed value (only the commit leader, the sole writer
+    /// of this process, may rely on it being current).
+    fn get_latest(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// The sequence number of the last write.
+    fn latest_sequence(&self) -> u64;
+
+    /// Writes `entries` (None: delete) as one atomic step, `bytes` being
+    /// their total size (a buffer hint). With `guards`, first checks that
+    /// no key of any read set changed after its snapshot, in the same
+    /// atomic step (`CONFLICT` otherwise, and nothing is written). Returns
+    /// the sequence number the write ends at. `OUTCOME_UNKNOWN`: the write
+    /// may or may not have happened.
+    fn write<'k>(
+        &self,
+        entries: impl Iterator<Item = (&'k [u8], Option<&'k [u8]>)>,
+        bytes: usize,
+        sync: bool,
+        guards: &[ReadSet],
+    ) -> Result<u64>;
+
+    /// Whether a read set already conflicts with a committed write (the
+    /// leader's check of each request before it joins a batch).
+    fn conflicts(
+        &self,
+        snapshot: u64,
+        keys: &HashSet<Vec<u8>>,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<bool>;
+}
+
+/// A consistent, read-only view at one sequence number.
+pub(crate) trait EngineSnapshot {
+    type Cursor<'c>: EngineCursor
+    where
+        Self: 'c;
+
+    /// The sequence number this snapshot sees up to.
+    fn sequence(&self) -> u64;
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Several point reads at once, in the order asked.
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>>;
+
+    /// Keys in `[lower, upper)`, ascending or descending.
+    fn cursor(&self, lower: &[u8], upper: &[u8], reverse: bool) -> Self::Cursor<'_>;
+}
+
+/// A bounded scan over a snapshot.
+pub(crate) trait EngineCursor {
+    /// The current entry without advancing.
+    fn peek(&mut self) -> Option<Result<(&[u8], &[u8])>>;
+
+    fn advance(&mut self);
+}
+
+/// Which engine a database runs on (`Options::store`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Store {
+    /// RocksDB in the data directory: durable, the default.
+    #[default]
+    Rocks,
+    /// In memory, gone when the database closes: fast tests, and the
+    /// reference engine of the conformance suite. The derived search
+    /// indexes still live in the data directory.
+    Memory,
+}
+
+impl Store {
+    pub fn parse(text: &str) -> Result<Store> {
+        match text {
+            "rocks" | "rocksdb" => Ok(Store::Rocks),
+            "memory" => Ok(Store::Memory),
+            _ => Err(crate::error::Error::invalid(format!(
+                "store must be rocks or memory, not {text:?}"
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Store::Rocks => "rocks",
+            Store::Memory => "memory",
+        }
+    }
+}
+
+/// The engines onedb runs on, dispatched without `dyn`.
+pub(crate) enum AnyEngine {
+    Rocks(Rocks),
+    Memory(Memory),
+}
+
+impl AnyEngine {
+    /// Opens `store`; RocksDB keeps its files in `dir`.
+    pub fn open(store: Store, dir: &Path, mode: Option<ConflictMode>) -> Result<AnyEngine> {
+        Ok(match store {
+            Store::Rocks => AnyEngine::Rocks(Rocks::open(dir)?),
+            Store::Memory => {
+                AnyEngine::Memory(Memory::new(mode.unwrap_or(ConflictMode::InEngine), true))
+            }
+        })
+    }
+
+    /// How this engine's conflicts are found.
+    pub fn conflict_mode(&self) -> ConflictMode {
+        match self {
+            AnyEngine::Rocks(_) => ConflictMode::InProcess,
+            AnyEngine::Memory(m) => m.mode(),
+        }
+    }
+
+    pub fn store(&self) -> Store {
+        match self {
+            AnyEngine::Rocks(_) => Store::Rocks,
+            AnyEngine::Memory(_) => Store::Memory,
+        }
+    }
+
+    pub fn as_rocks(&self) -> Option<&Rocks> {
+        match self {
+            AnyEngine::Rocks(r) => Some(r),
+            AnyEngine::Memory(_) => None,
+        }
+    }
+
+    /// Tests: the next write fails before it happens (`unknown`: after it
+    /// happened, reported as `OUTCOME_UNKNOWN`).
+    #[cfg(test)]
+    pub fn fail_next_write(&self, unknown: bool) {
+        match self {
+            AnyEngine::Rocks(r) => r.fail_next_write(unknown),
+            AnyEngine::Memory(m) => m.fail_next_write(unknown),
+        }
+    }
+}
+
+impl Engine for AnyEngine {
+    type Snapshot<'a> = AnySnapshot<'a>;
+
+    #[inline]
+    fn snapshot(&self) -> AnySnapshot<'_> {
+        match self {
+            AnyEngine::Rocks(r) => AnySnapshot::Rocks(r.snapshot()),
+            AnyEngine::Memory(m) => AnySnapshot::Memory(m.snapshot()),
+        }
+    }
+
+    #[inline]
+    fn get_latest(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self {
+            AnyEngine::Rocks(r) => r.get_latest(key),
+            AnyEngine::Memory(m) => m.get_latest(key),
+        }
+    }
+
+    #[inline]
+    fn latest_sequence(&self) -> u64 {
+        match self {
+            AnyEngine::Rocks(r) => r.latest_sequence(),
+            AnyEngine::Memory(m) => m.latest_sequence(),
+        }
+    }
+
+    #[inline]
+    fn write<'k>(
+        &self,
+        entries: impl Iterator<Item = (&'k [u8], Option<&'k [u8]>)>,
+        bytes: usize,
+        sync: bool,
+        guards: &[ReadSet],
+    ) -> Result<u64> {
+        match self {
+            AnyEngine::Rocks(r) => r.write(entries, bytes, sync, guards),
+            AnyEngine::Memory(m) => m.write(entries, bytes, sync, guards),
+        }
+    }
+
+    #[inline]
+    fn conflicts(
+        &self,
+        snapshot: u64,
+        keys: &HashSet<Vec<u8>>,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<bool> {
+        match self {
+            AnyEngine::Rocks(r) => r.conflicts(snapshot, keys, ranges),
+            AnyEngine::Memory(m) => m.conflicts(snapshot, keys, ranges),
+        }
+    }
+}
+
+pub(crate) enum AnySnapshot<'a> {
+    Rocks(RocksSnapshot<'a>),
+    Memory(MemorySnapshot<'a>),
+}
+
+impl EngineSnapshot for AnySnapshot<'_> {
+    type Cursor<'c>
+        = AnyCursor<'c>
+    where
+        Self: 'c;
+
+    #[inline]
+    fn sequence(&self) -> u64 {
+        match self {
+            AnySnapshot::Rocks(s) => s.sequence(),
+            AnySnapshot::Memory(s) => s.sequence(),
+        }
+    }
+
+    #[inline]
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self {
+            AnySnapshot::Rocks(s) => s.get(key),
+            AnySnapshot::Memory(s) => s.get(key),
+        }
+    }
+
+    #[inline]
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        match self {
+            AnySnapshot::Rocks(s) => s.get_many(keys),
+            AnySnapshot::Memory(s) => s.get_many(keys),
+        }
+    }
+
+    #[inline]
+    fn cursor(&self, lower: &[u8], upper: &[u8], reverse: bool) -> AnyCursor<'_> {
+        match self {
+            AnySnapshot::Rocks(s) => AnyCursor::Rocks(s.cursor(lower, upper, reverse)),
+            AnySnapshot::Memory(s) => AnyCursor::Memory(s.cursor(lower, upper, reverse)),
+        }
+    }
+}
+
+pub(crate) enum AnyCursor<'a> {
+    Rocks(RocksCursor<'a>),
+    Memory(MemoryCursor<'a>),
+}
+
+impl EngineCursor for AnyCursor<'_> {
+    #[inline]
+    fn peek(&mut self) -> Option<Result<(&[u8], &[u8])>> {
+        match self {
+            AnyCursor::Rocks(c) => c.peek(),
+            AnyCursor::Memory(c) => c.peek(),
+        }
+    }
+
+    #[inline]
+    fn advance(&mut self) {
+        match self {
+            AnyCursor::Rocks(c) => c.advance(),
+            AnyCursor::Memory(c) => c.advance(),
+        }
+    }
+}
