@@ -2,6 +2,7 @@
 //! through a buffer with a bound. Knows bytes, not requests.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -83,12 +84,17 @@ pub enum WriteEnd {
 /// for `stall` while answers wait, the writer gives up. Between answers,
 /// the feeds started by them add their lines while little waits (`wake`
 /// says they have some).
+///
+/// `written` counts the answers taken off `lines` and written out in full
+/// (set whenever nothing waits): the sender may write to the socket
+/// itself while it equals what it sent (see `handler::Direct`).
 pub async fn write_lines<W>(
     writer: &mut W,
     lines: &mut UnboundedReceiver<Out>,
     wake: &Notify,
     max_buffered: usize,
     stall: Duration,
+    written: &AtomicU64,
 ) -> WriteEnd
 where
     W: AsyncWrite + Unpin,
@@ -98,6 +104,7 @@ where
     let mut open = true;
     let mut progress = Instant::now();
     let mut feeds: Vec<Box<dyn Feed>> = Vec::new();
+    let mut taken: u64 = 0;
     loop {
         if buf.len() - start < FEED_LOW_WATER && !feeds.is_empty() && open {
             if start > 0 {
@@ -114,6 +121,7 @@ where
         if pending == 0 {
             buf.clear();
             start = 0;
+            written.store(taken, Ordering::Release);
             if !open {
                 return match writer.shutdown().await {
                     Ok(()) => WriteEnd::Done,
@@ -139,6 +147,7 @@ where
             },
             line = lines.recv(), if open => match line {
                 Some(out) => {
+                    taken += 1;
                     let line = match out {
                         Out::Line(line) => line,
                         Out::Start(line, feed) => {
@@ -241,6 +250,7 @@ mod tests {
                 &wake,
                 1000,
                 Duration::from_millis(100),
+                &AtomicU64::new(0),
             )
             .await;
             assert!(
@@ -261,7 +271,15 @@ mod tests {
                 tx.send(Out::Line(vec![b'x'; 40])).unwrap();
             }
             let wake = Notify::new();
-            let end = write_lines(&mut server, &mut rx, &wake, 100, Duration::from_secs(10)).await;
+            let end = write_lines(
+                &mut server,
+                &mut rx,
+                &wake,
+                100,
+                Duration::from_secs(10),
+                &AtomicU64::new(0),
+            )
+            .await;
             assert!(matches!(end, WriteEnd::Overflow), "{end:?}");
 
             let (mut server, mut client) = tokio::io::duplex(16);
@@ -275,7 +293,15 @@ mod tests {
                 client.read_to_end(&mut all).await.unwrap();
                 all
             });
-            let end = write_lines(&mut server, &mut rx, &wake, 1000, Duration::from_secs(10)).await;
+            let end = write_lines(
+                &mut server,
+                &mut rx,
+                &wake,
+                1000,
+                Duration::from_secs(10),
+                &AtomicU64::new(0),
+            )
+            .await;
             assert!(matches!(end, WriteEnd::Done), "{end:?}");
             drop(server);
             assert_eq!(reading.await.unwrap(), vec![b'y'; 400]);
@@ -311,6 +337,7 @@ mod tests {
     fn a_feed_is_taken_only_while_the_socket_keeps_up_and_stops_at_its_stop() {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicUsize, Ordering};
+        let written = AtomicU64::new(0);
         block_on(async {
             // Never read: the feed keeps what does not fit.
             let (mut server, _client) = tokio::io::duplex(1024);
@@ -326,6 +353,7 @@ mod tests {
                 &wake,
                 1 << 20,
                 Duration::from_secs(10),
+                &written,
             );
             assert!(
                 tokio::time::timeout(Duration::from_millis(300), writing)
@@ -361,7 +389,8 @@ mod tests {
                     &mut rx,
                     &wake,
                     1 << 20,
-                    Duration::from_secs(10)
+                    Duration::from_secs(10),
+                    &written,
                 ),
                 stopping
             );

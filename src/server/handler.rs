@@ -5,9 +5,10 @@
 //! A slow client holds nothing but its own connection: the queue toward
 //! the worker is bounded, and so are the answers waiting to be written.
 
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -146,8 +147,11 @@ enum ReadEnd {
 
 /// Serves one connection until the client leaves, a limit closes it, or
 /// the server shuts down (what was read by then is answered first).
+/// `direct`: the same socket (plain TCP), for answers the session thread
+/// writes itself when the writer has nothing waiting.
 pub(super) async fn serve<S>(
     stream: S,
+    direct: Option<std::net::TcpStream>,
     peer: SocketAddr,
     opened: Instant,
     shared: Arc<Shared>,
@@ -166,11 +170,16 @@ pub(super) async fn serve<S>(
     let (lines_tx, mut lines_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = oneshot::channel::<()>();
     let wake = Arc::new(Notify::new());
+    let written = Arc::new(AtomicU64::new(0));
     let worker = Worker {
         shared: shared.clone(),
         peer: peer.ip(),
         state: state.clone(),
         lines: lines_tx,
+        direct: direct.map(|socket| Direct {
+            socket,
+            written: written.clone(),
+        }),
         wake: wake.clone(),
     };
     let spawned = std::thread::Builder::new()
@@ -192,6 +201,7 @@ pub(super) async fn serve<S>(
             &wake,
             shared.limits.max_output_bytes,
             shared.limits.idle_timeout,
+            &written,
         );
         tokio::pin!(reading, writing);
         tokio::select! {
@@ -426,29 +436,80 @@ const BATCH_WAIT: Duration = Duration::from_millis(1);
 /// (pipelining), answer lines are gathered and handed on together: one
 /// wake of the writer and one socket write for many answers, instead of
 /// one each (what Redis does with the replies to one read).
+/// A single answer is written to the socket by the session thread itself
+/// when the writer has written everything handed to it and no subscription
+/// ever fed it lines: one thread hand-off less for a client that sends one
+/// request at a time. What the socket does not take goes to the writer.
 struct Batch {
     lines: mpsc::UnboundedSender<Out>,
     pending: Vec<u8>,
     /// When the oldest gathered answer was ready.
     since: Instant,
+    direct: Option<Direct>,
+    /// Answers handed to the writer.
+    sent: u64,
+    /// A subscription started: the writer may be writing its lines.
+    subscribed: bool,
+}
+
+/// The connection's socket, shared with the writer (see `Batch`).
+struct Direct {
+    socket: std::net::TcpStream,
+    /// Answers the writer took and wrote in full.
+    written: Arc<AtomicU64>,
 }
 
 impl Batch {
-    fn new(lines: mpsc::UnboundedSender<Out>) -> Batch {
+    fn new(lines: mpsc::UnboundedSender<Out>, direct: Option<Direct>) -> Batch {
         Batch {
             lines,
             pending: Vec::new(),
             since: Instant::now(),
+            direct,
+            sent: 0,
+            subscribed: false,
         }
+    }
+
+    /// Writes `line` to the socket if the writer is done with all it was
+    /// handed; what is left of it (all of it, if not) comes back.
+    fn write_direct(&mut self, line: Vec<u8>) -> Option<Vec<u8>> {
+        let Some(direct) = &self.direct else {
+            return Some(line);
+        };
+        if self.subscribed || direct.written.load(Ordering::Acquire) != self.sent {
+            return Some(line);
+        }
+        match (&direct.socket).write(&line) {
+            Ok(n) if n == line.len() => None,
+            Ok(n) => Some(line[n..].to_vec()),
+            // Would block, or failed: the writer waits, or reports it.
+            Err(_) => Some(line),
+        }
+    }
+
+    /// Gives `out` to the writer (or, for a line, to the socket).
+    fn hand_on(&mut self, out: Out) -> bool {
+        let out = match out {
+            Out::Line(line) => match self.write_direct(line) {
+                None => return true,
+                Some(rest) => Out::Line(rest),
+            },
+            Out::Start(line, feed) => {
+                self.subscribed = true;
+                Out::Start(line, feed)
+            }
+            stop => stop,
+        };
+        self.sent += 1;
+        self.lines.send(out).is_ok()
     }
 
     /// Hands `out` on, or keeps it for the next when `more` requests wait;
     /// false once the writer is gone.
     fn send(&mut self, out: Out, more: bool) -> bool {
         match out {
-            Out::Line(line) if self.pending.is_empty() && !more => {
-                self.lines.send(Out::Line(line)).is_ok()
-            }
+            Out::Line(line) if self.pending.is_empty() && !more => self.hand_on(Out::Line(line)),
             Out::Line(line) => {
                 if self.pending.is_empty() {
                     self.since = Instant::now();
@@ -460,7 +521,7 @@ impl Batch {
                 self.flush()
             }
             // A subscription's start or stop keeps its place in the order.
-            other => self.flush() && self.lines.send(other).is_ok(),
+            other => self.flush() && self.hand_on(other),
         }
     }
 
@@ -470,7 +531,7 @@ impl Batch {
             return true;
         }
         let batch = std::mem::take(&mut self.pending);
-        self.lines.send(Out::Line(batch)).is_ok()
+        self.hand_on(Out::Line(batch))
     }
 
     /// Answers request `id` with why the session may not go on (after
@@ -487,13 +548,15 @@ struct Worker {
     peer: IpAddr,
     state: Arc<State>,
     lines: mpsc::UnboundedSender<Out>,
+    direct: Option<Direct>,
     /// The writer's: a subscription has lines.
     wake: Arc<Notify>,
 }
 
 impl Worker {
-    fn run(self, mut jobs: mpsc::Receiver<(Job, OwnedSemaphorePermit)>) {
-        let Some(session) = self.authenticate(&mut jobs) else {
+    fn run(mut self, mut jobs: mpsc::Receiver<(Job, OwnedSemaphorePermit)>) {
+        let mut answers = Batch::new(self.lines.clone(), self.direct.take());
+        let Some(session) = self.authenticate(&mut jobs, &mut answers) else {
             return;
         };
         let mut runner = Runner::new(&session);
@@ -501,7 +564,6 @@ impl Worker {
         // Declared after the runner, so dropped before it: they end with
         // the connection.
         let mut subscriptions = Subscriptions::new(self.wake.clone());
-        let mut answers = Batch::new(self.lines.clone());
         // `_room` is given back after the answer is handed on.
         while let Some((job, _room)) = jobs.blocking_recv() {
             let response = match job {
@@ -587,6 +649,7 @@ impl Worker {
     fn authenticate(
         &self,
         jobs: &mut mpsc::Receiver<(Job, OwnedSemaphorePermit)>,
+        answers: &mut Batch,
     ) -> Option<Session> {
         while let Some((job, _room)) = jobs.blocking_recv() {
             let (response, session) = match job {
@@ -618,7 +681,7 @@ impl Worker {
                     (protocol::line(&response), session)
                 }
             };
-            if self.lines.send(Out::Line(response)).is_err() {
+            if !answers.send(Out::Line(response), false) {
                 return None;
             }
             if session.is_some() {
@@ -815,7 +878,7 @@ mod tests {
     #[test]
     fn pipelined_answers_travel_together_and_a_lone_one_at_once() {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let mut batch = Batch::new(tx);
+        let mut batch = Batch::new(tx, None);
         assert!(batch.send(Out::Line(b"a\n".to_vec()), false));
         assert_eq!(lines(&mut rx), ["a\n"]);
         // More queued: held, then handed on together with the last.
@@ -840,9 +903,65 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_answer_goes_to_the_socket_only_while_the_writer_has_written_all() {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let socket = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        // Non-blocking, as the server's sockets are.
+        socket.set_nonblocking(true).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let written = Arc::new(AtomicU64::new(0));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let direct = Direct {
+            socket,
+            written: written.clone(),
+        };
+        let mut batch = Batch::new(tx, Some(direct));
+        let mut read = |n: usize| {
+            let mut buf = vec![0; n];
+            peer.read_exact(&mut buf).unwrap();
+            String::from_utf8(buf).unwrap()
+        };
+        assert!(batch.send(Out::Line(b"a\n".to_vec()), false));
+        assert_eq!(read(2), "a\n");
+        assert!(lines(&mut rx).is_empty());
+        // What the socket does not take goes to the writer; while the
+        // writer has not written it, the next answers follow it there.
+        let big = vec![b'x'; 32 << 20];
+        assert!(batch.send(Out::Line(big.clone()), false));
+        let handed = lines(&mut rx);
+        assert_eq!(handed.len(), 1);
+        let rest = handed[0].len();
+        assert!(rest > 0 && rest < big.len(), "{rest}");
+        assert!(batch.send(Out::Line(b"b\n".to_vec()), true));
+        assert!(batch.send(Out::Line(b"c\n".to_vec()), false));
+        assert_eq!(lines(&mut rx), ["b\nc\n"]);
+        assert_eq!(read(big.len() - rest), "x".repeat(big.len() - rest));
+        // Once it has, straight to the socket again.
+        written.store(2, Ordering::Release);
+        assert!(batch.send(Out::Line(b"e\n".to_vec()), false));
+        assert_eq!(read(2), "e\n");
+        // After a subscription started, never.
+        struct NoLines;
+        impl crate::server::connection::Feed for NoLines {
+            fn key(&self) -> u64 {
+                1
+            }
+            fn fill(&mut self, _: &mut Vec<u8>) -> bool {
+                false
+            }
+        }
+        assert!(batch.send(Out::Start(b"s\n".to_vec(), Box::new(NoLines)), false));
+        written.store(3, Ordering::Release);
+        assert!(batch.send(Out::Line(b"f\n".to_vec()), false));
+        assert_eq!(lines(&mut rx), ["start s\n", "f\n"]);
+    }
+
+    #[test]
     fn a_batch_is_bounded_in_bytes_and_in_time() {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let mut batch = Batch::new(tx);
+        let mut batch = Batch::new(tx, None);
         let line = vec![b'x'; 1000];
         let mut sent = 0;
         while lines(&mut rx).is_empty() {

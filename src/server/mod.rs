@@ -124,8 +124,11 @@ async fn accept_until_signal(
                             tokio::spawn(async move {
                                 match tls {
                                     None => {
-                                        handler::serve(stream, peer, opened, shared, shutdown)
-                                            .await;
+                                        let direct = second_handle(&stream);
+                                        handler::serve(
+                                            stream, direct, peer, opened, shared, shutdown,
+                                        )
+                                        .await;
                                     }
                                     // The handshake counts against the auth timeout.
                                     Some(tls) => {
@@ -134,8 +137,10 @@ async fn accept_until_signal(
                                             tls.accept(stream),
                                         );
                                         if let Ok(Ok(stream)) = handshake.await {
-                                            handler::serve(stream, peer, opened, shared, shutdown)
-                                                .await;
+                                            handler::serve(
+                                                stream, None, peer, opened, shared, shutdown,
+                                            )
+                                            .await;
                                         }
                                     }
                                 }
@@ -187,6 +192,26 @@ async fn accept_until_signal(
 }
 
 /// How long a connection over the cap may take to be told so.
+/// A second handle on a connection's socket, for the session thread's own
+/// writes (`handler::Batch`); None if it cannot be had (then every answer
+/// goes through the writer). Non-blocking, as the stream is: the flag
+/// belongs to the socket both handles share.
+#[cfg(unix)]
+fn second_handle(stream: &tokio::net::TcpStream) -> Option<std::net::TcpStream> {
+    use std::os::fd::AsFd;
+    let fd = stream.as_fd().try_clone_to_owned().ok()?;
+    let socket = std::net::TcpStream::from(fd);
+    // Already so; said again because a blocking write would stall the
+    // session thread on a client that does not read.
+    socket.set_nonblocking(true).ok()?;
+    Some(socket)
+}
+
+#[cfg(not(unix))]
+fn second_handle(_: &tokio::net::TcpStream) -> Option<std::net::TcpStream> {
+    None
+}
+
 const REFUSE_TIME: Duration = Duration::from_secs(1);
 
 /// One connection over the cap: an error line, then close.
