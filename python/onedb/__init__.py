@@ -55,12 +55,15 @@ def open(
     path: Union[str, "os.PathLike[str]"] = "./onedb-data",
     durability: str = "sync",
     as_email: Optional[str] = None,
+    store: str = "rocks",
 ) -> Database:
     """Opens (creating if new) a data directory in this process. Its queries
     act as root (local mode), or as the person whose login is ``as_email``.
     ``durability``: ``"sync"`` (a commit survives power loss) or
-    ``"relaxed"`` (survives a crash of the process)."""
-    return Database(path, durability, as_email)
+    ``"relaxed"`` (survives a crash of the process). ``store``: ``"rocks"``
+    (RocksDB in the directory) or ``"memory"`` (records in memory, gone
+    when the database closes: for tests)."""
+    return Database(path, durability, as_email, store)
 
 
 #: ``onedb.connect("host:port", email=…, password=… | token=…, tls=None,

@@ -62,8 +62,14 @@ class Database(Session):
     """An open data directory (``onedb.open``). Its own queries run on one
     session (root, or ``as_email``); ``session()`` makes more."""
 
-    def __init__(self, path: Union[str, "os.PathLike[str]"], durability: str = "sync", as_email: Optional[str] = None) -> None:
-        self._engine = _onedb.Engine(os.fspath(path), durability)
+    def __init__(
+        self,
+        path: Union[str, "os.PathLike[str]"],
+        durability: str = "sync",
+        as_email: Optional[str] = None,
+        store: str = "rocks",
+    ) -> None:
+        self._engine = _onedb.Engine(os.fspath(path), durability, store)
         try:
             super().__init__(self._engine.session(as_email))
         except BaseException:

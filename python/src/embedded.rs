@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use onedb::query::run::{Outcome, Runner};
 use onedb::query::script::run_text;
-use onedb::{Database, Durability, Error, ErrorCode, Options};
+use onedb::{Database, Durability, Error, ErrorCode, Options, Store};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -44,10 +44,13 @@ pub struct Engine {
 #[pymethods]
 impl Engine {
     #[new]
-    fn new(py: Python<'_>, path: PathBuf, durability: &str) -> PyResult<Engine> {
+    #[pyo3(signature = (path, durability, store = "rocks"))]
+    fn new(py: Python<'_>, path: PathBuf, durability: &str, store: &str) -> PyResult<Engine> {
         let durability = Durability::parse(durability).map_err(|e| to_py(py, &e, None, None))?;
+        let store = Store::parse(store).map_err(|e| to_py(py, &e, None, None))?;
         let options = Options {
             durability,
+            store,
             ..Default::default()
         };
         let db = py

@@ -406,3 +406,18 @@ def test_a_subscription_that_falls_behind_resumes_itself(tmp_path):
         assert sub.next(timeout=0.2) is None
         assert len(made) >= 2 and made[0] is None, made  # it was ended and made again
         sub.close()
+
+
+def test_a_memory_store_keeps_nothing_after_close(tmp_path):
+    with onedb.open(tmp_path / "data", durability="relaxed", store="memory") as db:
+        db.query('CREATE ORG mem NAME "Mem"; USE ORG mem; CREATE THING course "Kept" {}')
+        assert db.query("MATCH (t:course) RETURN count(t) AS n").rows == [[1]]
+    with onedb.open(tmp_path / "data", durability="relaxed", store="memory") as db:
+        with pytest.raises(onedb.Error):
+            db.query("USE ORG mem")
+    # Nothing was written to the directory's RocksDB either.
+    with onedb.open(tmp_path / "data", durability="relaxed") as db:
+        with pytest.raises(onedb.Error):
+            db.query("USE ORG mem")
+    with pytest.raises(onedb.InvalidArgument):
+        onedb.open(tmp_path / "other", store="etcd")
