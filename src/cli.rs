@@ -275,7 +275,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Some(Command::Dump { .. } | Command::Load { .. }) if cli.store != Store::Rocks => {
             return Err(Error::invalid(
-                "onedb dump and load work on the rocks store of --data, not on --store memory",
+                "onedb dump and load work on the rocks store of --data, not on --store memory or etcd",
             ));
         }
         Some(Command::Dump {
@@ -313,7 +313,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Options {
             durability: cli.durability,
             rebuild_indexes: reindex,
-            store: cli.store,
+            store: cli.store.clone(),
             ..Default::default()
         },
     )?;

@@ -81,7 +81,7 @@ impl Database {
         let storage = Arc::new(Storage::open_store(
             &dir,
             options.durability,
-            options.store,
+            options.store.clone(),
         )?);
         // A memory store starts empty: indexes left by an earlier run
         // describe records it does not hold, so they start over too.

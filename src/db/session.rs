@@ -235,7 +235,12 @@ impl Session {
             match txn.commit() {
                 Err(e) if e.code == ErrorCode::Conflict && attempt < CONFLICT_RETRIES => {
                     attempt += 1;
-                    std::thread::sleep(std::time::Duration::from_micros(50 * attempt as u64));
+                    // Exponential with jitter: writers racing through two
+                    // servers of a shared store must not retry in step.
+                    let ceiling = 50u64 << attempt.min(8);
+                    let pause =
+                        rand::Rng::gen_range(&mut rand::thread_rng(), ceiling / 2..=ceiling);
+                    std::thread::sleep(std::time::Duration::from_micros(pause));
                 }
                 Err(e) => return Err(e),
                 Ok(_) => return Ok(value),

@@ -24,6 +24,8 @@ use crate::storage::Committed;
 use crate::storage::{Scope, Storage, Txn};
 use crate::vector::{Item, OrgVectors};
 
+use super::Follow;
+
 /// Where each index starts on open: its watermark, or None to rebuild.
 pub(super) struct Start {
     pub names: Option<u64>,
@@ -91,22 +93,48 @@ pub(super) fn catch_up(inner: &Inner, storage: &Storage, start: Start) -> Result
         None => (last, 0),
     };
     let from = names_mark.min(vectors_mark) + 1;
+    let logged = read_log(&txn, from, last)?;
     let mut f = inner.follow.lock();
-    for entry in txn.scan_range(
-        &keys::index_log(from),
-        &keys::prefix_end(&keys::index_log_prefix()),
-        false,
-    )? {
+    pend(&mut f, logged, names_mark, vectors_mark);
+    f.hooked = f.hooked.max(last);
+    f.followed = last;
+    f.names_durable = names_mark;
+    f.vectors_applied = vectors_mark;
+    f.vectors_durable = vectors_saved;
+    drop(f);
+    drop(txn);
+    let mut clock = Clock::default();
+    flush(inner, storage, true, &mut clock)
+}
+
+/// The index log's entries from commit `from` through `last`.
+fn read_log(txn: &Txn<'_>, from: u64, last: u64) -> Result<Vec<(u64, Vec<Changed>)>> {
+    let mut logged = Vec::new();
+    if from > last {
+        return Ok(logged);
+    }
+    for entry in txn.scan_range(&keys::index_log(from), &keys::index_log(last + 1), false)? {
         let (key, value) = entry?;
-        let Key::IndexLog(n) = keys::decode(&key)? else {
-            continue;
-        };
-        for c in keys::decode_changes(&value)? {
+        if let Key::IndexLog(n) = keys::decode(&key)? {
+            logged.push((n, keys::decode_changes(&value)?));
+        }
+    }
+    Ok(logged)
+}
+
+/// Makes the logged changes pending (read from the store when applied),
+/// those after each index's mark; never replacing a newer pending change.
+fn pend(f: &mut Follow, logged: Vec<(u64, Vec<Changed>)>, names_mark: u64, vectors_mark: u64) {
+    for (n, changes) in logged {
+        for c in changes {
             match c.id.dim() {
                 Dim::Knowledge if n > vectors_mark => {
-                    f.vectors.insert(c, n);
+                    let commit = f.vectors.entry(c).or_insert(n);
+                    *commit = (*commit).max(n);
                 }
-                Dim::Thing | Dim::Person if n > names_mark => {
+                Dim::Thing | Dim::Person
+                    if n > names_mark && f.names.get(&c).is_none_or(|p| p.commit < n) =>
+                {
                     let pending = super::PendingName {
                         commit: n,
                         value: None,
@@ -117,14 +145,30 @@ pub(super) fn catch_up(inner: &Inner, storage: &Storage, start: Start) -> Result
             }
         }
     }
+}
+
+/// A shared store: makes pending what other servers committed since the
+/// log was last followed, through the store's last commit now. Commits
+/// are numbered without gaps across servers (storage/commit.rs), so the
+/// log read in order misses none; this server's own commits come again
+/// and are applied again, which is harmless.
+pub(super) fn follow_log(inner: &Inner, storage: &Storage) -> Result<()> {
+    let _alone = inner.following.lock();
+    let txn = platform_read(storage);
+    let last = read_u64(&txn, &keys::commit_seq())?;
+    let followed = inner.follow.lock().followed;
+    if last <= followed {
+        return Ok(());
+    }
+    let logged = read_log(&txn, followed + 1, last)?;
+    let mut f = inner.follow.lock();
+    pend(&mut f, logged, followed, followed);
+    f.followed = last;
     f.hooked = f.hooked.max(last);
-    f.names_durable = names_mark;
-    f.vectors_applied = vectors_mark;
-    f.vectors_durable = vectors_saved;
-    drop(f);
-    drop(txn);
-    let mut clock = Clock::default();
-    flush(inner, storage, true, &mut clock)
+    if f.names.len() + f.vectors.len() >= super::FLUSH_AT {
+        inner.work.notify_one();
+    }
+    Ok(())
 }
 
 /// When the vector file was last saved, and whether that failed.
@@ -151,7 +195,12 @@ pub(super) fn run(inner: &Arc<Inner>, storage: &Arc<Storage>) {
             let save = f.stop || std::mem::take(&mut f.save_requested);
             (f.stop, save)
         };
-        let result = flush(inner, storage, save, &mut clock);
+        // Other servers' commits reach this one through the log.
+        let result = if storage.engine().shared() {
+            follow_log(inner, storage).and_then(|()| flush(inner, storage, save, &mut clock))
+        } else {
+            flush(inner, storage, save, &mut clock)
+        };
         let failed = result.is_err();
         {
             let mut f = inner.follow.lock();
@@ -184,11 +233,15 @@ fn flush(inner: &Inner, storage: &Storage, durable: bool, clock: &mut Clock) -> 
             .iter_mut()
             .map(|(c, p)| (*c, p.value.take()))
             .collect();
-        (
-            names,
-            f.vectors.keys().copied().collect::<Vec<_>>(),
-            f.hooked,
-        )
+        // A shared store: applied through the followed log, since a
+        // commit of another server may be numbered below one of this
+        // server's own commits and still be on its way.
+        let upto = if storage.engine().shared() {
+            f.followed
+        } else {
+            f.hooked
+        };
+        (names, f.vectors.keys().copied().collect::<Vec<_>>(), upto)
     };
     let txn = platform_read(storage);
     let names_behind = inner.follow.lock().names_durable < upto;
@@ -229,7 +282,8 @@ fn flush(inner: &Inner, storage: &Storage, durable: bool, clock: &mut Clock) -> 
         clock.last_save = Some(Instant::now());
         inner.follow.lock().vectors_durable = applied;
     }
-    if durable || due_for_prune(inner, upto) {
+    // A shared store keeps its log: the other servers follow it too.
+    if (durable || due_for_prune(inner, upto)) && !storage.engine().shared() {
         prune(inner, storage, upto)?;
     }
     Ok(())

@@ -37,8 +37,8 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{Changed, Tenant};
 use crate::model::{Dim, Id};
 use crate::storage::Committed;
-use crate::storage::Storage;
 use crate::storage::hash::FxHashMap;
+use crate::storage::{Storage, Txn};
 use crate::vector::OrgVectors;
 
 pub use names::NameIndex;
@@ -70,6 +70,9 @@ struct Follow {
     vectors: FxHashMap<Changed, u64>,
     /// The newest commit the hook reported.
     hooked: u64,
+    /// A shared store: the index log is pending or applied through this
+    /// commit (`follow::follow_log`).
+    followed: u64,
     /// The name index's committed watermark (what its searchers reflect).
     names_durable: u64,
     /// The vector graphs in memory reflect commits up to this one.
@@ -110,6 +113,8 @@ pub(crate) struct Inner {
     names: NameIndex,
     vectors: RwLock<HashMap<Tenant, SharedOrg>>,
     follow: Mutex<Follow>,
+    /// One reader of the log at a time (`follow::follow_log`).
+    following: Mutex<()>,
     /// Wakes the indexer.
     work: Condvar,
     /// Tells waiting searches a flush finished.
@@ -166,6 +171,7 @@ impl Indexes {
                     .collect(),
             ),
             follow: Mutex::new(Follow::default()),
+            following: Mutex::new(()),
             work: Condvar::new(),
             flushed: Condvar::new(),
         });
@@ -226,6 +232,18 @@ fn vector_file(dir: &Path) -> PathBuf {
 }
 
 impl Inner {
+    /// Returns once every commit `txn` sees is in the indexes or pending:
+    /// this server's through the commit hook; on a shared store, other
+    /// servers' read from the index log.
+    pub(crate) fn await_commits(&self, txn: &Txn<'_>) -> Result<()> {
+        if txn.storage().engine().shared() {
+            follow::follow_log(self, txn.storage())
+        } else {
+            txn.wait_for_index_hooks();
+            Ok(())
+        }
+    }
+
     /// The commit hook: called by the commit leader, before acknowledging.
     fn report(&self, commit: u64, changed: &Arc<Committed>) {
         let mut f = self.follow.lock();

@@ -171,7 +171,7 @@ impl Indexes {
         }
         let indexes = self.inner();
         let tenants = search_tenants(t);
-        t.storage_txn().wait_for_index_hooks();
+        indexes.await_commits(t.storage_txn())?;
         let (searcher, mut outside) = indexes.names_snapshot(&tenants, q.deadline)?;
         outside.extend(own_changes(t, &tenants, &[Dim::Thing, Dim::Person]));
         let outside: HashSet<Id> = outside.into_iter().collect();
@@ -281,7 +281,7 @@ impl Indexes {
         check_query_vector(t.embedding_dim()?, q.vector)?;
         let indexes = self.inner();
         let tenant = t.tenant();
-        t.storage_txn().wait_for_index_hooks();
+        indexes.await_commits(t.storage_txn())?;
         let (org, mut outside) = indexes.vectors_snapshot(tenant, q.deadline)?;
         outside.extend(own_changes(t, &[tenant], &[Dim::Knowledge]));
         let outside: HashSet<Id> = outside.into_iter().collect();
@@ -349,7 +349,7 @@ impl Indexes {
         let txn = t.storage_txn();
         if t.reads_all() && !txn.is_dirty() {
             let indexes = self.inner();
-            txn.wait_for_index_hooks();
+            indexes.await_commits(txn)?;
             let (org, pending) = indexes.vectors_snapshot(t.tenant(), q.deadline)?;
             if let Some(org) = org
                 && pending.is_empty()

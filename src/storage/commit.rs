@@ -346,6 +346,14 @@ impl CommitQueue {
     ) -> Vec<Result<u64>> {
         // Only one leader at a time: this lock is never contended.
         let mut latest = self.latest.lock();
+        // A shared store: other servers commit too, so counters and the
+        // commit number are read afresh from one snapshot, and the write
+        // is refused (CONFLICT, retried by sessions) if any of them changed
+        // after it.
+        let base = engine.shared().then(|| engine.snapshot());
+        if base.is_some() {
+            latest.forget();
+        }
         let mut verdicts: Vec<Result<()>> = Vec::with_capacity(group.len());
         let mut batch: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
         let mut counters: HashMap<Vec<u8>, i64> = HashMap::default();
@@ -366,6 +374,7 @@ impl CommitQueue {
                 let verdict = check(
                     &tracker,
                     engine,
+                    base.as_ref(),
                     &mut latest,
                     &request,
                     &batch,
@@ -410,7 +419,7 @@ impl CommitQueue {
         // The commit counter: derived indexes record the last one they applied.
         let commits = match latest.commits {
             Some(n) => Ok(n),
-            None => match engine.get_latest(&keys::commit_seq()) {
+            None => match latest.read(engine, base.as_ref(), &keys::commit_seq()) {
                 Ok(Some(bytes)) => keys::decode_u64(&bytes),
                 Ok(None) => Ok(0),
                 Err(e) => Err(e),
@@ -457,6 +466,11 @@ impl CommitQueue {
         verdicts: Vec<Result<()>>,
         written: Written,
     ) -> Vec<Result<u64>> {
+        let mut guards = written.guards;
+        if let Some(read) = latest.read_set() {
+            guards.push(read);
+        }
+        let written = Written { guards, ..written };
         let slots = self.records.writing(batch.keys().map(Vec::as_slice));
         // RocksDB's record: a header, then per entry a tag, two varint
         // lengths, the key and the value.
@@ -614,17 +628,55 @@ impl Tracker {
 pub(super) struct Latest {
     counters: HashMap<Vec<u8>, i64>,
     commits: Option<u64>,
+    /// A shared store: the sequence of the group's snapshot everything is
+    /// read from, and the keys read there, which the write guards.
+    base: Option<u64>,
+    guarded: HashSet<Vec<u8>>,
 }
 
 /// Counters remembered at most (then forgotten and read again as needed).
 const LATEST_COUNTERS: usize = 65_536;
 
 impl Latest {
-    fn counter(&mut self, engine: &AnyEngine, key: &[u8]) -> Result<i64> {
+    /// The newest stored value of `key`: on a shared store from the
+    /// group's snapshot `base`, noting the key for the write's guard.
+    fn read(
+        &mut self,
+        engine: &AnyEngine,
+        base: Option<&AnySnapshot<'_>>,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>> {
+        match base {
+            Some(base) => {
+                self.base = Some(base.sequence());
+                self.guarded.insert(key.to_vec());
+                base.get(key)
+            }
+            None => engine.get_latest(key),
+        }
+    }
+
+    /// A shared store: what the group read, for the write to check.
+    fn read_set(&mut self) -> Option<ReadSet> {
+        let snapshot = self.base.take()?;
+        let keys = std::mem::take(&mut self.guarded);
+        (!keys.is_empty()).then_some(ReadSet {
+            snapshot,
+            keys,
+            ranges: Vec::new(),
+        })
+    }
+
+    fn counter(
+        &mut self,
+        engine: &AnyEngine,
+        base: Option<&AnySnapshot<'_>>,
+        key: &[u8],
+    ) -> Result<i64> {
         if let Some(v) = self.counters.get(key) {
             return Ok(*v);
         }
-        let v = match engine.get_latest(key)? {
+        let v = match self.read(engine, base, key)? {
             Some(bytes) => keys::decode_i64(&bytes)?,
             None => 0,
         };
@@ -662,6 +714,8 @@ impl Latest {
     fn forget(&mut self) {
         self.counters.clear();
         self.commits = None;
+        self.base = None;
+        self.guarded.clear();
     }
 }
 
@@ -669,6 +723,7 @@ impl Latest {
 fn check(
     tracker: &Tracker,
     engine: &AnyEngine,
+    base: Option<&AnySnapshot<'_>>,
     latest: &mut Latest,
     request: &CommitRequest,
     batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
@@ -714,7 +769,7 @@ fn check(
         let current = match counters.get(key) {
             Some(v) => *v,
             None => {
-                let v = latest.counter(engine, key)?;
+                let v = latest.counter(engine, base, key)?;
                 counters.insert(key.clone(), v);
                 v
             }

@@ -10,12 +10,13 @@
 //! - `EngineCursor`: a scan, one entry at a time.
 //!
 //! Dispatch goes through the enums `AnyEngine`, `AnySnapshot` and
-//! `AnyCursor`, not `dyn`: a `match` on a two-armed enum costs RocksDB
+//! `AnyCursor`, not `dyn`: a `match` on a small enum costs RocksDB
 //! nothing measurable, and the generic associated types stay zero-cost.
 
 use std::path::Path;
 
 use crate::error::Result;
+use crate::storage::engines::etcd::{Etcd, EtcdConfig, EtcdCursor, EtcdSnapshot};
 use crate::storage::engines::memory::{Memory, MemoryCursor, MemorySnapshot};
 use crate::storage::engines::rocks::{Rocks, RocksCursor, RocksSnapshot};
 use crate::storage::hash::FxHashSet as HashSet;
@@ -116,7 +117,7 @@ pub(crate) trait EngineCursor {
 }
 
 /// Which engine a database runs on (`Options::store`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Store {
     /// RocksDB in the data directory: durable, the default.
     #[default]
@@ -125,6 +126,10 @@ pub enum Store {
     /// reference engine of the conformance suite. The derived search
     /// indexes still live in the data directory.
     Memory,
+    /// An etcd v3 cluster several onedb servers share
+    /// (`etcd://HOST:PORT,…/NAMESPACE`); each server keeps its derived
+    /// indexes in its own data directory.
+    Etcd(EtcdConfig),
 }
 
 impl Store {
@@ -132,16 +137,18 @@ impl Store {
         match text {
             "rocks" | "rocksdb" => Ok(Store::Rocks),
             "memory" => Ok(Store::Memory),
+            _ if text.starts_with("etcd://") => Ok(Store::Etcd(EtcdConfig::parse(text)?)),
             _ => Err(crate::error::Error::invalid(format!(
-                "store must be rocks or memory, not {text:?}"
+                "store must be rocks, memory or etcd://HOST:PORT,…/NAMESPACE, not {text:?}"
             ))),
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Store::Rocks => "rocks",
             Store::Memory => "memory",
+            Store::Etcd(_) => "etcd",
         }
     }
 }
@@ -150,16 +157,18 @@ impl Store {
 pub(crate) enum AnyEngine {
     Rocks(Rocks),
     Memory(Memory),
+    Etcd(Etcd),
 }
 
 impl AnyEngine {
     /// Opens `store`; RocksDB keeps its files in `dir`.
-    pub fn open(store: Store, dir: &Path, mode: Option<ConflictMode>) -> Result<AnyEngine> {
+    pub fn open(store: &Store, dir: &Path, mode: Option<ConflictMode>) -> Result<AnyEngine> {
         Ok(match store {
             Store::Rocks => AnyEngine::Rocks(Rocks::open(dir)?),
             Store::Memory => {
                 AnyEngine::Memory(Memory::new(mode.unwrap_or(ConflictMode::InEngine), true))
             }
+            Store::Etcd(config) => AnyEngine::Etcd(Etcd::open(config)?),
         })
     }
 
@@ -168,20 +177,30 @@ impl AnyEngine {
         match self {
             AnyEngine::Rocks(_) => ConflictMode::InProcess,
             AnyEngine::Memory(m) => m.mode(),
+            AnyEngine::Etcd(_) => ConflictMode::InEngine,
         }
     }
 
-    pub fn store(&self) -> Store {
+    /// Whether other processes may write this store too: then nothing
+    /// read from it may be kept across transactions unchecked, and the
+    /// commit number and counters are guarded at write time.
+    pub fn shared(&self) -> bool {
+        matches!(self, AnyEngine::Etcd(_))
+    }
+
+    /// The store's name, for messages.
+    pub fn store_name(&self) -> &'static str {
         match self {
-            AnyEngine::Rocks(_) => Store::Rocks,
-            AnyEngine::Memory(_) => Store::Memory,
+            AnyEngine::Rocks(_) => "rocks",
+            AnyEngine::Memory(_) => "memory",
+            AnyEngine::Etcd(_) => "etcd",
         }
     }
 
     pub fn as_rocks(&self) -> Option<&Rocks> {
         match self {
             AnyEngine::Rocks(r) => Some(r),
-            AnyEngine::Memory(_) => None,
+            _ => None,
         }
     }
 
@@ -192,6 +211,7 @@ impl AnyEngine {
         match self {
             AnyEngine::Rocks(r) => r.fail_next_write(unknown),
             AnyEngine::Memory(m) => m.fail_next_write(unknown),
+            AnyEngine::Etcd(e) => e.fail_next_write(unknown),
         }
     }
 }
@@ -204,6 +224,7 @@ impl Engine for AnyEngine {
         match self {
             AnyEngine::Rocks(r) => AnySnapshot::Rocks(r.snapshot()),
             AnyEngine::Memory(m) => AnySnapshot::Memory(m.snapshot()),
+            AnyEngine::Etcd(e) => AnySnapshot::Etcd(e.snapshot()),
         }
     }
 
@@ -212,6 +233,7 @@ impl Engine for AnyEngine {
         match self {
             AnyEngine::Rocks(r) => r.get_latest(key),
             AnyEngine::Memory(m) => m.get_latest(key),
+            AnyEngine::Etcd(e) => e.get_latest(key),
         }
     }
 
@@ -220,6 +242,7 @@ impl Engine for AnyEngine {
         match self {
             AnyEngine::Rocks(r) => r.latest_sequence(),
             AnyEngine::Memory(m) => m.latest_sequence(),
+            AnyEngine::Etcd(e) => e.latest_sequence(),
         }
     }
 
@@ -234,6 +257,7 @@ impl Engine for AnyEngine {
         match self {
             AnyEngine::Rocks(r) => r.write(entries, bytes, sync, guards),
             AnyEngine::Memory(m) => m.write(entries, bytes, sync, guards),
+            AnyEngine::Etcd(e) => e.write(entries, bytes, sync, guards),
         }
     }
 
@@ -247,6 +271,7 @@ impl Engine for AnyEngine {
         match self {
             AnyEngine::Rocks(r) => r.conflicts(snapshot, keys, ranges),
             AnyEngine::Memory(m) => m.conflicts(snapshot, keys, ranges),
+            AnyEngine::Etcd(e) => e.conflicts(snapshot, keys, ranges),
         }
     }
 }
@@ -254,6 +279,7 @@ impl Engine for AnyEngine {
 pub(crate) enum AnySnapshot<'a> {
     Rocks(RocksSnapshot<'a>),
     Memory(MemorySnapshot<'a>),
+    Etcd(EtcdSnapshot<'a>),
 }
 
 impl EngineSnapshot for AnySnapshot<'_> {
@@ -267,6 +293,7 @@ impl EngineSnapshot for AnySnapshot<'_> {
         match self {
             AnySnapshot::Rocks(s) => s.sequence(),
             AnySnapshot::Memory(s) => s.sequence(),
+            AnySnapshot::Etcd(s) => s.sequence(),
         }
     }
 
@@ -275,6 +302,7 @@ impl EngineSnapshot for AnySnapshot<'_> {
         match self {
             AnySnapshot::Rocks(s) => s.get(key),
             AnySnapshot::Memory(s) => s.get(key),
+            AnySnapshot::Etcd(s) => s.get(key),
         }
     }
 
@@ -283,6 +311,7 @@ impl EngineSnapshot for AnySnapshot<'_> {
         match self {
             AnySnapshot::Rocks(s) => s.get_many(keys),
             AnySnapshot::Memory(s) => s.get_many(keys),
+            AnySnapshot::Etcd(s) => s.get_many(keys),
         }
     }
 
@@ -291,6 +320,7 @@ impl EngineSnapshot for AnySnapshot<'_> {
         match self {
             AnySnapshot::Rocks(s) => AnyCursor::Rocks(s.cursor(lower, upper, reverse)),
             AnySnapshot::Memory(s) => AnyCursor::Memory(s.cursor(lower, upper, reverse)),
+            AnySnapshot::Etcd(s) => AnyCursor::Etcd(s.cursor(lower, upper, reverse)),
         }
     }
 }
@@ -298,6 +328,7 @@ impl EngineSnapshot for AnySnapshot<'_> {
 pub(crate) enum AnyCursor<'a> {
     Rocks(RocksCursor<'a>),
     Memory(MemoryCursor<'a>),
+    Etcd(EtcdCursor<'a>),
 }
 
 impl EngineCursor for AnyCursor<'_> {
@@ -306,6 +337,7 @@ impl EngineCursor for AnyCursor<'_> {
         match self {
             AnyCursor::Rocks(c) => c.peek(),
             AnyCursor::Memory(c) => c.peek(),
+            AnyCursor::Etcd(c) => c.peek(),
         }
     }
 
@@ -314,6 +346,7 @@ impl EngineCursor for AnyCursor<'_> {
         match self {
             AnyCursor::Rocks(c) => c.advance(),
             AnyCursor::Memory(c) => c.advance(),
+            AnyCursor::Etcd(c) => c.advance(),
         }
     }
 }

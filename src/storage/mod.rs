@@ -28,6 +28,7 @@ use crate::keys::{self, FORMAT_VERSION};
 pub(crate) use commit::{CommitQueue, Committed, CommittedEvents, EventHook};
 pub use engine::Store;
 pub(crate) use engine::{AnyEngine, Engine};
+pub use engines::etcd::EtcdConfig;
 pub use engines::rocks::{options as rocksdb_options, write_options as rocksdb_write_options};
 pub(crate) use stage::Stage;
 pub(crate) use txn::PlatformTables;
@@ -84,7 +85,7 @@ impl Storage {
     /// the derived indexes beside them).
     pub fn open_store(dir: &Path, durability: Durability, store: Store) -> Result<Storage> {
         std::fs::create_dir_all(dir)?;
-        let engine = AnyEngine::open(store, dir, None).map_err(|e| {
+        let engine = AnyEngine::open(&store, dir, None).map_err(|e| {
             if e.message.contains("lock") || e.message.contains("LOCK") {
                 Error::new(
                     ErrorCode::Conflict,
@@ -181,7 +182,7 @@ impl Storage {
         self.engine.as_rocks().ok_or_else(|| {
             Error::invalid(format!(
                 "{what} needs the rocks store; this database runs on {}",
-                self.engine.store().as_str()
+                self.engine.store_name()
             ))
         })
     }

@@ -233,7 +233,9 @@ impl<'a> Txn<'a> {
                 None => Ok(None),
             };
         }
-        if !keys::is_cached_record(key) {
+        // On a shared store another server may change any record: no copy
+        // is kept across transactions.
+        if !keys::is_cached_record(key) || self.storage.engine().shared() {
             return match self.snapshot.get(key)? {
                 Some(bytes) => Ok(Some((Arc::new(decode(&bytes)?), bytes.len()))),
                 None => Ok(None),

@@ -1,0 +1,640 @@
+//! The etcd engine: onedb's keys in an etcd v3 cluster that several onedb
+//! servers share (`--store etcd://h:p,h:p,h:p/namespace`).
+//!
+//! - **Sequence numbers are etcd revisions.** A snapshot is a revision, so
+//!   its reads (`Range` at that revision) are exact until etcd compacts it.
+//! - **Keys** live under `NAMESPACE/d/`. A deletion also stamps a guard key
+//!   under `NAMESPACE/g/` with the same suffix: etcd compares a range by the
+//!   `mod_revision` of the keys it holds, so a deleted key would vanish from
+//!   the check; its guard does not.
+//! - **Conflicts are checked by etcd** in the transaction that writes: every
+//!   key read for update, and every range scanned for update, must have no
+//!   data or guard key modified after the reader's snapshot.
+//! - **Exactly once across failover.** Each write also puts this process's
+//!   marker key (`NAMESPACE/m/<random>`) with a fresh nonce, on condition
+//!   that the marker is as this process last left it. When a member dies
+//!   mid-write the same transaction is sent to the next member: if the first
+//!   attempt landed, the marker check fails and the marker's value shows the
+//!   nonce, so the write is reported done, never applied twice. Only when no
+//!   member answers before the deadline is the result `OUTCOME_UNKNOWN`.
+//!
+//! The client (`etcd-client`) is async; this engine owns a small tokio
+//! runtime and blocks on it, since storage calls come from plain threads.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, GetOptions, KvClient, SortOrder, SortTarget, Txn,
+    TxnOp, TxnOpResponse,
+};
+use parking_lot::Mutex;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::storage::engine::{Engine, EngineCursor, EngineSnapshot, ReadSet};
+use crate::storage::hash::FxHashSet as HashSet;
+
+/// Entries a cursor fetches per request.
+const CHUNK: i64 = 256;
+/// How long a request keeps trying members before it gives up (a leader
+/// election after a member dies takes about a second).
+const FAILOVER: Duration = Duration::from_secs(15);
+/// One request's own deadline, so a member that hangs is left quickly.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// Largest message the client accepts (a large value, a large scan chunk).
+const MAX_MESSAGE: usize = 256 << 20;
+
+/// Where a store lives: `etcd://host:port[,host:port…][/namespace]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdConfig {
+    pub endpoints: Vec<String>,
+    pub namespace: String,
+}
+
+impl EtcdConfig {
+    pub fn parse(url: &str) -> Result<EtcdConfig> {
+        let rest = url.strip_prefix("etcd://").ok_or_else(|| {
+            Error::invalid(format!("an etcd store is etcd://HOST:PORT,…, not {url:?}"))
+        })?;
+        let (hosts, namespace) = rest.split_once('/').unwrap_or((rest, "onedb"));
+        let endpoints: Vec<String> = hosts
+            .split(',')
+            .filter(|h| !h.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let valid_host = |h: &String| {
+            h.rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+        };
+        if endpoints.is_empty() || !endpoints.iter().all(valid_host) {
+            return Err(Error::invalid(format!(
+                "an etcd store names its members as HOST:PORT,HOST:PORT…, not {hosts:?}"
+            )));
+        }
+        let namespace = namespace.trim_matches('/');
+        if namespace.is_empty()
+            || !namespace
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(Error::invalid(format!(
+                "an etcd namespace is letters, digits, '-', '_' and '.', not {namespace:?}"
+            )));
+        }
+        Ok(EtcdConfig {
+            endpoints,
+            namespace: namespace.to_owned(),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("etcd://{}/{}", self.endpoints.join(","), self.namespace)
+    }
+}
+
+pub(crate) struct Etcd {
+    runtime: tokio::runtime::Runtime,
+    /// One client per member, so a dead member can be skipped.
+    members: Vec<KvClient>,
+    /// The member that answered last: asked first.
+    preferred: AtomicUsize,
+    /// `NAMESPACE/`.
+    prefix: Vec<u8>,
+    /// The newest revision this process has seen.
+    seen: AtomicU64,
+    marker: Mutex<Marker>,
+    #[cfg(test)]
+    fail_next_write: std::sync::atomic::AtomicU8,
+}
+
+/// This process's marker key, and the revision of its last write.
+struct Marker {
+    key: Vec<u8>,
+    revision: i64,
+}
+
+/// What a failed etcd request means for the caller.
+enum Failure {
+    /// The member could not answer: ask another.
+    Retry(String),
+    /// The request itself is wrong (too large, compacted revision…).
+    Fatal(Error),
+}
+
+fn classify(e: etcd_client::Error) -> Failure {
+    use tonic::Code;
+    match e {
+        etcd_client::Error::GRpcStatus(status) => {
+            let message = status.message().to_owned();
+            match status.code() {
+                Code::OutOfRange if message.contains("compacted") => Failure::Fatal(Error::new(
+                    ErrorCode::Conflict,
+                    "the snapshot is older than etcd keeps (compacted); retry",
+                )),
+                Code::InvalidArgument | Code::ResourceExhausted | Code::FailedPrecondition
+                    if message.contains("too many") || message.contains("too large") =>
+                {
+                    Failure::Fatal(Error::new(
+                        ErrorCode::TooLarge,
+                        format!(
+                            "the write is larger than etcd accepts ({message}); raise --max-txn-ops and --max-request-bytes"
+                        ),
+                    ))
+                }
+                Code::InvalidArgument | Code::PermissionDenied | Code::Unauthenticated => {
+                    Failure::Fatal(Error::io(format!("etcd refused the request: {message}")))
+                }
+                _ => Failure::Retry(format!("{}: {message}", status.code())),
+            }
+        }
+        other => Failure::Retry(other.to_string()),
+    }
+}
+
+impl Etcd {
+    pub fn open(config: &EtcdConfig) -> Result<Etcd> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("onedb-etcd")
+            .enable_all()
+            .build()?;
+        let options = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_timeout(REQUEST_TIMEOUT)
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(3));
+        let members = config
+            .endpoints
+            .iter()
+            .map(|endpoint| {
+                let options = options.clone();
+                let client = runtime.block_on(Client::connect([endpoint.as_str()], Some(options)));
+                client
+                    .map(|c| {
+                        c.kv_client()
+                            .max_decoding_message_size(MAX_MESSAGE)
+                            .max_encoding_message_size(MAX_MESSAGE)
+                    })
+                    .map_err(|e| Error::io(format!("etcd member {endpoint}: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut prefix = config.namespace.as_bytes().to_vec();
+        prefix.push(b'/');
+        let mut marker = prefix.clone();
+        marker.extend_from_slice(format!("m/{:032x}", rand::random::<u128>()).as_bytes());
+        let etcd = Etcd {
+            runtime,
+            members,
+            preferred: AtomicUsize::new(0),
+            prefix,
+            seen: AtomicU64::new(0),
+            marker: Mutex::new(Marker {
+                key: marker,
+                revision: 0,
+            }),
+            #[cfg(test)]
+            fail_next_write: Default::default(),
+        };
+        // Fails fast when no member answers, and learns the revision.
+        etcd.current_revision()?;
+        Ok(etcd)
+    }
+
+    #[cfg(test)]
+    pub fn fail_next_write(&self, unknown: bool) {
+        self.fail_next_write
+            .store(1 + u8::from(unknown), Ordering::SeqCst);
+    }
+
+    fn data(&self, key: &[u8]) -> Vec<u8> {
+        self.spaced(b'd', key)
+    }
+
+    fn guard(&self, key: &[u8]) -> Vec<u8> {
+        self.spaced(b'g', key)
+    }
+
+    fn spaced(&self, space: u8, key: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(self.prefix.len() + 2 + key.len());
+        k.extend_from_slice(&self.prefix);
+        k.push(space);
+        k.push(b'/');
+        k.extend_from_slice(key);
+        k
+    }
+
+    /// The end of a space's range: an empty upper bound means "to the end".
+    fn spaced_end(&self, space: u8, upper: &[u8]) -> Vec<u8> {
+        if upper.is_empty() {
+            let mut k = self.prefix.clone();
+            k.push(space);
+            k.push(b'/' + 1);
+            k
+        } else {
+            self.spaced(space, upper)
+        }
+    }
+
+    fn saw(&self, revision: i64) {
+        self.seen
+            .fetch_max(revision.max(0) as u64, Ordering::SeqCst);
+    }
+
+    /// Runs `f` on the runtime from any thread (one inside another tokio
+    /// runtime hands it over instead of blocking that runtime).
+    fn call<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> T {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.runtime.block_on(f);
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.runtime.spawn(async move {
+            let _ = tx.send(f.await);
+        });
+        rx.recv().unwrap_or_else(|_| {
+            // Only if the runtime is shutting down.
+            std::process::abort()
+        })
+    }
+
+    /// Asks the members in turn, starting with the preferred one, until
+    /// one answers or the failover deadline passes.
+    fn ask<T, F, Fut>(&self, what: &str, request: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(KvClient) -> Fut,
+        Fut: Future<Output = std::result::Result<T, etcd_client::Error>> + Send + 'static,
+    {
+        let started = Instant::now();
+        let first = self.preferred.load(Ordering::Relaxed);
+        let mut last = String::new();
+        for attempt in 0.. {
+            let member = first + attempt;
+            let client = self.members[member % self.members.len()].clone();
+            match self.call(request(client)) {
+                Ok(answer) => {
+                    self.preferred
+                        .store(member % self.members.len(), Ordering::Relaxed);
+                    return Ok(answer);
+                }
+                Err(e) => match classify(e) {
+                    Failure::Fatal(e) => return Err(e),
+                    Failure::Retry(why) => last = why,
+                },
+            }
+            if started.elapsed() > FAILOVER {
+                break;
+            }
+            if attempt % self.members.len() == self.members.len() - 1 {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Err(Error::io(format!(
+            "etcd: no member answered {what}: {last}"
+        )))
+    }
+
+    /// The cluster's current revision (a linearizable read).
+    fn current_revision(&self) -> Result<u64> {
+        let key = self.spaced(b'r', b"");
+        let revision = self.ask("a revision read", move |mut kv| {
+            let key = key.clone();
+            async move {
+                let answer = kv
+                    .get(key, Some(GetOptions::new().with_count_only()))
+                    .await?;
+                Ok(answer.header().map_or(0, |h| h.revision()))
+            }
+        })?;
+        self.saw(revision);
+        Ok(revision.max(0) as u64)
+    }
+
+    /// `key`'s value at `revision` (0: the newest).
+    fn read(&self, key: &[u8], revision: u64) -> Result<Option<Vec<u8>>> {
+        let key = self.data(key);
+        let mut got = self.ask("a read", move |mut kv| {
+            let key = key.clone();
+            async move {
+                kv.get(key, Some(GetOptions::new().with_revision(revision as i64)))
+                    .await
+            }
+        })?;
+        Ok(got
+            .take_kvs()
+            .into_iter()
+            .next()
+            .map(|kv| kv.value().to_vec()))
+    }
+
+    /// Up to `CHUNK` entries of the data space in `[lower, upper)` at
+    /// `revision`, in key order (or reverse), with the prefix stripped.
+    fn range(
+        &self,
+        lower: &[u8],
+        upper: &[u8],
+        revision: u64,
+        reverse: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let (from, to) = (self.data(lower), self.spaced_end(b'd', upper));
+        let mut got = self.ask("a scan", move |mut kv| {
+            let (from, to) = (from.clone(), to.clone());
+            let mut options = GetOptions::new()
+                .with_range(to)
+                .with_limit(CHUNK)
+                .with_revision(revision as i64);
+            if reverse {
+                options = options.with_sort(SortTarget::Key, SortOrder::Descend);
+            }
+            async move { kv.get(from, Some(options)).await }
+        })?;
+        let strip = self.prefix.len() + 2;
+        Ok(got
+            .take_kvs()
+            .into_iter()
+            .map(|kv| (kv.key()[strip..].to_vec(), kv.value().to_vec()))
+            .collect())
+    }
+
+    /// The comparisons that hold when no key of `guards` changed after
+    /// its snapshot: data and guard keys alike.
+    fn unchanged(&self, guards: &[ReadSet]) -> Vec<Compare> {
+        let mut compares = Vec::new();
+        for g in guards {
+            let after = g.snapshot as i64 + 1;
+            for key in &g.keys {
+                compares.push(Compare::mod_revision(
+                    self.data(key),
+                    CompareOp::Less,
+                    after,
+                ));
+                compares.push(Compare::mod_revision(
+                    self.guard(key),
+                    CompareOp::Less,
+                    after,
+                ));
+            }
+            for (lower, upper) in &g.ranges {
+                for space in [b'd', b'g'] {
+                    compares.push(
+                        Compare::mod_revision(self.spaced(space, lower), CompareOp::Less, after)
+                            .with_range(self.spaced_end(space, upper)),
+                    );
+                }
+            }
+        }
+        compares
+    }
+}
+
+impl Engine for Etcd {
+    type Snapshot<'a> = EtcdSnapshot<'a>;
+
+    fn snapshot(&self) -> EtcdSnapshot<'_> {
+        // With no member answering, the reads at the last known revision
+        // fail the same way; nothing is read from a stale view.
+        let revision = self
+            .current_revision()
+            .unwrap_or_else(|_| self.seen.load(Ordering::SeqCst));
+        EtcdSnapshot {
+            engine: self,
+            revision,
+        }
+    }
+
+    fn get_latest(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.read(key, 0)
+    }
+
+    fn latest_sequence(&self) -> u64 {
+        self.seen.load(Ordering::SeqCst)
+    }
+
+    fn write<'k>(
+        &self,
+        entries: impl Iterator<Item = (&'k [u8], Option<&'k [u8]>)>,
+        _bytes: usize,
+        _sync: bool,
+        guards: &[ReadSet],
+    ) -> Result<u64> {
+        // One writer at a time per process: the marker orders them.
+        let mut marker = self.marker.lock();
+        #[cfg(test)]
+        let fault = self.fail_next_write.swap(0, Ordering::SeqCst);
+        #[cfg(test)]
+        if fault == 1 {
+            return Err(Error::io("injected write failure"));
+        }
+        let nonce = rand::random::<u128>().to_be_bytes().to_vec();
+        let mut compares = self.unchanged(guards);
+        compares.push(Compare::mod_revision(
+            marker.key.clone(),
+            CompareOp::Equal,
+            marker.revision,
+        ));
+        let mut ops: Vec<TxnOp> = Vec::new();
+        for (key, value) in entries {
+            match value {
+                Some(v) => ops.push(TxnOp::put(self.data(key), v.to_vec(), None)),
+                None => {
+                    ops.push(TxnOp::delete(self.data(key), None));
+                    ops.push(TxnOp::put(self.guard(key), Vec::new(), None));
+                }
+            }
+        }
+        ops.push(TxnOp::put(marker.key.clone(), nonce.clone(), None));
+        // Refused: the marker tells whether an earlier attempt landed.
+        let txn = Txn::new()
+            .when(compares)
+            .and_then(ops)
+            .or_else([TxnOp::get(marker.key.clone(), None)]);
+        let answer = self.ask("a write", move |mut kv| {
+            let txn = txn.clone();
+            async move { kv.txn(txn).await }
+        });
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) if e.code == ErrorCode::Io => {
+                return Err(Error::outcome_unknown(format!(
+                    "etcd did not confirm the write, which may or may not have happened: {}",
+                    e.message
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let revision = answer.header().map_or(0, |h| h.revision());
+        let landed = if answer.succeeded() {
+            Some(revision)
+        } else {
+            // The marker as it is now: our nonce means an attempt landed.
+            answer.op_responses().into_iter().find_map(|r| match r {
+                TxnOpResponse::Get(got) => got
+                    .kvs()
+                    .first()
+                    .filter(|kv| kv.value() == nonce.as_slice())
+                    .map(|kv| kv.mod_revision()),
+                _ => None,
+            })
+        };
+        self.saw(revision);
+        match landed {
+            Some(at) => {
+                marker.revision = at;
+                #[cfg(test)]
+                if fault == 2 {
+                    return Err(Error::outcome_unknown(
+                        "injected: written, reported unknown",
+                    ));
+                }
+                Ok(at.max(0) as u64)
+            }
+            None => Err(Error::conflict(
+                "a concurrent transaction changed the same data; retry",
+            )),
+        }
+    }
+
+    fn conflicts(
+        &self,
+        snapshot: u64,
+        keys: &HashSet<Vec<u8>>,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<bool> {
+        let guard = ReadSet {
+            snapshot,
+            keys: keys.clone(),
+            ranges: ranges.to_vec(),
+        };
+        let txn = Txn::new().when(self.unchanged(std::slice::from_ref(&guard)));
+        let answer = self.ask("a conflict check", move |mut kv| {
+            let txn = txn.clone();
+            async move { kv.txn(txn).await }
+        })?;
+        self.saw(answer.header().map_or(0, |h| h.revision()));
+        Ok(!answer.succeeded())
+    }
+}
+
+pub(crate) struct EtcdSnapshot<'a> {
+    engine: &'a Etcd,
+    revision: u64,
+}
+
+impl EngineSnapshot for EtcdSnapshot<'_> {
+    type Cursor<'c>
+        = EtcdCursor<'c>
+    where
+        Self: 'c;
+
+    fn sequence(&self) -> u64 {
+        self.revision
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.engine.read(key, self.revision)
+    }
+
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+
+    fn cursor(&self, lower: &[u8], upper: &[u8], reverse: bool) -> EtcdCursor<'_> {
+        EtcdCursor {
+            engine: self.engine,
+            revision: self.revision,
+            lower: lower.to_vec(),
+            upper: upper.to_vec(),
+            reverse,
+            buf: std::collections::VecDeque::new(),
+            failed: None,
+            done: !upper.is_empty() && lower >= upper,
+        }
+    }
+}
+
+/// A scan: fetches `CHUNK` entries at a time at the snapshot's revision.
+pub(crate) struct EtcdCursor<'a> {
+    engine: &'a Etcd,
+    revision: u64,
+    /// What is left to visit: narrowed past each chunk.
+    lower: Vec<u8>,
+    upper: Vec<u8>,
+    reverse: bool,
+    buf: std::collections::VecDeque<(Vec<u8>, Vec<u8>)>,
+    failed: Option<Error>,
+    done: bool,
+}
+
+impl EtcdCursor<'_> {
+    fn fill(&mut self) {
+        match self
+            .engine
+            .range(&self.lower, &self.upper, self.revision, self.reverse)
+        {
+            Ok(chunk) => {
+                if chunk.len() < CHUNK as usize {
+                    self.done = true;
+                }
+                if let Some((last, _)) = chunk.last() {
+                    if self.reverse {
+                        self.upper = last.clone();
+                    } else {
+                        // The next key after `last`.
+                        self.lower = last.clone();
+                        self.lower.push(0);
+                    }
+                }
+                self.buf.extend(chunk);
+            }
+            Err(e) => {
+                self.failed = Some(e);
+                self.done = true;
+            }
+        }
+    }
+}
+
+impl EngineCursor for EtcdCursor<'_> {
+    fn peek(&mut self) -> Option<Result<(&[u8], &[u8])>> {
+        if self.buf.is_empty() && !self.done {
+            self.fill();
+        }
+        if let Some(e) = &self.failed
+            && self.buf.is_empty()
+        {
+            return Some(Err(e.clone()));
+        }
+        self.buf
+            .front()
+            .map(|(k, v)| Ok((k.as_slice(), v.as_slice())))
+    }
+
+    fn advance(&mut self) {
+        if self.buf.pop_front().is_none() {
+            self.failed = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_and_bad_ones_are_refused() {
+        let c = EtcdConfig::parse("etcd://127.0.0.1:2379,10.0.0.2:2379/shop").unwrap();
+        assert_eq!(c.endpoints, ["127.0.0.1:2379", "10.0.0.2:2379"]);
+        assert_eq!(c.namespace, "shop");
+        assert_eq!(EtcdConfig::parse(&c.url()).unwrap(), c);
+        assert_eq!(EtcdConfig::parse("etcd://h:1").unwrap().namespace, "onedb");
+        for bad in [
+            "etcd://",
+            "etcd://host",
+            "etcd://h:port",
+            "etcd://:2379",
+            "etcd://h:1/a b",
+            "http://h:1",
+        ] {
+            assert!(EtcdConfig::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
