@@ -1,0 +1,336 @@
+//! Several `onedb serve` processes over one etcd cluster
+//! (docs/ARCHITECTURE.md, "Scale-out"): what one server commits, the
+//! other reads, finds by name and by vector; racing writers through both
+//! never pass a quota; a killed etcd member loses no acknowledged write.
+//!
+//! The shared cluster is `ONEDB_ETCD=HOST:PORT,…` (`.ci/run` starts one);
+//! without it these tests are skipped with a note, unless
+//! `ONEDB_REQUIRE_ETCD` is set. The failover test starts a 3-member
+//! cluster of its own (`.ci/etcd-cluster`), since it kills a member.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "common/server.rs"]
+mod harness;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use harness::{ALICE, ALICE_PASSWORD, Client, ROOT_PASSWORD, Server};
+use serde_json::{Value as Json, json};
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_onedb")
+}
+
+/// The shared cluster, or None (skipped) when none is named.
+fn shared_cluster() -> Option<String> {
+    match std::env::var("ONEDB_ETCD") {
+        Ok(endpoints) if !endpoints.is_empty() => Some(endpoints),
+        _ if std::env::var_os("ONEDB_REQUIRE_ETCD").is_some() => {
+            panic!("ONEDB_REQUIRE_ETCD is set but ONEDB_ETCD names no cluster")
+        }
+        _ => {
+            eprintln!("skipped: set ONEDB_ETCD=HOST:PORT,… to run the etcd tests");
+            None
+        }
+    }
+}
+
+/// A store URL in a namespace no other test uses.
+fn fresh_store(endpoints: &str) -> String {
+    format!("etcd://{endpoints}/it-{:016x}", rand::random::<u64>())
+}
+
+/// A 3-member cluster of this test's own on tmpfs; stopped on drop.
+struct OwnCluster {
+    dir: tempfile::TempDir,
+    endpoints: String,
+}
+
+impl OwnCluster {
+    fn start(base_port: u16) -> OwnCluster {
+        let dir = tempfile::Builder::new()
+            .prefix("onedb-etcd-")
+            .tempdir_in("/dev/shm")
+            .or_else(|_| tempfile::tempdir())
+            .unwrap();
+        let out = Command::new(script())
+            .args([
+                "start",
+                dir.path().to_str().unwrap(),
+                &base_port.to_string(),
+            ])
+            .output()
+            .expect("run .ci/etcd-cluster");
+        assert!(
+            out.status.success(),
+            "the cluster did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let endpoints = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        OwnCluster { dir, endpoints }
+    }
+
+    /// SIGKILLs member `i` (0, 1 or 2).
+    fn kill(&self, i: usize) {
+        let pid = std::fs::read_to_string(self.dir.path().join(format!("m{i}.pid"))).unwrap();
+        let status = Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = Command::new(script())
+            .args(["stop", self.dir.path().to_str().unwrap()])
+            .status();
+    }
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/etcd-cluster")
+}
+
+/// Org acme with alice (its owner) in `store`, through `onedb run`,
+/// with at most `things` things.
+fn seed(store: &str, things: i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "CREATE ORG acme NAME \"Acme\";\n\
+         SET LIMITS ON ORG acme {{things: {things}}};\n\
+         CREATE PERSON \"{ALICE}\" NAME \"Alice\" ROLE org_owner IN ORG acme PASSWORD \"{ALICE_PASSWORD}\";\n"
+    );
+    let mut child = Command::new(binary())
+        .arg("--data")
+        .arg(dir.path())
+        .args(["--store", store, "run", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A server over `store` with a data directory (its indexes) of its own.
+fn serve(store: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    Server::start_on(dir, data, &["--store", store], Some(ROOT_PASSWORD))
+}
+
+fn rows(r: &Json) -> &Vec<Json> {
+    assert_eq!(r["ok"], json!(true), "{r}");
+    r["rows"].as_array().unwrap()
+}
+
+/// Asks until `ok` holds of the answer (the other server's indexer may
+/// still be catching up) or 10 s pass; returns the last answer.
+fn eventually(c: &mut Client, text: &str, ok: impl Fn(&Json) -> bool) -> Json {
+    let started = Instant::now();
+    loop {
+        let r = c.query(1, text);
+        if ok(&r) || started.elapsed() > Duration::from_secs(10) {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn what_one_server_commits_the_other_reads_and_finds_by_name_and_vector() {
+    let Some(endpoints) = shared_cluster() else {
+        return;
+    };
+    let store = fresh_store(&endpoints);
+    seed(&store, -1);
+    let (a, b) = (serve(&store), serve(&store));
+    let mut on_a = a.login(ALICE, ALICE_PASSWORD);
+    let mut on_b = b.login(ALICE, ALICE_PASSWORD);
+    // b has answered a search before the thing exists: its index is warm.
+    assert!(rows(&on_b.query(1, "SEARCH THINGS \"ferris\" RETURN id")).is_empty());
+    for (i, text) in [
+        "LET $c = CREATE THING course \"Ferris Crab Course\" {level: 2}",
+        "CREATE KNOWLEDGE CHUNK \"crabs\" EMBEDDING [1.0, 0.0, 0.0] FOR $c",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let made = on_a.query(10 + i as u64, text);
+        assert_eq!(made["ok"], json!(true), "{made}");
+    }
+    let read = on_b.query(3, "MATCH (c:course) RETURN c.name, c.properties.level");
+    assert_eq!(rows(&read), &vec![json!(["Ferris Crab Course", 2])]);
+    let found = on_b.query(4, "SEARCH THINGS \"ferris\" RETURN name");
+    assert_eq!(rows(&found), &vec![json!(["Ferris Crab Course"])]);
+    let near = on_b.query(
+        5,
+        "SEARCH KNOWLEDGE NEAREST [0.9, 0.1, 0.0] K 1 RETURN text",
+    );
+    assert_eq!(rows(&near), &vec![json!(["crabs"])]);
+    // And back: a rename through b is found through a.
+    for text in [
+        "LET $c = MATCH (c:course) RETURN c.id",
+        "UPDATE $c SET name = \"Gopher Course\"",
+    ] {
+        let renamed = on_b.query(6, text);
+        assert_eq!(renamed["ok"], json!(true), "{renamed}");
+    }
+    let found = eventually(&mut on_a, "SEARCH THINGS \"gopher\" RETURN name", |r| {
+        r["rows"] == json!([["Gopher Course"]])
+    });
+    assert_eq!(rows(&found), &vec![json!(["Gopher Course"])]);
+    assert!(rows(&on_a.query(7, "SEARCH THINGS \"ferris\" RETURN name")).is_empty());
+}
+
+#[test]
+fn racing_creates_through_two_servers_stop_exactly_at_the_limit() {
+    let Some(endpoints) = shared_cluster() else {
+        return;
+    };
+    let store = fresh_store(&endpoints);
+    seed(&store, 100);
+    let servers = [serve(&store), serve(&store)];
+    let acknowledged = Mutex::new(Vec::new());
+    let refused = Mutex::new(0usize);
+    std::thread::scope(|scope| {
+        for client in 0..8 {
+            let server = &servers[client % 2];
+            let (acknowledged, refused) = (&acknowledged, &refused);
+            scope.spawn(move || {
+                let mut c = server.login(ALICE, ALICE_PASSWORD);
+                for i in 0..40 {
+                    let name = format!("t{client}-{i}");
+                    let r = c.query(i, &format!("CREATE THING task \"{name}\""));
+                    if r["ok"] == json!(true) {
+                        acknowledged.lock().unwrap().push(name);
+                    } else {
+                        assert_eq!(Client::code(&r), "LIMIT_REACHED", "{r}");
+                        *refused.lock().unwrap() += 1;
+                    }
+                }
+            });
+        }
+    });
+    let mut acknowledged = acknowledged.into_inner().unwrap();
+    assert_eq!(
+        acknowledged.len(),
+        100,
+        "creates acknowledged under a limit of 100"
+    );
+    assert_eq!(refused.into_inner().unwrap(), 8 * 40 - 100);
+    let mut c = servers[1].login(ALICE, ALICE_PASSWORD);
+    let stored = c.query(1, "MATCH (t:task) RETURN t.name ORDER BY t.name");
+    let mut stored: Vec<String> = rows(&stored)
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
+    stored.sort();
+    acknowledged.sort();
+    assert_eq!(stored, acknowledged);
+    let usage = c.query(2, "SHOW USAGE");
+    assert!(usage.to_string().contains("100"), "{usage}");
+}
+
+#[test]
+fn killing_the_etcd_member_a_server_talks_to_loses_no_acknowledged_write() {
+    if shared_cluster().is_none() {
+        return;
+    }
+    let cluster = OwnCluster::start(24790);
+    let store = format!("etcd://{}/failover", cluster.endpoints);
+    seed(&store, -1);
+    let server = serve(&store);
+    let stop = AtomicBool::new(false);
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let unknown = Mutex::new(Vec::<Json>::new());
+    std::thread::scope(|scope| {
+        for client in 0..4 {
+            let (server, stop, acknowledged, unknown) = (&server, &stop, &acknowledged, &unknown);
+            scope.spawn(move || {
+                let mut c = server.login(ALICE, ALICE_PASSWORD);
+                for i in 0.. {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let name = format!("w{client}-{i}");
+                    let r = c.query(i, &format!("CREATE THING task \"{name}\""));
+                    if r["ok"] == json!(true) {
+                        acknowledged.lock().unwrap().push(name);
+                    } else {
+                        unknown.lock().unwrap().push(r);
+                        break;
+                    }
+                }
+            });
+        }
+        let count = || acknowledged.lock().unwrap().len();
+        let wait_for = |n: usize| {
+            let started = Instant::now();
+            while count() < n && started.elapsed() < Duration::from_secs(30) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            count()
+        };
+        let before = wait_for(20);
+        // The first member named: the one the server asks first, and
+        // the leader one time in three.
+        cluster.kill(0);
+        let after_kill = wait_for(before + 40);
+        stop.store(true, Ordering::SeqCst);
+        assert!(
+            after_kill >= before + 40,
+            "writes stopped being acknowledged after the kill: {before} then {after_kill}"
+        );
+    });
+    let unknown = unknown.into_inner().unwrap();
+    assert!(
+        unknown.is_empty(),
+        "writes failed across the failover: {unknown:?}"
+    );
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let mut c = server.login(ALICE, ALICE_PASSWORD);
+    let stored = c.query(1, "MATCH (n:task) RETURN n.name");
+    let stored: std::collections::HashSet<String> = rows(&stored)
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|n| !stored.contains(*n))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged and lost: {lost:?}");
+    assert_eq!(stored.len(), acknowledged.len(), "each write stored once");
+    drop(c);
+    drop(server);
+    let check = Command::new(binary())
+        .arg("--data")
+        .arg(tempfile::tempdir().unwrap().path())
+        .args(["--store", &store, "check"])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
