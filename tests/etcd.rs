@@ -202,6 +202,112 @@ fn what_one_server_commits_the_other_reads_and_finds_by_name_and_vector() {
 }
 
 #[test]
+fn a_token_revoked_through_one_server_ends_its_session_on_the_other() {
+    let Some(endpoints) = shared_cluster() else {
+        return;
+    };
+    let store = fresh_store(&endpoints);
+    seed(&store, -1);
+    let (a, b) = (serve(&store), serve(&store));
+    let mut alice = a.login(ALICE, ALICE_PASSWORD);
+    let made = alice.query(1, "CREATE TOKEN \"bot\"");
+    let (id, secret) = {
+        let row = &rows(&made)[0];
+        (
+            row[0].as_str().unwrap().to_string(),
+            row[1].as_str().unwrap().to_string(),
+        )
+    };
+    let mut bot = b.connect();
+    let r = bot.call(json!({"id": 1, "op": "auth", "token": secret}));
+    assert_eq!(r["ok"], json!(true), "{r}");
+    assert_eq!(bot.query(2, "WHOAMI")["rows"][0][1], json!(ALICE));
+    let revoked = alice.query(3, &format!("REVOKE TOKEN \"{id}\""));
+    assert_eq!(revoked["ok"], json!(true), "{revoked}");
+    let r = bot.query(4, "WHOAMI");
+    assert_eq!(Client::code(&r), "NOT_AUTHENTICATED");
+    let r = b
+        .connect()
+        .call(json!({"id": 1, "op": "auth", "token": secret}));
+    assert_eq!(Client::code(&r), "NOT_AUTHENTICATED");
+}
+
+#[test]
+fn a_subscriber_on_one_server_gets_both_servers_commits_once_in_commit_order() {
+    let Some(endpoints) = shared_cluster() else {
+        return;
+    };
+    let store = fresh_store(&endpoints);
+    seed(&store, -1);
+    let (a, b) = (serve(&store), serve(&store));
+    let mut watcher = b.login(ALICE, ALICE_PASSWORD);
+    let text = "EVENTS WHERE type = \"entity_created\"";
+    let ack = watcher.call(json!({"id": 9, "op": "subscribe", "text": text}));
+    assert_eq!(ack["ok"], json!(true), "{ack}");
+    // Writers on both servers at once.
+    std::thread::scope(|scope| {
+        for (n, server) in [&a, &b, &a].into_iter().enumerate() {
+            scope.spawn(move || {
+                let mut c = server.login(ALICE, ALICE_PASSWORD);
+                for i in 0..15 {
+                    let r = c.query(i, &format!("CREATE THING task \"s{n}-{i}\""));
+                    assert_eq!(r["ok"], json!(true), "{r}");
+                }
+            });
+        }
+    });
+    let mut names = Vec::new();
+    let mut seqs = Vec::new();
+    while names.len() < 45 {
+        let line = watcher.recv();
+        assert_eq!(line["id"], json!(9), "{line}");
+        names.push(
+            line["event"]["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        seqs.push(line["event"]["seq"].as_u64().unwrap());
+    }
+    assert!(
+        seqs.windows(2).all(|w| w[0] <= w[1]),
+        "out of commit order: {seqs:?}"
+    );
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 45, "each event once: {names:?}");
+}
+
+#[test]
+fn failed_logins_on_one_server_lock_the_account_on_the_other() {
+    let Some(endpoints) = shared_cluster() else {
+        return;
+    };
+    let store = fresh_store(&endpoints);
+    seed(&store, -1);
+    let (a, b) = (serve(&store), serve(&store));
+    let auth =
+        |password: &str| json!({"id": 1, "op": "auth", "email": ALICE, "password": password});
+    for _ in 0..3 {
+        let r = a.connect().call(auth("wrong-Guess-999"));
+        assert_eq!(Client::code(&r), "NOT_AUTHENTICATED");
+        assert!(r["error"].get("retry_after_ms").is_none(), "{r}");
+    }
+    // The right password, through the other server: not even checked.
+    let r = b.connect().call(auth(ALICE_PASSWORD));
+    assert_eq!(Client::code(&r), "NOT_AUTHENTICATED");
+    let wait = r["error"]["retry_after_ms"].as_u64().unwrap();
+    assert!((3_000..=5_000).contains(&wait), "{r}");
+    // Once the wait is over it logs in, and that clears the count for both.
+    std::thread::sleep(Duration::from_millis(wait + 100));
+    let r = b.connect().call(auth(ALICE_PASSWORD));
+    assert_eq!(r["ok"], json!(true), "{r}");
+    let r = a.connect().call(auth("wrong-Guess-999"));
+    assert!(r["error"].get("retry_after_ms").is_none(), "{r}");
+}
+
+#[test]
 fn racing_creates_through_two_servers_stop_exactly_at_the_limit() {
     let Some(endpoints) = shared_cluster() else {
         return;

@@ -117,7 +117,7 @@ impl Database {
         if let Some(hub) = &*hub {
             return Ok(hub.clone());
         }
-        let started = Hub::start()?;
+        let started = Hub::start(&self.shared.storage)?;
         self.shared
             .storage
             .commits()
@@ -363,6 +363,25 @@ impl Database {
             };
             root.run_in(org, |t| t.count_api_calls(calls))
         })
+    }
+
+    /// Whether other servers share this database's store (`--store etcd://`).
+    pub fn shares_store(&self) -> bool {
+        self.shared.storage.engine().shared()
+    }
+
+    /// Failed-login counts stored under `name` (shared stores).
+    pub(crate) fn login_failures(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        crate::graph::logins::read(&self.shared.storage, name)
+    }
+
+    /// Changes the failed-login counts under `name` atomically.
+    pub(crate) fn update_login_failures(
+        &self,
+        name: &str,
+        change: impl Fn(Option<&[u8]>) -> Option<Vec<u8>>,
+    ) -> Result<()> {
+        crate::graph::logins::update(&self.shared.storage, name, change)
     }
 
     /// Checks the whole database (see [`validate`]).

@@ -11,6 +11,12 @@
 //! leader to the dispatcher is bounded too (`MAX_IN_FLIGHT_BYTES`); past
 //! it every subscription is cancelled the same way.
 //!
+//! On a shared store (several servers over one etcd cluster) the commit
+//! leader's events are not used: a follower thread reads each commit's
+//! events from the store instead, in commit order, every `FOLLOW_TICK`, so
+//! commits made through other servers reach this server's subscribers, in
+//! the same order as this server's own.
+//!
 //! Resuming (`after`): a subscription registers for live events first,
 //! then reads the org's commit-order index (`keys` family 13) from `after`
 //! on, in chunks on its own thread, while live events wait in a second
@@ -20,19 +26,18 @@
 //! the leader reports before the registration was written before it, so
 //! the reader's later snapshots hold it.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Weak, mpsc};
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::db::Session;
 use crate::error::{Error, Result};
 use crate::graph::{EventFilter, event_json};
-use crate::keys::Tenant;
+use crate::keys::{self, Key, Tenant, TenantKey};
 use crate::model::{Event, Id, Org};
-use crate::storage::{CommittedEvents, EventHook};
+use crate::storage::{CommittedEvents, EventHook, Scope, Storage};
 
 /// Bytes of event records handed to the dispatcher and not yet dispatched.
 const MAX_IN_FLIGHT_BYTES: usize = 64 << 20;
@@ -44,6 +49,10 @@ const CATCH_UP_CHUNK: usize = 512;
 /// a subscription ends this long at most after its token is revoked or
 /// expires, or its person is removed.
 const LIVENESS_TICK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How often, on a shared store, the hub reads the commits made since
+/// (the delay before another server's commit reaches a subscriber).
+const FOLLOW_TICK: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The most events a subscription's queue holds (`--subscription-queue`).
 pub const MAX_QUEUE: usize = 10_000_000;
@@ -104,6 +113,8 @@ pub(crate) struct Hub {
     /// Set when a commit's events could not be handed over; cleared by the
     /// dispatcher when it cancels every subscription for it.
     lost: AtomicBool,
+    /// A shared store: events come from the store, not the leader.
+    follows_store: bool,
 }
 
 #[derive(Default)]
@@ -156,7 +167,7 @@ enum Dispatch {
 
 impl EventHook for Hub {
     fn wanted(&self) -> bool {
-        self.registry.lock().count > 0
+        !self.follows_store && self.registry.lock().count > 0
     }
 
     fn committed(&self, events: CommittedEvents) {
@@ -173,21 +184,32 @@ impl EventHook for Hub {
 }
 
 impl Hub {
-    /// A hub with its dispatcher thread (which ends when the hub does).
-    pub(crate) fn start() -> Result<Arc<Hub>> {
+    /// A hub with its dispatcher thread (which ends when the hub does);
+    /// on a shared store also the thread that reads commits from it.
+    pub(crate) fn start(storage: &Arc<Storage>) -> Result<Arc<Hub>> {
         let (tx, rx) = mpsc::channel();
         let registry = Arc::new(Mutex::new(Registry::default()));
         let in_flight = Arc::new(AtomicUsize::new(0));
+        let follows_store = storage.engine().shared();
         let hub = Arc::new(Hub {
             registry: registry.clone(),
             to_dispatcher: tx,
             in_flight: in_flight.clone(),
             lost: AtomicBool::new(false),
+            follows_store,
         });
         let weak = Arc::downgrade(&hub);
         std::thread::Builder::new()
             .name("onedb-events".into())
             .spawn(move || dispatch(&rx, &registry, &in_flight, &weak))?;
+        if follows_store {
+            // Before any subscription registers, so none starts earlier.
+            let seen = storage.last_commit()?;
+            let (storage, hub) = (Arc::downgrade(storage), Arc::downgrade(&hub));
+            std::thread::Builder::new()
+                .name("onedb-events-follow".into())
+                .spawn(move || follow_store(&storage, &hub, seen))?;
+        }
         Ok(hub)
     }
 
@@ -199,6 +221,61 @@ impl Hub {
     fn remove(&self, feed: &Arc<Feed>) {
         self.registry.lock().remove(feed);
     }
+}
+
+/// A shared store: hands the dispatcher the events of every commit after
+/// `seen`, read from the store in commit order, until the hub or the
+/// store is gone.
+fn follow_store(storage: &Weak<Storage>, hub: &Weak<Hub>, mut seen: u64) {
+    loop {
+        std::thread::sleep(FOLLOW_TICK);
+        let (Some(storage), Some(hub)) = (storage.upgrade(), hub.upgrade()) else {
+            return;
+        };
+        if let Err(e) = follow_once(&storage, &hub, &mut seen) {
+            eprintln!(
+                "onedb: reading events from the store: {} (will retry)",
+                e.message
+            );
+        }
+    }
+}
+
+/// One step of `follow_store`.
+fn follow_once(storage: &Storage, hub: &Hub, seen: &mut u64) -> Result<()> {
+    let txn = storage.read(Scope::platform(Tenant::PLATFORM));
+    let last = match txn.get(&keys::commit_seq())? {
+        Some(bytes) => keys::decode_u64(&bytes)?,
+        None => 0,
+    };
+    // Read before the registry: a subscription registered after this
+    // look starts at or after `last`, so skipping to it loses nothing.
+    let tenants: Vec<Tenant> = hub.registry.lock().by_tenant.keys().copied().collect();
+    if last <= *seen || tenants.is_empty() {
+        *seen = last.max(*seen);
+        return Ok(());
+    }
+    let mut commits: BTreeMap<u64, Vec<(Tenant, Id, Vec<u8>)>> = BTreeMap::new();
+    for tenant in tenants {
+        let (from, to) = (
+            tenant.events_from_seq(*seen + 1),
+            tenant.events_from_seq(last + 1),
+        );
+        for entry in txn.scan_range(&from, &to, false)? {
+            let (key, _) = entry?;
+            if let Key::Tenant(_, TenantKey::EventBySeq { seq, event }) = keys::decode(&key)?
+                && let Some(bytes) = txn.get(&tenant.event(event))?
+            {
+                commits.entry(seq).or_default().push((tenant, event, bytes));
+            }
+        }
+    }
+    for (commit, mut events) in commits {
+        events.sort_unstable_by_key(|(tenant, id, _)| (*tenant, *id));
+        hub.committed(CommittedEvents { commit, events });
+    }
+    *seen = last;
+    Ok(())
 }
 
 /// The dispatcher: one pass over each commit's events for all

@@ -9,6 +9,7 @@ mod catalog;
 pub(crate) mod connections;
 mod events;
 pub(crate) mod knowledge;
+pub(crate) mod logins;
 mod mutation;
 pub(crate) mod orgs;
 pub(crate) mod people;

@@ -73,6 +73,7 @@ const P_SLUG: u8 = 0x02;
 const P_EMAIL: u8 = 0x03;
 const P_VOCAB: u8 = 0x04;
 const P_TOKEN: u8 = 0x05;
+const P_LOGIN_FAILURES: u8 = 0x06;
 
 /// The families of tenant data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -454,6 +455,14 @@ pub fn token_home(id: Id) -> Vec<u8> {
     k
 }
 
+/// Failed-login counts of an account or a client address, kept in the
+/// store when servers share it (`server/lockout.rs`).
+pub fn login_failures(name: &str) -> Vec<u8> {
+    let mut k = vec![PLATFORM, P_LOGIN_FAILURES];
+    push_name(&mut k, name);
+    k
+}
+
 // ---- tenant keys ----
 
 impl Tenant {
@@ -722,6 +731,7 @@ pub enum Key {
     Email(String),
     Vocab(TypeKind, String),
     TokenHome(Id),
+    LoginFailures(String),
     Tenant(Tenant, TenantKey),
 }
 
@@ -936,6 +946,7 @@ fn decode_inner(key: &[u8]) -> Option<Key> {
                 Key::Vocab(kind, r.name()?)
             }
             P_TOKEN => Key::TokenHome(r.id(Dim::Token)?),
+            P_LOGIN_FAILURES => Key::LoginFailures(r.name()?),
             _ => return None,
         },
         TENANT => {

@@ -163,6 +163,10 @@ fn platform_keys_round_trip() {
     );
     let token = Id::generate(Dim::Token);
     assert_eq!(decode(&token_home(token)), Ok(Key::TokenHome(token)));
+    assert_eq!(
+        decode(&login_failures("account:ann@x.io")),
+        Ok(Key::LoginFailures("account:ann@x.io".into()))
+    );
     assert_eq!(decode(&format_version()), Ok(Key::FormatVersion));
     assert_eq!(decode(&commit_seq()), Ok(Key::CommitSeq));
     assert!(is_platform_key(&super::org(org)));

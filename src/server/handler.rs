@@ -24,6 +24,7 @@ use crate::query::script::run_text;
 use crate::server::Shared;
 use crate::server::connection::{Frame, Out, WriteEnd, read_line, write_lines};
 use crate::server::limits::Limits;
+use crate::server::lockout;
 use crate::server::protocol::{self, Credentials, Op, Request};
 use crate::server::subscribe::Subscriptions;
 
@@ -729,16 +730,16 @@ impl Worker {
         check: impl FnOnce() -> Result<Session>,
     ) -> std::result::Result<Session, Refused> {
         let lockout = &self.shared.lockout;
-        if let Some(wait) = lockout.wait(account, self.peer, Instant::now()) {
+        if let Some(wait) = lockout.wait(account, self.peer, lockout::now())? {
             return Err(Refused::Locked(wait));
         }
         match check() {
             Ok(session) => {
-                lockout.succeeded(account, self.peer);
+                lockout.succeeded(account, self.peer)?;
                 Ok(session)
             }
             Err(e) if e.code == ErrorCode::NotAuthenticated => {
-                lockout.failed(account, self.peer, Instant::now());
+                lockout.failed(account, self.peer, lockout::now())?;
                 Err(Refused::Error(e))
             }
             Err(e) => Err(Refused::Error(e)),
@@ -768,6 +769,12 @@ fn cancel_answer(id: &Json, target: &Json, cancelled: usize) -> Json {
 enum Refused {
     Error(Error),
     Locked(Duration),
+}
+
+impl From<Error> for Refused {
+    fn from(e: Error) -> Refused {
+        Refused::Error(e)
+    }
 }
 
 fn logged_in(id: &Json, session: &Session) -> Json {

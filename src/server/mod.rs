@@ -84,10 +84,11 @@ pub fn serve(
         crate::auth::dummy_hash();
         writeln!(out, "listening on {}", listener.local_addr()?)?;
         out.flush()?;
+        let lockout = Lockout::for_database(limits.login_lockout, &db);
         let shared = Arc::new(Shared {
             db,
             limits,
-            lockout: Lockout::new(limits.login_lockout),
+            lockout,
             password_checks: Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
