@@ -308,6 +308,26 @@ fn failed_logins_on_one_server_lock_the_account_on_the_other() {
 }
 
 #[test]
+fn a_type_added_through_one_server_is_usable_through_the_other() {
+    let Some(endpoints) = shared_cluster() else {
+        return;
+    };
+    let store = fresh_store(&endpoints);
+    seed(&store, -1);
+    let (a, b) = (serve(&store), serve(&store));
+    let mut alice = b.login(ALICE, ALICE_PASSWORD);
+    let r = alice.query(1, "CREATE THING gadget \"Sprocket\"");
+    assert_eq!(Client::code(&r), "UNKNOWN_TYPE");
+    let mut root = a.login("root", ROOT_PASSWORD);
+    let r = root.query(2, "CREATE TYPE THING gadget");
+    assert_eq!(r["ok"], json!(true), "{r}");
+    let r = alice.query(3, "CREATE THING gadget \"Sprocket\"");
+    assert_eq!(r["ok"], json!(true), "{r}");
+    let r = alice.query(4, "MATCH (g:gadget) RETURN g.name");
+    assert_eq!(rows(&r), &vec![json!(["Sprocket"])]);
+}
+
+#[test]
 fn racing_creates_through_two_servers_stop_exactly_at_the_limit() {
     let Some(endpoints) = shared_cluster() else {
         return;

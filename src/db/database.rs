@@ -426,13 +426,18 @@ impl Database {
         self.shared.storage.durability()
     }
 
-    /// The vocabulary in force (built-ins and additions).
+    /// The vocabulary in force (built-ins and additions). On a shared
+    /// store it is read again first: another server may have added a type
+    /// (if the store cannot be read, the copy last read is used).
     pub fn vocabulary(&self) -> Arc<Vocabulary> {
+        if self.shares_store() {
+            let _ = self.shared.catalog.reload(&self.shared.storage);
+        }
         self.shared.catalog.vocabulary()
     }
 
     /// Whether a type name is known (for tools that check before sending).
     pub fn knows_type(&self, kind: TypeKind, name: &str) -> bool {
-        self.shared.catalog.vocabulary().contains(kind, name)
+        self.vocabulary().contains(kind, name)
     }
 }

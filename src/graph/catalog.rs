@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::keys::{self, Key, Tenant};
 use crate::model::Clock;
 use crate::ontology::Vocabulary;
-use crate::storage::{Scope, Storage};
+use crate::storage::{Scope, Storage, Txn};
 
 pub(crate) struct Catalog {
     vocabulary: RwLock<Arc<Vocabulary>>,
@@ -56,16 +56,32 @@ impl Catalog {
     /// Rereads the platform owner's vocabulary additions.
     pub fn reload(&self, storage: &Storage) -> Result<()> {
         let txn = storage.read(Scope::platform(Tenant::PLATFORM));
-        let mut additions = Vec::new();
-        for entry in txn.scan_prefix(&keys::vocab_prefix(), false)? {
-            let (key, value) = entry?;
-            if let Key::Vocab(kind, name) = keys::decode(&key)? {
-                let category = String::from_utf8(value)
-                    .map_err(|_| Error::corruption("vocabulary", "category is not UTF-8"))?;
-                additions.push((kind, name, category));
-            }
-        }
-        *self.vocabulary.write() = Arc::new(Vocabulary::with_extensions(additions));
+        *self.vocabulary.write() = Arc::new(stored_vocabulary(&txn)?);
         Ok(())
     }
+
+    /// The vocabulary `txn` must work with: on a shared store, as its own
+    /// snapshot holds it (another server may have added a type since this
+    /// one last read it); else the copy this process keeps current.
+    pub fn vocabulary_for(&self, txn: &Txn<'_>) -> Result<Arc<Vocabulary>> {
+        if txn.storage().engine().shared() {
+            Ok(Arc::new(stored_vocabulary(txn)?))
+        } else {
+            Ok(self.vocabulary())
+        }
+    }
+}
+
+/// The built-in vocabulary with the additions `txn` sees.
+fn stored_vocabulary(txn: &Txn<'_>) -> Result<Vocabulary> {
+    let mut additions = Vec::new();
+    for entry in txn.scan_prefix(&keys::vocab_prefix(), false)? {
+        let (key, value) = entry?;
+        if let Key::Vocab(kind, name) = keys::decode(&key)? {
+            let category = String::from_utf8(value)
+                .map_err(|_| Error::corruption("vocabulary", "category is not UTF-8"))?;
+            additions.push((kind, name, category));
+        }
+    }
+    Ok(Vocabulary::with_extensions(additions))
 }

@@ -226,6 +226,7 @@ impl<'a> ReadTxn<'a> {
         org: Option<Arc<Org>>,
     ) -> Result<ReadTxn<'a>> {
         let mut t = ReadTxn::new(catalog, txn, actor);
+        t.vocabulary = catalog.vocabulary_for(&t.txn)?;
         if t.actor.role != Role::PlatformOwner
             && (org.is_none() || t.actor.org != org.as_ref().map(|o| o.id))
         {
