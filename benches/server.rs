@@ -21,18 +21,16 @@ mod tcp;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use onedb::query::run::Runner;
 use onedb::server::Limits;
 use onedb::{Database, Durability, Id, NewToken, Options, Plan, Session};
 use serde_json::{Value as Json, json};
-use tcp::{Conn, start_server};
+use tcp::{Conn, MUTATION, mutations, rate, start_server};
 
 const POINT_QUERY: &str = "MATCH (t) WHERE t.id = $id RETURN t.id, t.name, t.status";
-const MUTATION: &str =
-    "BEGIN; LET $t = CREATE THING task \"bench\"; CONNECT $me -[owns]-> $t; COMMIT;";
 const THINGS: usize = 1_000;
 const IDLE: usize = 1_000;
 
@@ -88,7 +86,7 @@ fn main() {
     );
 
     let local = rate(16, phase, |_, stop| local_mutations(&db, stop));
-    let remote = rate(16, phase, |_, stop| remote_mutations(addr, &token, stop));
+    let remote = rate(16, phase, |_, stop| mutations(addr, &token, stop));
     report("standard mutation, 16 clients, sync", remote, local, 0.8);
 
     let per_connection = idle_memory(addr, &token);
@@ -143,22 +141,6 @@ fn fixture(db: &Database) -> (Vec<Id>, String) {
         .expect("token")
         .secret;
     (ids, token)
-}
-
-/// Runs `clients` threads for `phase`; operations per second.
-fn rate(clients: usize, phase: Duration, work: impl Fn(usize, &AtomicBool) -> u64 + Sync) -> f64 {
-    let stop = AtomicBool::new(false);
-    let done = AtomicU64::new(0);
-    let started = Instant::now();
-    std::thread::scope(|s| {
-        for n in 0..clients {
-            let (stop, done, work) = (&stop, &done, &work);
-            s.spawn(move || done.fetch_add(work(n, stop), Ordering::Relaxed));
-        }
-        std::thread::sleep(phase);
-        stop.store(true, Ordering::Relaxed);
-    });
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
 fn report(what: &str, onedb: f64, baseline: f64, target: f64) {
@@ -268,18 +250,6 @@ fn local_mutations(db: &Database, stop: &AtomicBool) -> u64 {
         for statement in MUTATION.split(';').filter(|s| !s.trim().is_empty()) {
             runner.execute(statement).expect("mutation");
         }
-        done += 1;
-    }
-    done
-}
-
-fn remote_mutations(addr: SocketAddr, token: &str, stop: &AtomicBool) -> u64 {
-    let mut c = Conn::open(addr, token);
-    let mut done = 0;
-    while !stop.load(Ordering::Relaxed) {
-        c.send(&json!({"id": done, "op": "query", "text": MUTATION}));
-        let r = c.recv();
-        assert_eq!(r["ok"], json!(true), "{r}");
         done += 1;
     }
     done

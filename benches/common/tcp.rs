@@ -1,13 +1,54 @@
 //! The server in the bench's own process and a JSON-lines client for it
-//! (benches/server.rs, benches/r1.rs): `onedb bench`'s pieces
-//! (`onedb::bench::tcp`), failing loudly instead of returning errors.
+//! (benches/server.rs, benches/r1.rs, benches/etcd.rs): `onedb bench`'s
+//! pieces (`onedb::bench::tcp`), failing loudly instead of returning
+//! errors; and clients running for a timed phase.
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use onedb::Database;
 use onedb::server::Limits;
-use serde_json::Value as Json;
+use serde_json::{Value as Json, json};
+
+/// The standard mutation: a thing and its `owns` edge, with their events
+/// and usage, in one commit.
+pub const MUTATION: &str =
+    "BEGIN; LET $t = CREATE THING task \"bench\"; CONNECT $me -[owns]-> $t; COMMIT;";
+
+/// Runs `clients` threads for `phase`; operations per second.
+pub fn rate(
+    clients: usize,
+    phase: Duration,
+    work: impl Fn(usize, &AtomicBool) -> u64 + Sync,
+) -> f64 {
+    let stop = AtomicBool::new(false);
+    let done = AtomicU64::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for n in 0..clients {
+            let (stop, done, work) = (&stop, &done, &work);
+            s.spawn(move || done.fetch_add(work(n, stop), Ordering::Relaxed));
+        }
+        std::thread::sleep(phase);
+        stop.store(true, Ordering::Relaxed);
+    });
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The standard mutation through the server at `addr`, one at a time,
+/// until `stop`; how many.
+pub fn mutations(addr: SocketAddr, token: &str, stop: &AtomicBool) -> u64 {
+    let mut c = Conn::open(addr, token);
+    let mut done = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let r = c.call(&json!({"id": done, "op": "query", "text": MUTATION}));
+        assert_eq!(r["ok"], json!(true), "{r}");
+        done += 1;
+    }
+    done
+}
 
 /// `onedb::server::serve` on a thread of this process, on `db`; its address.
 pub fn start_server(db: &Database, limits: Limits) -> SocketAddr {

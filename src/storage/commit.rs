@@ -39,6 +39,7 @@ pub(crate) struct CounterChange {
     pub seen: Option<i64>,
 }
 
+#[derive(Clone)]
 pub(crate) struct CommitRequest {
     pub snapshot_seq: u64,
     pub reads: HashSet<Vec<u8>>,
@@ -54,6 +55,9 @@ pub(crate) struct CommitRequest {
 
 /// Most commits a leader takes into one batch.
 const MAX_GROUP: usize = 256;
+/// Times a group is written again on a shared store when another server
+/// overtook it (`commit_group_shared`).
+const SHARED_RETRIES: usize = 8;
 /// Tracker size at which history nobody can conflict with is dropped.
 const PRUNE_AT: usize = 100_000;
 
@@ -316,7 +320,11 @@ impl CommitQueue {
             queue.pending.drain(..take).collect()
         };
         let (requests, waiters): (Vec<_>, Vec<_>) = group.into_iter().unzip();
-        let results = self.commit_group(engine, durability, requests);
+        let results = if engine.shared() {
+            self.commit_group_shared(engine, durability, requests)
+        } else {
+            self.commit_group(engine, durability, requests)
+        };
         // The next group's write starts before this one's committers wake.
         {
             let mut queue = self.queue.lock();
@@ -338,6 +346,53 @@ impl CommitQueue {
         mine.unwrap_or_else(|| Err(Error::io("a commit leader lost its own request")))
     }
 
+    /// `commit_group` on a store other servers write too. A group refused
+    /// because another server committed between its snapshot and its write
+    /// (the commit number or a counter moved) is written again at once,
+    /// instead of failing every committer of the group: each refused
+    /// request is checked on its own, and only one whose own reads changed
+    /// keeps its `CONFLICT`.
+    fn commit_group_shared(
+        &self,
+        engine: &AnyEngine,
+        durability: Durability,
+        group: Vec<CommitRequest>,
+    ) -> Vec<Result<u64>> {
+        let mut results: Vec<Option<Result<u64>>> = vec![None; group.len()];
+        let mut pending: Vec<usize> = (0..group.len()).collect();
+        for attempt in 0..=SHARED_RETRIES {
+            let requests = pending.iter().map(|&i| group[i].clone()).collect();
+            let outcome = self.commit_group(engine, durability, requests);
+            let mut again = Vec::new();
+            for (&i, result) in pending.iter().zip(outcome) {
+                let overtaken = match &result {
+                    Err(e) if e.code == ErrorCode::Conflict && attempt < SHARED_RETRIES => {
+                        let r = &group[i];
+                        let reads_nothing = r.reads.is_empty() && r.read_ranges.is_empty();
+                        reads_nothing
+                            || engine
+                                .conflicts(r.snapshot_seq, &r.reads, &r.read_ranges)
+                                .is_ok_and(|own| !own)
+                    }
+                    _ => false,
+                };
+                if overtaken {
+                    again.push(i);
+                } else {
+                    results[i] = Some(result);
+                }
+            }
+            if again.is_empty() {
+                break;
+            }
+            pending = again;
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::conflict("retry"))))
+            .collect()
+    }
+
     fn commit_group(
         &self,
         engine: &AnyEngine,
@@ -346,13 +401,21 @@ impl CommitQueue {
     ) -> Vec<Result<u64>> {
         // Only one leader at a time: this lock is never contended.
         let mut latest = self.latest.lock();
-        // A shared store: other servers commit too, so counters and the
-        // commit number are read afresh from one snapshot, and the write
-        // is refused (CONFLICT, retried by sessions) if any of them changed
-        // after it.
-        let base = engine.shared().then(|| engine.snapshot());
-        if base.is_some() {
-            latest.forget();
+        // A shared store: other servers commit too, so the group's counters
+        // and the commit number are read afresh, together, and the write is
+        // refused if any of them changed after that read
+        // (`commit_group_shared` then writes the group again).
+        if engine.shared() {
+            let mut wanted: Vec<Vec<u8>> = group
+                .iter()
+                .flat_map(|r| r.counters.keys().cloned())
+                .collect();
+            wanted.push(keys::commit_seq());
+            wanted.sort_unstable();
+            wanted.dedup();
+            if let Err(e) = latest.read_fresh(engine, wanted) {
+                return group.iter().map(|_| Err(e.clone())).collect();
+            }
         }
         let mut verdicts: Vec<Result<()>> = Vec::with_capacity(group.len());
         let mut batch: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
@@ -374,7 +437,6 @@ impl CommitQueue {
                 let verdict = check(
                     &tracker,
                     engine,
-                    base.as_ref(),
                     &mut latest,
                     &request,
                     &batch,
@@ -419,7 +481,7 @@ impl CommitQueue {
         // The commit counter: derived indexes record the last one they applied.
         let commits = match latest.commits {
             Some(n) => Ok(n),
-            None => match latest.read(engine, base.as_ref(), &keys::commit_seq()) {
+            None => match latest.read(engine, &keys::commit_seq()) {
                 Ok(Some(bytes)) => keys::decode_u64(&bytes),
                 Ok(None) => Ok(0),
                 Err(e) => Err(e),
@@ -628,8 +690,8 @@ impl Tracker {
 pub(super) struct Latest {
     counters: HashMap<Vec<u8>, i64>,
     commits: Option<u64>,
-    /// A shared store: the sequence of the group's snapshot everything is
-    /// read from, and the keys read there, which the write guards.
+    /// A shared store: the sequence the group's counters and commit number
+    /// were read at, and the keys read, which the write guards.
     base: Option<u64>,
     guarded: HashSet<Vec<u8>>,
 }
@@ -638,22 +700,31 @@ pub(super) struct Latest {
 const LATEST_COUNTERS: usize = 65_536;
 
 impl Latest {
-    /// The newest stored value of `key`: on a shared store from the
-    /// group's snapshot `base`, noting the key for the write's guard.
-    fn read(
-        &mut self,
-        engine: &AnyEngine,
-        base: Option<&AnySnapshot<'_>>,
-        key: &[u8],
-    ) -> Result<Option<Vec<u8>>> {
-        match base {
-            Some(base) => {
-                self.base = Some(base.sequence());
-                self.guarded.insert(key.to_vec());
-                base.get(key)
-            }
-            None => engine.get_latest(key),
+    /// The newest stored value of `key` (on a shared store, noted for the
+    /// write's guard: it must not change before the write).
+    fn read(&mut self, engine: &AnyEngine, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if self.base.is_some() {
+            self.guarded.insert(key.to_vec());
         }
+        engine.get_latest(key)
+    }
+
+    /// A shared store: forgets everything, then reads `wanted` (counters
+    /// and the commit number) in one step; the write is guarded by them.
+    fn read_fresh(&mut self, engine: &AnyEngine, wanted: Vec<Vec<u8>>) -> Result<()> {
+        self.forget();
+        let (seq, values) = engine.get_latest_many(&wanted)?;
+        for (key, value) in wanted.iter().zip(values) {
+            if *key == keys::commit_seq() {
+                self.commits = Some(value.as_deref().map_or(Ok(0), keys::decode_u64)?);
+            } else {
+                let v = value.as_deref().map_or(Ok(0), keys::decode_i64)?;
+                self.counters.insert(key.clone(), v);
+            }
+        }
+        self.base = Some(seq);
+        self.guarded = wanted.into_iter().collect();
+        Ok(())
     }
 
     /// A shared store: what the group read, for the write to check.
@@ -667,16 +738,11 @@ impl Latest {
         })
     }
 
-    fn counter(
-        &mut self,
-        engine: &AnyEngine,
-        base: Option<&AnySnapshot<'_>>,
-        key: &[u8],
-    ) -> Result<i64> {
+    fn counter(&mut self, engine: &AnyEngine, key: &[u8]) -> Result<i64> {
         if let Some(v) = self.counters.get(key) {
             return Ok(*v);
         }
-        let v = match self.read(engine, base, key)? {
+        let v = match self.read(engine, key)? {
             Some(bytes) => keys::decode_i64(&bytes)?,
             None => 0,
         };
@@ -723,7 +789,6 @@ impl Latest {
 fn check(
     tracker: &Tracker,
     engine: &AnyEngine,
-    base: Option<&AnySnapshot<'_>>,
     latest: &mut Latest,
     request: &CommitRequest,
     batch: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
@@ -732,7 +797,11 @@ fn check(
     // In engine mode the tracker remembers nothing: the engine knows
     // which keys changed after the snapshot.
     let in_engine = engine.conflict_mode() == ConflictMode::InEngine;
+    // A shared store checks read sets only as it writes (one round trip
+    // for the group, not one per request); `commit_group_shared` sorts
+    // out whose reads changed.
     if in_engine
+        && !engine.shared()
         && (!request.reads.is_empty() || !request.read_ranges.is_empty())
         && engine.conflicts(request.snapshot_seq, &request.reads, &request.read_ranges)?
     {
@@ -769,7 +838,7 @@ fn check(
         let current = match counters.get(key) {
             Some(v) => *v,
             None => {
-                let v = latest.counter(engine, base, key)?;
+                let v = latest.counter(engine, key)?;
                 counters.insert(key.clone(), v);
                 v
             }

@@ -66,6 +66,18 @@ pub(crate) trait Engine: Send + Sync {
     /// The sequence number of the last write.
     fn latest_sequence(&self) -> u64;
 
+    /// The newest values of `keys` and the sequence number they are as
+    /// of, in one step where the engine can (the commit leader's reads on a
+    /// shared store: one round trip for the group's counters).
+    fn get_latest_many(&self, keys: &[Vec<u8>]) -> Result<(u64, Vec<Option<Vec<u8>>>)> {
+        let seq = self.latest_sequence();
+        let values = keys
+            .iter()
+            .map(|k| self.get_latest(k))
+            .collect::<Result<_>>()?;
+        Ok((seq, values))
+    }
+
     /// Writes `entries` (None: delete) as one atomic step, `bytes` being
     /// their total size (a buffer hint). With `guards`, first checks that
     /// no key of any read set changed after its snapshot, in the same
@@ -243,6 +255,14 @@ impl Engine for AnyEngine {
             AnyEngine::Rocks(r) => r.latest_sequence(),
             AnyEngine::Memory(m) => m.latest_sequence(),
             AnyEngine::Etcd(e) => e.latest_sequence(),
+        }
+    }
+
+    fn get_latest_many(&self, keys: &[Vec<u8>]) -> Result<(u64, Vec<Option<Vec<u8>>>)> {
+        match self {
+            AnyEngine::Rocks(r) => r.get_latest_many(keys),
+            AnyEngine::Memory(m) => m.get_latest_many(keys),
+            AnyEngine::Etcd(e) => e.get_latest_many(keys),
         }
     }
 

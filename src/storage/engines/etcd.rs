@@ -26,8 +26,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, GetOptions, KvClient, SortOrder, SortTarget, Txn,
-    TxnOp, TxnOpResponse,
+    Client, Compare, CompareOp, ConnectOptions, GetOptions, GetResponse, KvClient, SortOrder,
+    SortTarget, Txn, TxnOp, TxnOpResponse,
 };
 use parking_lot::Mutex;
 
@@ -309,16 +309,36 @@ impl Etcd {
         Ok(revision.max(0) as u64)
     }
 
+    /// A range request. At a fixed revision it is first served by the
+    /// preferred member alone (serializable: what a revision holds never
+    /// changes, and that member answered the snapshot's linearizable read,
+    /// so it has applied the revision); if that fails, it goes through
+    /// consensus with failover like every other request.
+    fn fetch(
+        &self,
+        what: &str,
+        key: Vec<u8>,
+        options: GetOptions,
+        revision: u64,
+    ) -> Result<GetResponse> {
+        let options = options.with_revision(revision as i64);
+        if revision > 0 {
+            let member = self.preferred.load(Ordering::Relaxed) % self.members.len();
+            let mut kv = self.members[member].clone();
+            let (key, local) = (key.clone(), options.clone().with_serializable());
+            if let Ok(answer) = self.call(async move { kv.get(key, Some(local)).await }) {
+                return Ok(answer);
+            }
+        }
+        self.ask(what, move |mut kv| {
+            let (key, options) = (key.clone(), options.clone());
+            async move { kv.get(key, Some(options)).await }
+        })
+    }
+
     /// `key`'s value at `revision` (0: the newest).
     fn read(&self, key: &[u8], revision: u64) -> Result<Option<Vec<u8>>> {
-        let key = self.data(key);
-        let mut got = self.ask("a read", move |mut kv| {
-            let key = key.clone();
-            async move {
-                kv.get(key, Some(GetOptions::new().with_revision(revision as i64)))
-                    .await
-            }
-        })?;
+        let mut got = self.fetch("a read", self.data(key), GetOptions::new(), revision)?;
         Ok(got
             .take_kvs()
             .into_iter()
@@ -335,18 +355,13 @@ impl Etcd {
         revision: u64,
         reverse: bool,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let (from, to) = (self.data(lower), self.spaced_end(b'd', upper));
-        let mut got = self.ask("a scan", move |mut kv| {
-            let (from, to) = (from.clone(), to.clone());
-            let mut options = GetOptions::new()
-                .with_range(to)
-                .with_limit(CHUNK)
-                .with_revision(revision as i64);
-            if reverse {
-                options = options.with_sort(SortTarget::Key, SortOrder::Descend);
-            }
-            async move { kv.get(from, Some(options)).await }
-        })?;
+        let mut options = GetOptions::new()
+            .with_range(self.spaced_end(b'd', upper))
+            .with_limit(CHUNK);
+        if reverse {
+            options = options.with_sort(SortTarget::Key, SortOrder::Descend);
+        }
+        let mut got = self.fetch("a scan", self.data(lower), options, revision)?;
         let strip = self.prefix.len() + 2;
         Ok(got
             .take_kvs()
@@ -407,6 +422,30 @@ impl Engine for Etcd {
 
     fn latest_sequence(&self) -> u64 {
         self.seen.load(Ordering::SeqCst)
+    }
+
+    /// One read-only transaction: every value at one revision.
+    fn get_latest_many(&self, keys: &[Vec<u8>]) -> Result<(u64, Vec<Option<Vec<u8>>>)> {
+        let reads: Vec<TxnOp> = keys
+            .iter()
+            .map(|k| TxnOp::get(self.data(k), None))
+            .collect();
+        let txn = Txn::new().and_then(reads);
+        let answer = self.ask("a read", move |mut kv| {
+            let txn = txn.clone();
+            async move { kv.txn(txn).await }
+        })?;
+        let revision = answer.header().map_or(0, |h| h.revision());
+        self.saw(revision);
+        let values = answer
+            .op_responses()
+            .into_iter()
+            .map(|r| match r {
+                TxnOpResponse::Get(got) => got.kvs().first().map(|kv| kv.value().to_vec()),
+                _ => None,
+            })
+            .collect();
+        Ok((revision.max(0) as u64, values))
     }
 
     fn write<'k>(
