@@ -428,6 +428,15 @@ fn hits_bound_by_id_are_the_hits_read_back() {
     assert_eq!(applied, read);
     assert_eq!(applied, pending);
     assert_eq!(ids_of(&applied).len(), 4);
+    // Answered by the index alone, a query vector of the wrong dimension
+    // is refused as the read-back path refuses it.
+    runner
+        .set_param("v", json!([1.0, 0.0, 0.0]))
+        .expect("param");
+    let wrong = runner
+        .execute("SEARCH KNOWLEDGE NEAREST $v K 4 RETURN id, score")
+        .expect_err("a 3-dimensional query over 2-dimensional chunks");
+    assert_eq!(wrong.code, onedb::ErrorCode::InvalidArgument, "{wrong}");
 
     // A deleted chunk is gone from both, pending and applied.
     let best = ids_of(&applied)[0].clone();
