@@ -190,6 +190,14 @@ fn snapshot_isolation(s: &Storage) -> Outcome {
     ensure!(seen == ["1", "1"], "old snapshot scans {seen:?}");
     let a = ok(old.get(&key(t(1), "a")), "get")?;
     ensure!(a == Some(b"1".to_vec()), "old snapshot reads a = {a:?}");
+    let many = ok(
+        old.get_many(&[key(t(1), "c"), key(t(1), "b"), key(t(1), "a")]),
+        "get_many",
+    )?;
+    ensure!(
+        many == [None, Some(b"1".to_vec()), Some(b"1".to_vec())],
+        "old snapshot reads c, b, a together as {many:?}"
+    );
     let new = s.read(Scope::tenant(t(1)));
     let seen = values(new.scan_prefix(&t(1).counters(), false))?;
     ensure!(seen == ["2", "2"], "new snapshot scans {seen:?}");

@@ -572,8 +572,53 @@ impl EngineSnapshot for EtcdSnapshot<'_> {
         self.engine.read(key, self.revision)
     }
 
+    /// The reads go out together (served by the preferred member, as in
+    /// `fetch`); any that fails is read again on its own, with failover.
     fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
-        keys.iter().map(|k| self.get(k)).collect()
+        if keys.len() < 2 {
+            return keys.iter().map(|k| self.get(k)).collect();
+        }
+        let engine = self.engine;
+        let member = engine.preferred.load(Ordering::Relaxed) % engine.members.len();
+        let options = GetOptions::new()
+            .with_revision(self.revision as i64)
+            .with_serializable();
+        let requests: Vec<_> = keys
+            .iter()
+            .map(|k| {
+                let (mut kv, key, options) = (
+                    engine.members[member].clone(),
+                    engine.data(k),
+                    options.clone(),
+                );
+                async move { kv.get(key, Some(options)).await }
+            })
+            .collect();
+        let answers = engine.call(async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (i, request) in requests.into_iter().enumerate() {
+                tasks.spawn(async move { (i, request.await) });
+            }
+            let mut answers: Vec<Option<GetResponse>> = Vec::new();
+            while let Some(Ok((i, answer))) = tasks.join_next().await {
+                if answers.len() <= i {
+                    answers.resize(i + 1, None);
+                }
+                answers[i] = answer.ok();
+            }
+            answers
+        });
+        keys.iter()
+            .enumerate()
+            .map(|(i, key)| match answers.get(i).cloned().flatten() {
+                Some(mut got) => Ok(got
+                    .take_kvs()
+                    .into_iter()
+                    .next()
+                    .map(|kv| kv.value().to_vec())),
+                None => self.get(key),
+            })
+            .collect()
     }
 
     fn cursor(&self, lower: &[u8], upper: &[u8], reverse: bool) -> EtcdCursor<'_> {
