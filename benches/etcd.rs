@@ -21,11 +21,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use etcd_client::{Client, GetOptions, Txn, TxnOp};
-use onedb::query::run::Runner;
 use onedb::server::Limits;
-use onedb::{Database, Durability, NewToken, Options, Plan, Store};
+use onedb::{Database, Durability, Options, Store};
 use serde_json::json;
-use tcp::{Conn, MUTATION, mutations, rate, start_server};
+use tcp::{Conn, MUTATION, acme_with_alice, mutations, rate, start_server};
 
 const CLIENTS: usize = 16;
 
@@ -61,7 +60,7 @@ fn main() {
         .expect("open")
     };
     let a = open(&dirs[0]);
-    let token = fixture(&a);
+    let (_, token) = acme_with_alice(&a);
     let b = open(&dirs[1]);
     let servers = [
         start_server(&a, Limits::default()),
@@ -98,31 +97,6 @@ fn main() {
         "standard mutation, 2 servers, 16 clients",
         100.0 * ratio
     );
-}
-
-/// acme with alice (org_owner) and no limits; a token of alice's.
-fn fixture(db: &Database) -> String {
-    let mut root = db.local_session().expect("root");
-    root.run(|t| t.create_org("acme", "Acme", Plan::Enterprise).map(|_| ()))
-        .expect("org");
-    root.use_org("acme").expect("use");
-    let mut runner = Runner::new(&root);
-    runner
-        .execute("SET LIMITS ON ORG acme {api_calls: -1, things: -1, connections: -1}")
-        .expect("limits");
-    runner
-        .execute("CREATE PERSON \"alice@acme.io\" NAME \"Alice\" ROLE org_owner")
-        .expect("alice");
-    let alice = db.session_as("alice@acme.io").expect("alice");
-    alice
-        .run(|t| {
-            t.create_token(NewToken {
-                name: "bench".into(),
-                expires_at: None,
-            })
-        })
-        .expect("token")
-        .secret
 }
 
 /// The keys one standard mutation writes in etcd (data, guards, the

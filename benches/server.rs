@@ -26,9 +26,9 @@ use std::time::Duration;
 
 use onedb::query::run::Runner;
 use onedb::server::Limits;
-use onedb::{Database, Durability, Id, NewToken, Options, Plan, Session};
+use onedb::{Database, Durability, Id, Options, Session};
 use serde_json::{Value as Json, json};
-use tcp::{Conn, MUTATION, mutations, rate, start_server};
+use tcp::{Conn, MUTATION, acme_with_alice, mutations, rate, start_server};
 
 const POINT_QUERY: &str = "MATCH (t) WHERE t.id = $id RETURN t.id, t.name, t.status";
 const THINGS: usize = 1_000;
@@ -105,17 +105,7 @@ fn main() {
 /// acme with alice (org_owner), THINGS tasks, no api_calls limit; the
 /// things' ids and a token of alice's.
 fn fixture(db: &Database) -> (Vec<Id>, String) {
-    let mut root = db.local_session().expect("root");
-    root.run(|t| t.create_org("acme", "Acme", Plan::Enterprise).map(|_| ()))
-        .expect("org");
-    root.use_org("acme").expect("use");
-    let mut runner = Runner::new(&root);
-    runner
-        .execute("SET LIMITS ON ORG acme {api_calls: -1, things: -1, connections: -1}")
-        .expect("limits");
-    runner
-        .execute("CREATE PERSON \"alice@acme.io\" NAME \"Alice\" ROLE org_owner")
-        .expect("alice");
+    let (root, token) = acme_with_alice(db);
     let ids = root
         .run(|t| {
             (0..THINGS)
@@ -130,16 +120,6 @@ fn fixture(db: &Database) -> (Vec<Id>, String) {
                 .collect::<onedb::Result<Vec<_>>>()
         })
         .expect("things");
-    let alice = db.session_as("alice@acme.io").expect("alice");
-    let token = alice
-        .run(|t| {
-            t.create_token(NewToken {
-                name: "bench".into(),
-                expires_at: None,
-            })
-        })
-        .expect("token")
-        .secret;
     (ids, token)
 }
 

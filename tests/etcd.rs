@@ -9,12 +9,13 @@
 //! cluster of its own (`.ci/etcd-cluster`), since it kills a member.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/binary.rs"]
+mod binary;
 #[path = "common/server.rs"]
 mod harness;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -107,27 +108,11 @@ fn seed(store: &str, things: i64) {
          SET LIMITS ON ORG acme {{things: {things}}};\n\
          CREATE PERSON \"{ALICE}\" NAME \"Alice\" ROLE org_owner IN ORG acme PASSWORD \"{ALICE_PASSWORD}\";\n"
     );
-    let mut child = Command::new(binary())
-        .arg("--data")
-        .arg(dir.path())
-        .args(["--store", store, "run", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    binary::ok(binary::onedb(
+        dir.path(),
+        &["--store", store, "run", "-"],
+        Some(script.as_bytes()),
+    ));
 }
 
 /// A server over `store` with a data directory (its indexes) of its own.

@@ -8,8 +8,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use onedb::Database;
+use onedb::query::run::Runner;
 use onedb::server::Limits;
+use onedb::{Database, NewToken, Plan, Session};
 use serde_json::{Value as Json, json};
 
 /// The standard mutation: a thing and its `owns` edge, with their events
@@ -90,4 +91,33 @@ impl Conn {
         self.send(request);
         self.recv()
     }
+}
+
+/// Org acme (no limits on API calls, things or connections) with alice as
+/// its owner: root's session inside acme, and an API token of alice's.
+pub fn acme_with_alice(db: &Database) -> (Session, String) {
+    let mut root = db.local_session().expect("root");
+    root.run(|t| t.create_org("acme", "Acme", Plan::Enterprise).map(|_| ()))
+        .expect("org");
+    root.use_org("acme").expect("use");
+    {
+        let mut runner = Runner::new(&root);
+        runner
+            .execute("SET LIMITS ON ORG acme {api_calls: -1, things: -1, connections: -1}")
+            .expect("limits");
+        runner
+            .execute("CREATE PERSON \"alice@acme.io\" NAME \"Alice\" ROLE org_owner")
+            .expect("alice");
+    }
+    let alice = db.session_as("alice@acme.io").expect("alice");
+    let token = alice
+        .run(|t| {
+            t.create_token(NewToken {
+                name: "bench".into(),
+                expires_at: None,
+            })
+        })
+        .expect("token")
+        .secret;
+    (root, token)
 }
