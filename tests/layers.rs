@@ -217,9 +217,10 @@ fn a_back_edge_is_caught() {
 }
 
 /// The capability to write platform tables is made only on the org, person,
-/// vocabulary and token paths.
+/// vocabulary and token paths, and for failed-login counts (kept in the
+/// store when servers share it).
 #[test]
-fn only_the_org_person_vocabulary_and_token_paths_write_platform_tables() {
+fn only_the_org_person_vocabulary_token_and_login_paths_write_platform_tables() {
     let mut makers: Vec<String> = crate_sources()
         .into_iter()
         .filter(|(path, code)| {
@@ -235,7 +236,12 @@ fn only_the_org_person_vocabulary_and_token_paths_write_platform_tables() {
     makers.sort();
     assert_eq!(
         makers,
-        ["graph/orgs.rs", "graph/people.rs", "graph/tokens.rs"],
+        [
+            "graph/logins.rs",
+            "graph/orgs.rs",
+            "graph/people.rs",
+            "graph/tokens.rs"
+        ],
         "{makers:?}"
     );
 }

@@ -63,7 +63,7 @@ impl Scope {
             // written only through `put_platform` with its capability.
             return if write {
                 Err(Error::forbidden(
-                    "platform tables are written only by the org, person, vocabulary and token paths",
+                    "platform tables are written only by the org, person, vocabulary, token and login-count paths",
                 ))
             } else {
                 Ok(())
