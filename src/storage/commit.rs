@@ -389,7 +389,14 @@ impl CommitQueue {
         }
         results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(Error::conflict("retry"))))
+            .map(|r| {
+                // Every request has its verdict after the last attempt.
+                r.unwrap_or_else(|| {
+                    Err(Error::conflict(
+                        "a concurrent transaction changed the same data; retry",
+                    ))
+                })
+            })
             .collect()
     }
 

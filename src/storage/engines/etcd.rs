@@ -241,19 +241,17 @@ impl Etcd {
     }
 
     /// Runs `f` on the runtime from any thread (one inside another tokio
-    /// runtime hands it over instead of blocking that runtime).
-    fn call<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> T {
+    /// runtime hands it over instead of blocking that runtime). None only
+    /// if the runtime is shutting down.
+    fn call<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> Option<T> {
         if tokio::runtime::Handle::try_current().is_err() {
-            return self.runtime.block_on(f);
+            return Some(self.runtime.block_on(f));
         }
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.runtime.spawn(async move {
             let _ = tx.send(f.await);
         });
-        rx.recv().unwrap_or_else(|_| {
-            // Only if the runtime is shutting down.
-            std::process::abort()
-        })
+        rx.recv().ok()
     }
 
     /// Asks the members in turn, starting with the preferred one, until
@@ -270,7 +268,10 @@ impl Etcd {
         for attempt in 0.. {
             let member = first + attempt;
             let client = self.members[member % self.members.len()].clone();
-            match self.call(request(client)) {
+            match self
+                .call(request(client))
+                .ok_or_else(|| Error::io("the etcd client is shutting down"))?
+            {
                 Ok(answer) => {
                     self.preferred
                         .store(member % self.members.len(), Ordering::Relaxed);
@@ -326,7 +327,7 @@ impl Etcd {
             let member = self.preferred.load(Ordering::Relaxed) % self.members.len();
             let mut kv = self.members[member].clone();
             let (key, local) = (key.clone(), options.clone().with_serializable());
-            if let Ok(answer) = self.call(async move { kv.get(key, Some(local)).await }) {
+            if let Some(Ok(answer)) = self.call(async move { kv.get(key, Some(local)).await }) {
                 return Ok(answer);
             }
         }
@@ -594,20 +595,22 @@ impl EngineSnapshot for EtcdSnapshot<'_> {
                 async move { kv.get(key, Some(options)).await }
             })
             .collect();
-        let answers = engine.call(async move {
-            let mut tasks = tokio::task::JoinSet::new();
-            for (i, request) in requests.into_iter().enumerate() {
-                tasks.spawn(async move { (i, request.await) });
-            }
-            let mut answers: Vec<Option<GetResponse>> = Vec::new();
-            while let Some(Ok((i, answer))) = tasks.join_next().await {
-                if answers.len() <= i {
-                    answers.resize(i + 1, None);
+        let answers = engine
+            .call(async move {
+                let mut tasks = tokio::task::JoinSet::new();
+                for (i, request) in requests.into_iter().enumerate() {
+                    tasks.spawn(async move { (i, request.await) });
                 }
-                answers[i] = answer.ok();
-            }
-            answers
-        });
+                let mut answers: Vec<Option<GetResponse>> = Vec::new();
+                while let Some(Ok((i, answer))) = tasks.join_next().await {
+                    if answers.len() <= i {
+                        answers.resize(i + 1, None);
+                    }
+                    answers[i] = answer.ok();
+                }
+                answers
+            })
+            .unwrap_or_default();
         keys.iter()
             .enumerate()
             .map(|(i, key)| match answers.get(i).cloned().flatten() {
