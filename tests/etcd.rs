@@ -122,6 +122,14 @@ fn serve(store: &str) -> Server {
     Server::start_on(dir, data, &["--store", store], Some(ROOT_PASSWORD))
 }
 
+/// Two servers over a fresh store of the shared cluster, seeded with
+/// acme (at most `things` things) and alice; None when no cluster is named.
+fn two_servers(things: i64) -> Option<[Server; 2]> {
+    let store = fresh_store(&shared_cluster()?);
+    seed(&store, things);
+    Some([serve(&store), serve(&store)])
+}
+
 fn rows(r: &Json) -> &Vec<Json> {
     assert_eq!(r["ok"], json!(true), "{r}");
     r["rows"].as_array().unwrap()
@@ -142,12 +150,9 @@ fn eventually(c: &mut Client, text: &str, ok: impl Fn(&Json) -> bool) -> Json {
 
 #[test]
 fn what_one_server_commits_the_other_reads_and_finds_by_name_and_vector() {
-    let Some(endpoints) = shared_cluster() else {
+    let Some([a, b]) = two_servers(-1) else {
         return;
     };
-    let store = fresh_store(&endpoints);
-    seed(&store, -1);
-    let (a, b) = (serve(&store), serve(&store));
     let mut on_a = a.login(ALICE, ALICE_PASSWORD);
     let mut on_b = b.login(ALICE, ALICE_PASSWORD);
     // b has answered a search before the thing exists: its index is warm.
@@ -188,12 +193,9 @@ fn what_one_server_commits_the_other_reads_and_finds_by_name_and_vector() {
 
 #[test]
 fn a_token_revoked_through_one_server_ends_its_session_on_the_other() {
-    let Some(endpoints) = shared_cluster() else {
+    let Some([a, b]) = two_servers(-1) else {
         return;
     };
-    let store = fresh_store(&endpoints);
-    seed(&store, -1);
-    let (a, b) = (serve(&store), serve(&store));
     let mut alice = a.login(ALICE, ALICE_PASSWORD);
     let made = alice.query(1, "CREATE TOKEN \"bot\"");
     let (id, secret) = {
@@ -219,12 +221,9 @@ fn a_token_revoked_through_one_server_ends_its_session_on_the_other() {
 
 #[test]
 fn a_subscriber_on_one_server_gets_both_servers_commits_once_in_commit_order() {
-    let Some(endpoints) = shared_cluster() else {
+    let Some([a, b]) = two_servers(-1) else {
         return;
     };
-    let store = fresh_store(&endpoints);
-    seed(&store, -1);
-    let (a, b) = (serve(&store), serve(&store));
     let mut watcher = b.login(ALICE, ALICE_PASSWORD);
     let text = "EVENTS WHERE type = \"entity_created\"";
     let ack = watcher.call(json!({"id": 9, "op": "subscribe", "text": text}));
@@ -266,12 +265,9 @@ fn a_subscriber_on_one_server_gets_both_servers_commits_once_in_commit_order() {
 
 #[test]
 fn failed_logins_on_one_server_lock_the_account_on_the_other() {
-    let Some(endpoints) = shared_cluster() else {
+    let Some([a, b]) = two_servers(-1) else {
         return;
     };
-    let store = fresh_store(&endpoints);
-    seed(&store, -1);
-    let (a, b) = (serve(&store), serve(&store));
     let auth =
         |password: &str| json!({"id": 1, "op": "auth", "email": ALICE, "password": password});
     for _ in 0..3 {
@@ -294,12 +290,9 @@ fn failed_logins_on_one_server_lock_the_account_on_the_other() {
 
 #[test]
 fn a_type_added_through_one_server_is_usable_through_the_other() {
-    let Some(endpoints) = shared_cluster() else {
+    let Some([a, b]) = two_servers(-1) else {
         return;
     };
-    let store = fresh_store(&endpoints);
-    seed(&store, -1);
-    let (a, b) = (serve(&store), serve(&store));
     let mut alice = b.login(ALICE, ALICE_PASSWORD);
     let r = alice.query(1, "CREATE THING gadget \"Sprocket\"");
     assert_eq!(Client::code(&r), "UNKNOWN_TYPE");
@@ -314,12 +307,9 @@ fn a_type_added_through_one_server_is_usable_through_the_other() {
 
 #[test]
 fn racing_creates_through_two_servers_stop_exactly_at_the_limit() {
-    let Some(endpoints) = shared_cluster() else {
+    let Some(servers) = two_servers(100) else {
         return;
     };
-    let store = fresh_store(&endpoints);
-    seed(&store, 100);
-    let servers = [serve(&store), serve(&store)];
     let acknowledged = Mutex::new(Vec::new());
     let refused = Mutex::new(0usize);
     std::thread::scope(|scope| {
