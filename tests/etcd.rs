@@ -435,3 +435,26 @@ fn killing_the_etcd_member_a_server_talks_to_loses_no_acknowledged_write() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+/// A store URL that names no live member, or is not a URL, is a clear
+/// error and an exit status, never a hang or a panic.
+#[test]
+fn an_unreachable_or_malformed_store_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = binary::onedb(
+        dir.path(),
+        &["--store", "etcd://127.0.0.1:1/x", "info"],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = binary::text(&out.stderr);
+    assert!(
+        err.contains("etcd") && err.contains("no member answered"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let out = binary::onedb(dir.path(), &["--store", "etcd://nohostport", "info"], None);
+    assert!(!out.status.success());
+    let err = binary::text(&out.stderr);
+    assert!(err.contains("HOST:PORT"), "{err}");
+}
