@@ -275,7 +275,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Some(Command::Dump { .. } | Command::Load { .. }) if cli.store != Store::Rocks => {
             return Err(Error::invalid(
-                "onedb dump and load work on the rocks store of --data, not on --store memory or etcd",
+                "onedb dump and load work on the rocks store of --data, not on --store memory, etcd or tikv",
             ));
         }
         Some(Command::Dump {

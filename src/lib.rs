@@ -45,7 +45,7 @@ pub use model::{
 };
 pub use ontology::{Role, Status, TypeKind};
 pub use search::{Found, IndexReport, KnowledgeHit, KnowledgeSearch, NameHit, NameSearch};
-pub use storage::{Durability, EtcdConfig, Store};
+pub use storage::{ClusterConfig, Durability, Store};
 pub use vector::{Method as VectorMethod, VectorFilter};
 
 /// Engine internals that the benches and fault-injection tests reach for:

@@ -164,3 +164,32 @@ SEARCH THINGS "borrowing" RETURN name;
         text(&load.stderr)
     );
 }
+
+/// `--store tikv://` names a TiKV cluster: a binary built without the
+/// feature `tikv` says so and how to get it; with it, a placement driver
+/// that does not answer is an error, not a hang or a panic. A malformed
+/// URL is refused either way.
+#[test]
+fn a_tikv_store_needs_the_feature_and_a_cluster() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = onedb(
+        dir.path(),
+        &["--store", "tikv://127.0.0.1:1/x", "info"],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    if cfg!(feature = "tikv") {
+        assert!(err.contains("tikv"), "{err}");
+    } else {
+        assert!(err.contains("--features tikv"), "{err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    let out = onedb(dir.path(), &["--store", "tikv://", "info"], None);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("HOST:PORT"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -1,15 +1,18 @@
 //! The storage engine conformance suite: the contract every engine keeps
 //! (docs/ARCHITECTURE.md, "Storage engines"), each case run against every
 //! engine — RocksDB, in memory with the group commit's conflict tracker,
-//! in memory checking conflicts itself, and etcd (a real cluster named by
-//! `ONEDB_ETCD=HOST:PORT,…`; each case in a namespace of its own).
+//! in memory checking conflicts itself, etcd (a real cluster named by
+//! `ONEDB_ETCD=HOST:PORT,…`; each case in a namespace of its own) and,
+//! built with the feature `tikv`, TiKV (a cluster whose placement drivers
+//! `ONEDB_TIKV_PD=HOST:PORT,…` names).
 //!
 //! A case returns what went wrong instead of panicking, so the suite can
 //! also be run against `faulty`, an engine that checks no read set: the
 //! conflict cases — and only they — must fail there, which shows the suite
 //! can catch an engine that drops a check.
 //!
-//! Run: `cargo test --release --lib storage::conformance`.
+//! Run: `cargo test --release --lib storage::conformance`; against TiKV:
+//! `ONEDB_TIKV_PD=pd:2379 cargo test --release --features tikv --lib storage::conformance::tikv`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,6 +34,8 @@ enum Kind {
     MemoryInProcess,
     MemoryInEngine,
     Etcd,
+    #[cfg(feature = "tikv")]
+    Tikv,
     /// In memory, in-engine mode, with the read-set check switched off.
     Faulty,
 }
@@ -45,6 +50,20 @@ fn etcd_endpoints() -> Option<String> {
         }
         _ => {
             eprintln!("skipped: set ONEDB_ETCD=HOST:PORT,… to run the etcd cases");
+            None
+        }
+    }
+}
+
+/// The TiKV cluster the TiKV cases run on: `ONEDB_TIKV_PD`, its placement
+/// drivers. No TiKV can be installed on CI's machines, so without it the
+/// cases are skipped with a note.
+#[cfg(feature = "tikv")]
+fn tikv_endpoints() -> Option<String> {
+    match std::env::var("ONEDB_TIKV_PD") {
+        Ok(endpoints) if !endpoints.is_empty() => Some(endpoints),
+        _ => {
+            eprintln!("skipped: set ONEDB_TIKV_PD=HOST:PORT,… to run the TiKV cases");
             None
         }
     }
@@ -68,6 +87,12 @@ fn open(kind: Kind) -> (tempfile::TempDir, Storage) {
             let url = format!("etcd://{endpoints}/{}", fresh_namespace());
             AnyEngine::open(&Store::parse(&url).unwrap(), dir.path(), None).unwrap()
         }
+        #[cfg(feature = "tikv")]
+        Kind::Tikv => {
+            let endpoints = tikv_endpoints().unwrap();
+            let url = format!("tikv://{endpoints}/{}", fresh_namespace());
+            AnyEngine::open(&Store::parse(&url).unwrap(), dir.path(), None).unwrap()
+        }
     };
     let storage = Storage::with_engine(dir.path(), Durability::Relaxed, engine).unwrap();
     (dir, storage)
@@ -75,6 +100,10 @@ fn open(kind: Kind) -> (tempfile::TempDir, Storage) {
 
 fn run(kind: Kind, case: Case) {
     if matches!(kind, Kind::Etcd) && etcd_endpoints().is_none() {
+        return;
+    }
+    #[cfg(feature = "tikv")]
+    if matches!(kind, Kind::Tikv) && tikv_endpoints().is_none() {
         return;
     }
     let (_dir, storage) = open(kind);
@@ -511,6 +540,8 @@ macro_rules! suite {
         suite!(@engine memory_in_process, Kind::MemoryInProcess; $($case),*);
         suite!(@engine memory_in_engine, Kind::MemoryInEngine; $($case),*);
         suite!(@engine etcd, Kind::Etcd; $($case),*);
+        #[cfg(feature = "tikv")]
+        suite!(@engine tikv, Kind::Tikv; $($case),*);
     };
     (@engine $module:ident, $kind:expr; $($case:ident),*) => {
         mod $module {

@@ -16,9 +16,12 @@
 use std::path::Path;
 
 use crate::error::Result;
-use crate::storage::engines::etcd::{Etcd, EtcdConfig, EtcdCursor, EtcdSnapshot};
+use crate::storage::engines::cluster::ClusterConfig;
+use crate::storage::engines::etcd::{Etcd, EtcdCursor, EtcdSnapshot};
 use crate::storage::engines::memory::{Memory, MemoryCursor, MemorySnapshot};
 use crate::storage::engines::rocks::{Rocks, RocksCursor, RocksSnapshot};
+#[cfg(feature = "tikv")]
+use crate::storage::engines::tikv::{Tikv, TikvCursor, TikvSnapshot};
 use crate::storage::hash::FxHashSet as HashSet;
 
 /// How conflicts between transactions are found (docs/ARCHITECTURE.md,
@@ -141,7 +144,10 @@ pub enum Store {
     /// An etcd v3 cluster several onedb servers share
     /// (`etcd://HOST:PORT,…/NAMESPACE`); each server keeps its derived
     /// indexes in its own data directory.
-    Etcd(EtcdConfig),
+    Etcd(ClusterConfig),
+    /// A TiKV cluster several onedb servers share
+    /// (`tikv://PD_HOST:PORT,…/NAMESPACE`; needs the cargo feature `tikv`).
+    Tikv(ClusterConfig),
 }
 
 impl Store {
@@ -149,9 +155,14 @@ impl Store {
         match text {
             "rocks" | "rocksdb" => Ok(Store::Rocks),
             "memory" => Ok(Store::Memory),
-            _ if text.starts_with("etcd://") => Ok(Store::Etcd(EtcdConfig::parse(text)?)),
+            _ if text.starts_with("etcd://") => {
+                Ok(Store::Etcd(ClusterConfig::parse(text, "etcd")?))
+            }
+            _ if text.starts_with("tikv://") => {
+                Ok(Store::Tikv(ClusterConfig::parse(text, "tikv")?))
+            }
             _ => Err(crate::error::Error::invalid(format!(
-                "store must be rocks, memory or etcd://HOST:PORT,…/NAMESPACE, not {text:?}"
+                "store must be rocks, memory, etcd://HOST:PORT,…/NAMESPACE or tikv://PD_HOST:PORT,…/NAMESPACE, not {text:?}"
             ))),
         }
     }
@@ -161,6 +172,7 @@ impl Store {
             Store::Rocks => "rocks",
             Store::Memory => "memory",
             Store::Etcd(_) => "etcd",
+            Store::Tikv(_) => "tikv",
         }
     }
 }
@@ -170,6 +182,8 @@ pub(crate) enum AnyEngine {
     Rocks(Rocks),
     Memory(Memory),
     Etcd(Etcd),
+    #[cfg(feature = "tikv")]
+    Tikv(Tikv),
 }
 
 impl AnyEngine {
@@ -181,6 +195,14 @@ impl AnyEngine {
                 AnyEngine::Memory(Memory::new(mode.unwrap_or(ConflictMode::InEngine), true))
             }
             Store::Etcd(config) => AnyEngine::Etcd(Etcd::open(config)?),
+            #[cfg(feature = "tikv")]
+            Store::Tikv(config) => AnyEngine::Tikv(Tikv::open(config)?),
+            #[cfg(not(feature = "tikv"))]
+            Store::Tikv(_) => {
+                return Err(crate::error::Error::invalid(
+                    "this onedb was built without TiKV support; build it with `cargo build --release --features tikv`",
+                ));
+            }
         })
     }
 
@@ -190,6 +212,8 @@ impl AnyEngine {
             AnyEngine::Rocks(_) => ConflictMode::InProcess,
             AnyEngine::Memory(m) => m.mode(),
             AnyEngine::Etcd(_) => ConflictMode::InEngine,
+            #[cfg(feature = "tikv")]
+            AnyEngine::Tikv(_) => ConflictMode::InEngine,
         }
     }
 
@@ -197,7 +221,12 @@ impl AnyEngine {
     /// read from it may be kept across transactions unchecked, and the
     /// commit number and counters are guarded at write time.
     pub fn shared(&self) -> bool {
-        matches!(self, AnyEngine::Etcd(_))
+        match self {
+            AnyEngine::Rocks(_) | AnyEngine::Memory(_) => false,
+            AnyEngine::Etcd(_) => true,
+            #[cfg(feature = "tikv")]
+            AnyEngine::Tikv(_) => true,
+        }
     }
 
     /// The store's name, for messages.
@@ -206,6 +235,8 @@ impl AnyEngine {
             AnyEngine::Rocks(_) => "rocks",
             AnyEngine::Memory(_) => "memory",
             AnyEngine::Etcd(_) => "etcd",
+            #[cfg(feature = "tikv")]
+            AnyEngine::Tikv(_) => "tikv",
         }
     }
 
@@ -224,6 +255,8 @@ impl AnyEngine {
             AnyEngine::Rocks(r) => r.fail_next_write(unknown),
             AnyEngine::Memory(m) => m.fail_next_write(unknown),
             AnyEngine::Etcd(e) => e.fail_next_write(unknown),
+            #[cfg(feature = "tikv")]
+            AnyEngine::Tikv(e) => e.fail_next_write(unknown),
         }
     }
 }
@@ -237,6 +270,8 @@ impl Engine for AnyEngine {
             AnyEngine::Rocks(r) => AnySnapshot::Rocks(r.snapshot()),
             AnyEngine::Memory(m) => AnySnapshot::Memory(m.snapshot()),
             AnyEngine::Etcd(e) => AnySnapshot::Etcd(e.snapshot()),
+            #[cfg(feature = "tikv")]
+            AnyEngine::Tikv(e) => AnySnapshot::Tikv(e.snapshot()),
         }
     }
 
@@ -246,6 +281,8 @@ impl Engine for AnyEngine {
             AnyEngine::Rocks(r) => r.get_latest(key),
             AnyEngine::Memory(m) => m.get_latest(key),
             AnyEngine::Etcd(e) => e.get_latest(key),
+            #[cfg(feature = "tikv")]
+            AnyEngine::Tikv(e) => e.get_latest(key),
         }
     }
 
@@ -255,6 +292,8 @@ impl Engine for AnyEngine {
             AnyEngine::Rocks(r) => r.latest_sequence(),
             AnyEngine::Memory(m) => m.latest_sequence(),
             AnyEngine::Etcd(e) => e.latest_sequence(),
+            #[cfg(feature = "tikv")]
+            AnyEngine::Tikv(e) => e.latest_sequence(),
         }
     }
 
@@ -263,6 +302,8 @@ impl Engine for AnyEngine {
             AnyEngine::Rocks(r) => r.get_latest_many(keys),
             AnyEngine::Memory(m) => m.get_latest_many(keys),
             AnyEngine::Etcd(e) => e.get_latest_many(keys),
+            #[cfg(feature = "tikv")]
+            AnyEngine::Tikv(e) => e.get_latest_many(keys),
         }
     }
 
@@ -278,6 +319,8 @@ impl Engine for AnyEngine {
             AnyEngine::Rocks(r) => r.write(entries, bytes, sync, guards),
             AnyEngine::Memory(m) => m.write(entries, bytes, sync, guards),
             AnyEngine::Etcd(e) => e.write(entries, bytes, sync, guards),
+            #[cfg(feature = "tikv")]
+            AnyEngine::Tikv(e) => e.write(entries, bytes, sync, guards),
         }
     }
 
@@ -292,6 +335,8 @@ impl Engine for AnyEngine {
             AnyEngine::Rocks(r) => r.conflicts(snapshot, keys, ranges),
             AnyEngine::Memory(m) => m.conflicts(snapshot, keys, ranges),
             AnyEngine::Etcd(e) => e.conflicts(snapshot, keys, ranges),
+            #[cfg(feature = "tikv")]
+            AnyEngine::Tikv(e) => e.conflicts(snapshot, keys, ranges),
         }
     }
 }
@@ -300,6 +345,8 @@ pub(crate) enum AnySnapshot<'a> {
     Rocks(RocksSnapshot<'a>),
     Memory(MemorySnapshot<'a>),
     Etcd(EtcdSnapshot<'a>),
+    #[cfg(feature = "tikv")]
+    Tikv(TikvSnapshot<'a>),
 }
 
 impl EngineSnapshot for AnySnapshot<'_> {
@@ -314,6 +361,8 @@ impl EngineSnapshot for AnySnapshot<'_> {
             AnySnapshot::Rocks(s) => s.sequence(),
             AnySnapshot::Memory(s) => s.sequence(),
             AnySnapshot::Etcd(s) => s.sequence(),
+            #[cfg(feature = "tikv")]
+            AnySnapshot::Tikv(s) => s.sequence(),
         }
     }
 
@@ -323,6 +372,8 @@ impl EngineSnapshot for AnySnapshot<'_> {
             AnySnapshot::Rocks(s) => s.get(key),
             AnySnapshot::Memory(s) => s.get(key),
             AnySnapshot::Etcd(s) => s.get(key),
+            #[cfg(feature = "tikv")]
+            AnySnapshot::Tikv(s) => s.get(key),
         }
     }
 
@@ -332,6 +383,8 @@ impl EngineSnapshot for AnySnapshot<'_> {
             AnySnapshot::Rocks(s) => s.get_many(keys),
             AnySnapshot::Memory(s) => s.get_many(keys),
             AnySnapshot::Etcd(s) => s.get_many(keys),
+            #[cfg(feature = "tikv")]
+            AnySnapshot::Tikv(s) => s.get_many(keys),
         }
     }
 
@@ -341,6 +394,8 @@ impl EngineSnapshot for AnySnapshot<'_> {
             AnySnapshot::Rocks(s) => AnyCursor::Rocks(s.cursor(lower, upper, reverse)),
             AnySnapshot::Memory(s) => AnyCursor::Memory(s.cursor(lower, upper, reverse)),
             AnySnapshot::Etcd(s) => AnyCursor::Etcd(s.cursor(lower, upper, reverse)),
+            #[cfg(feature = "tikv")]
+            AnySnapshot::Tikv(s) => AnyCursor::Tikv(s.cursor(lower, upper, reverse)),
         }
     }
 }
@@ -349,6 +404,8 @@ pub(crate) enum AnyCursor<'a> {
     Rocks(RocksCursor<'a>),
     Memory(MemoryCursor<'a>),
     Etcd(EtcdCursor<'a>),
+    #[cfg(feature = "tikv")]
+    Tikv(TikvCursor<'a>),
 }
 
 impl EngineCursor for AnyCursor<'_> {
@@ -358,6 +415,8 @@ impl EngineCursor for AnyCursor<'_> {
             AnyCursor::Rocks(c) => c.peek(),
             AnyCursor::Memory(c) => c.peek(),
             AnyCursor::Etcd(c) => c.peek(),
+            #[cfg(feature = "tikv")]
+            AnyCursor::Tikv(c) => c.peek(),
         }
     }
 
@@ -367,6 +426,8 @@ impl EngineCursor for AnyCursor<'_> {
             AnyCursor::Rocks(c) => c.advance(),
             AnyCursor::Memory(c) => c.advance(),
             AnyCursor::Etcd(c) => c.advance(),
+            #[cfg(feature = "tikv")]
+            AnyCursor::Tikv(c) => c.advance(),
         }
     }
 }

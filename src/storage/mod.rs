@@ -28,7 +28,7 @@ use crate::keys::{self, FORMAT_VERSION};
 pub(crate) use commit::{CommitQueue, Committed, CommittedEvents, EventHook};
 pub use engine::Store;
 pub(crate) use engine::{AnyEngine, Engine};
-pub use engines::etcd::EtcdConfig;
+pub use engines::cluster::ClusterConfig;
 pub use engines::rocks::{options as rocksdb_options, write_options as rocksdb_write_options};
 pub(crate) use stage::Stage;
 pub(crate) use txn::PlatformTables;

@@ -32,11 +32,12 @@ use etcd_client::{
 use parking_lot::Mutex;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::storage::engine::{Engine, EngineCursor, EngineSnapshot, ReadSet};
+use crate::storage::engine::{Engine, EngineSnapshot, ReadSet};
+use crate::storage::engines::cluster::{
+    Blocking, CHUNK, ChunkCursor, ChunkSource, ClusterConfig, Keyspace,
+};
 use crate::storage::hash::FxHashSet as HashSet;
 
-/// Entries a cursor fetches per request.
-const CHUNK: i64 = 256;
 /// How long a request keeps trying members before it gives up (a leader
 /// election after a member dies takes about a second).
 const FAILOVER: Duration = Duration::from_secs(15);
@@ -45,62 +46,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 /// Largest message the client accepts (a large value, a large scan chunk).
 const MAX_MESSAGE: usize = 256 << 20;
 
-/// Where a store lives: `etcd://host:port[,host:port…][/namespace]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EtcdConfig {
-    pub endpoints: Vec<String>,
-    pub namespace: String,
-}
-
-impl EtcdConfig {
-    pub fn parse(url: &str) -> Result<EtcdConfig> {
-        let rest = url.strip_prefix("etcd://").ok_or_else(|| {
-            Error::invalid(format!("an etcd store is etcd://HOST:PORT,…, not {url:?}"))
-        })?;
-        let (hosts, namespace) = rest.split_once('/').unwrap_or((rest, "onedb"));
-        let endpoints: Vec<String> = hosts
-            .split(',')
-            .filter(|h| !h.is_empty())
-            .map(str::to_owned)
-            .collect();
-        let valid_host = |h: &String| {
-            h.rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
-        };
-        if endpoints.is_empty() || !endpoints.iter().all(valid_host) {
-            return Err(Error::invalid(format!(
-                "an etcd store names its members as HOST:PORT,HOST:PORT…, not {hosts:?}"
-            )));
-        }
-        let namespace = namespace.trim_matches('/');
-        if namespace.is_empty()
-            || !namespace
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return Err(Error::invalid(format!(
-                "an etcd namespace is letters, digits, '-', '_' and '.', not {namespace:?}"
-            )));
-        }
-        Ok(EtcdConfig {
-            endpoints,
-            namespace: namespace.to_owned(),
-        })
-    }
-
-    pub fn url(&self) -> String {
-        format!("etcd://{}/{}", self.endpoints.join(","), self.namespace)
-    }
-}
-
 pub(crate) struct Etcd {
-    runtime: tokio::runtime::Runtime,
+    blocking: Blocking,
     /// One client per member, so a dead member can be skipped.
     members: Vec<KvClient>,
     /// The member that answered last: asked first.
     preferred: AtomicUsize,
-    /// `NAMESPACE/`.
-    prefix: Vec<u8>,
+    keys: Keyspace,
     /// The newest revision this process has seen.
     seen: AtomicU64,
     marker: Mutex<Marker>,
@@ -153,12 +105,8 @@ fn classify(e: etcd_client::Error) -> Failure {
 }
 
 impl Etcd {
-    pub fn open(config: &EtcdConfig) -> Result<Etcd> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("onedb-etcd")
-            .enable_all()
-            .build()?;
+    pub fn open(config: &ClusterConfig) -> Result<Etcd> {
+        let blocking = Blocking::new("onedb-etcd")?;
         let options = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(2))
             .with_timeout(REQUEST_TIMEOUT)
@@ -167,8 +115,10 @@ impl Etcd {
             .endpoints
             .iter()
             .map(|endpoint| {
-                let options = options.clone();
-                let client = runtime.block_on(Client::connect([endpoint.as_str()], Some(options)));
+                let (options, member) = (options.clone(), endpoint.clone());
+                let client = blocking
+                    .call(async move { Client::connect([member], Some(options)).await })
+                    .ok_or_else(|| Error::io("the etcd client is shutting down"))?;
                 client
                     .map(|c| {
                         c.kv_client()
@@ -178,20 +128,17 @@ impl Etcd {
                     .map_err(|e| Error::io(format!("etcd member {endpoint}: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut prefix = config.namespace.as_bytes().to_vec();
-        prefix.push(b'/');
-        let mut marker = prefix.clone();
-        marker.extend_from_slice(format!("m/{:032x}", rand::random::<u128>()).as_bytes());
+        let keys = Keyspace::new(&config.namespace);
         let etcd = Etcd {
-            runtime,
+            blocking,
             members,
             preferred: AtomicUsize::new(0),
-            prefix,
             seen: AtomicU64::new(0),
             marker: Mutex::new(Marker {
-                key: marker,
+                key: keys.marker(),
                 revision: 0,
             }),
+            keys,
             #[cfg(test)]
             fail_next_write: Default::default(),
         };
@@ -207,51 +154,16 @@ impl Etcd {
     }
 
     fn data(&self, key: &[u8]) -> Vec<u8> {
-        self.spaced(b'd', key)
+        self.keys.key(b'd', key)
     }
 
     fn guard(&self, key: &[u8]) -> Vec<u8> {
-        self.spaced(b'g', key)
-    }
-
-    fn spaced(&self, space: u8, key: &[u8]) -> Vec<u8> {
-        let mut k = Vec::with_capacity(self.prefix.len() + 2 + key.len());
-        k.extend_from_slice(&self.prefix);
-        k.push(space);
-        k.push(b'/');
-        k.extend_from_slice(key);
-        k
-    }
-
-    /// The end of a space's range: an empty upper bound means "to the end".
-    fn spaced_end(&self, space: u8, upper: &[u8]) -> Vec<u8> {
-        if upper.is_empty() {
-            let mut k = self.prefix.clone();
-            k.push(space);
-            k.push(b'/' + 1);
-            k
-        } else {
-            self.spaced(space, upper)
-        }
+        self.keys.key(b'g', key)
     }
 
     fn saw(&self, revision: i64) {
         self.seen
             .fetch_max(revision.max(0) as u64, Ordering::SeqCst);
-    }
-
-    /// Runs `f` on the runtime from any thread (one inside another tokio
-    /// runtime hands it over instead of blocking that runtime). None only
-    /// if the runtime is shutting down.
-    fn call<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> Option<T> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Some(self.runtime.block_on(f));
-        }
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.runtime.spawn(async move {
-            let _ = tx.send(f.await);
-        });
-        rx.recv().ok()
     }
 
     /// Asks the members in turn, starting with the preferred one, until
@@ -269,6 +181,7 @@ impl Etcd {
             let member = first + attempt;
             let client = self.members[member % self.members.len()].clone();
             match self
+                .blocking
                 .call(request(client))
                 .ok_or_else(|| Error::io("the etcd client is shutting down"))?
             {
@@ -296,7 +209,7 @@ impl Etcd {
 
     /// The cluster's current revision (a linearizable read).
     fn current_revision(&self) -> Result<u64> {
-        let key = self.spaced(b'r', b"");
+        let key = self.keys.key(b'r', b"");
         let revision = self.ask("a revision read", move |mut kv| {
             let key = key.clone();
             async move {
@@ -327,7 +240,10 @@ impl Etcd {
             let member = self.preferred.load(Ordering::Relaxed) % self.members.len();
             let mut kv = self.members[member].clone();
             let (key, local) = (key.clone(), options.clone().with_serializable());
-            if let Some(Ok(answer)) = self.call(async move { kv.get(key, Some(local)).await }) {
+            if let Some(Ok(answer)) = self
+                .blocking
+                .call(async move { kv.get(key, Some(local)).await })
+            {
                 return Ok(answer);
             }
         }
@@ -345,30 +261,6 @@ impl Etcd {
             .into_iter()
             .next()
             .map(|kv| kv.value().to_vec()))
-    }
-
-    /// Up to `CHUNK` entries of the data space in `[lower, upper)` at
-    /// `revision`, in key order (or reverse), with the prefix stripped.
-    fn range(
-        &self,
-        lower: &[u8],
-        upper: &[u8],
-        revision: u64,
-        reverse: bool,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let mut options = GetOptions::new()
-            .with_range(self.spaced_end(b'd', upper))
-            .with_limit(CHUNK);
-        if reverse {
-            options = options.with_sort(SortTarget::Key, SortOrder::Descend);
-        }
-        let mut got = self.fetch("a scan", self.data(lower), options, revision)?;
-        let strip = self.prefix.len() + 2;
-        Ok(got
-            .take_kvs()
-            .into_iter()
-            .map(|kv| (kv.key()[strip..].to_vec(), kv.value().to_vec()))
-            .collect())
     }
 
     /// The comparisons that hold when no key of `guards` changed after
@@ -392,8 +284,8 @@ impl Etcd {
             for (lower, upper) in &g.ranges {
                 for space in [b'd', b'g'] {
                     compares.push(
-                        Compare::mod_revision(self.spaced(space, lower), CompareOp::Less, after)
-                            .with_range(self.spaced_end(space, upper)),
+                        Compare::mod_revision(self.keys.key(space, lower), CompareOp::Less, after)
+                            .with_range(self.keys.end(space, upper)),
                     );
                 }
             }
@@ -596,6 +488,7 @@ impl EngineSnapshot for EtcdSnapshot<'_> {
             })
             .collect();
         let answers = engine
+            .blocking
             .call(async move {
                 let mut tasks = tokio::task::JoinSet::new();
                 for (i, request) in requests.into_iter().enumerate() {
@@ -625,103 +518,33 @@ impl EngineSnapshot for EtcdSnapshot<'_> {
     }
 
     fn cursor(&self, lower: &[u8], upper: &[u8], reverse: bool) -> EtcdCursor<'_> {
-        EtcdCursor {
-            engine: self.engine,
-            revision: self.revision,
-            lower: lower.to_vec(),
-            upper: upper.to_vec(),
-            reverse,
-            buf: std::collections::VecDeque::new(),
-            failed: None,
-            done: !upper.is_empty() && lower >= upper,
-        }
+        ChunkCursor::new(self.engine, self.revision, lower, upper, reverse)
     }
 }
 
-/// A scan: fetches `CHUNK` entries at a time at the snapshot's revision.
-pub(crate) struct EtcdCursor<'a> {
-    engine: &'a Etcd,
-    revision: u64,
-    /// What is left to visit: narrowed past each chunk.
-    lower: Vec<u8>,
-    upper: Vec<u8>,
-    reverse: bool,
-    buf: std::collections::VecDeque<(Vec<u8>, Vec<u8>)>,
-    failed: Option<Error>,
-    done: bool,
-}
+/// A scan: `CHUNK` entries at a time at the snapshot's revision.
+pub(crate) type EtcdCursor<'a> = ChunkCursor<'a, Etcd>;
 
-impl EtcdCursor<'_> {
-    fn fill(&mut self) {
-        match self
-            .engine
-            .range(&self.lower, &self.upper, self.revision, self.reverse)
-        {
-            Ok(chunk) => {
-                if chunk.len() < CHUNK as usize {
-                    self.done = true;
-                }
-                if let Some((last, _)) = chunk.last() {
-                    if self.reverse {
-                        self.upper = last.clone();
-                    } else {
-                        // The next key after `last`.
-                        self.lower = last.clone();
-                        self.lower.push(0);
-                    }
-                }
-                self.buf.extend(chunk);
-            }
-            Err(e) => {
-                self.failed = Some(e);
-                self.done = true;
-            }
+impl ChunkSource for Etcd {
+    fn chunk(
+        &self,
+        lower: &[u8],
+        upper: &[u8],
+        revision: u64,
+        reverse: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut options = GetOptions::new()
+            .with_range(self.keys.end(b'd', upper))
+            .with_limit(CHUNK as i64);
+        if reverse {
+            options = options.with_sort(SortTarget::Key, SortOrder::Descend);
         }
-    }
-}
-
-impl EngineCursor for EtcdCursor<'_> {
-    fn peek(&mut self) -> Option<Result<(&[u8], &[u8])>> {
-        if self.buf.is_empty() && !self.done {
-            self.fill();
-        }
-        if let Some(e) = &self.failed
-            && self.buf.is_empty()
-        {
-            return Some(Err(e.clone()));
-        }
-        self.buf
-            .front()
-            .map(|(k, v)| Ok((k.as_slice(), v.as_slice())))
-    }
-
-    fn advance(&mut self) {
-        if self.buf.pop_front().is_none() {
-            self.failed = None;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_parse_and_bad_ones_are_refused() {
-        let c = EtcdConfig::parse("etcd://127.0.0.1:2379,10.0.0.2:2379/shop").unwrap();
-        assert_eq!(c.endpoints, ["127.0.0.1:2379", "10.0.0.2:2379"]);
-        assert_eq!(c.namespace, "shop");
-        assert_eq!(EtcdConfig::parse(&c.url()).unwrap(), c);
-        assert_eq!(EtcdConfig::parse("etcd://h:1").unwrap().namespace, "onedb");
-        for bad in [
-            "etcd://",
-            "etcd://host",
-            "etcd://h:port",
-            "etcd://:2379",
-            "etcd://h:1/a b",
-            "http://h:1",
-        ] {
-            assert!(EtcdConfig::parse(bad).is_err(), "{bad}");
-        }
+        let mut got = self.fetch("a scan", self.data(lower), options, revision)?;
+        let strip = self.keys.overhead();
+        Ok(got
+            .take_kvs()
+            .into_iter()
+            .map(|kv| (kv.key()[strip..].to_vec(), kv.value().to_vec()))
+            .collect())
     }
 }
