@@ -53,6 +53,9 @@ const LIVENESS_TICK: std::time::Duration = std::time::Duration::from_millis(250)
 /// How often, on a shared store, the hub reads the commits made since
 /// (the delay before another server's commit reaches a subscriber).
 const FOLLOW_TICK: std::time::Duration = std::time::Duration::from_millis(20);
+/// How often that thread looks at the store while no one subscribes
+/// (each look is a round trip to a shared store).
+const IDLE_LOOK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The most events a subscription's queue holds (`--subscription-queue`).
 pub const MAX_QUEUE: usize = 10_000_000;
@@ -227,11 +230,19 @@ impl Hub {
 /// `seen`, read from the store in commit order, until the hub or the
 /// store is gone.
 fn follow_store(storage: &Weak<Storage>, hub: &Weak<Hub>, mut seen: u64) {
+    let mut looked = std::time::Instant::now();
     loop {
         std::thread::sleep(FOLLOW_TICK);
         let (Some(storage), Some(hub)) = (storage.upgrade(), hub.upgrade()) else {
             return;
         };
+        // With no subscription, only keep `seen` recent: a subscription
+        // that registers later starts after it, and is caught up to at
+        // the next tick (its feed drops what precedes its start).
+        if hub.count() == 0 && looked.elapsed() < IDLE_LOOK {
+            continue;
+        }
+        looked = std::time::Instant::now();
         if let Err(e) = follow_once(&storage, &hub, &mut seen) {
             eprintln!(
                 "onedb: reading events from the store: {} (will retry)",
@@ -646,7 +657,8 @@ impl Session {
             cap: to.queue,
             state: Mutex::new(FeedState {
                 queue: VecDeque::new(),
-                live: to.after.map(|_| VecDeque::new()),
+                // Live events wait here until the start is known.
+                live: Some(VecDeque::new()),
                 queued: (0, 0),
                 sent: 0,
                 ended: None,
@@ -673,13 +685,13 @@ impl Session {
             },
             Some(after) => after,
         };
-        {
-            let mut state = feed.state.lock();
-            state.queued = (start, u128::MAX);
-            state.sent = start;
-        }
+        feed.state.lock().sent = start;
         let handle = subscription(start);
-        if to.after.is_some() {
+        if to.after.is_none() {
+            // From now on: what was heard before the start is dropped.
+            feed.caught_up(Some((start, u128::MAX)));
+        } else {
+            feed.state.lock().queued = (start, u128::MAX);
             let reader = self.fork(to.org.clone());
             let feed = feed.clone();
             std::thread::Builder::new()
