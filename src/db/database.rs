@@ -307,27 +307,48 @@ impl Database {
         }
     }
 
-    /// Until when a token logs in (`Millis::MAX`: no expiry); None if it
-    /// is revoked, expired or gone.
-    pub(crate) fn token_live_until(&self, id: Id) -> Result<Option<Millis>> {
-        let txn = self.shared.storage.read(Scope::platform(Tenant::PLATFORM));
-        let now = self.shared.catalog.clock().now();
-        Ok(crate::graph::find_token(&txn, id)?
-            .filter(|t| t.is_live(now))
-            .map(|t| t.expires_at.unwrap_or(Millis::MAX)))
-    }
-
-    /// Whether the actor is still an active person of its org.
-    pub(crate) fn is_member(&self, actor: &Actor) -> Result<bool> {
+    /// Until when a session's credentials hold, read on one snapshot in
+    /// one round trip: its token (None: a password login, which holds
+    /// until the person goes) must be live, and its person still an active
+    /// member. `NOT_AUTHENTICATED` otherwise.
+    pub(crate) fn session_live_until(&self, token: Option<Id>, actor: &Actor) -> Result<Millis> {
+        // A person's tokens live in the person's home tenant.
         let tenant = actor.org.map_or(Tenant::PLATFORM, Tenant::of_org);
+        let mut wanted = vec![tenant.person(actor.person)];
+        wanted.extend(token.map(|id| tenant.token(id)));
         let txn = self.shared.storage.read(Scope::platform(Tenant::PLATFORM));
-        match txn.get(&tenant.person(actor.person))? {
+        let mut found = txn.get_many(&wanted)?.into_iter();
+        let active = match found.next().flatten() {
             Some(bytes) => {
                 let person: Person = crate::model::codec::decode("person", &bytes)?;
-                Ok(person.status == PersonStatus::Active)
+                person.status == PersonStatus::Active
             }
-            None => Ok(false),
+            None => false,
+        };
+        if !active {
+            return Err(Error::new(
+                ErrorCode::NotAuthenticated,
+                "the person this session belongs to was removed",
+            ));
         }
+        let Some(id) = token else {
+            return Ok(Millis::MAX);
+        };
+        let now = self.shared.catalog.clock().now();
+        let live = match found.next().flatten() {
+            Some(bytes) => {
+                let t: crate::model::Token = crate::model::codec::decode("token", &bytes)?;
+                (t.id == id && t.person == actor.person && t.is_live(now))
+                    .then(|| t.expires_at.unwrap_or(Millis::MAX))
+            }
+            None => None,
+        };
+        live.ok_or_else(|| {
+            Error::new(
+                ErrorCode::NotAuthenticated,
+                "the token this session logged in with was revoked or expired",
+            )
+        })
     }
 
     fn person_by_id(&self, org: Option<Id>, id: Id) -> Result<Person> {

@@ -76,21 +76,7 @@ impl Session {
         if !shared && verified.is_some_and(|(at, until)| at == epoch && now < until) {
             return Ok(());
         }
-        let until = match self.token {
-            Some(id) => self.db.token_live_until(id)?.ok_or_else(|| {
-                Error::new(
-                    ErrorCode::NotAuthenticated,
-                    "the token this session logged in with was revoked or expired",
-                )
-            })?,
-            None => Millis::MAX,
-        };
-        if !self.db.is_member(&self.actor)? {
-            return Err(Error::new(
-                ErrorCode::NotAuthenticated,
-                "the person this session belongs to was removed",
-            ));
-        }
+        let until = self.db.session_live_until(self.token, &self.actor)?;
         *self.verified.lock() = Some((epoch, until));
         Ok(())
     }
