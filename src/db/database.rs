@@ -447,18 +447,22 @@ impl Database {
         self.shared.storage.durability()
     }
 
-    /// The vocabulary in force (built-ins and additions). On a shared
-    /// store it is read again first: another server may have added a type
-    /// (if the store cannot be read, the copy last read is used).
+    /// The vocabulary in force (built-ins and additions), as this process
+    /// last read it: on a shared store another server may have added a
+    /// type since (`reread_vocabulary`).
     pub fn vocabulary(&self) -> Arc<Vocabulary> {
-        if self.shares_store() {
-            let _ = self.shared.catalog.reload(&self.shared.storage);
-        }
         self.shared.catalog.vocabulary()
+    }
+
+    /// On a shared store, rereads the vocabulary (another server may have
+    /// added a type); true if it was reread.
+    pub(crate) fn reread_vocabulary(&self) -> bool {
+        self.shares_store() && self.shared.catalog.reload(&self.shared.storage).is_ok()
     }
 
     /// Whether a type name is known (for tools that check before sending).
     pub fn knows_type(&self, kind: TypeKind, name: &str) -> bool {
         self.vocabulary().contains(kind, name)
+            || (self.reread_vocabulary() && self.vocabulary().contains(kind, name))
     }
 }

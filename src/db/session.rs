@@ -133,6 +133,11 @@ impl Session {
         self.db.vocabulary()
     }
 
+    /// On a shared store, rereads the vocabulary; true if it was reread.
+    pub(crate) fn reread_vocabulary(&self) -> bool {
+        self.db.reread_vocabulary()
+    }
+
     /// Things and people whose names match `q.text` best (BM25), seen
     /// through `txn` (its tenant, visibility and own writes), that `keep`
     /// accepts.

@@ -60,15 +60,17 @@ impl Catalog {
         Ok(())
     }
 
-    /// The vocabulary `txn` must work with: on a shared store, as its own
-    /// snapshot holds it (another server may have added a type since this
-    /// one last read it); else the copy this process keeps current.
-    pub fn vocabulary_for(&self, txn: &Txn<'_>) -> Result<Arc<Vocabulary>> {
-        if txn.storage().engine().shared() {
-            Ok(Arc::new(stored_vocabulary(txn)?))
-        } else {
-            Ok(self.vocabulary())
+    /// The vocabulary as `txn`'s snapshot holds it, for when the copy this
+    /// process keeps may lag: on a shared store another server may have
+    /// added a type since. Types are only ever added, so a reread that
+    /// knows more replaces the copy.
+    pub fn reread(&self, txn: &Txn<'_>) -> Result<Arc<Vocabulary>> {
+        let stored = Arc::new(stored_vocabulary(txn)?);
+        let mut kept = self.vocabulary.write();
+        if stored.additions() > kept.additions() {
+            *kept = stored.clone();
         }
+        Ok(stored)
     }
 }
 

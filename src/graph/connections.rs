@@ -102,7 +102,7 @@ impl ReadTxn<'_> {
                 )));
             }
         }
-        self.vocabulary.check(TypeKind::Connection, &new.kind)?;
+        self.check_type(TypeKind::Connection, &new.kind)?;
         if from == to {
             return Err(Error::invalid("a connection may not join a node to itself"));
         }
@@ -183,7 +183,7 @@ impl ReadTxn<'_> {
                 CUSTOMER_CONNECTION_TYPES.join(", ")
             )));
         }
-        self.vocabulary.check(TypeKind::Connection, kind)?;
+        self.check_type(TypeKind::Connection, kind)?;
         let now = self.now();
         let current: Vec<Id> = self
             .edges_between(from, kind, to)?

@@ -235,7 +235,7 @@ impl ReadTxn<'_> {
     }
 
     pub(super) fn emit(&mut self, kind: &str, target: Option<Id>, metadata: Props) -> Result<()> {
-        self.vocabulary.check(TypeKind::Event, kind)?;
+        self.check_type(TypeKind::Event, kind)?;
         if ENGINE_EVENTS.contains(&kind) {
             return Err(Error::invalid(format!(
                 "{kind} events are written by the engine only"

@@ -28,7 +28,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::keys::Tenant;
 use crate::model::{Id, Org, Person};
-use crate::ontology::{Action, Grant, Role, Vocabulary, roles};
+use crate::ontology::{Action, Grant, Role, TypeKind, Vocabulary, roles};
 use crate::storage::hash::FxHashMap;
 use crate::storage::{Scope, Storage, Txn};
 
@@ -226,7 +226,6 @@ impl<'a> ReadTxn<'a> {
         org: Option<Arc<Org>>,
     ) -> Result<ReadTxn<'a>> {
         let mut t = ReadTxn::new(catalog, txn, actor);
-        t.vocabulary = catalog.vocabulary_for(&t.txn)?;
         if t.actor.role != Role::PlatformOwner
             && (org.is_none() || t.actor.org != org.as_ref().map(|o| o.id))
         {
@@ -253,8 +252,25 @@ impl<'a> ReadTxn<'a> {
         self.org.as_deref()
     }
 
-    pub fn vocabulary(&self) -> &Vocabulary {
-        &self.vocabulary
+    /// Ok for a known type; `UNKNOWN_TYPE` otherwise. On a shared store
+    /// the vocabulary this process keeps may lack a type another server
+    /// added, so a miss is checked again against this snapshot's.
+    pub fn check_type(&self, kind: TypeKind, name: &str) -> Result<()> {
+        match self.vocabulary.check(kind, name) {
+            Err(_) if self.txn.storage().engine().shared() => {
+                self.catalog.reread(&self.txn)?.check(kind, name)
+            }
+            checked => checked,
+        }
+    }
+
+    /// The vocabulary as this snapshot holds it (`SHOW TYPES`).
+    pub fn current_vocabulary(&self) -> Result<Arc<Vocabulary>> {
+        if self.txn.storage().engine().shared() {
+            self.catalog.reread(&self.txn)
+        } else {
+            Ok(self.vocabulary.clone())
+        }
     }
 
     /// The time on the database's clock.

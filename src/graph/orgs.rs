@@ -183,8 +183,7 @@ impl ReadTxn<'_> {
     ) -> Result<Org> {
         let mut org = self.org_for_update(slug)?;
         for (name, value) in &new_limits {
-            if !COUNTERS.contains(&name.as_str())
-                && !self.vocabulary.contains(TypeKind::Thing, name)
+            if !COUNTERS.contains(&name.as_str()) && self.check_type(TypeKind::Thing, name).is_err()
             {
                 let mut names: Vec<String> = COUNTERS.iter().map(|c| c.to_string()).collect();
                 names.extend(

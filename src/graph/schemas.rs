@@ -63,7 +63,7 @@ impl ReadTxn<'_> {
     /// org, inside one for that org. Refused while stored things it would
     /// hold for violate it.
     pub(super) fn define_schema(&mut self, kind: &str, schema: Props) -> Result<()> {
-        self.vocabulary.check(TypeKind::Thing, kind)?;
+        self.check_type(TypeKind::Thing, kind)?;
         let compiled = PropertySchema::compile(kind, &schema)?;
         let tenants = if self.org.is_none() {
             let mut all = vec![Tenant::PLATFORM];
@@ -110,7 +110,7 @@ impl ReadTxn<'_> {
 
     /// `DROP SCHEMA kind`: the schema of this tenant (org or platform).
     pub(super) fn drop_schema(&mut self, kind: &str) -> Result<()> {
-        self.vocabulary.check(TypeKind::Thing, kind)?;
+        self.check_type(TypeKind::Thing, kind)?;
         let key = self.tenant().schema(kind);
         if self.txn.get_for_update(&key)?.is_none() {
             return Err(Error::not_found(format!(
@@ -180,7 +180,7 @@ impl ReadTxn<'_> {
     /// `SHOW SCHEMA kind`: the schemas in force for `kind` here, each with
     /// where it was defined (`platform` or the org's slug).
     pub fn schemas_of(&self, kind: &str) -> Result<Vec<(String, Props)>> {
-        self.vocabulary.check(TypeKind::Thing, kind)?;
+        self.check_type(TypeKind::Thing, kind)?;
         let mut out = Vec::new();
         let mut tenants = vec![(Tenant::PLATFORM, "platform".to_string())];
         if let Some(org) = &self.org {

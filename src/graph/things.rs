@@ -40,7 +40,7 @@ impl ReadTxn<'_> {
         if self.org.is_none() {
             self.authorize(Action::WriteGlobal)?;
         }
-        self.vocabulary.check(TypeKind::Thing, &new.kind)?;
+        self.check_type(TypeKind::Thing, &new.kind)?;
         check_text("a thing's name", &new.name, limits::NAME_BYTES)?;
         check_json_size("properties", &new.properties, limits::PROPERTIES_BYTES)?;
         self.check_properties(&new.kind, &mut new.properties)?;

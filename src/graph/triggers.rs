@@ -66,8 +66,8 @@ impl ReadTxn<'_> {
         } else {
             TypeKind::Thing
         };
-        self.vocabulary.check(type_kind, kind)?;
-        self.vocabulary.check(TypeKind::Event, emit)?;
+        self.check_type(type_kind, kind)?;
+        self.check_type(TypeKind::Event, emit)?;
         if ENGINE_EVENTS.contains(&emit) {
             return Err(Error::invalid(format!(
                 "{emit} events are written by the engine only"

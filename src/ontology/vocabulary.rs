@@ -382,6 +382,11 @@ impl Vocabulary {
             .or_else(|| self.extensions.get(&(kind, name.to_string())).cloned())
     }
 
+    /// How many types the platform owner added.
+    pub fn additions(&self) -> usize {
+        self.extensions.len()
+    }
+
     pub fn contains(&self, kind: TypeKind, name: &str) -> bool {
         self.category(kind, name).is_some()
     }

@@ -274,7 +274,7 @@ fn show(t: &ReadTxn<'_>, what: &str) -> Result<Outcome> {
         "types" => {
             let mut rows = Vec::new();
             for kind in TypeKind::ALL {
-                for (category, name) in t.vocabulary().types(kind) {
+                for (category, name) in t.current_vocabulary()?.types(kind) {
                     rows.push(vec![json!(kind.as_str()), json!(category), json!(name)]);
                 }
             }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde_json::{Value as Json, json};
 
 use crate::db::{Session, SubscribeTo, Subscription, Wake};
-use crate::error::{Error, Position, Result};
+use crate::error::{Error, ErrorCode, Position, Result};
 use crate::graph::{ReadTxn, WriteTxn};
 use crate::model::Org;
 use crate::ontology::Role;
@@ -294,8 +294,18 @@ impl<'s> Runner<'s> {
     }
 
     /// The plan of a MATCH, or of the MATCH inside EXPLAIN or LET (None for
-    /// other statements).
+    /// other statements). A label the vocabulary lacks is looked up again
+    /// on a shared store, where another server may have just added it.
     fn plan_for(&self, statement: &Statement) -> Result<Option<Arc<Plan>>> {
+        match self.plan_with_vocabulary(statement) {
+            Err(e) if e.code == ErrorCode::UnknownType && self.session.reread_vocabulary() => {
+                self.plan_with_vocabulary(statement)
+            }
+            planned => planned,
+        }
+    }
+
+    fn plan_with_vocabulary(&self, statement: &Statement) -> Result<Option<Arc<Plan>>> {
         match &statement.kind {
             StatementKind::Match(query) => Ok(Some(Arc::new(plan_with(
                 query,
@@ -307,11 +317,11 @@ impl<'s> Runner<'s> {
                 &self.session.vocabulary(),
                 self.optimize,
             )?))),
-            StatementKind::Explain { statement, .. } => self.plan_for(statement),
+            StatementKind::Explain { statement, .. } => self.plan_with_vocabulary(statement),
             StatementKind::Let {
                 value: LetValue::Statement(inner),
                 ..
-            } => self.plan_for(inner),
+            } => self.plan_with_vocabulary(inner),
             _ => Ok(None),
         }
     }

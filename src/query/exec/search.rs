@@ -183,10 +183,7 @@ impl Filters {
                 IndexField::Type => {
                     let names = names("type")?;
                     for n in names.iter().filter(|n| *n != "person") {
-                        env.txn
-                            .vocabulary()
-                            .check(TypeKind::Thing, n)
-                            .map_err(at_value)?;
+                        env.txn.check_type(TypeKind::Thing, n).map_err(at_value)?;
                     }
                     f.kinds = Some(intersect(f.kinds, names));
                 }
@@ -202,10 +199,7 @@ impl Filters {
                 IndexField::SourceType => {
                     let types = names("a source type")?;
                     for t in &types {
-                        env.txn
-                            .vocabulary()
-                            .check(TypeKind::Thing, t)
-                            .map_err(at_value)?;
+                        env.txn.check_type(TypeKind::Thing, t).map_err(at_value)?;
                     }
                     f.vector.source_types = Some(intersect(f.vector.source_types, types));
                 }
