@@ -295,12 +295,14 @@ impl Session {
     pub fn count_api_call(&self) -> Result<()> {
         let org = self.org.as_ref().map_or(0, |o| o.id.raw());
         let label = self.org.as_ref().map_or("platform", |o| o.slug.as_str());
-        let (_, limit) = self.read()?.api_calls()?;
+        // The limit comes from the session's copy of the org (the one its
+        // transactions use): no store read when the org has no limit.
+        let limit = crate::graph::limit_of(self.org.as_deref(), "api_calls");
         self.db.shared().api_calls().count(
             org,
             label,
             limit,
-            || self.read()?.api_calls().map(|(used, _)| used),
+            || self.read()?.api_calls(),
             |calls| self.run(|t| t.count_api_calls(calls)),
         )
     }

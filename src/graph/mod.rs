@@ -44,6 +44,7 @@ pub use things::{NewThing, ThingUpdate};
 pub use tokens::{IssuedToken, NewToken};
 pub(crate) use tokens::{find_token, token_refused};
 pub use usage::UsageRow;
+pub(crate) use usage::limit_of;
 
 pub(crate) use crate::model::codec::{decode, encode};
 pub use crate::model::limits;

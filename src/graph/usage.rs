@@ -70,10 +70,9 @@ impl ReadTxn<'_> {
         self.count("storage_bytes", "storage_bytes", delta)
     }
 
-    /// This month's stored `api_calls` and the org's limit on them.
-    pub(crate) fn api_calls(&self) -> Result<(i64, Option<i64>)> {
-        let used = self.counter_value(&monthly_counter("api_calls", self.now()))?;
-        Ok((used, limit_of(self.org.as_deref(), "api_calls")))
+    /// This month's stored `api_calls`.
+    pub(crate) fn api_calls(&self) -> Result<i64> {
+        self.counter_value(&monthly_counter("api_calls", self.now()))
     }
 
     /// The value of a stored counter as this transaction sees it.
