@@ -127,7 +127,7 @@ fn write_org(out: &mut Vec<u8>, tenant: Tenant, org: &OrgVectors) {
         out.extend_from_slice(&id.raw().to_le_bytes());
     }
     out.extend(org.deleted.iter().map(|d| *d as u8));
-    for x in &org.data {
+    for x in org.data.iter() {
         out.extend_from_slice(&x.to_le_bytes());
     }
     for names in [&org.labels, &org.types] {
@@ -285,7 +285,7 @@ fn read_org(r: &mut Reader<'_>) -> Option<(Tenant, OrgVectors)> {
         dim,
         ids,
         slots,
-        data,
+        data: data.into(),
         meta,
         deleted,
         live,

@@ -10,6 +10,7 @@
 //! Items are only ever added or deleted (knowledge is immutable); a deleted
 //! item stays in the graph as a waypoint and is never returned.
 
+pub mod aligned;
 pub mod distance;
 pub mod file;
 pub mod hnsw;
@@ -19,6 +20,7 @@ use std::collections::{BinaryHeap, HashMap};
 use parking_lot::Mutex;
 
 use crate::model::{Id, Ranked};
+use crate::vector::aligned::CacheAligned;
 use crate::vector::distance::{dot, dot_each, normalize};
 use crate::vector::hnsw::{Graph, Near, Params, Points, Visited};
 
@@ -107,7 +109,8 @@ pub struct OrgVectors {
     dim: usize,
     ids: Vec<Id>,
     slots: HashMap<Id, u32>,
-    data: Vec<f32>,
+    /// Every slot's unit vector, one after the other, from a cache line.
+    data: CacheAligned,
     meta: Vec<Meta>,
     deleted: Vec<bool>,
     live: usize,
@@ -141,7 +144,7 @@ impl OrgVectors {
             dim,
             ids: Vec::new(),
             slots: HashMap::new(),
-            data: Vec::new(),
+            data: CacheAligned::new(),
             meta: Vec::new(),
             deleted: Vec::new(),
             live: 0,
