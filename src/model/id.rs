@@ -150,6 +150,14 @@ impl Id {
     }
 }
 
+impl Id {
+    /// The printed form as a `String` of its exact size, without the
+    /// formatting machinery (ids are output in every result row).
+    pub fn to_text(self) -> String {
+        self.text(&mut [0; TEXT_LEN]).to_owned()
+    }
+}
+
 impl fmt::Display for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.text(&mut [0; TEXT_LEN]))

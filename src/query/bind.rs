@@ -505,7 +505,15 @@ impl View<'_> {
 
 fn list_of<T>(v: &Val, what: &str, item: impl Fn(&Json) -> Option<T>) -> Result<Vec<T>> {
     let bad = || Error::invalid(what.to_string());
-    let each = |items: &[Json]| items.iter().map(|x| item(x).ok_or_else(bad)).collect();
+    // A plain loop into a vector of the final size: collecting into a
+    // Result grows the vector step by step (an embedding has ~1,000 items).
+    let each = |items: &[Json]| {
+        let mut out = Vec::with_capacity(items.len());
+        for x in items {
+            out.push(item(x).ok_or_else(bad)?);
+        }
+        Ok(out)
+    };
     // Borrowed when the value is already JSON (a parameter's embedding).
     match v {
         Val::Data(Json::Array(items)) => each(items),

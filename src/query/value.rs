@@ -181,13 +181,9 @@ fn thing_map(t: &Thing, kind: String, name: String, properties: Map<String, Json
     Json::Object(m)
 }
 
-/// An id as JSON text, in one allocation of its exact size (`to_string`
-/// grows its buffer three times for the 30 characters).
+/// An id as JSON text, in one allocation of its exact size.
 fn id_json(id: Id) -> Json {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(32);
-    let _ = write!(s, "{id}");
-    Json::String(s)
+    Json::String(id.to_text())
 }
 
 /// A path: nodes joined by relationships (`nodes.len() == rels.len() + 1`).
