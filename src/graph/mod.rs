@@ -186,6 +186,39 @@ impl<'a> WriteTxn<'a> {
     }
 }
 
+/// The first batch `batched` pulls; each next one is twice as big, up
+/// to `MAX_BATCH`. Small at first so a statement that wants a few rows
+/// reads few more than it needs.
+const FIRST_BATCH: usize = 8;
+const MAX_BATCH: usize = 128;
+
+/// Pulls `entries` in growing batches and turns each batch into records
+/// with one call of `load` (a multi-get), yielding them in order and
+/// skipping the Nones. Lazy: what is not pulled is not read.
+pub(crate) fn batched<E, T>(
+    mut entries: impl Iterator<Item = E>,
+    mut load: impl FnMut(Vec<E>) -> Vec<Result<Option<T>>>,
+) -> impl Iterator<Item = Result<T>> {
+    let mut size = FIRST_BATCH;
+    let mut ready = Vec::new().into_iter();
+    std::iter::from_fn(move || {
+        loop {
+            match ready.next() {
+                Some(Ok(Some(record))) => return Some(Ok(record)),
+                Some(Ok(None)) => continue,
+                Some(Err(e)) => return Some(Err(e)),
+                None => {}
+            }
+            let batch: Vec<E> = entries.by_ref().take(size).collect();
+            if batch.is_empty() {
+                return None;
+            }
+            size = (size * 2).min(MAX_BATCH);
+            ready = load(batch).into_iter();
+        }
+    })
+}
+
 impl<'a> ReadTxn<'a> {
     /// A read transaction as `actor` in `org` (None: the platform tenant),
     /// which the actor must be allowed to act in; `scope` says which keys
@@ -508,4 +541,39 @@ pub(crate) fn check_json_size(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[test]
+    fn batched_keeps_order_skips_nones_reports_errors_and_reads_lazily() {
+        let pulled = Cell::new(0usize);
+        let entries = (0..1000u32).inspect(|_| pulled.set(pulled.get() + 1));
+        let load = |batch: Vec<u32>| -> Vec<Result<Option<u32>>> {
+            batch
+                .into_iter()
+                .map(|n| match n {
+                    _ if n % 7 == 3 => Ok(None),
+                    600 => Err(Error::invalid("entry 600")),
+                    _ => Ok(Some(n)),
+                })
+                .collect()
+        };
+        let mut records = batched(entries, load);
+        // Three records need only the first batch.
+        let first: Vec<u32> = records.by_ref().take(3).map(|r| r.unwrap_or(u32::MAX)).collect();
+        assert_eq!(first, vec![0, 1, 2]);
+        assert_eq!(pulled.get(), FIRST_BATCH);
+        let rest: Vec<Result<u32>> = records.collect();
+        let want: Vec<u32> = (4..1000).filter(|n| n % 7 != 3).collect();
+        let ok: Vec<u32> = rest.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+        assert_eq!(ok, want.iter().copied().filter(|n| *n != 600).collect::<Vec<_>>());
+        // The error comes where its entry was, between 599 and 601.
+        let at = rest.iter().position(|r| r.is_err()).unwrap_or(usize::MAX);
+        assert!(matches!(rest[at - 1], Ok(599)) && matches!(rest[at + 1], Ok(601)));
+        assert_eq!(pulled.get(), 1000);
+    }
 }
