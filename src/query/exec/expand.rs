@@ -67,6 +67,9 @@ fn junction_edge(knowledge: Id, thing: Id, role: &str) -> Edge {
     }
 }
 
+/// How many far ends of one hop are read together.
+const REACH_BATCH: usize = 128;
+
 pub(super) fn far_end(edge: &Edge, near: Id) -> Id {
     if edge.from == near {
         edge.to
@@ -98,11 +101,16 @@ impl ExpandOp<'_> {
         let start = start.clone();
         let at = self.at()?;
         let Some((min, max)) = self.e.hops else {
-            for edge in neighbours(self.ctx, start.id(), self.e.way, &self.e.types, at)? {
+            let edges = neighbours(self.ctx, start.id(), self.e.way, &self.e.types, at)?;
+            // The far ends are read a batch at a time (one multi-get each),
+            // and each batch's rows are emitted before the next is read.
+            for batch in edges.chunks(REACH_BATCH) {
                 self.ctx.check_deadline()?;
-                let next = far_end(&edge, start.id());
-                if let Some(found) = self.reach(next)? {
-                    self.emit(&row, &found, Some(edge))?;
+                let ends: Vec<Id> = batch.iter().map(|e| far_end(e, start.id())).collect();
+                for (edge, found) in batch.iter().zip(self.reach_all(&ends)?) {
+                    if let Some(found) = found {
+                        self.emit(&row, &found, Some(edge.clone()))?;
+                    }
                 }
             }
             return Ok(());
@@ -152,6 +160,19 @@ impl ExpandOp<'_> {
             Ok(load_node(self.ctx.env.txn, id)?.map(Arc::new))
         } else {
             Ok(Some(Arc::new(Node::Bare(id))))
+        }
+    }
+
+    /// `reach` for several ids, read together.
+    fn reach_all(&self, ids: &[Id]) -> Result<Vec<Option<Arc<Node>>>> {
+        if self.e.load {
+            let nodes = load_nodes(self.ctx.env.txn, ids)?;
+            Ok(nodes.into_iter().map(|n| n.map(Arc::new)).collect())
+        } else {
+            Ok(ids
+                .iter()
+                .map(|id| Some(Arc::new(Node::Bare(*id))))
+                .collect())
         }
     }
 

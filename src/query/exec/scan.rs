@@ -80,6 +80,16 @@ pub fn load_node(txn: &ReadTxn<'_>, id: Id) -> Result<Option<Node>> {
     })
 }
 
+/// `load_node` for several ids: things in one batched read (as one hop's
+/// far ends mostly are), any other node on its own.
+pub fn load_nodes(txn: &ReadTxn<'_>, ids: &[Id]) -> Result<Vec<Option<Node>>> {
+    if ids.iter().all(|id| id.dim() == Dim::Thing) {
+        let things = txn.things(ids)?;
+        return Ok(things.into_iter().map(|t| t.map(Node::Thing)).collect());
+    }
+    ids.iter().map(|id| load_node(txn, *id)).collect()
+}
+
 pub(super) fn label_ok(node: &Node, label: &Option<String>) -> bool {
     label.as_deref().is_none_or(|l| node.label() == l)
 }
