@@ -396,15 +396,17 @@ fn main() {
         },
     );
     let mut runner = Runner::new(&owner);
-    let queries: Vec<Vec<f32>> = (0..64)
+    // The raw side's queries start on a cache line, as the index's copy does.
+    let queries: Vec<CacheAligned> = (0..64)
         .map(|_| {
-            let mut v: Vec<f32> = (0..DIM).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let v: Vec<f32> = (0..DIM).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let mut v = CacheAligned::from(v);
             normalize(&mut v);
             v
         })
         .collect();
     // Parameters arrive as JSON (from a client or `LET`).
-    let params: Vec<serde_json::Value> = queries.iter().map(|q| json!(q)).collect();
+    let params: Vec<serde_json::Value> = queries.iter().map(|q| json!(**q)).collect();
     let (mut n1, mut n2) = (0usize, 0usize);
     compare(
         "exact top 10 of 1,000 × 384 ($v)",

@@ -564,13 +564,26 @@ mod tests {
         };
         let mut records = batched(entries, load);
         // Three records need only the first batch.
-        let first: Vec<u32> = records.by_ref().take(3).map(|r| r.unwrap_or(u32::MAX)).collect();
+        let first: Vec<u32> = records
+            .by_ref()
+            .take(3)
+            .map(|r| r.unwrap_or(u32::MAX))
+            .collect();
         assert_eq!(first, vec![0, 1, 2]);
         assert_eq!(pulled.get(), FIRST_BATCH);
         let rest: Vec<Result<u32>> = records.collect();
         let want: Vec<u32> = (4..1000).filter(|n| n % 7 != 3).collect();
-        let ok: Vec<u32> = rest.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
-        assert_eq!(ok, want.iter().copied().filter(|n| *n != 600).collect::<Vec<_>>());
+        let ok: Vec<u32> = rest
+            .iter()
+            .filter_map(|r| r.as_ref().ok().copied())
+            .collect();
+        assert_eq!(
+            ok,
+            want.iter()
+                .copied()
+                .filter(|n| *n != 600)
+                .collect::<Vec<_>>()
+        );
         // The error comes where its entry was, between 599 and 601.
         let at = rest.iter().position(|r| r.is_err()).unwrap_or(usize::MAX);
         assert!(matches!(rest[at - 1], Ok(599)) && matches!(rest[at + 1], Ok(601)));
