@@ -268,29 +268,34 @@ impl Etcd {
     fn unchanged(&self, guards: &[ReadSet]) -> Vec<Compare> {
         let mut compares = Vec::new();
         for g in guards {
-            let after = g.snapshot as i64 + 1;
-            for key in &g.keys {
-                compares.push(Compare::mod_revision(
-                    self.data(key),
-                    CompareOp::Less,
-                    after,
-                ));
-                compares.push(Compare::mod_revision(
-                    self.guard(key),
-                    CompareOp::Less,
-                    after,
-                ));
-            }
-            for (lower, upper) in &g.ranges {
-                for space in [b'd', b'g'] {
-                    compares.push(
-                        Compare::mod_revision(self.keys.key(space, lower), CompareOp::Less, after)
-                            .with_range(self.keys.end(space, upper)),
-                    );
-                }
-            }
+            self.unchanged_since(g.snapshot, &g.keys, &g.ranges, &mut compares);
         }
         compares
+    }
+
+    /// `unchanged` of one read set, given by its parts (the leader's
+    /// check holds them apart; nothing is copied).
+    fn unchanged_since(
+        &self,
+        snapshot: u64,
+        keys: &HashSet<Vec<u8>>,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+        compares: &mut Vec<Compare>,
+    ) {
+        let after = snapshot as i64 + 1;
+        for key in keys {
+            for stored in [self.data(key), self.guard(key)] {
+                compares.push(Compare::mod_revision(stored, CompareOp::Less, after));
+            }
+        }
+        for (lower, upper) in ranges {
+            for space in [b'd', b'g'] {
+                compares.push(
+                    Compare::mod_revision(self.keys.key(space, lower), CompareOp::Less, after)
+                        .with_range(self.keys.end(space, upper)),
+                );
+            }
+        }
     }
 }
 
@@ -431,12 +436,9 @@ impl Engine for Etcd {
         keys: &HashSet<Vec<u8>>,
         ranges: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<bool> {
-        let guard = ReadSet {
-            snapshot,
-            keys: keys.clone(),
-            ranges: ranges.to_vec(),
-        };
-        let txn = Txn::new().when(self.unchanged(std::slice::from_ref(&guard)));
+        let mut compares = Vec::new();
+        self.unchanged_since(snapshot, keys, ranges, &mut compares);
+        let txn = Txn::new().when(compares);
         let answer = self.ask("a conflict check", move |mut kv| {
             let txn = txn.clone();
             async move { kv.txn(txn).await }

@@ -245,16 +245,25 @@ impl Tikv {
     fn checks(&self, guards: &[ReadSet]) -> Vec<Check> {
         guards
             .iter()
-            .map(|g| Check {
-                snapshot: g.snapshot,
-                keys: g.keys.iter().map(|k| self.data(k)).collect(),
-                ranges: g
-                    .ranges
-                    .iter()
-                    .map(|(l, u)| (self.data(l), self.keys.end(b'd', u)))
-                    .collect(),
-            })
+            .map(|g| self.check(g.snapshot, &g.keys, &g.ranges))
             .collect()
+    }
+
+    /// The check of one read set, given by its parts, in TiKV's keys.
+    fn check(
+        &self,
+        snapshot: u64,
+        keys: &HashSet<Vec<u8>>,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+    ) -> Check {
+        Check {
+            snapshot,
+            keys: keys.iter().map(|k| self.data(k)).collect(),
+            ranges: ranges
+                .iter()
+                .map(|(l, u)| (self.data(l), self.keys.end(b'd', u)))
+                .collect(),
+        }
     }
 
     /// One attempt: begin at a fresh timestamp, check the read sets, write.
@@ -397,20 +406,10 @@ impl Engine for Tikv {
         keys: &HashSet<Vec<u8>>,
         ranges: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<bool> {
-        let guard = ReadSet {
-            snapshot,
-            keys: keys.clone(),
-            ranges: ranges.to_vec(),
-        };
-        let checks = self.checks(std::slice::from_ref(&guard));
+        let check = self.check(snapshot, keys, ranges);
         let now = self.now()?;
         self.run("a conflict check", |c| async move {
-            for check in &checks {
-                if !unchanged(&c, check, now).await? {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
+            Ok(!unchanged(&c, &check, now).await?)
         })
     }
 }
