@@ -1,6 +1,7 @@
 //! Cosine similarity on unit vectors: a dot product in SIMD registers,
 //! the instruction set chosen at run time (`pulp`: AVX2 with FMA on most
-//! x86-64 servers, AVX-512 or NEON where present, scalar otherwise). Exact
+//! x86-64 servers, NEON on ARM, scalar otherwise; AVX-512 is not used,
+//! as an exact scan is bound by memory, not arithmetic). Exact
 //! search and the HNSW graph share this one kernel, so a score is the
 //! same bits whichever path found it.
 
