@@ -15,8 +15,6 @@
 //! default 10).
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-#[path = "common/allocator.rs"]
-mod allocator;
 #[path = "../tests/common/r1.rs"]
 mod r1;
 #[path = "common/tcp.rs"]

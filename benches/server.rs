@@ -16,8 +16,6 @@
 //! server`; `ONEDB_BENCH_SECONDS` sets each phase's length (default 3).
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-#[path = "common/allocator.rs"]
-mod allocator;
 #[path = "common/tcp.rs"]
 mod tcp;
 

@@ -12,8 +12,6 @@
     clippy::panic
 )]
 
-mod allocator;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};

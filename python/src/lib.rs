@@ -11,11 +11,6 @@ mod events;
 
 use pyo3::prelude::*;
 
-/// The `onedb` binary's allocator (its `src/main.rs` says why): the
-/// engine's own allocations; Python objects stay on Python's allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[pymodule]
 fn _onedb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<embedded::Engine>()?;
