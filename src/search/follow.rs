@@ -505,7 +505,10 @@ fn each_vector_item(
 
 fn rebuild_names(inner: &Inner, txn: &Txn<'_>, last: u64) -> Result<()> {
     inner.names.clear()?;
-    each_name_doc(txn, |d| inner.names.upsert(&d))?;
+    // `add`, not `upsert`: after the clear there is nothing to replace, and
+    // tantivy keeps every delete operation (a term query's weight, ~1 KB)
+    // until the commit; on 400,000 things they took ~500 MB.
+    each_name_doc(txn, |d| inner.names.add(&d))?;
     inner.names.commit(last)
 }
 

@@ -439,4 +439,45 @@ mod tests {
         assert_eq!(names(&root, "final"), vec!["final text".to_string()]);
         assert!(!names(&root, "0").contains(&"draft 0".to_string()));
     }
+
+    /// A rebuild adds every document without a delete: tantivy keeps each
+    /// delete until the commit, and on a 400,000-thing load they took
+    /// ~500 MB. The rebuilt index still answers, each name once.
+    #[test]
+    fn a_rebuild_issues_no_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::open(dir.path()).unwrap();
+            let mut root = db.local_session().unwrap();
+            root.run(|t| t.create_org("acme", "Acme", Plan::Enterprise).map(|_| ()))
+                .unwrap();
+            root.use_org("acme").unwrap();
+            root.run(|t| {
+                for n in 0..30 {
+                    let new = NewThing {
+                        kind: "task".into(),
+                        name: format!("rebuilt {n}"),
+                        ..Default::default()
+                    };
+                    t.create_thing(new)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+        let options = crate::Options {
+            rebuild_indexes: true,
+            ..Default::default()
+        };
+        let db = Database::open_with(dir.path(), options).unwrap();
+        let inner = &db.shared().indexes().inner;
+        assert_eq!(inner.names.deletes.load(Ordering::Relaxed), 0);
+        let mut root = db.local_session().unwrap();
+        root.use_org("acme").unwrap();
+        let mut found = names(&root, "rebuilt");
+        found.sort();
+        found.dedup();
+        assert_eq!(found.len(), 10);
+        assert!(db.check_indexes().unwrap().problems.is_empty());
+    }
 }
