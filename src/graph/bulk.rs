@@ -68,17 +68,14 @@ impl BulkWriter {
     }
 
     pub fn put_type(&mut self, kind: TypeKind, name: &str, category: &str) -> Result<()> {
-        self.stage
-            .put(keys::vocab(kind, name), category.as_bytes().to_vec())
+        self.stage.put(keys::vocab(kind, name), category.as_bytes())
     }
 
     pub fn put_org(&mut self, org: &Org) -> Result<()> {
         self.stage
             .put(keys::org(org.id), crate::graph::encode(org)?)?;
-        self.stage.put(
-            keys::org_slug(&org.slug),
-            org.id.raw().to_be_bytes().to_vec(),
-        )?;
+        self.stage
+            .put(keys::org_slug(&org.slug), org.id.raw().to_be_bytes())?;
         // Every tenant has its counters, even at zero.
         self.totals(Tenant::of_org(org.id));
         Ok(())
@@ -177,7 +174,7 @@ impl BulkWriter {
         self.stage
             .put(t.token(token.id), crate::graph::encode(token)?)?;
         self.stage
-            .put(keys::token_home(token.id), t.raw().to_be_bytes().to_vec())
+            .put(keys::token_home(token.id), t.raw().to_be_bytes())
     }
 
     pub fn put_schema(&mut self, t: Tenant, kind: &str, schema: &Props) -> Result<()> {

@@ -213,7 +213,7 @@ mod tests {
         let mut stage = storage.stage().unwrap();
         let key = |n: u32| [vec![2u8; 17], n.to_be_bytes().to_vec()].concat();
         for n in (0..1000u32).rev() {
-            stage.put(key(n), n.to_le_bytes().to_vec()).unwrap();
+            stage.put(key(n), n.to_le_bytes()).unwrap();
             if n == 500 {
                 stage.spill().unwrap(); // a second, overlapping run
             }
