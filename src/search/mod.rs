@@ -373,6 +373,15 @@ mod tests {
 
     use crate::{Database, NameSearch, NewThing, Plan, Session, ThingUpdate};
 
+    /// The root session in a new org "acme".
+    fn acme(db: &Database) -> Session {
+        let mut root = db.local_session().unwrap();
+        root.run(|t| t.create_org("acme", "Acme", Plan::Enterprise).map(|_| ()))
+            .unwrap();
+        root.use_org("acme").unwrap();
+        root
+    }
+
     fn names(s: &Session, text: &str) -> Vec<String> {
         let q = NameSearch {
             text,
@@ -395,10 +404,7 @@ mod tests {
     fn created_records_are_added_without_a_delete_and_changes_replace_them() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(dir.path()).unwrap();
-        let mut root = db.local_session().unwrap();
-        root.run(|t| t.create_org("acme", "Acme", Plan::Enterprise).map(|_| ()))
-            .unwrap();
-        root.use_org("acme").unwrap();
+        let root = acme(&db);
         db.flush_indexes().unwrap();
         let deletes = || {
             db.shared()
@@ -448,22 +454,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let db = Database::open(dir.path()).unwrap();
-            let mut root = db.local_session().unwrap();
-            root.run(|t| t.create_org("acme", "Acme", Plan::Enterprise).map(|_| ()))
+            acme(&db)
+                .run(|t| {
+                    for n in 0..30 {
+                        let new = NewThing {
+                            kind: "task".into(),
+                            name: format!("rebuilt {n}"),
+                            ..Default::default()
+                        };
+                        t.create_thing(new)?;
+                    }
+                    Ok(())
+                })
                 .unwrap();
-            root.use_org("acme").unwrap();
-            root.run(|t| {
-                for n in 0..30 {
-                    let new = NewThing {
-                        kind: "task".into(),
-                        name: format!("rebuilt {n}"),
-                        ..Default::default()
-                    };
-                    t.create_thing(new)?;
-                }
-                Ok(())
-            })
-            .unwrap();
         }
         let options = crate::Options {
             rebuild_indexes: true,
