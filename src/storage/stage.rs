@@ -55,6 +55,10 @@ impl Run {
         self.spans.len()
     }
 
+    fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
     fn key(&self, i: usize) -> &[u8] {
         let (start, key, _) = self.spans[i];
         &self.bytes[start..start + key as usize]
@@ -107,7 +111,7 @@ impl Stage {
     /// previous one finished.
     fn spill(&mut self) -> Result<()> {
         self.wait()?;
-        if self.run.len() == 0 {
+        if self.run.is_empty() {
             return Ok(());
         }
         let run = std::mem::take(&mut self.run);
