@@ -400,7 +400,8 @@ fn check_query_vector(dim: Option<usize>, vector: &[f32]) -> Result<()> {
             vector.len()
         )));
     }
-    if vector.iter().any(|x| !x.is_finite()) {
+    // A fold without early exit: the compiler turns it into SIMD.
+    if !vector.iter().fold(true, |ok, x| ok & x.is_finite()) {
         return Err(Error::invalid("a query vector holds finite numbers only"));
     }
     Ok(())

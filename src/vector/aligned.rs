@@ -25,8 +25,16 @@ pub struct CacheAligned {
 }
 
 impl CacheAligned {
-    pub fn new() -> CacheAligned {
-        CacheAligned::default()
+    pub const fn new() -> CacheAligned {
+        CacheAligned {
+            buf: Vec::new(),
+            start: 0,
+        }
+    }
+
+    /// Empties the list and keeps its buffer (and alignment).
+    pub fn clear(&mut self) {
+        self.buf.truncate(self.start);
     }
 
     /// Appends `values`; the data moves (and stays aligned) only when
