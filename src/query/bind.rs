@@ -4,7 +4,7 @@
 //! transaction's one door (`WriteTxn::apply`) runs. Also the `View` that
 //! evaluates a statement's expressions for the runner.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde_json::{Value as Json, json};
 
@@ -18,6 +18,7 @@ use crate::ontology::{Role, Status, TypeKind};
 use crate::query::ast::{Assignment, Expr, Ident, KnowledgeKindAst, Statement, StatementKind};
 use crate::query::expr::{CExpr, Env, compile};
 use crate::query::outcome::Outcome;
+use crate::query::params::Params;
 use crate::query::value::Val;
 
 /// A write statement as mutations.
@@ -441,16 +442,16 @@ fn answer(applied: Applied) -> Outcome {
 /// (`$me` among them).
 #[derive(Clone, Copy)]
 pub struct View<'v> {
-    pub vars: &'v HashMap<String, Val>,
+    pub vars: &'v Params,
 }
 
-pub fn self_view(vars: &HashMap<String, Val>) -> View<'_> {
+pub fn self_view(vars: &Params) -> View<'_> {
     View { vars }
 }
 
 impl View<'_> {
     /// The statement's parameters: LET variables, bound parameters, `$me`.
-    pub fn params(&self) -> &HashMap<String, Val> {
+    pub fn params(&self) -> &Params {
         self.vars
     }
 

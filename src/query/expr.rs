@@ -1,7 +1,6 @@
 //! Expressions compiled for execution: variables resolved to row slots at
 //! plan time, evaluated per row against the tenant transaction.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use serde_json::{Value as Json, json};
@@ -11,6 +10,7 @@ use crate::graph::ReadTxn;
 use crate::keys::Direction;
 use crate::model::Millis;
 use crate::query::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
+use crate::query::params::Params;
 use crate::query::value::{NULL, Val, compare, edge_json, equal};
 
 /// Scalar functions (aggregates are planned separately).
@@ -103,7 +103,7 @@ pub enum CExpr {
 
 /// What evaluation may look at besides the row.
 pub struct Env<'e, 't> {
-    pub params: &'e HashMap<String, Val>,
+    pub params: &'e Params,
     pub txn: &'e ReadTxn<'t>,
     /// The time connections are read at (`connections(n)`).
     pub now: Millis,
@@ -175,7 +175,11 @@ impl CExpr {
                 None => return Err(Error::invalid(format!("parameter ${name} is not set"))),
             },
             CExpr::Slot(slot, _) => row.get(*slot).cloned().unwrap_or(NULL),
-            CExpr::Field(base, name) => base.eval(row, env)?.field(name),
+            // A field of a row's value is read in place, not from a copy.
+            CExpr::Field(base, name) => match &**base {
+                CExpr::Slot(slot, _) => row.get(*slot).map_or(NULL, |v| v.field(name)),
+                _ => base.eval(row, env)?.field(name),
+            },
             CExpr::List(items) => Val::Data(Json::Array(
                 items
                     .iter()

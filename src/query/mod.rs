@@ -9,6 +9,7 @@ pub(crate) mod exec;
 pub mod expr;
 pub mod format;
 pub mod outcome;
+pub mod params;
 pub mod parser;
 pub mod plan;
 pub mod print;

@@ -3,7 +3,6 @@
 //! their plans, EVENTS, SHOW, WHOAMI; EXPLAIN's view of a
 //! plan on the snapshot.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use serde_json::{Value as Json, json};
@@ -16,6 +15,7 @@ use crate::query::bind::View;
 use crate::query::exec::{self, Budget, Context, ProfileStats};
 use crate::query::expr::Env;
 use crate::query::outcome::Outcome;
+use crate::query::params::Params;
 use crate::query::plan::{Op, Plan};
 use crate::query::value::Val;
 use crate::search::Indexes;
@@ -23,7 +23,7 @@ use crate::search::Indexes;
 /// The execution context of a read: parameters, the transaction, the
 /// query's deadline, cancel flag and row cap.
 fn context<'e, 't>(
-    params: &'e HashMap<String, Val>,
+    params: &'e Params,
     txn: &'e ReadTxn<'t>,
     indexes: &'e Indexes,
     budget: Budget<'e>,

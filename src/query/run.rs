@@ -20,6 +20,7 @@ use crate::query::bind::{View, apply_write, self_view};
 pub use crate::query::exec::QueryLimits;
 use crate::query::exec::{Budget, ProfileStats};
 pub use crate::query::outcome::{Outcome, Stats};
+use crate::query::params::Params;
 use crate::query::parser::parse_statement;
 use crate::query::plan::{Optimize, Plan, plan_search, plan_with};
 use crate::query::read::{explain, read_statement, subscription_filter};
@@ -44,7 +45,7 @@ enum Block<'s> {
 pub struct Runner<'s> {
     session: &'s Session,
     org: Option<Arc<Org>>,
-    vars: HashMap<String, Val>,
+    vars: Params,
     block: Block<'s>,
     limits: QueryLimits,
     /// Set from another thread to stop the running statement.
@@ -70,7 +71,7 @@ impl<'s> Runner<'s> {
         Runner {
             session,
             org: session.org().map(|o| Arc::new(o.clone())),
-            vars: HashMap::from([(ME.to_string(), me)]),
+            vars: Params::from([(ME.to_string(), me)]),
             block: Block::None,
             limits: QueryLimits::default(),
             cancel: None,
@@ -105,7 +106,7 @@ impl<'s> Runner<'s> {
                 "$me is the session's person; it cannot be rebound",
             ));
         }
-        self.vars.insert(name.to_string(), Val::Data(value));
+        self.vars.insert(name, Val::Data(value));
         Ok(())
     }
 
@@ -239,7 +240,7 @@ impl<'s> Runner<'s> {
                     .at_span(var.span));
                 }
                 let shown = bound.to_json();
-                self.vars.insert(name.to_string(), bound);
+                self.vars.insert(name, bound);
                 Ok(Outcome {
                     value: Some(shown),
                     ..Outcome::done()

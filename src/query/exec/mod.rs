@@ -142,7 +142,8 @@ impl Context<'_, '_> {
 pub fn run(plan: &Plan, ctx: &Context<'_, '_>) -> Result<Vec<Row>> {
     let mut next_id = 0;
     let mut root = build(&plan.root, plan.width, ctx, &mut next_id)?;
-    let mut rows = Vec::new();
+    // Room for a typical small result at once, not grown 1, 4, 8, 16.
+    let mut rows = Vec::with_capacity(16);
     while let Some(row) = root.next()? {
         if !plan.limited && rows.len() >= ctx.max_rows {
             return Err(Error::too_large(format!(
@@ -226,6 +227,7 @@ fn build<'c>(
             input: child(input)?,
             items,
             ctx,
+            spare: Vec::new(),
         }),
         Op::Aggregate {
             input,
@@ -332,7 +334,6 @@ impl Operator for Once {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::time::{Duration, Instant};
 
     use rand::rngs::StdRng;
@@ -344,6 +345,7 @@ mod tests {
     use crate::model::{Clock, Plan as OrgPlan};
     use crate::ontology::{Role, Status};
     use crate::query::ast::StatementKind;
+    use crate::query::params::Params;
     use crate::query::parser::parse_statement;
     use crate::query::plan::plan_match;
     use crate::{Database, Session};
@@ -367,7 +369,7 @@ mod tests {
     fn run_text(
         session: &Session,
         text: &str,
-        params: &HashMap<String, Val>,
+        params: &Params,
         loads: bool,
     ) -> (Result<Vec<Vec<Json>>>, bool) {
         let statement = parse_statement(text).unwrap();
@@ -438,7 +440,7 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        let params = HashMap::new();
+        let params = Params::new();
         let base = "MATCH (t:task) RETURN t.properties.v, t.name ORDER BY t.properties.v DESC";
         let (all, _) = run_text(&root, base, &params, false);
         let all = all.unwrap();
@@ -572,7 +574,7 @@ mod tests {
         root.use_org("acme").unwrap();
         let customer = db.session_as("cust@acme.io").unwrap();
 
-        let mut params = HashMap::new();
+        let mut params = Params::new();
         params.insert("past".to_string(), Val::Data(json!(past)));
         params.insert("x".to_string(), Val::Data(json!(things[7].to_string())));
         params.insert("p".to_string(), Val::Data(json!(people[0].to_string())));

@@ -22,19 +22,18 @@ pub(super) struct SearchOp<'c> {
     pub(super) width: usize,
     pub(super) ctx: &'c Context<'c, 'c>,
     /// The hits, once asked for.
-    pub(super) hits: Option<std::vec::IntoIter<(Node, f32)>>,
+    pub(super) hits: Option<Hits>,
 }
 
 impl Operator for SearchOp<'_> {
     fn next(&mut self) -> Result<Option<Row>> {
         let hits = match &mut self.hits {
             Some(hits) => hits,
-            None => self
-                .hits
-                .insert(hits(self.step, self.load, self.ctx)?.into_iter()),
+            None => self.hits.insert(hits(self.step, self.load, self.ctx)?),
         };
+        // No deadline check per hit: the search checked it, and its hits
+        // are a list in memory of at most the rows a result may have.
         for (node, score) in hits.by_ref() {
-            self.ctx.check_deadline()?;
             if !label_ok(&node, self.label) {
                 continue;
             }
@@ -73,7 +72,30 @@ fn score_json(score: f32) -> Json {
     json!((score as f64 * 1e6).round() / 1e6)
 }
 
-fn hits(step: &SearchStep, load: bool, ctx: &Context<'_, '_>) -> Result<Vec<(Node, f32)>> {
+/// A search's hits, best first: records, or the vector index's bare ids
+/// (a `Node` is large: a list of them would be a kilobyte-sized
+/// allocation per statement, which costs glibc a consolidation).
+pub(super) enum Hits {
+    Nodes(std::vec::IntoIter<(Node, f32)>),
+    Ids(std::vec::IntoIter<(Id, f32)>),
+}
+
+impl Iterator for Hits {
+    type Item = (Node, f32);
+
+    fn next(&mut self) -> Option<(Node, f32)> {
+        match self {
+            Hits::Nodes(hits) => hits.next(),
+            Hits::Ids(hits) => hits.next().map(|(id, score)| (Node::Bare(id), score)),
+        }
+    }
+}
+
+fn nodes(hits: Vec<(Node, f32)>) -> Result<Hits> {
+    Ok(Hits::Nodes(hits.into_iter()))
+}
+
+fn hits(step: &SearchStep, load: bool, ctx: &Context<'_, '_>) -> Result<Hits> {
     let env = &ctx.env;
     let limit = match &step.limit {
         Some(l) => Some(count(l, env, "LIMIT")?),
@@ -110,21 +132,23 @@ fn hits(step: &SearchStep, load: bool, ctx: &Context<'_, '_>) -> Result<Vec<(Nod
             let hits = ctx
                 .indexes
                 .search_names(env.txn, &q, &mut |found| keep(found_node(found.clone())))?;
-            Ok(hits
-                .into_iter()
-                .map(|h| (found_node(h.found), h.score))
-                .collect())
+            nodes(
+                hits.into_iter()
+                    .map(|h| (found_node(h.found), h.score))
+                    .collect(),
+            )
         }
         SearchTarget::Knowledge { vector, k } => {
             let k = count(k, env, "K")?.min(limit.unwrap_or(usize::MAX));
-            // A `$param` embedding is read in place, not copied first.
+            // A `$param` embedding is converted once per binding.
             let v = match &vector.kind {
-                ExprKind::Param(name) if env.params.contains_key(name) => floats(&env.params[name]),
-                _ => floats(&constant(vector, env)?),
+                ExprKind::Param(name) => env.params.floats(name),
+                _ => None,
             }
+            .unwrap_or_else(|| Ok(floats(&constant(vector, env)?)?.into()))
             .map_err(|e| e.at_span(vector.span))?;
             if !filters.possible || k == 0 {
-                return Ok(Vec::new());
+                return nodes(Vec::new());
             }
             let q = KnowledgeSearch {
                 vector: &v,
@@ -133,19 +157,16 @@ fn hits(step: &SearchStep, load: bool, ctx: &Context<'_, '_>) -> Result<Vec<(Nod
                 deadline: ctx.deadline,
             };
             if !load {
-                let ids = ctx.indexes.nearest_ids(env.txn, &q)?;
-                return Ok(ids
-                    .into_iter()
-                    .map(|(id, score)| (Node::Bare(id), score))
-                    .collect());
+                return Ok(Hits::Ids(ctx.indexes.nearest_ids(env.txn, &q)?.into_iter()));
             }
             let (hits, _) = ctx
                 .indexes
                 .search_knowledge(env.txn, &q, &mut |k| keep(Node::Knowledge(k.clone())))?;
-            Ok(hits
-                .into_iter()
-                .map(|h| (Node::Knowledge(h.knowledge), h.score))
-                .collect())
+            nodes(
+                hits.into_iter()
+                    .map(|h| (Node::Knowledge(h.knowledge), h.score))
+                    .collect(),
+            )
         }
     }
 }

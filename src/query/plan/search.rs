@@ -122,12 +122,18 @@ pub fn plan_search(search: &Search, vocabulary: &Vocabulary, optimize: Optimize)
             (names.iter().map(|n| n.to_string()).collect(), items)
         }
     };
+    // The score is made into a value only for a RETURN that reads it.
+    let score = items.iter().any(|e| {
+        let mut slots = Vec::new();
+        e.slots(&mut slots);
+        slots.contains(&SCORE_SLOT)
+    });
     let mut root = Op::Project {
         input: Box::new(Op::Search {
             slot: HIT_SLOT,
             name: String::new(),
             label: None,
-            score: Some(SCORE_SLOT),
+            score: score.then_some(SCORE_SLOT),
             step,
             load: true,
         }),
