@@ -12,8 +12,9 @@
 //!   ≤ 100 KB).
 //!
 //! The server runs in this process (`onedb::server::serve` on a thread) on
-//! the same `Database` the in-process phases use. `cargo bench --bench
-//! server`; `ONEDB_BENCH_SECONDS` sets each phase's length (default 3).
+//! the same `Database` the in-process phases use; each pair runs in
+//! alternating rounds. `cargo bench --bench server`;
+//! `ONEDB_BENCH_SECONDS` sets each side's time (default 3).
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 #[path = "common/tcp.rs"]
@@ -66,18 +67,22 @@ fn main() {
     let session = db.session_as("alice@acme.io").expect("alice");
 
     println!("onedb server bench: {seconds} s per phase, {THINGS} things");
-    let local = rate(8, phase, |n, stop| local_points(&session, &ids, n, stop));
-    let remote = rate(8, phase, |n, stop| {
-        remote_points(addr, &token, &ids, n, stop, 16)
-    });
+    let (remote, local) = alternating(
+        8,
+        phase,
+        |n, stop| remote_points(addr, &token, &ids, n, stop, 16),
+        |n, stop| local_points(&session, &ids, n, stop),
+    );
     report("point queries, 8 clients pipelined 16", remote, local, 0.5);
 
     let answer = one_answer(addr, &token, &ids);
     let echo = echo_server(answer.clone());
-    let baseline = rate(1, phase, |n, stop| echo_client(echo, &ids, n, stop));
-    let single = rate(1, phase, |n, stop| {
-        remote_points(addr, &token, &ids, n, stop, 1)
-    });
+    let (single, baseline) = alternating(
+        1,
+        phase,
+        |n, stop| remote_points(addr, &token, &ids, n, stop, 1),
+        |n, stop| echo_client(echo, &ids, n, stop),
+    );
     report(
         "point queries, 1 client, 1 in flight",
         single,
@@ -85,8 +90,12 @@ fn main() {
         0.7,
     );
 
-    let local = rate(16, phase, |_, stop| local_mutations(&db, stop));
-    let remote = rate(16, phase, |_, stop| mutations(addr, &token, stop));
+    let (remote, local) = alternating(
+        16,
+        phase,
+        |_, stop| mutations(addr, &token, stop),
+        |_, stop| local_mutations(&db, stop),
+    );
     report("standard mutation, 16 clients, sync", remote, local, 0.8);
 
     let per_connection = idle_memory(addr, &token);
@@ -100,6 +109,25 @@ fn main() {
         "idle connections",
         per_connection / 1024.0
     );
+}
+
+/// The rates of `onedb` and its `baseline`, each run for `phase` in all,
+/// in alternating rounds: a shared machine's drift (its fsync latency
+/// above all) falls on both sides alike.
+fn alternating(
+    clients: usize,
+    phase: Duration,
+    onedb: impl Fn(usize, &AtomicBool) -> u64 + Sync,
+    baseline: impl Fn(usize, &AtomicBool) -> u64 + Sync,
+) -> (f64, f64) {
+    const ROUNDS: u32 = 4;
+    let round = phase / ROUNDS;
+    let (mut o, mut b) = (0.0, 0.0);
+    for _ in 0..ROUNDS {
+        o += rate(clients, round, &onedb);
+        b += rate(clients, round, &baseline);
+    }
+    (o / ROUNDS as f64, b / ROUNDS as f64)
 }
 
 /// acme with alice (org_owner), THINGS tasks, no api_calls limit; the
