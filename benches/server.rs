@@ -68,6 +68,7 @@ fn main() {
 
     println!("onedb server bench: {seconds} s per phase, {THINGS} things");
     let (remote, local) = alternating(
+        "pipelined",
         8,
         phase,
         |n, stop| remote_points(addr, &token, &ids, n, stop, 16),
@@ -78,6 +79,7 @@ fn main() {
     let answer = one_answer(addr, &token, &ids);
     let echo = echo_server(answer.clone());
     let (single, baseline) = alternating(
+        "in flight",
         1,
         phase,
         |n, stop| remote_points(addr, &token, &ids, n, stop, 1),
@@ -91,6 +93,7 @@ fn main() {
     );
 
     let (remote, local) = alternating(
+        "mutation",
         16,
         phase,
         |_, stop| mutations(addr, &token, stop),
@@ -114,12 +117,18 @@ fn main() {
 /// The rates of `onedb` and its `baseline`, each run for `phase` in all,
 /// in alternating rounds: a shared machine's drift (its fsync latency
 /// above all) falls on both sides alike.
+/// With `SERVER_BENCH_ONLY` set to another pair's `name`, skipped (NaN):
+/// profiling one pair with `perf` runs only it.
 fn alternating(
+    name: &str,
     clients: usize,
     phase: Duration,
     onedb: impl Fn(usize, &AtomicBool) -> u64 + Sync,
     baseline: impl Fn(usize, &AtomicBool) -> u64 + Sync,
 ) -> (f64, f64) {
+    if std::env::var("SERVER_BENCH_ONLY").is_ok_and(|only| only != name) {
+        return (f64::NAN, f64::NAN);
+    }
     const ROUNDS: u32 = 4;
     let round = phase / ROUNDS;
     let (mut o, mut b) = (0.0, 0.0);
