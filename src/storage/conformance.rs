@@ -233,6 +233,47 @@ fn snapshot_isolation(s: &Storage) -> Outcome {
     Ok(())
 }
 
+/// A record of the kind kept decoded (`keys::is_cached_record`: here a
+/// tenant's trigger set) reads as of the snapshot however often it is
+/// read, while a commit changes it in between; a remote store is asked
+/// once per transaction, and a new transaction sees the change.
+fn cached_records_read_at_the_snapshot(s: &Storage) -> Outcome {
+    let key = t(1).triggers();
+    let decode = |b: &[u8]| Ok(String::from_utf8_lossy(b).into_owned());
+    let set = |v: &str| {
+        let mut txn = s.write(Scope::tenant(t(1)));
+        ok(txn.put(key.clone(), v.as_bytes().to_vec()), "put")?;
+        ok(txn.commit(), "commit").map(|_| ())
+    };
+    set("old")?;
+    let txn = s.write(Scope::tenant(t(1)));
+    let reads = s.engine().remote_reads();
+    for round in 0..3 {
+        let got = ok(txn.get_decoded(&key, decode), "get_decoded")?.map(|(v, _)| (*v).clone());
+        ensure!(
+            got.as_deref() == Some("old"),
+            "read {round} in one transaction gave {got:?}"
+        );
+        if round == 0 {
+            set("new")?;
+        }
+    }
+    if let (Some(before), Some(after)) = (reads, s.engine().remote_reads()) {
+        ensure!(
+            after - before == 1,
+            "{} store reads for one record in one transaction",
+            after - before
+        );
+    }
+    let fresh = s.read(Scope::tenant(t(1)));
+    let got = ok(fresh.get_decoded(&key, decode), "get_decoded")?.map(|(v, _)| (*v).clone());
+    ensure!(
+        got.as_deref() == Some("new"),
+        "a new transaction read {got:?}"
+    );
+    Ok(())
+}
+
 /// Two transactions read a key for update and both write it: the second
 /// to commit is refused, and its write is not stored.
 fn write_write_conflict(s: &Storage) -> Outcome {
@@ -564,6 +605,7 @@ suite!(
     outcome_unknown,
     empty_and_large_write_sets,
     reverse_and_limited_scans,
+    cached_records_read_at_the_snapshot,
 );
 
 /// The cases that check conflict detection.

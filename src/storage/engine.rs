@@ -247,6 +247,15 @@ impl AnyEngine {
         }
     }
 
+    /// Tests: single-key reads sent to a remote store (None: a local one).
+    #[cfg(test)]
+    pub fn remote_reads(&self) -> Option<u64> {
+        match self {
+            AnyEngine::Etcd(e) => Some(e.reads()),
+            _ => None,
+        }
+    }
+
     /// Tests: the next write fails before it happens (`unknown`: after it
     /// happened, reported as `OUTCOME_UNKNOWN`).
     #[cfg(test)]

@@ -8,13 +8,15 @@ use std::iter::Peekable;
 use std::ops::Bound;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{self, Changed, Tenant};
 use crate::storage::Storage;
-use crate::storage::cache::Decoded;
+use crate::storage::cache::{self, Decoded};
 use crate::storage::commit::{CommitRequest, CounterChange};
 use crate::storage::engine::{AnyCursor, AnySnapshot, Engine, EngineCursor, EngineSnapshot};
-use crate::storage::hash::FxHashSet as HashSet;
+use crate::storage::hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// The right to write the platform tables (orgs, slugs, emails, the
 /// vocabulary) — keys outside every tenant, which any scope may read.
@@ -97,6 +99,9 @@ pub struct Txn<'a> {
     counters: BTreeMap<Vec<u8>, CounterChange>,
     /// Records this transaction created (`mark_created`).
     created: Vec<Changed>,
+    /// On a shared store: the cached-record kind (`keys::is_cached_record`)
+    /// read at this snapshot, decoded.
+    memo: Mutex<HashMap<Vec<u8>, cache::Copy>>,
 }
 
 impl<'a> Txn<'a> {
@@ -120,6 +125,7 @@ impl<'a> Txn<'a> {
             read_ranges: Vec::new(),
             counters: BTreeMap::new(),
             created: Vec::new(),
+            memo: Mutex::default(),
         }
     }
 
@@ -233,17 +239,25 @@ impl<'a> Txn<'a> {
                 None => Ok(None),
             };
         }
-        // On a shared store another server may change any record: no copy
-        // is kept across transactions.
-        if !keys::is_cached_record(key) || self.storage.engine().shared() {
+        if !keys::is_cached_record(key) {
             return match self.snapshot.get(key)? {
                 Some(bytes) => Ok(Some((Arc::new(decode(&bytes)?), bytes.len()))),
                 None => Ok(None),
             };
         }
+        // On a shared store another server may change any record, so no
+        // copy outlives the transaction; within it the snapshot is fixed,
+        // and what each statement of a block reads again (the org, the
+        // person, a schema) is one request to the store, not one each.
+        let shared = self.storage.engine().shared();
         let records = self.storage.commits().records();
         let seq = self.snapshot.sequence();
-        if let Some((copy, len)) = records.get(key, seq) {
+        let copy = if shared {
+            self.memo.lock().get(key).cloned()
+        } else {
+            records.get(key, seq)
+        };
+        if let Some((copy, len)) = copy {
             match copy.map(Arc::downcast::<T>) {
                 None => return Ok(None),
                 Some(Ok(value)) => return Ok(Some((value, len))),
@@ -258,7 +272,11 @@ impl<'a> Txn<'a> {
             Some((value, len)) => (Some(value.clone() as Decoded), *len),
             None => (None, 0),
         };
-        records.insert(key, copy, len, seq);
+        if shared {
+            self.memo.lock().insert(key.to_vec(), (copy, len));
+        } else {
+            records.insert(key, copy, len, seq);
+        }
         Ok(found)
     }
 

@@ -58,6 +58,9 @@ pub(crate) struct Etcd {
     marker: Mutex<Marker>,
     #[cfg(test)]
     fail_next_write: std::sync::atomic::AtomicU8,
+    /// Tests: single-key reads sent to the cluster.
+    #[cfg(test)]
+    reads: AtomicU64,
 }
 
 /// This process's marker key, and the revision of its last write.
@@ -141,6 +144,8 @@ impl Etcd {
             keys,
             #[cfg(test)]
             fail_next_write: Default::default(),
+            #[cfg(test)]
+            reads: AtomicU64::new(0),
         };
         // Fails fast when no member answers, and learns the revision.
         etcd.current_revision()?;
@@ -151,6 +156,11 @@ impl Etcd {
     pub fn fail_next_write(&self, unknown: bool) {
         self.fail_next_write
             .store(1 + u8::from(unknown), Ordering::SeqCst);
+    }
+
+    #[cfg(test)]
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
     }
 
     fn data(&self, key: &[u8]) -> Vec<u8> {
@@ -255,6 +265,8 @@ impl Etcd {
 
     /// `key`'s value at `revision` (0: the newest).
     fn read(&self, key: &[u8], revision: u64) -> Result<Option<Vec<u8>>> {
+        #[cfg(test)]
+        self.reads.fetch_add(1, Ordering::Relaxed);
         let mut got = self.fetch("a read", self.data(key), GetOptions::new(), revision)?;
         Ok(got
             .take_kvs()
