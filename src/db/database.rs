@@ -316,8 +316,11 @@ impl Database {
         let tenant = actor.org.map_or(Tenant::PLATFORM, Tenant::of_org);
         let mut wanted = vec![tenant.person(actor.person)];
         wanted.extend(token.map(|id| tenant.token(id)));
-        let txn = self.shared.storage.read(Scope::platform(Tenant::PLATFORM));
-        let mut found = txn.get_many(&wanted)?.into_iter();
+        let mut found = self
+            .shared
+            .storage
+            .read_latest(Scope::platform(Tenant::PLATFORM), &wanted)?
+            .into_iter();
         let active = match found.next().flatten() {
             Some(bytes) => {
                 let person: Person = crate::model::codec::decode("person", &bytes)?;

@@ -247,9 +247,14 @@ fn cached_records_read_at_the_snapshot(s: &Storage) -> Outcome {
     };
     set("old")?;
     let txn = s.write(Scope::tenant(t(1)));
-    let reads = s.engine().remote_reads();
+    // Requests the reads themselves send (not the commit between them).
+    let mut requests = 0;
     for round in 0..3 {
+        let before = s.engine().remote_requests();
         let got = ok(txn.get_decoded(&key, decode), "get_decoded")?.map(|(v, _)| (*v).clone());
+        if let (Some(before), Some(after)) = (before, s.engine().remote_requests()) {
+            requests += after - before;
+        }
         ensure!(
             got.as_deref() == Some("old"),
             "read {round} in one transaction gave {got:?}"
@@ -258,18 +263,46 @@ fn cached_records_read_at_the_snapshot(s: &Storage) -> Outcome {
             set("new")?;
         }
     }
-    if let (Some(before), Some(after)) = (reads, s.engine().remote_reads()) {
-        ensure!(
-            after - before == 1,
-            "{} store reads for one record in one transaction",
-            after - before
-        );
-    }
+    ensure!(
+        s.engine().remote_requests().is_none() || requests == 1,
+        "{requests} store requests for one record in one transaction"
+    );
     let fresh = s.read(Scope::tenant(t(1)));
     let got = ok(fresh.get_decoded(&key, decode), "get_decoded")?.map(|(v, _)| (*v).clone());
     ensure!(
         got.as_deref() == Some("new"),
         "a new transaction read {got:?}"
+    );
+    Ok(())
+}
+
+/// `read_latest` gives the newest committed values, in one request on a
+/// remote store, and only of keys in its scope.
+fn latest_values_in_one_request(s: &Storage) -> Outcome {
+    put(s, t(1), "a", "1")?;
+    put(s, t(1), "a", "2")?;
+    put(s, t(1), "b", "3")?;
+    let wanted = [key(t(1), "a"), key(t(1), "b"), key(t(1), "none")];
+    let before = s.engine().remote_requests();
+    let got = ok(s.read_latest(Scope::tenant(t(1)), &wanted), "read_latest")?;
+    let after = s.engine().remote_requests();
+    ensure!(
+        got == [Some(b"2".to_vec()), Some(b"3".to_vec()), None],
+        "read_latest gave {got:?}"
+    );
+    if let (Some(before), Some(after)) = (before, after) {
+        ensure!(
+            after - before == 1,
+            "read_latest took {} requests",
+            after - before
+        );
+    }
+    let outside = s.read_latest(Scope::tenant(t(2)), &wanted);
+    ensure!(
+        outside
+            .as_ref()
+            .is_err_and(|e| e.code == ErrorCode::Forbidden),
+        "another tenant's scope read {outside:?}"
     );
     Ok(())
 }
@@ -606,6 +639,7 @@ suite!(
     empty_and_large_write_sets,
     reverse_and_limited_scans,
     cached_records_read_at_the_snapshot,
+    latest_values_in_one_request,
 );
 
 /// The cases that check conflict detection.

@@ -247,11 +247,11 @@ impl AnyEngine {
         }
     }
 
-    /// Tests: single-key reads sent to a remote store (None: a local one).
+    /// Tests: requests sent to a remote store (None: a local one).
     #[cfg(test)]
-    pub fn remote_reads(&self) -> Option<u64> {
+    pub fn remote_requests(&self) -> Option<u64> {
         match self {
-            AnyEngine::Etcd(e) => Some(e.reads()),
+            AnyEngine::Etcd(e) => Some(e.requests()),
             _ => None,
         }
     }

@@ -59,7 +59,7 @@ impl Scope {
         }
     }
 
-    fn check(self, key: &[u8], write: bool) -> Result<()> {
+    pub(super) fn check(self, key: &[u8], write: bool) -> Result<()> {
         if keys::is_platform_key(key) {
             // Platform tables and meta keys are read by every scope and
             // written only through `put_platform` with its capability.

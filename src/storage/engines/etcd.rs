@@ -58,9 +58,9 @@ pub(crate) struct Etcd {
     marker: Mutex<Marker>,
     #[cfg(test)]
     fail_next_write: std::sync::atomic::AtomicU8,
-    /// Tests: single-key reads sent to the cluster.
+    /// Tests: requests sent to the cluster.
     #[cfg(test)]
-    reads: AtomicU64,
+    requests: AtomicU64,
 }
 
 /// This process's marker key, and the revision of its last write.
@@ -145,7 +145,7 @@ impl Etcd {
             #[cfg(test)]
             fail_next_write: Default::default(),
             #[cfg(test)]
-            reads: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
         };
         // Fails fast when no member answers, and learns the revision.
         etcd.current_revision()?;
@@ -159,8 +159,16 @@ impl Etcd {
     }
 
     #[cfg(test)]
-    pub fn reads(&self) -> u64 {
-        self.reads.load(Ordering::Relaxed)
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Tests: counts `n` requests.
+    fn sent(&self, n: usize) {
+        #[cfg(test)]
+        self.requests.fetch_add(n as u64, Ordering::Relaxed);
+        #[cfg(not(test))]
+        let _ = n;
     }
 
     fn data(&self, key: &[u8]) -> Vec<u8> {
@@ -190,6 +198,7 @@ impl Etcd {
         for attempt in 0.. {
             let member = first + attempt;
             let client = self.members[member % self.members.len()].clone();
+            self.sent(1);
             match self
                 .blocking
                 .call(request(client))
@@ -250,6 +259,7 @@ impl Etcd {
             let member = self.preferred.load(Ordering::Relaxed) % self.members.len();
             let mut kv = self.members[member].clone();
             let (key, local) = (key.clone(), options.clone().with_serializable());
+            self.sent(1);
             if let Some(Ok(answer)) = self
                 .blocking
                 .call(async move { kv.get(key, Some(local)).await })
@@ -265,8 +275,6 @@ impl Etcd {
 
     /// `key`'s value at `revision` (0: the newest).
     fn read(&self, key: &[u8], revision: u64) -> Result<Option<Vec<u8>>> {
-        #[cfg(test)]
-        self.reads.fetch_add(1, Ordering::Relaxed);
         let mut got = self.fetch("a read", self.data(key), GetOptions::new(), revision)?;
         Ok(got
             .take_kvs()
@@ -501,6 +509,7 @@ impl EngineSnapshot for EtcdSnapshot<'_> {
                 async move { kv.get(key, Some(options)).await }
             })
             .collect();
+        engine.sent(requests.len());
         let answers = engine
             .blocking
             .call(async move {
