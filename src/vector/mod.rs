@@ -384,11 +384,17 @@ impl OrgVectors {
         if k == 0 || query.len() != self.dim {
             return None;
         }
-        QUERY.with_borrow_mut(|q| {
+        let search = |q: &mut CacheAligned| {
             q.clear();
             q.extend_from_slice(query);
             normalize(q);
             Some(self.search_unit(method, q, k, &c, exclude))
+        };
+        // A search started from inside another (an `exclude` that searches)
+        // gets a buffer of its own instead of a panic.
+        QUERY.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut q) => search(&mut q),
+            Err(_) => search(&mut CacheAligned::new()),
         })
     }
 
@@ -563,5 +569,20 @@ mod tests {
         };
         assert!(org.search(&q, 3, &unknown, &|_| false).0.is_empty());
         assert!(!org.add(&a, &[1.0, 0.0]));
+    }
+
+    #[test]
+    fn a_search_run_from_inside_another_gets_its_own_query_buffer() {
+        let mut org = OrgVectors::new(2);
+        let (a, b) = (item(&[]), item(&[]));
+        org.add(&a, &[1.0, 0.0]);
+        org.add(&b, &[0.0, 1.0]);
+        let none = VectorFilter::default();
+        // Excludes whatever a search for the other direction puts first.
+        let exclude = |id: Id| org.search(&[0.0, 1.0], 1, &none, &|_| false).0[0].0 == id;
+        let (hits, _) = org.search(&[1.0, 0.1], 2, &none, &exclude);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].0, a.id);
+        assert!((hits[0].1 - 1.0 / 1.01f32.sqrt()).abs() < 1e-6);
     }
 }
