@@ -17,6 +17,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::*;
+use onedb::query::run::Runner;
+use onedb::query::script::run_text;
 use onedb::{
     Database, Dim, Direction, Error, ErrorCode, EventFilter, Id, NewConnection, NewThing, ReadTxn,
     Session, ThingUpdate, WriteTxn,
@@ -617,6 +619,65 @@ fn concurrent_increments_of_one_property_lose_no_update() {
         .filter(|id| *id == counter.id)
         .count();
     assert_eq!(updates, ok, "one entity_updated event per increment");
+    assert_valid(&db);
+}
+
+/// A block sent whole (`BEGIN` to `COMMIT` in one request: `run_text`)
+/// whose commit conflicts runs again like a single statement, from the
+/// variables it started with; so racing read-modify-write blocks all land
+/// and none is lost.
+#[test]
+fn whole_blocks_that_conflict_at_commit_run_again_from_their_start() {
+    let (_dir, db) = open();
+    let root = org(&db, "acme");
+    let counter = root
+        .run(|t| {
+            t.create_thing(NewThing {
+                kind: "course".into(),
+                name: "counter".into(),
+                properties: json!({"n": 0}).as_object().cloned().expect("object"),
+            })
+        })
+        .expect("create");
+    let (threads, per_thread) = (4, 25);
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (db, barrier) = (db.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let session = session_in(&db, "acme");
+                let mut runner = Runner::new(&session);
+                runner
+                    .set_param("c", json!(counter.id.to_string()))
+                    .expect("bind");
+                barrier.wait();
+                for _ in 0..per_thread {
+                    run_text(&mut runner, "LET $k = 0;").expect("let");
+                    run_text(
+                        &mut runner,
+                        "BEGIN;
+                         LET $k = $k + 1;
+                         LET $n = MATCH (c) WHERE c.id = $c RETURN c.properties.n;
+                         UPDATE $c SET properties.n = $n + 1;
+                         COMMIT;",
+                    )
+                    .unwrap_or_else(|(e, i)| panic!("statement {i:?}: {e}"));
+                    let k = run_text(&mut runner, "LET $seen = $k;").expect("let");
+                    assert_eq!(k.value, Some(json!(1)), "a block ran again from its start");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("thread");
+    }
+    let stored = root
+        .read()
+        .expect("read")
+        .thing(counter.id)
+        .expect("read")
+        .expect("counter");
+    assert_eq!(stored.properties["n"], json!(threads * per_thread));
     assert_valid(&db);
 }
 

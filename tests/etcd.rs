@@ -305,6 +305,64 @@ fn a_type_added_through_one_server_is_usable_through_the_other() {
     assert_eq!(rows(&r), &vec![json!(["Sprocket"])]);
 }
 
+/// A server keeps copies of the records every write reads (the org, the
+/// person, schemas) across transactions, and checks them only as it
+/// commits. A schema defined and dropped through the other server must
+/// still decide this server's very next writes — single statements and
+/// whole blocks alike, in both directions: a copy that wrongly allows, and
+/// one that wrongly refuses.
+#[test]
+fn a_schema_changed_through_one_server_decides_the_next_write_through_the_other() {
+    let Some([a, b]) = two_servers(-1) else {
+        return;
+    };
+    let mut writer = b.login(ALICE, ALICE_PASSWORD);
+    // Warm the copies on b: the org, alice, task without a schema.
+    for i in 0..3 {
+        let r = writer.query(
+            i,
+            &format!("CREATE THING task \"warm{i}\" {{priority: {i}}}"),
+        );
+        assert_eq!(r["ok"], json!(true), "{r}");
+    }
+    let mut owner = a.login(ALICE, ALICE_PASSWORD);
+    let r = owner.query(
+        10,
+        "DEFINE SCHEMA task {type: \"object\", required: [\"priority\"]}",
+    );
+    assert_eq!(r["ok"], json!(true), "{r}");
+    let single = writer.query(11, "CREATE THING task \"bare\"");
+    assert_eq!(Client::code(&single), "INVALID_ARGUMENT", "{single}");
+    let block = writer.query(12, "BEGIN; CREATE THING task \"bare\"; COMMIT;");
+    assert_eq!(Client::code(&block), "INVALID_ARGUMENT", "{block}");
+    let r = writer.query(13, "ROLLBACK");
+    assert_eq!(r["ok"], json!(true), "a failed block stays open: {r}");
+    let r = owner.query(13, "DROP SCHEMA task");
+    assert_eq!(r["ok"], json!(true), "{r}");
+    let single = writer.query(14, "LET $bare1 = CREATE THING task \"bare1\"");
+    assert_eq!(single["ok"], json!(true), "{single}");
+    // Again for a block: b takes a copy of a new schema (refused with
+    // it), then a drops that schema.
+    let r = writer.query(15, "DELETE $bare1");
+    assert_eq!(r["ok"], json!(true), "{r}");
+    let r = owner.query(
+        17,
+        "DEFINE SCHEMA task {type: \"object\", required: [\"priority\"]}",
+    );
+    assert_eq!(r["ok"], json!(true), "{r}");
+    let refused = writer.query(18, "CREATE THING task \"bare\"");
+    assert_eq!(Client::code(&refused), "INVALID_ARGUMENT", "{refused}");
+    let r = owner.query(19, "DROP SCHEMA task");
+    assert_eq!(r["ok"], json!(true), "{r}");
+    let block = writer.query(20, "BEGIN; LET $t = CREATE THING task \"bare2\"; COMMIT;");
+    assert_eq!(block["ok"], json!(true), "{block}");
+    let r = owner.query(
+        21,
+        "MATCH (t:task) WHERE t.name STARTS WITH \"bare\" RETURN t.name",
+    );
+    assert_eq!(rows(&r), &vec![json!(["bare2"])]);
+}
+
 #[test]
 fn racing_creates_through_two_servers_stop_exactly_at_the_limit() {
     let Some(servers) = two_servers(100) else {

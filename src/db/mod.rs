@@ -9,6 +9,7 @@ mod subscriptions;
 
 pub use database::{Database, Options, ROOT_EMAIL};
 pub use session::Session;
+pub(crate) use session::{CONFLICT_RETRIES, pause_before_retry};
 pub use subscriptions::{
     Ended, MAX_QUEUE, SentEvent, SubscribeTo, Subscription, SubscriptionReader, Taken, Wake,
 };

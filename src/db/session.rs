@@ -20,7 +20,16 @@ use crate::storage::Scope;
 use crate::vector::Method;
 
 /// How often an autocommitted unit of work is retried after a `CONFLICT`.
-const CONFLICT_RETRIES: usize = 32;
+pub(crate) const CONFLICT_RETRIES: usize = 32;
+
+/// Before running a unit of work again after its `attempt`th `CONFLICT`:
+/// exponential with jitter, so writers racing through two servers of a
+/// shared store do not retry in step.
+pub(crate) fn pause_before_retry(attempt: usize) {
+    let ceiling = 50u64 << attempt.min(8);
+    let pause = rand::Rng::gen_range(&mut rand::thread_rng(), ceiling / 2..=ceiling);
+    std::thread::sleep(std::time::Duration::from_micros(pause));
+}
 
 /// A session holds a person's rights and nothing more: it hands out
 /// transactions scoped to the person's org, never the `Database` it came
@@ -224,22 +233,42 @@ impl Session {
     ) -> Result<T> {
         let mut attempt = 0;
         loop {
-            let mut txn = self.write_in(org.clone())?;
-            let value = work(&mut txn)?;
-            match txn.commit() {
+            // On a shared store the transaction may use copies of records
+            // kept from earlier ones; a wrong one ends it in CONFLICT, or
+            // in an error `guessed_wrong` then explains, and it runs again.
+            let outcome = match self.write_guessing_in(org.clone()) {
+                Ok(mut txn) => match work(&mut txn) {
+                    Ok(value) => txn.commit().map(|_| value),
+                    Err(_) if attempt < CONFLICT_RETRIES && txn.guessed_wrong() => {
+                        Err(crate::storage::out_of_date())
+                    }
+                    Err(e) => return Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            match outcome {
                 Err(e) if e.code == ErrorCode::Conflict && attempt < CONFLICT_RETRIES => {
                     attempt += 1;
-                    // Exponential with jitter: writers racing through two
-                    // servers of a shared store must not retry in step.
-                    let ceiling = 50u64 << attempt.min(8);
-                    let pause =
-                        rand::Rng::gen_range(&mut rand::thread_rng(), ceiling / 2..=ceiling);
-                    std::thread::sleep(std::time::Duration::from_micros(pause));
+                    pause_before_retry(attempt);
                 }
-                Err(e) => return Err(e),
-                Ok(_) => return Ok(value),
+                outcome => return outcome,
             }
         }
+    }
+
+    /// `write_in` for a caller that runs the transaction again when it
+    /// ends in `CONFLICT`, or in an error `WriteTxn::guessed_wrong`
+    /// explains: on a shared store it may use copies of records kept from
+    /// earlier transactions (`Storage::write_guessing`).
+    pub(crate) fn write_guessing_in(&self, org: Option<Arc<Org>>) -> Result<WriteTxn<'_>> {
+        let shared = self.db.shared();
+        WriteTxn::open_guessing(
+            shared.catalog(),
+            &shared.storage,
+            self.scope(org.as_ref()),
+            self.actor.clone(),
+            org,
+        )
     }
 
     /// `USE ORG slug`: the platform owner may enter any org; everyone else

@@ -149,6 +149,27 @@ impl<'a> WriteTxn<'a> {
         ReadTxn::begin(catalog, storage.write(scope), actor, org).map(WriteTxn)
     }
 
+    /// `open` for a caller that runs the transaction again on `CONFLICT`
+    /// and when `guessed_wrong` says so: on a shared store it may use
+    /// copies of records kept from earlier transactions
+    /// (`Storage::write_guessing`).
+    pub(crate) fn open_guessing(
+        catalog: &'a Catalog,
+        storage: &'a Storage,
+        scope: Scope,
+        actor: Actor,
+        org: Option<Arc<Org>>,
+    ) -> Result<WriteTxn<'a>> {
+        ReadTxn::begin(catalog, storage.write_guessing(scope), actor, org).map(WriteTxn)
+    }
+
+    /// Whether a copy this transaction used from an earlier one has
+    /// changed since (`Txn::guessed_wrong`): an error it ended in may be
+    /// that copy's doing.
+    pub(crate) fn guessed_wrong(&self) -> bool {
+        self.txn.guessed_wrong()
+    }
+
     /// The transaction that creates the platform owner of a new database
     /// (who cannot be checked for yet).
     pub(crate) fn bootstrap(
@@ -260,21 +281,31 @@ impl<'a> ReadTxn<'a> {
         org: Option<Arc<Org>>,
     ) -> Result<ReadTxn<'a>> {
         let mut t = ReadTxn::new(catalog, txn, actor);
-        if t.actor.role != Role::PlatformOwner
-            && (org.is_none() || t.actor.org != org.as_ref().map(|o| o.id))
+        match t.open_in(org) {
+            Ok(()) => Ok(t),
+            // Refused on a copy that has changed since: run again.
+            Err(_) if t.txn.guessed_wrong() => Err(crate::storage::out_of_date()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Opens the transaction in `org` as the actor, if they may.
+    fn open_in(&mut self, org: Option<Arc<Org>>) -> Result<()> {
+        if self.actor.role != Role::PlatformOwner
+            && (org.is_none() || self.actor.org != org.as_ref().map(|o| o.id))
         {
             return Err(Error::forbidden(
                 "a person acts only inside their own organization",
             ));
         }
-        t.org = match org {
-            Some(o) if t.is_writable() => Some(t.load_org_for_update(o.id)?),
+        self.org = match org {
+            Some(o) if self.is_writable() => Some(self.load_org_for_update(o.id)?),
             other => other,
         };
-        if t.is_writable() {
-            t.check_actor_active()?;
+        if self.is_writable() {
+            self.check_actor_active()?;
         }
-        Ok(t)
+        Ok(())
     }
 
     pub fn actor(&self) -> &Actor {

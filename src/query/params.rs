@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::query::bind::floats;
 use crate::query::value::Val;
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Params {
     values: HashMap<String, Val>,
     /// Parameters already read as embeddings, as floats.

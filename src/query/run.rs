@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use serde_json::{Value as Json, json};
 
-use crate::db::{Session, SubscribeTo, Subscription, Wake};
+use crate::db::{CONFLICT_RETRIES, Session, SubscribeTo, Subscription, Wake, pause_before_retry};
 use crate::error::{Error, ErrorCode, Position, Result};
 use crate::graph::{ReadTxn, WriteTxn};
 use crate::model::Org;
@@ -24,6 +24,7 @@ use crate::query::params::Params;
 use crate::query::parser::parse_statement;
 use crate::query::plan::{Optimize, Plan, plan_search, plan_with};
 use crate::query::read::{explain, read_statement, subscription_filter};
+use crate::query::script::ScriptStatement;
 use crate::query::value::Val;
 use crate::search::Indexes;
 
@@ -38,7 +39,11 @@ enum Block<'s> {
     None,
     Open(WriteTxn<'s>),
     /// A statement inside the block failed: everything was rolled back.
-    Failed,
+    /// `guessed_wrong`: a copy of a record its transaction used had
+    /// changed (`WriteTxn::guessed_wrong`), so the failure may be its doing.
+    Failed {
+        guessed_wrong: bool,
+    },
 }
 
 /// Runs OQL statements for one session.
@@ -53,6 +58,8 @@ pub struct Runner<'s> {
     optimize: Optimize,
     /// Statement text → its parse and (for MATCH) plan.
     prepared: HashMap<String, Arc<Prepared>>,
+    /// Running a whole block (`run_whole_block`): its transaction may guess.
+    whole_block: bool,
 }
 
 /// A statement ready to run: parsed, and planned when it is a query.
@@ -77,6 +84,7 @@ impl<'s> Runner<'s> {
             cancel: None,
             optimize: Optimize::ALL,
             prepared: HashMap::new(),
+            whole_block: false,
         }
     }
 
@@ -148,6 +156,54 @@ impl<'s> Runner<'s> {
         })
     }
 
+    /// Runs a whole block — `BEGIN`, its statements, `COMMIT` — given at
+    /// once (in one request or script), so nothing of it has been answered
+    /// before it commits. Like a single statement it then runs again, from
+    /// the variables it started with, when its commit conflicts with a
+    /// concurrent one, or when a copy of a record its transaction used on a
+    /// shared store had changed (`Storage::write_guessing`). Errors carry
+    /// the index in `block` of the statement that failed.
+    pub fn run_whole_block(
+        &mut self,
+        block: &[&ScriptStatement],
+    ) -> std::result::Result<Outcome, (Error, usize)> {
+        let before = self.vars.clone();
+        let mut attempt = 0;
+        loop {
+            self.whole_block = true;
+            let mut last = Ok(Outcome::default());
+            for (i, statement) in block.iter().enumerate() {
+                last = self
+                    .execute(&statement.text)
+                    .map_err(|e| (statement.locate(e), i));
+                if last.is_err() {
+                    break;
+                }
+            }
+            self.whole_block = false;
+            let again = match &last {
+                Err((e, i)) => {
+                    let committing = *i == 0 || *i + 1 == block.len();
+                    (e.code == ErrorCode::Conflict && committing)
+                        || matches!(
+                            self.block,
+                            Block::Failed {
+                                guessed_wrong: true
+                            }
+                        )
+                }
+                Ok(_) => false,
+            };
+            if !again || attempt >= CONFLICT_RETRIES {
+                return last;
+            }
+            attempt += 1;
+            self.block = Block::None;
+            self.vars = before.clone();
+            pause_before_retry(attempt);
+        }
+    }
+
     /// Parses and runs one statement. Errors carry their position in `text`.
     pub fn execute(&mut self, text: &str) -> Result<Outcome> {
         let started = Instant::now();
@@ -174,7 +230,12 @@ impl<'s> Runner<'s> {
         match &statement.kind {
             S::Begin => match self.block {
                 Block::None => {
-                    self.block = Block::Open(self.session.write_in(self.org.clone())?);
+                    let org = self.org.clone();
+                    self.block = Block::Open(if self.whole_block {
+                        self.session.write_guessing_in(org)?
+                    } else {
+                        self.session.write_in(org)?
+                    });
                     Ok(Outcome::done())
                 }
                 _ => Err(Error::invalid(
@@ -183,7 +244,7 @@ impl<'s> Runner<'s> {
             },
             S::Commit => match std::mem::replace(&mut self.block, Block::None) {
                 Block::Open(txn) => txn.commit().map(|_| Outcome::done()),
-                Block::Failed => Err(Error::conflict(
+                Block::Failed { .. } => Err(Error::conflict(
                     "the transaction was rolled back by an earlier error; nothing was committed",
                 )),
                 Block::None => Err(Error::invalid("COMMIT outside BEGIN")),
@@ -192,7 +253,7 @@ impl<'s> Runner<'s> {
                 Block::None => Err(Error::invalid("ROLLBACK outside BEGIN")),
                 _ => Ok(Outcome::done()),
             },
-            _ if matches!(self.block, Block::Failed) => Err(Error::conflict(
+            _ if matches!(self.block, Block::Failed { .. }) => Err(Error::conflict(
                 "the transaction was rolled back by an earlier error; end it with ROLLBACK",
             )),
             S::UseOrg { slug } => {
@@ -261,7 +322,8 @@ impl<'s> Runner<'s> {
             let result = apply_write(self_view(&self.vars), txn, statement);
             if result.is_err() {
                 // A failure inside rolls the whole block back.
-                self.block = Block::Failed;
+                let guessed_wrong = txn.guessed_wrong();
+                self.block = Block::Failed { guessed_wrong };
             }
             return result;
         }

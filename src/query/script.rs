@@ -146,14 +146,50 @@ pub fn run_text(
     runner: &mut Runner<'_>,
     text: &str,
 ) -> std::result::Result<Outcome, (Error, Option<usize>)> {
+    let statements: Vec<Result<ScriptStatement>> = ScriptReader::new(text.as_bytes()).collect();
     let mut last = Outcome::default();
-    for (index, statement) in ScriptReader::new(text.as_bytes()).enumerate() {
-        let statement = statement.map_err(|e| (e, Some(index)))?;
+    let mut index = 0;
+    while index < statements.len() {
+        if !runner.in_block()
+            && let Some(block) = whole_block(&statements[index..])
+        {
+            last = runner
+                .run_whole_block(&block)
+                .map_err(|(e, i)| (e, Some(index + i)))?;
+            index += block.len();
+            continue;
+        }
+        let statement = statements[index]
+            .as_ref()
+            .map_err(|e| (e.clone(), Some(index)))?;
         last = runner
             .execute(&statement.text)
             .map_err(|e| (statement.locate(e), Some(index)))?;
+        index += 1;
     }
     Ok(last)
+}
+
+/// The block `statements` starts with — `BEGIN` to the first `COMMIT`,
+/// each statement whole and none of them another `BEGIN` or a
+/// `ROLLBACK` — if they start with one. Told by the statements' text
+/// alone; a block not recognised runs statement by statement, as it
+/// would anyway, only without being run again on a conflict.
+fn whole_block(statements: &[Result<ScriptStatement>]) -> Option<Vec<&ScriptStatement>> {
+    let is = |s: &ScriptStatement, word: &str| s.text.trim().eq_ignore_ascii_case(word);
+    let mut block = Vec::new();
+    for (i, statement) in statements.iter().enumerate() {
+        let statement = statement.as_ref().ok()?;
+        let begins = is(statement, "BEGIN");
+        if (i == 0) != begins || is(statement, "ROLLBACK") {
+            return None;
+        }
+        block.push(statement);
+        if is(statement, "COMMIT") {
+            return Some(block);
+        }
+    }
+    None
 }
 
 /// Whether `text` ends at a statement boundary with something before it:

@@ -113,6 +113,45 @@ impl RecordCache {
     }
 }
 
+/// On a shared store, the same kinds of records kept across the write
+/// transactions that may run again on `CONFLICT` (`Txn::guessing`). Another
+/// server may change such a record at any time and nothing here hears of
+/// it, so a copy is only a guess: the transaction that uses one has its
+/// commit check that the key did not change after the copy's revision
+/// (one more comparison in the commit's own request), and drops the copy
+/// when that check fails.
+#[derive(Default)]
+pub(crate) struct Guesses {
+    entries: Mutex<HashMap<Vec<u8>, (Copy, u64)>>,
+}
+
+impl Guesses {
+    /// The copy of `key` and the revision it was read at.
+    pub fn get(&self, key: &[u8]) -> Option<(Copy, u64)> {
+        self.entries.lock().get(key).cloned()
+    }
+
+    /// Keeps `copy`, read at `read_at`, unless a later one is kept.
+    pub fn insert(&self, key: &[u8], copy: Copy, read_at: u64) {
+        let mut entries = self.entries.lock();
+        if entries.get(key).is_some_and(|(_, at)| *at >= read_at) {
+            return;
+        }
+        if entries.len() >= ENTRIES && !entries.contains_key(key) {
+            entries.clear();
+        }
+        entries.insert(key.to_vec(), (copy, read_at));
+    }
+
+    /// Drops the copies of `keys`: they changed, or may have.
+    pub fn forget<'k>(&self, keys: impl Iterator<Item = &'k [u8]>) {
+        let mut entries = self.entries.lock();
+        for key in keys {
+            entries.remove(key);
+        }
+    }
+}
+
 /// FNV-1a: keys are short and this is not exposed to untrusted timing.
 fn slot(key: &[u8]) -> usize {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

@@ -21,9 +21,9 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::keys::{self, Changed, Tenant};
 use crate::model::Id;
 use crate::storage::Durability;
-use crate::storage::cache::RecordCache;
+use crate::storage::cache::{Guesses, RecordCache};
 use crate::storage::engine::{
-    AnyEngine, AnySnapshot, ConflictMode, Engine, EngineSnapshot, ReadSet,
+    AnyEngine, AnySnapshot, ConflictMode, Engine, EngineSnapshot, ReadSet, Reads,
 };
 use crate::storage::hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
@@ -51,6 +51,31 @@ pub(crate) struct CommitRequest {
     /// Bookkeeping of the engine itself (pruning the index log): not
     /// counted as a commit, never a searchable change.
     pub maintenance: bool,
+    /// On a shared store: the keys read from copies older than the
+    /// snapshot (`cache::Guesses`), by the revision each copy was read at;
+    /// the write is refused if any of them changed after it.
+    pub guessed: Vec<ReadSet>,
+}
+
+impl CommitRequest {
+    /// What the request itself read for update, at its snapshot.
+    fn own_reads(&self) -> Reads<'_> {
+        Reads {
+            snapshot: self.snapshot_seq,
+            keys: &self.reads,
+            ranges: &self.read_ranges,
+        }
+    }
+
+    /// `own_reads` and the keys it read from copies, each at the copy's
+    /// revision.
+    fn all_reads(&self) -> Vec<Reads<'_>> {
+        let own =
+            (!self.reads.is_empty() || !self.read_ranges.is_empty()).then(|| self.own_reads());
+        own.into_iter()
+            .chain(self.guessed.iter().map(ReadSet::as_reads))
+            .collect()
+    }
 }
 
 /// Most commits a leader takes into one batch.
@@ -150,6 +175,7 @@ pub(crate) struct CommitQueue {
     tracker: Mutex<Tracker>,
     latest: Mutex<Latest>,
     records: RecordCache,
+    guesses: Guesses,
     hook: OnceLock<CommitHook>,
     event_hook: OnceLock<Arc<dyn EventHook>>,
     /// The sequence number of the last batch whose hook has run: a reader
@@ -261,6 +287,12 @@ impl CommitQueue {
         &self.records
     }
 
+    /// On a shared store: copies kept across retried transactions, which
+    /// their commits check (`cache::Guesses`).
+    pub fn guesses(&self) -> &Guesses {
+        &self.guesses
+    }
+
     /// How many written keys the conflict tracker holds.
     #[cfg(test)]
     pub fn remembered(&self) -> usize {
@@ -349,9 +381,10 @@ impl CommitQueue {
     /// `commit_group` on a store other servers write too. A group refused
     /// because another server committed between its snapshot and its write
     /// (the commit number or a counter moved) is written again at once,
-    /// instead of failing every committer of the group: each refused
-    /// request is checked on its own, and only one whose own reads changed
-    /// keeps its `CONFLICT`.
+    /// instead of failing every committer of the group: only a request
+    /// whose own reads changed keeps its `CONFLICT`. The refused requests'
+    /// reads are checked together first (one request to the store), and
+    /// each on its own only if some changed.
     fn commit_group_shared(
         &self,
         engine: &AnyEngine,
@@ -363,19 +396,28 @@ impl CommitQueue {
         for attempt in 0..=SHARED_RETRIES {
             let requests = pending.iter().map(|&i| group[i].clone()).collect();
             let outcome = self.commit_group(engine, durability, requests);
+            let refused: Vec<bool> = outcome
+                .iter()
+                .map(|r| {
+                    attempt < SHARED_RETRIES && matches!(r, Err(e) if e.code == ErrorCode::Conflict)
+                })
+                .collect();
+            let all_overtaken = refused.iter().filter(|r| **r).count() > 1 && {
+                let reads: Vec<Reads<'_>> = pending
+                    .iter()
+                    .zip(&refused)
+                    .filter(|(_, r)| **r)
+                    .flat_map(|(&i, _)| group[i].all_reads())
+                    .collect();
+                engine.conflicts(&reads).is_ok_and(|changed| !changed)
+            };
             let mut again = Vec::new();
-            for (&i, result) in pending.iter().zip(outcome) {
-                let overtaken = match &result {
-                    Err(e) if e.code == ErrorCode::Conflict && attempt < SHARED_RETRIES => {
-                        let r = &group[i];
-                        let reads_nothing = r.reads.is_empty() && r.read_ranges.is_empty();
-                        reads_nothing
-                            || engine
-                                .conflicts(r.snapshot_seq, &r.reads, &r.read_ranges)
-                                .is_ok_and(|own| !own)
-                    }
-                    _ => false,
-                };
+            for ((&i, result), refused) in pending.iter().zip(outcome).zip(refused) {
+                let overtaken = refused
+                    && (all_overtaken
+                        || engine
+                            .conflicts(&group[i].all_reads())
+                            .is_ok_and(|changed| !changed));
                 if overtaken {
                     again.push(i);
                 } else {
@@ -461,6 +503,7 @@ impl CommitQueue {
                         if !reads.is_empty() {
                             guards.push(reads);
                         }
+                        guards.append(&mut request.guessed);
                     }
                     apply(request, &mut batch, &mut counters);
                 }
@@ -810,7 +853,7 @@ fn check(
     if in_engine
         && !engine.shared()
         && (!request.reads.is_empty() || !request.read_ranges.is_empty())
-        && engine.conflicts(request.snapshot_seq, &request.reads, &request.read_ranges)?
+        && engine.conflicts(&[request.own_reads()])?
     {
         return Err(Error::conflict(
             "a concurrent transaction changed the same data; retry",

@@ -276,6 +276,74 @@ fn cached_records_read_at_the_snapshot(s: &Storage) -> Outcome {
     Ok(())
 }
 
+/// A write transaction that may guess (`Storage::write_guessing`) reads a
+/// record of the kept kind from a copy an earlier transaction read: on a
+/// remote store without asking it. When another server changed the record
+/// since, the guess is caught: `guessed_wrong` says so, the commit fails
+/// with `CONFLICT`, and the next transaction reads the new value.
+fn guessed_copies_are_checked_at_commit(s: &Storage) -> Outcome {
+    let record = t(1).triggers();
+    let decode = |b: &[u8]| Ok(String::from_utf8_lossy(b).into_owned());
+    let read = |txn: &Txn<'_>| -> std::result::Result<Option<String>, String> {
+        Ok(ok(txn.get_decoded(&record, decode), "get_decoded")?.map(|(v, _)| (*v).clone()))
+    };
+    let mut first = s.write(Scope::tenant(t(1)));
+    ok(first.put(record.clone(), b"v1".to_vec()), "put")?;
+    ok(first.commit(), "commit")?;
+    let warm = s.write_guessing(Scope::tenant(t(1)));
+    ensure!(read(&warm)?.as_deref() == Some("v1"), "the first read");
+    drop(warm);
+    let mut guess = s.write_guessing(Scope::tenant(t(1)));
+    let before = s.engine().remote_requests();
+    let got = read(&guess)?;
+    if let (Some(before), Some(after)) = (before, s.engine().remote_requests()) {
+        ensure!(
+            after == before,
+            "{} requests for a kept copy",
+            after - before
+        );
+    }
+    ensure!(got.as_deref() == Some("v1"), "a kept copy read {got:?}");
+    ensure!(!guess.guessed_wrong(), "a copy still true is a right guess");
+    ok(guess.put(key(t(1), "a"), b"1".to_vec()), "put")?;
+    ok(guess.commit(), "a commit on a right guess")?;
+    // Another server changes the record: nothing in this process hears.
+    if s.engine().shared() {
+        let v2: &[u8] = b"v2";
+        ok(
+            s.engine()
+                .write(std::iter::once((record.as_slice(), Some(v2))), 2, true, &[]),
+            "a write behind the process's back",
+        )?;
+    } else {
+        let mut other = s.write(Scope::tenant(t(1)));
+        ok(other.put(record.clone(), b"v2".to_vec()), "put")?;
+        ok(other.commit(), "commit")?;
+    }
+    let mut stale = s.write_guessing(Scope::tenant(t(1)));
+    let got = read(&stale)?;
+    if got.as_deref() == Some("v1") {
+        ensure!(stale.guessed_wrong(), "a changed copy is a wrong guess");
+        ok(stale.put(key(t(1), "a"), b"2".to_vec()), "put")?;
+        refused(
+            stale.commit(),
+            ErrorCode::Conflict,
+            "a commit on a wrong guess",
+        )?;
+    } else {
+        ensure!(got.as_deref() == Some("v2"), "read {got:?}");
+        drop(stale);
+    }
+    let fresh = s.write_guessing(Scope::tenant(t(1)));
+    let got = read(&fresh)?;
+    ensure!(
+        got.as_deref() == Some("v2"),
+        "after a wrong guess read {got:?}"
+    );
+    ensure!(!fresh.guessed_wrong(), "a fresh read is no guess");
+    Ok(())
+}
+
 /// `read_latest` gives the newest committed values, in one request on a
 /// remote store, and only of keys in its scope.
 fn latest_values_in_one_request(s: &Storage) -> Outcome {
@@ -639,6 +707,7 @@ suite!(
     empty_and_large_write_sets,
     reverse_and_limited_scans,
     cached_records_read_at_the_snapshot,
+    guessed_copies_are_checked_at_commit,
     latest_values_in_one_request,
 );
 

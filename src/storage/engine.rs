@@ -38,6 +38,7 @@ pub(crate) enum ConflictMode {
 }
 
 /// What a transaction read for update, for an in-engine conflict check.
+#[derive(Clone)]
 pub(crate) struct ReadSet {
     /// The sequence number of the transaction's snapshot.
     pub snapshot: u64,
@@ -51,6 +52,22 @@ impl ReadSet {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty() && self.ranges.is_empty()
     }
+
+    pub fn as_reads(&self) -> Reads<'_> {
+        Reads {
+            snapshot: self.snapshot,
+            keys: &self.keys,
+            ranges: &self.ranges,
+        }
+    }
+}
+
+/// A read set by reference (see `ReadSet`).
+#[derive(Clone, Copy)]
+pub(crate) struct Reads<'a> {
+    pub snapshot: u64,
+    pub keys: &'a HashSet<Vec<u8>>,
+    pub ranges: &'a [(Vec<u8>, Vec<u8>)],
 }
 
 /// An ordered, transactional key-value store.
@@ -95,14 +112,10 @@ pub(crate) trait Engine: Send + Sync {
         guards: &[ReadSet],
     ) -> Result<u64>;
 
-    /// Whether a read set already conflicts with a committed write (the
-    /// leader's check of each request before it joins a batch).
-    fn conflicts(
-        &self,
-        snapshot: u64,
-        keys: &HashSet<Vec<u8>>,
-        ranges: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<bool>;
+    /// Whether any of `sets` already conflicts with a committed write
+    /// (the leader's check of each request before it joins a batch): on a
+    /// remote store one request for them all.
+    fn conflicts(&self, sets: &[Reads<'_>]) -> Result<bool>;
 }
 
 /// A consistent, read-only view at one sequence number.
@@ -334,18 +347,19 @@ impl Engine for AnyEngine {
     }
 
     #[inline]
-    fn conflicts(
-        &self,
-        snapshot: u64,
-        keys: &HashSet<Vec<u8>>,
-        ranges: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<bool> {
+    fn conflicts(&self, sets: &[Reads<'_>]) -> Result<bool> {
+        if sets
+            .iter()
+            .all(|s| s.keys.is_empty() && s.ranges.is_empty())
+        {
+            return Ok(false);
+        }
         match self {
-            AnyEngine::Rocks(r) => r.conflicts(snapshot, keys, ranges),
-            AnyEngine::Memory(m) => m.conflicts(snapshot, keys, ranges),
-            AnyEngine::Etcd(e) => e.conflicts(snapshot, keys, ranges),
+            AnyEngine::Rocks(r) => r.conflicts(sets),
+            AnyEngine::Memory(m) => m.conflicts(sets),
+            AnyEngine::Etcd(e) => e.conflicts(sets),
             #[cfg(feature = "tikv")]
-            AnyEngine::Tikv(e) => e.conflicts(snapshot, keys, ranges),
+            AnyEngine::Tikv(e) => e.conflicts(sets),
         }
     }
 }

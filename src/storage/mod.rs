@@ -32,6 +32,7 @@ pub use engines::cluster::ClusterConfig;
 pub use engines::rocks::{options as rocksdb_options, write_options as rocksdb_write_options};
 pub(crate) use stage::Stage;
 pub(crate) use txn::PlatformTables;
+pub(crate) use txn::out_of_date;
 pub use txn::{Scan, Scope, Txn};
 
 /// When a commit is acknowledged (DESIGN.md "Durability").
@@ -166,6 +167,16 @@ impl Storage {
     /// A read-write transaction over a snapshot, committed atomically.
     pub fn write(&self, scope: Scope) -> Txn<'_> {
         Txn::begin(self, scope, true)
+    }
+
+    /// A write transaction that, on a shared store, may read the records
+    /// every write reads (`keys::is_cached_record`) from copies kept by
+    /// earlier transactions instead of asking the store each time. Its
+    /// commit fails with `CONFLICT` if one of them changed since, and
+    /// `Txn::guessed_wrong` tells whether an error may be one's doing: for
+    /// callers that run the transaction again then (`Session::run_in`).
+    pub fn write_guessing(&self, scope: Scope) -> Txn<'_> {
+        Txn::begin(self, scope, true).guessing()
     }
 
     /// The newest committed values of `keys` (each in `scope`), outside

@@ -15,7 +15,9 @@ use crate::keys::{self, Changed, Tenant};
 use crate::storage::Storage;
 use crate::storage::cache::{self, Decoded};
 use crate::storage::commit::{CommitRequest, CounterChange};
-use crate::storage::engine::{AnyCursor, AnySnapshot, Engine, EngineCursor, EngineSnapshot};
+use crate::storage::engine::{
+    AnyCursor, AnySnapshot, Engine, EngineCursor, EngineSnapshot, ReadSet, Reads,
+};
 use crate::storage::hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// The right to write the platform tables (orgs, slugs, emails, the
@@ -83,6 +85,8 @@ impl Scope {
 }
 
 type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+/// Keys read from copies, each with the revision its copy was read at.
+type Guessed = Vec<(Vec<u8>, u64)>;
 
 pub struct Txn<'a> {
     storage: &'a Storage,
@@ -102,6 +106,9 @@ pub struct Txn<'a> {
     /// On a shared store: the cached-record kind (`keys::is_cached_record`)
     /// read at this snapshot, decoded.
     memo: Mutex<HashMap<Vec<u8>, cache::Copy>>,
+    /// A guessing transaction (`Storage::write_guessing`): the keys it read
+    /// from copies older than its snapshot, with each copy's revision.
+    guessed: Option<Mutex<Guessed>>,
 }
 
 impl<'a> Txn<'a> {
@@ -126,7 +133,29 @@ impl<'a> Txn<'a> {
             counters: BTreeMap::new(),
             created: Vec::new(),
             memo: Mutex::default(),
+            guessed: None,
         }
+    }
+
+    /// See `Storage::write_guessing`.
+    pub(super) fn guessing(mut self) -> Txn<'a> {
+        if self.writable && self.storage.engine().shared() {
+            self.guessed = Some(Mutex::default());
+        }
+        self
+    }
+
+    /// Whether a copy this transaction used from an earlier one changed
+    /// after that copy was read (the copies of its keys are then dropped):
+    /// then what it decided may rest on an out-of-date record, and its
+    /// caller runs it again. False when no copy was used or the store
+    /// cannot tell.
+    pub fn guessed_wrong(&self) -> bool {
+        let Some(guessed) = &self.guessed else {
+            return false;
+        };
+        let guessed = guessed.lock().clone();
+        guesses_changed(self.storage, &guessed).unwrap_or(false)
     }
 
     /// The store this transaction reads (and commits to).
@@ -253,7 +282,7 @@ impl<'a> Txn<'a> {
         let records = self.storage.commits().records();
         let seq = self.snapshot.sequence();
         let copy = if shared {
-            self.memo.lock().get(key).cloned()
+            self.memo_or_guess(key, seq)
         } else {
             records.get(key, seq)
         };
@@ -273,11 +302,35 @@ impl<'a> Txn<'a> {
             None => (None, 0),
         };
         if shared {
-            self.memo.lock().insert(key.to_vec(), (copy, len));
+            self.memo.lock().insert(key.to_vec(), (copy.clone(), len));
+            self.storage
+                .commits()
+                .guesses()
+                .insert(key, (copy, len), seq);
         } else {
             records.insert(key, copy, len, seq);
         }
         Ok(found)
+    }
+
+    /// A shared store: this transaction's copy of `key`; or, when it is
+    /// guessing, one kept from an earlier transaction at a revision its
+    /// snapshot sees, which the commit then checks.
+    fn memo_or_guess(&self, key: &[u8], seq: u64) -> Option<cache::Copy> {
+        let mut memo = self.memo.lock();
+        if let Some(copy) = memo.get(key) {
+            return Some(copy.clone());
+        }
+        let guessed = self.guessed.as_ref()?;
+        let (copy, read_at) = self.storage.commits().guesses().get(key)?;
+        if read_at > seq {
+            return None;
+        }
+        if read_at < seq {
+            guessed.lock().push((key.to_vec(), read_at));
+        }
+        memo.insert(key.to_vec(), copy.clone());
+        Some(copy)
     }
 
     /// `get_decoded`, read for update (see `get_for_update`).
@@ -385,9 +438,10 @@ impl<'a> Txn<'a> {
     }
 
     /// Adds `delta` to a counter. With a limit (≥ 0), an increase that would
-    /// pass it fails with `LIMIT_REACHED` — now against the snapshot, and
-    /// again at commit against the latest value, so concurrent transactions
-    /// never pass it together. `exceeded` is the error message.
+    /// pass it fails with `LIMIT_REACHED` — now against the snapshot (not
+    /// on a shared store), and again at commit against the latest value, so
+    /// concurrent transactions never pass it together. `exceeded` is the
+    /// error message.
     #[cfg(test)]
     pub fn add_counter(
         &mut self,
@@ -413,8 +467,13 @@ impl<'a> Txn<'a> {
             return Err(Error::invalid("write in a read-only transaction"));
         }
         let mut seen = None;
+        // On a shared store the snapshot's value costs a request, and the
+        // commit checks the limit against the latest value anyway (one
+        // request for the whole group's counters): there it is checked only
+        // then, and a block that passes it fails at COMMIT.
         if delta > 0
             && let Some(limit) = limit.filter(|l| *l >= 0)
+            && !self.storage.engine().shared()
         {
             let change = self.counters.get(&key);
             // The snapshot's value is read once per transaction: once the
@@ -517,10 +576,31 @@ impl<'a> Txn<'a> {
         self.commit_as(true)
     }
 
-    fn commit_as(self, maintenance: bool) -> Result<u64> {
+    fn commit_as(mut self, maintenance: bool) -> Result<u64> {
+        let guessed = self
+            .guessed
+            .take()
+            .map(Mutex::into_inner)
+            .unwrap_or_default();
+        let storage = self.storage;
         if !self.is_dirty() {
-            return Ok(0);
+            // Nothing to write, but what the copies told must still hold.
+            return if guesses_changed(storage, &guessed)? {
+                Err(out_of_date())
+            } else {
+                Ok(0)
+            };
         }
+        let shared = storage.engine().shared();
+        let wrote_cached: Vec<Vec<u8>> = if shared {
+            self.writes
+                .keys()
+                .filter(|k| keys::is_cached_record(k))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
         let request = CommitRequest {
             snapshot_seq: self.snapshot.sequence(),
             reads: self.reads,
@@ -529,13 +609,58 @@ impl<'a> Txn<'a> {
             counters: self.counters,
             created: self.created,
             maintenance,
+            guessed: read_sets(&guessed),
         };
-        let storage = self.storage;
+        let commits = storage.commits();
+        let result = commits.commit(storage.engine(), storage.durability(), request);
+        // The registration drops here, after the commit is decided.
+        if shared {
+            let guesses = commits.guesses();
+            guesses.forget(wrote_cached.iter().map(Vec::as_slice));
+            if result.is_err() {
+                guesses.forget(guessed.iter().map(|(k, _)| k.as_slice()));
+            }
+        }
+        result
+    }
+}
+
+/// The keys read from copies, as one read set per copy revision.
+fn read_sets(guessed: &Guessed) -> Vec<ReadSet> {
+    let mut sets: BTreeMap<u64, HashSet<Vec<u8>>> = BTreeMap::new();
+    for (key, read_at) in guessed {
+        sets.entry(*read_at).or_default().insert(key.clone());
+    }
+    sets.into_iter()
+        .map(|(snapshot, keys)| ReadSet {
+            snapshot,
+            keys,
+            ranges: Vec::new(),
+        })
+        .collect()
+}
+
+/// Whether a key of `guessed` changed after its copy's revision; if one
+/// did, the copies of them all are dropped.
+fn guesses_changed(storage: &Storage, guessed: &Guessed) -> Result<bool> {
+    if guessed.is_empty() {
+        return Ok(false);
+    }
+    let sets = read_sets(guessed);
+    let reads: Vec<Reads<'_>> = sets.iter().map(ReadSet::as_reads).collect();
+    let changed = storage.engine().conflicts(&reads)?;
+    if changed {
         storage
             .commits()
-            .commit(storage.engine(), storage.durability(), request)
-        // The registration drops here, after the commit is decided.
+            .guesses()
+            .forget(guessed.iter().map(|(k, _)| k.as_slice()));
     }
+    Ok(changed)
+}
+
+/// A guess turned out wrong: the caller runs the transaction again.
+pub(crate) fn out_of_date() -> Error {
+    Error::conflict("a record changed on another server meanwhile; retry")
 }
 
 /// Unregisters a writer's snapshot from the conflict tracker when dropped.

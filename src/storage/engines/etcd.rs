@@ -32,7 +32,7 @@ use etcd_client::{
 use parking_lot::Mutex;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::storage::engine::{Engine, EngineSnapshot, ReadSet};
+use crate::storage::engine::{Engine, EngineSnapshot, ReadSet, Reads};
 use crate::storage::engines::cluster::{
     Blocking, CHUNK, ChunkCursor, ChunkSource, ClusterConfig, Keyspace,
 };
@@ -450,14 +450,11 @@ impl Engine for Etcd {
         }
     }
 
-    fn conflicts(
-        &self,
-        snapshot: u64,
-        keys: &HashSet<Vec<u8>>,
-        ranges: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<bool> {
+    fn conflicts(&self, sets: &[Reads<'_>]) -> Result<bool> {
         let mut compares = Vec::new();
-        self.unchanged_since(snapshot, keys, ranges, &mut compares);
+        for set in sets {
+            self.unchanged_since(set.snapshot, set.keys, set.ranges, &mut compares);
+        }
         let txn = Txn::new().when(compares);
         let answer = self.ask("a conflict check", move |mut kv| {
             let txn = txn.clone();

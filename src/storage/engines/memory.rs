@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{Error, Result};
-use crate::storage::engine::{ConflictMode, Engine, EngineCursor, EngineSnapshot, ReadSet};
+use crate::storage::engine::{ConflictMode, Engine, EngineCursor, EngineSnapshot, ReadSet, Reads};
 use crate::storage::hash::FxHashSet as HashSet;
 
 /// A key's versions, oldest first: (sequence, value or tombstone).
@@ -201,13 +201,12 @@ impl Engine for Memory {
         Ok(seq)
     }
 
-    fn conflicts(
-        &self,
-        snapshot: u64,
-        read: &HashSet<Vec<u8>>,
-        ranges: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<bool> {
-        Ok(self.checks && conflicts_in(&self.keys.read(), snapshot, read, ranges))
+    fn conflicts(&self, sets: &[Reads<'_>]) -> Result<bool> {
+        let keys = self.keys.read();
+        Ok(self.checks
+            && sets
+                .iter()
+                .any(|s| conflicts_in(&keys, s.snapshot, s.keys, s.ranges)))
     }
 }
 

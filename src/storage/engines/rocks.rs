@@ -13,8 +13,7 @@ use rocksdb::{
 };
 
 use crate::error::{Error, Result};
-use crate::storage::engine::{Engine, EngineCursor, EngineSnapshot, ReadSet};
-use crate::storage::hash::FxHashSet as HashSet;
+use crate::storage::engine::{Engine, EngineCursor, EngineSnapshot, ReadSet, Reads};
 
 /// Tuning that bounds memory: a shared block cache and small memtables.
 const BLOCK_CACHE_BYTES: usize = 64 << 20;
@@ -115,7 +114,7 @@ impl Engine for Rocks {
         Ok(self.db.latest_sequence_number())
     }
 
-    fn conflicts(&self, _: u64, _: &HashSet<Vec<u8>>, _: &[(Vec<u8>, Vec<u8>)]) -> Result<bool> {
+    fn conflicts(&self, _: &[Reads<'_>]) -> Result<bool> {
         // The group commit's tracker decides (ConflictMode::InProcess).
         Ok(false)
     }

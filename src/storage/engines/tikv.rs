@@ -36,7 +36,7 @@ use tikv_client::{
 };
 
 use crate::error::{Error, Result};
-use crate::storage::engine::{Engine, EngineSnapshot, ReadSet};
+use crate::storage::engine::{Engine, EngineSnapshot, ReadSet, Reads};
 use crate::storage::engines::cluster::{
     Blocking, CHUNK, ChunkCursor, ChunkSource, ClusterConfig, Keyspace,
 };
@@ -400,17 +400,17 @@ impl Engine for Tikv {
         ))
     }
 
-    fn conflicts(
-        &self,
-        snapshot: u64,
-        keys: &HashSet<Vec<u8>>,
-        ranges: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<bool> {
-        let check = self.check(snapshot, keys, ranges);
+    fn conflicts(&self, sets: &[Reads<'_>]) -> Result<bool> {
         let now = self.now()?;
-        self.run("a conflict check", |c| async move {
-            Ok(!unchanged(&c, &check, now).await?)
-        })
+        for set in sets {
+            let check = self.check(set.snapshot, set.keys, set.ranges);
+            if self.run("a conflict check", |c| async move {
+                Ok(!unchanged(&c, &check, now).await?)
+            })? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }
 
