@@ -79,6 +79,13 @@ pub(crate) trait Engine: Send + Sync {
     /// A consistent view of everything committed so far.
     fn snapshot(&self) -> Self::Snapshot<'_>;
 
+    /// A consistent view of everything committed when it is first read
+    /// (at least what was committed before this call): for a transaction
+    /// that may never read the store, where a snapshot costs a request.
+    fn snapshot_at_first_use(&self) -> Self::Snapshot<'_> {
+        self.snapshot()
+    }
+
     /// The newest committed value (only the commit leader, the sole writer
     /// of this process, may rely on it being current).
     fn get_latest(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
@@ -126,6 +133,12 @@ pub(crate) trait EngineSnapshot {
 
     /// The sequence number this snapshot sees up to.
     fn sequence(&self) -> u64;
+
+    /// `sequence`, if the snapshot has one yet: an engine may take it at
+    /// first use (etcd, where it costs a request).
+    fn sequence_if_taken(&self) -> Option<u64> {
+        Some(self.sequence())
+    }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
 
@@ -286,6 +299,13 @@ impl AnyEngine {
 impl Engine for AnyEngine {
     type Snapshot<'a> = AnySnapshot<'a>;
 
+    fn snapshot_at_first_use(&self) -> AnySnapshot<'_> {
+        match self {
+            AnyEngine::Etcd(e) => AnySnapshot::Etcd(e.snapshot_at_first_use()),
+            other => other.snapshot(),
+        }
+    }
+
     #[inline]
     fn snapshot(&self) -> AnySnapshot<'_> {
         match self {
@@ -386,6 +406,14 @@ impl EngineSnapshot for AnySnapshot<'_> {
             AnySnapshot::Etcd(s) => s.sequence(),
             #[cfg(feature = "tikv")]
             AnySnapshot::Tikv(s) => s.sequence(),
+        }
+    }
+
+    #[inline]
+    fn sequence_if_taken(&self) -> Option<u64> {
+        match self {
+            AnySnapshot::Etcd(s) => s.sequence_if_taken(),
+            other => Some(other.sequence()),
         }
     }
 

@@ -176,7 +176,7 @@ impl Storage {
     /// `Txn::guessed_wrong` tells whether an error may be one's doing: for
     /// callers that run the transaction again then (`Session::run_in`).
     pub fn write_guessing(&self, scope: Scope) -> Txn<'_> {
-        Txn::begin(self, scope, true).guessing()
+        Txn::begin_guessing(self, scope)
     }
 
     /// The newest committed values of `keys` (each in `scope`), outside

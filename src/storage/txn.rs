@@ -114,13 +114,37 @@ pub struct Txn<'a> {
 impl<'a> Txn<'a> {
     pub(super) fn begin(storage: &'a Storage, scope: Scope, writable: bool) -> Txn<'a> {
         // Writers register before taking their snapshot, so the conflict
-        // tracker keeps every write they could miss.
-        let (snapshot, registration) = if writable {
+        // tracker keeps every write they could miss. (On a shared store
+        // the engine checks conflicts and the tracker keeps nothing.)
+        let (snapshot, registration) = if writable && !storage.engine().shared() {
             let (snapshot, seq) = storage.commits().register(|| storage.engine().snapshot());
             (snapshot, Some(Registration { storage, seq }))
         } else {
             (storage.engine().snapshot(), None)
         };
+        Txn::over(storage, scope, writable, snapshot, registration)
+    }
+
+    /// See `Storage::write_guessing`. On a shared store its snapshot is
+    /// taken at first use (`Engine::snapshot_at_first_use`): a transaction
+    /// that reads only what it guessed and what it wrote never takes one.
+    pub(super) fn begin_guessing(storage: &'a Storage, scope: Scope) -> Txn<'a> {
+        let engine = storage.engine();
+        if !engine.shared() {
+            return Txn::begin(storage, scope, true);
+        }
+        let mut txn = Txn::over(storage, scope, true, engine.snapshot_at_first_use(), None);
+        txn.guessed = Some(Mutex::default());
+        txn
+    }
+
+    fn over(
+        storage: &'a Storage,
+        scope: Scope,
+        writable: bool,
+        snapshot: AnySnapshot<'a>,
+        registration: Option<Registration<'a>>,
+    ) -> Txn<'a> {
         Txn {
             storage,
             snapshot,
@@ -135,14 +159,6 @@ impl<'a> Txn<'a> {
             memo: Mutex::default(),
             guessed: None,
         }
-    }
-
-    /// See `Storage::write_guessing`.
-    pub(super) fn guessing(mut self) -> Txn<'a> {
-        if self.writable && self.storage.engine().shared() {
-            self.guessed = Some(Mutex::default());
-        }
-        self
     }
 
     /// Whether a copy this transaction used from an earlier one changed
@@ -280,11 +296,10 @@ impl<'a> Txn<'a> {
         // person, a schema) is one request to the store, not one each.
         let shared = self.storage.engine().shared();
         let records = self.storage.commits().records();
-        let seq = self.snapshot.sequence();
         let copy = if shared {
-            self.memo_or_guess(key, seq)
+            self.memo_or_guess(key)
         } else {
-            records.get(key, seq)
+            records.get(key, self.snapshot.sequence())
         };
         if let Some((copy, len)) = copy {
             match copy.map(Arc::downcast::<T>) {
@@ -297,6 +312,7 @@ impl<'a> Txn<'a> {
             Some(bytes) => Some((Arc::new(decode(&bytes)?), bytes.len())),
             None => None,
         };
+        let seq = self.snapshot.sequence();
         let (copy, len) = match &found {
             Some((value, len)) => (Some(value.clone() as Decoded), *len),
             None => (None, 0),
@@ -314,19 +330,22 @@ impl<'a> Txn<'a> {
     }
 
     /// A shared store: this transaction's copy of `key`; or, when it is
-    /// guessing, one kept from an earlier transaction at a revision its
-    /// snapshot sees, which the commit then checks.
-    fn memo_or_guess(&self, key: &[u8], seq: u64) -> Option<cache::Copy> {
+    /// guessing, one kept from an earlier transaction (at a revision its
+    /// snapshot sees, if it has taken one yet), which the commit then
+    /// checks: unchanged from the copy's revision to the commit, it is the
+    /// value at every revision between.
+    fn memo_or_guess(&self, key: &[u8]) -> Option<cache::Copy> {
         let mut memo = self.memo.lock();
         if let Some(copy) = memo.get(key) {
             return Some(copy.clone());
         }
         let guessed = self.guessed.as_ref()?;
         let (copy, read_at) = self.storage.commits().guesses().get(key)?;
-        if read_at > seq {
+        let seq = self.snapshot.sequence_if_taken();
+        if seq.is_some_and(|seq| read_at > seq) {
             return None;
         }
-        if read_at < seq {
+        if seq != Some(read_at) {
             guessed.lock().push((key.to_vec(), read_at));
         }
         memo.insert(key.to_vec(), copy.clone());
@@ -601,8 +620,15 @@ impl<'a> Txn<'a> {
         } else {
             Vec::new()
         };
+        // A snapshot never used has no revision: every key read for
+        // update then came from a guess, which carries its own, and the
+        // newest revision this process knows is as good as any.
+        let snapshot_seq = self
+            .snapshot
+            .sequence_if_taken()
+            .unwrap_or_else(|| storage.engine().latest_sequence());
         let request = CommitRequest {
-            snapshot_seq: self.snapshot.sequence(),
+            snapshot_seq,
             reads: self.reads,
             read_ranges: self.read_ranges,
             writes: self.writes,

@@ -22,6 +22,7 @@
 //! runtime and blocks on it, since storage calls come from plain threads.
 
 use std::future::Future;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -323,14 +324,18 @@ impl Engine for Etcd {
     type Snapshot<'a> = EtcdSnapshot<'a>;
 
     fn snapshot(&self) -> EtcdSnapshot<'_> {
-        // With no member answering, the reads at the last known revision
-        // fail the same way; nothing is read from a stale view.
-        let revision = self
-            .current_revision()
-            .unwrap_or_else(|_| self.seen.load(Ordering::SeqCst));
+        let snapshot = self.snapshot_at_first_use();
+        snapshot.sequence();
+        snapshot
+    }
+
+    /// The revision is read when the snapshot is first used: a write
+    /// transaction that reads only what it guessed
+    /// (`Storage::write_guessing`) and its own writes never needs one.
+    fn snapshot_at_first_use(&self) -> EtcdSnapshot<'_> {
         EtcdSnapshot {
             engine: self,
-            revision,
+            revision: OnceLock::new(),
         }
     }
 
@@ -467,7 +472,8 @@ impl Engine for Etcd {
 
 pub(crate) struct EtcdSnapshot<'a> {
     engine: &'a Etcd,
-    revision: u64,
+    /// Read at first use (`sequence`).
+    revision: OnceLock<u64>,
 }
 
 impl EngineSnapshot for EtcdSnapshot<'_> {
@@ -477,11 +483,21 @@ impl EngineSnapshot for EtcdSnapshot<'_> {
         Self: 'c;
 
     fn sequence(&self) -> u64 {
-        self.revision
+        *self.revision.get_or_init(|| {
+            // With no member answering, the reads at the last known
+            // revision fail the same way; nothing is read from a stale view.
+            self.engine
+                .current_revision()
+                .unwrap_or_else(|_| self.engine.seen.load(Ordering::SeqCst))
+        })
+    }
+
+    fn sequence_if_taken(&self) -> Option<u64> {
+        self.revision.get().copied()
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.engine.read(key, self.revision)
+        self.engine.read(key, self.sequence())
     }
 
     /// The reads go out together (served by the preferred member, as in
@@ -493,7 +509,7 @@ impl EngineSnapshot for EtcdSnapshot<'_> {
         let engine = self.engine;
         let member = engine.preferred.load(Ordering::Relaxed) % engine.members.len();
         let options = GetOptions::new()
-            .with_revision(self.revision as i64)
+            .with_revision(self.sequence() as i64)
             .with_serializable();
         let requests: Vec<_> = keys
             .iter()
@@ -538,7 +554,7 @@ impl EngineSnapshot for EtcdSnapshot<'_> {
     }
 
     fn cursor(&self, lower: &[u8], upper: &[u8], reverse: bool) -> EtcdCursor<'_> {
-        ChunkCursor::new(self.engine, self.revision, lower, upper, reverse)
+        ChunkCursor::new(self.engine, self.sequence(), lower, upper, reverse)
     }
 }
 
