@@ -219,6 +219,45 @@ fn a_token_revoked_through_one_server_ends_its_session_on_the_other() {
     assert_eq!(Client::code(&r), "NOT_AUTHENTICATED");
 }
 
+/// A block sent whole skips the liveness read before it runs and has its
+/// commit check that the session's person and token are unchanged
+/// instead: a token revoked through the other server still stops it —
+/// nothing of it is stored — and ends the session.
+#[test]
+fn a_block_sent_whole_after_its_token_was_revoked_elsewhere_stores_nothing() {
+    let Some([a, b]) = two_servers(-1) else {
+        return;
+    };
+    let mut alice = a.login(ALICE, ALICE_PASSWORD);
+    let made = alice.query(1, "CREATE TOKEN \"bot\"");
+    let (id, secret) = {
+        let row = &rows(&made)[0];
+        (
+            row[0].as_str().unwrap().to_string(),
+            row[1].as_str().unwrap().to_string(),
+        )
+    };
+    let mut bot = b.connect();
+    let r = bot.call(json!({"id": 1, "op": "auth", "token": secret}));
+    assert_eq!(r["ok"], json!(true), "{r}");
+    for i in 0..3 {
+        let r = bot.query(
+            2 + i,
+            &format!("BEGIN; CREATE THING task \"before{i}\"; COMMIT;"),
+        );
+        assert_eq!(r["ok"], json!(true), "{r}");
+    }
+    let revoked = alice.query(10, &format!("REVOKE TOKEN \"{id}\""));
+    assert_eq!(revoked["ok"], json!(true), "{revoked}");
+    let r = bot.query(11, "BEGIN; CREATE THING task \"after\"; COMMIT;");
+    assert_eq!(Client::code(&r), "NOT_AUTHENTICATED", "{r}");
+    let r = alice.query(13, "MATCH (t:task) RETURN t.name ORDER BY t.name");
+    assert_eq!(
+        rows(&r),
+        &vec![json!(["before0"]), json!(["before1"]), json!(["before2"])]
+    );
+}
+
 #[test]
 fn a_subscriber_on_one_server_gets_both_servers_commits_once_in_commit_order() {
     let Some([a, b]) = two_servers(-1) else {

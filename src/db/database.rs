@@ -310,17 +310,19 @@ impl Database {
     /// Until when a session's credentials hold, read on one snapshot in
     /// one round trip: its token (None: a password login, which holds
     /// until the person goes) must be live, and its person still an active
-    /// member. `NOT_AUTHENTICATED` otherwise.
-    pub(crate) fn session_live_until(&self, token: Option<Id>, actor: &Actor) -> Result<Millis> {
-        // A person's tokens live in the person's home tenant.
-        let tenant = actor.org.map_or(Tenant::PLATFORM, Tenant::of_org);
-        let mut wanted = vec![tenant.person(actor.person)];
-        wanted.extend(token.map(|id| tenant.token(id)));
-        let mut found = self
+    /// member. `NOT_AUTHENTICATED` otherwise. Also the sequence it was read
+    /// at: while `session_keys` are unchanged since, the answer holds.
+    pub(crate) fn session_live_until(
+        &self,
+        token: Option<Id>,
+        actor: &Actor,
+    ) -> Result<(Millis, u64)> {
+        let wanted = session_keys(token, actor);
+        let (seq, found) = self
             .shared
             .storage
-            .read_latest(Scope::platform(Tenant::PLATFORM), &wanted)?
-            .into_iter();
+            .read_latest(Scope::platform(Tenant::PLATFORM), &wanted)?;
+        let mut found = found.into_iter();
         let active = match found.next().flatten() {
             Some(bytes) => {
                 let person: Person = crate::model::codec::decode("person", &bytes)?;
@@ -335,7 +337,7 @@ impl Database {
             ));
         }
         let Some(id) = token else {
-            return Ok(Millis::MAX);
+            return Ok((Millis::MAX, seq));
         };
         let now = self.shared.catalog.clock().now();
         let live = match found.next().flatten() {
@@ -346,7 +348,7 @@ impl Database {
             }
             None => None,
         };
-        live.ok_or_else(|| {
+        live.map(|until| (until, seq)).ok_or_else(|| {
             Error::new(
                 ErrorCode::NotAuthenticated,
                 "the token this session logged in with was revoked or expired",
@@ -468,4 +470,13 @@ impl Database {
         self.vocabulary().contains(kind, name)
             || (self.reread_vocabulary() && self.vocabulary().contains(kind, name))
     }
+}
+
+/// The records a session's liveness rests on: its person and, for a token
+/// login, the token (in the person's home tenant).
+pub(crate) fn session_keys(token: Option<Id>, actor: &Actor) -> Vec<Vec<u8>> {
+    let tenant = actor.org.map_or(Tenant::PLATFORM, Tenant::of_org);
+    let mut keys = vec![tenant.person(actor.person)];
+    keys.extend(token.map(|id| tenant.token(id)));
+    keys
 }

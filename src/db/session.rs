@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 use serde_json::json;
 
 use crate::db::Database;
+use crate::db::database::session_keys;
 use crate::error::{Error, ErrorCode, Result};
 use crate::graph::props;
 use crate::graph::{Actor, ReadTxn, WriteTxn};
@@ -47,9 +48,17 @@ pub struct Session {
     org: Option<Arc<Org>>,
     /// The API token the session logged in with, if any.
     token: Option<Id>,
-    /// The access epoch at which `check_live` last found the session
-    /// live, and until when its token is.
-    verified: Mutex<Option<(u64, Millis)>>,
+    /// When `check_live` last found the session live: the access epoch,
+    /// until when its token is, and the store sequence it read at.
+    verified: Mutex<Option<Verified>>,
+}
+
+/// A liveness check that passed (`Session::check_live`).
+#[derive(Clone, Copy)]
+struct Verified {
+    epoch: u64,
+    until: Millis,
+    seq: u64,
 }
 
 impl Session {
@@ -82,12 +91,28 @@ impl Session {
         // The epoch counts this server's commits only: on a shared store
         // another server may have revoked the token, so it is read again.
         let shared = self.db.shared().storage.engine().shared();
-        if !shared && verified.is_some_and(|(at, until)| at == epoch && now < until) {
+        if !shared && verified.is_some_and(|v| v.epoch == epoch && now < v.until) {
             return Ok(());
         }
-        let until = self.db.session_live_until(self.token, &self.actor)?;
-        *self.verified.lock() = Some((epoch, until));
+        let (until, seq) = self.db.session_live_until(self.token, &self.actor)?;
+        *self.verified.lock() = Some(Verified { epoch, until, seq });
         Ok(())
+    }
+
+    /// On a shared store, instead of `check_live` before a unit of work
+    /// that answers nothing until it commits (a block sent whole): the
+    /// records the session's last check read, and the sequence it read
+    /// them at. While none of them changed since, the session is as live
+    /// as that check found it, so the unit's commit can carry them as
+    /// guesses (`WriteTxn::assume_unchanged`) rather than the store being
+    /// asked first. None when there is no such check to rest on.
+    pub(crate) fn liveness_guesses(&self) -> Option<(Vec<Vec<u8>>, u64)> {
+        if !self.db.shared().storage.engine().shared() {
+            return None;
+        }
+        let verified = (*self.verified.lock())?;
+        let now = self.db.shared().catalog().clock().now();
+        (now < verified.until).then(|| (session_keys(self.token, &self.actor), verified.seq))
     }
 
     /// The database (engine use: subscriptions). Not `database`: a

@@ -163,6 +163,11 @@ impl<'a> WriteTxn<'a> {
         ReadTxn::begin(catalog, storage.write_guessing(scope), actor, org).map(WriteTxn)
     }
 
+    /// See `Txn::assume_unchanged`.
+    pub(crate) fn assume_unchanged(&self, keys: &[Vec<u8>], seq: u64) -> bool {
+        self.txn.assume_unchanged(keys, seq)
+    }
+
     /// Whether a copy this transaction used from an earlier one has
     /// changed since (`Txn::guessed_wrong`): an error it ended in may be
     /// that copy's doing.

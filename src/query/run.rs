@@ -60,6 +60,10 @@ pub struct Runner<'s> {
     prepared: HashMap<String, Arc<Prepared>>,
     /// Running a whole block (`run_whole_block`): its transaction may guess.
     whole_block: bool,
+    /// The session's liveness check, left to the next whole block's
+    /// commit (`defer_liveness_check`), and what it found if it failed.
+    liveness: Option<(Vec<Vec<u8>>, u64)>,
+    liveness_failed: Option<Error>,
 }
 
 /// A statement ready to run: parsed, and planned when it is a query.
@@ -85,6 +89,8 @@ impl<'s> Runner<'s> {
             optimize: Optimize::ALL,
             prepared: HashMap::new(),
             whole_block: false,
+            liveness: None,
+            liveness_failed: None,
         }
     }
 
@@ -168,14 +174,33 @@ impl<'s> Runner<'s> {
         block: &[&ScriptStatement],
     ) -> std::result::Result<Outcome, (Error, usize)> {
         let before = self.vars.clone();
+        let mut liveness = self.liveness.take();
         let mut attempt = 0;
         loop {
+            if attempt > 0 && liveness.take().is_some() {
+                // The commit that was to confirm the session failed: ask.
+                self.check_live().map_err(|e| (e, 0))?;
+            }
             self.whole_block = true;
             let mut last = Ok(Outcome::default());
             for (i, statement) in block.iter().enumerate() {
                 last = self
                     .execute(&statement.text)
                     .map_err(|e| (statement.locate(e), i));
+                if i == 0
+                    && last.is_ok()
+                    && let Some((keys, seq)) = &liveness
+                {
+                    let assumed = matches!(&self.block,
+                        Block::Open(txn) if txn.assume_unchanged(keys, *seq));
+                    if !assumed {
+                        liveness = None;
+                        last = self
+                            .check_live()
+                            .map(|()| Outcome::done())
+                            .map_err(|e| (e, 0));
+                    }
+                }
                 if last.is_err() {
                     break;
                 }
@@ -202,6 +227,29 @@ impl<'s> Runner<'s> {
             self.vars = before.clone();
             pause_before_retry(attempt);
         }
+    }
+
+    /// Leaves the session's liveness check (`Session::check_live`) to the
+    /// commit of the block the next `run_text` runs whole: the records
+    /// the last check read (`Session::liveness_guesses`) go into it as
+    /// guesses. If they changed, the block runs again after a real check,
+    /// whose failure `take_liveness_failure` then tells.
+    pub fn defer_liveness_check(&mut self, guesses: (Vec<Vec<u8>>, u64)) {
+        self.liveness = Some(guesses);
+        self.liveness_failed = None;
+    }
+
+    /// Whether the deferred liveness check failed (the session must end);
+    /// also drops a deferral no block used.
+    pub fn take_liveness_failure(&mut self) -> Option<Error> {
+        self.liveness = None;
+        self.liveness_failed.take()
+    }
+
+    fn check_live(&mut self) -> Result<()> {
+        self.session.check_live().inspect_err(|e| {
+            self.liveness_failed = Some(e.clone());
+        })
     }
 
     /// Parses and runs one statement. Errors carry their position in `text`.

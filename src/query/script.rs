@@ -170,6 +170,13 @@ pub fn run_text(
     Ok(last)
 }
 
+/// Whether `text` is one block and nothing else (`BEGIN; …; COMMIT;`),
+/// as `run_text` would recognise and run it whole.
+pub fn is_one_block(text: &str) -> bool {
+    let statements: Vec<Result<ScriptStatement>> = ScriptReader::new(text.as_bytes()).collect();
+    whole_block(&statements).is_some_and(|block| block.len() == statements.len())
+}
+
 /// The block `statements` starts with — `BEGIN` to the first `COMMIT`,
 /// each statement whole and none of them another `BEGIN` or a
 /// `ROLLBACK` — if they start with one. Told by the statements' text

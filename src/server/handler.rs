@@ -20,7 +20,7 @@ use crate::db::Session;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::limits::EMAIL_BYTES;
 use crate::query::run::{Outcome, Runner};
-use crate::query::script::run_text;
+use crate::query::script::{is_one_block, run_text};
 use crate::server::Shared;
 use crate::server::connection::{Frame, Out, WriteEnd, read_line, write_lines};
 use crate::server::limits::Limits;
@@ -677,13 +677,25 @@ impl Worker {
                     cancel,
                 } => {
                     // A revoked or expired token, or a removed person, ends
-                    // the session here.
-                    if let Err(e) = session.check_live() {
-                        self.state.finished(Some(&cancel));
-                        return answers.end_session(&id, &e);
+                    // the session here; on a shared store, for a block sent
+                    // whole, at its commit (saving the store a request).
+                    let deferred = session
+                        .liveness_guesses()
+                        .filter(|_| !runner.in_block() && is_one_block(&text));
+                    match deferred {
+                        Some(guesses) => runner.defer_liveness_check(guesses),
+                        None => {
+                            if let Err(e) = session.check_live() {
+                                self.state.finished(Some(&cancel));
+                                return answers.end_session(&id, &e);
+                            }
+                        }
                     }
                     let response = query(&session, &mut runner, &id, &text, params, &cancel);
                     self.state.finished(Some(&cancel));
+                    if let Some(e) = runner.take_liveness_failure() {
+                        return answers.end_session(&id, &e);
+                    }
                     Out::Line(protocol::line(&response))
                 }
                 Job::Subscribe {

@@ -353,7 +353,7 @@ fn latest_values_in_one_request(s: &Storage) -> Outcome {
     put(s, t(1), "b", "3")?;
     let wanted = [key(t(1), "a"), key(t(1), "b"), key(t(1), "none")];
     let before = s.engine().remote_requests();
-    let got = ok(s.read_latest(Scope::tenant(t(1)), &wanted), "read_latest")?;
+    let (_, got) = ok(s.read_latest(Scope::tenant(t(1)), &wanted), "read_latest")?;
     let after = s.engine().remote_requests();
     ensure!(
         got == [Some(b"2".to_vec()), Some(b"3".to_vec()), None],

@@ -182,12 +182,17 @@ impl Storage {
     /// The newest committed values of `keys` (each in `scope`), outside
     /// any transaction: one request on a remote store, where a snapshot
     /// first costs a request for its revision. For checks that want the
-    /// latest word, such as whether a session's token still holds.
-    pub fn read_latest(&self, scope: Scope, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+    /// latest word, such as whether a session's token still holds. Also
+    /// returns the sequence they were read at.
+    pub fn read_latest(
+        &self,
+        scope: Scope,
+        keys: &[Vec<u8>],
+    ) -> Result<(u64, Vec<Option<Vec<u8>>>)> {
         for key in keys {
             scope.check(key, false)?;
         }
-        Ok(self.engine.get_latest_many(keys)?.1)
+        self.engine.get_latest_many(keys)
     }
 
     pub(crate) fn engine(&self) -> &AnyEngine {

@@ -161,6 +161,17 @@ impl<'a> Txn<'a> {
         }
     }
 
+    /// A guessing transaction: takes `keys` as unchanged since `seq`, as
+    /// if it had read them from copies of then; its commit checks it. False
+    /// (and nothing assumed) for a transaction that does not guess.
+    pub fn assume_unchanged(&self, keys: &[Vec<u8>], seq: u64) -> bool {
+        let Some(guessed) = &self.guessed else {
+            return false;
+        };
+        guessed.lock().extend(keys.iter().map(|k| (k.clone(), seq)));
+        true
+    }
+
     /// Whether a copy this transaction used from an earlier one changed
     /// after that copy was read (the copies of its keys are then dropped):
     /// then what it decided may rest on an out-of-date record, and its
