@@ -540,19 +540,23 @@ fn overlapping_rotations_conflict_and_the_loser_writes_nothing() {
 
 // ---------------------------------------------------------------- lost update
 
+/// A course whose property `n` counts increments, from 0.
+fn create_counter(root: &Session) -> onedb::Thing {
+    root.run(|t| {
+        t.create_thing(NewThing {
+            kind: "course".into(),
+            name: "counter".into(),
+            properties: json!({"n": 0}).as_object().cloned().expect("object"),
+        })
+    })
+    .expect("create")
+}
+
 #[test]
 fn concurrent_increments_of_one_property_lose_no_update() {
     let (_dir, db) = open();
     let root = org(&db, "acme");
-    let counter = root
-        .run(|t| {
-            t.create_thing(NewThing {
-                kind: "course".into(),
-                name: "counter".into(),
-                properties: json!({"n": 0}).as_object().cloned().expect("object"),
-            })
-        })
-        .expect("create");
+    let counter = create_counter(&root);
     let (threads, per_thread) = (8, 60);
     let barrier = Arc::new(Barrier::new(threads));
     let attempts = Arc::new(AtomicUsize::new(0));
@@ -630,15 +634,7 @@ fn concurrent_increments_of_one_property_lose_no_update() {
 fn whole_blocks_that_conflict_at_commit_run_again_from_their_start() {
     let (_dir, db) = open();
     let root = org(&db, "acme");
-    let counter = root
-        .run(|t| {
-            t.create_thing(NewThing {
-                kind: "course".into(),
-                name: "counter".into(),
-                properties: json!({"n": 0}).as_object().cloned().expect("object"),
-            })
-        })
-        .expect("create");
+    let counter = create_counter(&root);
     let (threads, per_thread) = (4, 25);
     let barrier = Arc::new(Barrier::new(threads));
     let handles: Vec<_> = (0..threads)

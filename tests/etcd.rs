@@ -344,6 +344,8 @@ fn a_type_added_through_one_server_is_usable_through_the_other() {
     assert_eq!(rows(&r), &vec![json!(["Sprocket"])]);
 }
 
+const REQUIRE_PRIORITY: &str = "DEFINE SCHEMA task {type: \"object\", required: [\"priority\"]}";
+
 /// A server keeps copies of the records every write reads (the org, the
 /// person, schemas) across transactions, and checks them only as it
 /// commits. A schema defined and dropped through the other server must
@@ -365,10 +367,7 @@ fn a_schema_changed_through_one_server_decides_the_next_write_through_the_other(
         assert_eq!(r["ok"], json!(true), "{r}");
     }
     let mut owner = a.login(ALICE, ALICE_PASSWORD);
-    let r = owner.query(
-        10,
-        "DEFINE SCHEMA task {type: \"object\", required: [\"priority\"]}",
-    );
+    let r = owner.query(10, REQUIRE_PRIORITY);
     assert_eq!(r["ok"], json!(true), "{r}");
     let single = writer.query(11, "CREATE THING task \"bare\"");
     assert_eq!(Client::code(&single), "INVALID_ARGUMENT", "{single}");
@@ -384,10 +383,7 @@ fn a_schema_changed_through_one_server_decides_the_next_write_through_the_other(
     // it), then a drops that schema.
     let r = writer.query(15, "DELETE $bare1");
     assert_eq!(r["ok"], json!(true), "{r}");
-    let r = owner.query(
-        17,
-        "DEFINE SCHEMA task {type: \"object\", required: [\"priority\"]}",
-    );
+    let r = owner.query(17, REQUIRE_PRIORITY);
     assert_eq!(r["ok"], json!(true), "{r}");
     let refused = writer.query(18, "CREATE THING task \"bare\"");
     assert_eq!(Client::code(&refused), "INVALID_ARGUMENT", "{refused}");

@@ -233,14 +233,8 @@ impl Session {
     /// A read-write transaction in `org`.
     pub fn write_in(&self, org: Option<Arc<Org>>) -> Result<WriteTxn<'_>> {
         let shared = self.db.shared();
-        let scope = self.scope(org.as_ref());
-        WriteTxn::open(
-            shared.catalog(),
-            &shared.storage,
-            scope,
-            self.actor.clone(),
-            org,
-        )
+        let txn = shared.storage.write(self.scope(org.as_ref()));
+        WriteTxn::open(shared.catalog(), txn, self.actor.clone(), org)
     }
 
     /// Runs `work` in a write transaction and commits it, retrying the whole
@@ -287,13 +281,8 @@ impl Session {
     /// earlier transactions (`Storage::write_guessing`).
     pub(crate) fn write_guessing_in(&self, org: Option<Arc<Org>>) -> Result<WriteTxn<'_>> {
         let shared = self.db.shared();
-        WriteTxn::open_guessing(
-            shared.catalog(),
-            &shared.storage,
-            self.scope(org.as_ref()),
-            self.actor.clone(),
-            org,
-        )
+        let txn = shared.storage.write_guessing(self.scope(org.as_ref()));
+        WriteTxn::open(shared.catalog(), txn, self.actor.clone(), org)
     }
 
     /// `USE ORG slug`: the platform owner may enter any org; everyone else

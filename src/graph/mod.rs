@@ -138,29 +138,17 @@ impl<'a> std::ops::DerefMut for WriteTxn<'a> {
 }
 
 impl<'a> WriteTxn<'a> {
-    /// A write transaction as `actor` in `org` (see `ReadTxn::open`).
+    /// A write transaction as `actor` in `org` (see `ReadTxn::open`) over
+    /// `txn`, a write transaction of the store: `Storage::write`, or
+    /// `Storage::write_guessing` for a caller that runs it again on
+    /// `CONFLICT` and when `guessed_wrong` says so.
     pub(crate) fn open(
         catalog: &'a Catalog,
-        storage: &'a Storage,
-        scope: Scope,
+        txn: Txn<'a>,
         actor: Actor,
         org: Option<Arc<Org>>,
     ) -> Result<WriteTxn<'a>> {
-        ReadTxn::begin(catalog, storage.write(scope), actor, org).map(WriteTxn)
-    }
-
-    /// `open` for a caller that runs the transaction again on `CONFLICT`
-    /// and when `guessed_wrong` says so: on a shared store it may use
-    /// copies of records kept from earlier transactions
-    /// (`Storage::write_guessing`).
-    pub(crate) fn open_guessing(
-        catalog: &'a Catalog,
-        storage: &'a Storage,
-        scope: Scope,
-        actor: Actor,
-        org: Option<Arc<Org>>,
-    ) -> Result<WriteTxn<'a>> {
-        ReadTxn::begin(catalog, storage.write_guessing(scope), actor, org).map(WriteTxn)
+        ReadTxn::begin(catalog, txn, actor, org).map(WriteTxn)
     }
 
     /// See `Txn::assume_unchanged`.
