@@ -191,23 +191,26 @@ fn what_one_server_commits_the_other_reads_and_finds_by_name_and_vector() {
     assert!(rows(&on_a.query(7, "SEARCH THINGS \"ferris\" RETURN name")).is_empty());
 }
 
+/// Alice logged in on `a`, and her new token "bot" logged in on `b`:
+/// both connections, the token's id and its secret.
+fn alice_and_her_bot(a: &Server, b: &Server) -> (Client, Client, String, String) {
+    let mut alice = a.login(ALICE, ALICE_PASSWORD);
+    let made = alice.query(1, "CREATE TOKEN \"bot\"");
+    let row = &rows(&made)[0];
+    let id = row[0].as_str().unwrap().to_string();
+    let secret = row[1].as_str().unwrap().to_string();
+    let mut bot = b.connect();
+    let r = bot.call(json!({"id": 1, "op": "auth", "token": secret}));
+    assert_eq!(r["ok"], json!(true), "{r}");
+    (alice, bot, id, secret)
+}
+
 #[test]
 fn a_token_revoked_through_one_server_ends_its_session_on_the_other() {
     let Some([a, b]) = two_servers(-1) else {
         return;
     };
-    let mut alice = a.login(ALICE, ALICE_PASSWORD);
-    let made = alice.query(1, "CREATE TOKEN \"bot\"");
-    let (id, secret) = {
-        let row = &rows(&made)[0];
-        (
-            row[0].as_str().unwrap().to_string(),
-            row[1].as_str().unwrap().to_string(),
-        )
-    };
-    let mut bot = b.connect();
-    let r = bot.call(json!({"id": 1, "op": "auth", "token": secret}));
-    assert_eq!(r["ok"], json!(true), "{r}");
+    let (mut alice, mut bot, id, secret) = alice_and_her_bot(&a, &b);
     assert_eq!(bot.query(2, "WHOAMI")["rows"][0][1], json!(ALICE));
     let revoked = alice.query(3, &format!("REVOKE TOKEN \"{id}\""));
     assert_eq!(revoked["ok"], json!(true), "{revoked}");
@@ -228,18 +231,7 @@ fn a_block_sent_whole_after_its_token_was_revoked_elsewhere_stores_nothing() {
     let Some([a, b]) = two_servers(-1) else {
         return;
     };
-    let mut alice = a.login(ALICE, ALICE_PASSWORD);
-    let made = alice.query(1, "CREATE TOKEN \"bot\"");
-    let (id, secret) = {
-        let row = &rows(&made)[0];
-        (
-            row[0].as_str().unwrap().to_string(),
-            row[1].as_str().unwrap().to_string(),
-        )
-    };
-    let mut bot = b.connect();
-    let r = bot.call(json!({"id": 1, "op": "auth", "token": secret}));
-    assert_eq!(r["ok"], json!(true), "{r}");
+    let (mut alice, mut bot, id, _) = alice_and_her_bot(&a, &b);
     for i in 0..3 {
         let r = bot.query(
             2 + i,
