@@ -225,23 +225,31 @@ fn a_token_revoked_through_one_server_ends_its_session_on_the_other() {
 /// A block sent whole skips the liveness read before it runs and has its
 /// commit check that the session's person and token are unchanged
 /// instead: a token revoked through the other server still stops it —
-/// nothing of it is stored — and ends the session.
+/// nothing of it is stored — and ends the session. A block that fails
+/// before its commit answers its error only to a session still live.
 #[test]
 fn a_block_sent_whole_after_its_token_was_revoked_elsewhere_stores_nothing() {
     let Some([a, b]) = two_servers(-1) else {
         return;
     };
-    let (mut alice, mut bot, id, _) = alice_and_her_bot(&a, &b);
+    let (mut alice, mut bot, id, secret) = alice_and_her_bot(&a, &b);
+    let mut reader = b.connect();
+    let r = reader.call(json!({"id": 1, "op": "auth", "token": secret}));
+    assert_eq!(r["ok"], json!(true), "{r}");
     for i in 0..3 {
         let r = bot.query(
             2 + i,
             &format!("BEGIN; CREATE THING task \"before{i}\"; COMMIT;"),
         );
         assert_eq!(r["ok"], json!(true), "{r}");
+        let r = reader.query(2 + i, "BEGIN; MATCH (t:task) RETURN t.name; COMMIT;");
+        assert_eq!(r["ok"], json!(true), "{r}");
     }
     let revoked = alice.query(10, &format!("REVOKE TOKEN \"{id}\""));
     assert_eq!(revoked["ok"], json!(true), "{revoked}");
     let r = bot.query(11, "BEGIN; CREATE THING task \"after\"; COMMIT;");
+    assert_eq!(Client::code(&r), "NOT_AUTHENTICATED", "{r}");
+    let r = reader.query(11, "BEGIN; MATCH (g:gadgett) RETURN g; COMMIT;");
     assert_eq!(Client::code(&r), "NOT_AUTHENTICATED", "{r}");
     let r = alice.query(13, "MATCH (t:task) RETURN t.name ORDER BY t.name");
     assert_eq!(

@@ -220,6 +220,11 @@ impl<'s> Runner<'s> {
                 Ok(_) => false,
             };
             if !again || attempt >= CONFLICT_RETRIES {
+                // A block that did not commit confirmed nothing of the
+                // session: its error goes only to a session still live.
+                if last.is_err() && liveness.is_some() {
+                    self.check_live().map_err(|e| (e, 0))?;
+                }
                 return last;
             }
             attempt += 1;
