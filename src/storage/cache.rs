@@ -114,7 +114,7 @@ impl RecordCache {
 }
 
 /// On a shared store, the same kinds of records kept across the write
-/// transactions that may run again on `CONFLICT` (`Txn::guessing`). Another
+/// transactions that may run again on `CONFLICT` (`Storage::write_guessing`). Another
 /// server may change such a record at any time and nothing here hears of
 /// it, so a copy is only a guess: the transaction that uses one has its
 /// commit check that the key did not change after the copy's revision

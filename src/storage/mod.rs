@@ -175,7 +175,7 @@ impl Storage {
     /// commit fails with `CONFLICT` if one of them changed since, and
     /// `Txn::guessed_wrong` tells whether an error may be one's doing: for
     /// callers that run the transaction again then (`Session::run_in`).
-    pub fn write_guessing(&self, scope: Scope) -> Txn<'_> {
+    pub(crate) fn write_guessing(&self, scope: Scope) -> Txn<'_> {
         Txn::begin_guessing(self, scope)
     }
 

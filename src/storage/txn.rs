@@ -164,7 +164,7 @@ impl<'a> Txn<'a> {
     /// A guessing transaction: takes `keys` as unchanged since `seq`, as
     /// if it had read them from copies of then; its commit checks it. False
     /// (and nothing assumed) for a transaction that does not guess.
-    pub fn assume_unchanged(&self, keys: &[Vec<u8>], seq: u64) -> bool {
+    pub(crate) fn assume_unchanged(&self, keys: &[Vec<u8>], seq: u64) -> bool {
         let Some(guessed) = &self.guessed else {
             return false;
         };
@@ -177,7 +177,7 @@ impl<'a> Txn<'a> {
     /// then what it decided may rest on an out-of-date record, and its
     /// caller runs it again. False when no copy was used or the store
     /// cannot tell.
-    pub fn guessed_wrong(&self) -> bool {
+    pub(crate) fn guessed_wrong(&self) -> bool {
         let Some(guessed) = &self.guessed else {
             return false;
         };
