@@ -9,7 +9,12 @@
 //! | a thing by id, 6 fields, as the JSON a client receives | a raw `get` of the record, parsed and the same 6 fields encoded as JSON |
 //! | things by type and status `LIMIT 50` | the raw 50-key index prefix scan + 50 gets |
 //! | one hop returning names (~100 rows) | the raw ~100-entry edge scan + ~100 gets |
-//! | exact vector top 10 over 1,000 × 384 | a top 10 in plain Rust over the same contiguous unit vectors (from a cache line, as the index holds them) with the same kernel |
+//! | exact vector top 10 over 1,000 × 384 | a top 10 in plain Rust over the same contiguous unit vectors (from a cache line, as the index holds them) with the same f32 kernel |
+//!
+//! onedb's exact search first scans 8-bit codes of the vectors and scores
+//! with the f32 kernel only the rows that can still be in the top 10
+//! (`src/vector/codes.rs`). The same two passes in plain Rust are shown
+//! beside it for reference: what onedb adds to its own algorithm.
 //!
 //! The top 10's `$v` (384 numbers) is bound before the timed statements,
 //! as the issue measures a statement alone (`stats.micros`); the figure
@@ -33,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use criterion::black_box;
 use onedb::internals::{
-    CacheAligned, Key, Tenant, TenantKey, decode_key, dot_each, normalize, prefix_end,
+    CacheAligned, Codes, Key, Tenant, TenantKey, decode_key, dot, dot_each, normalize, prefix_end,
 };
 use onedb::query::format::json_result;
 use onedb::query::run::Runner;
@@ -243,33 +248,66 @@ impl Raw {
     }
 }
 
+/// Ordered so that the heap's top is the worst kept score.
+#[derive(PartialEq)]
+struct Worst(f32, usize);
+impl Eq for Worst {}
+impl PartialOrd for Worst {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Worst {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        o.0.total_cmp(&self.0)
+    }
+}
+
 /// Exact top `k` in plain Rust: the kernel in one SIMD pass over
 /// contiguous memory and a bounded heap (best first).
 fn exact_top(vectors: &[f32], q: &[f32], k: usize) -> Vec<usize> {
-    /// Ordered so that the heap's top is the worst kept score.
-    #[derive(PartialEq)]
-    struct Worst(f32, usize);
-    impl Eq for Worst {}
-    impl PartialOrd for Worst {
-        fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-            Some(self.cmp(o))
-        }
-    }
-    impl Ord for Worst {
-        fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-            o.0.total_cmp(&self.0)
-        }
-    }
     let mut heap = BinaryHeap::with_capacity(k + 1);
-    dot_each(q, vectors, |i, s| {
-        if heap.len() < k {
-            heap.push(Worst(s, i));
-        } else if let Some(mut worst) = heap.peek_mut()
-            && s > worst.0
-        {
-            *worst = Worst(s, i);
+    dot_each(q, vectors, |i, s| keep_best(&mut heap, k, s, i));
+    let mut out = heap.into_vec();
+    out.sort();
+    out.into_iter().map(|w| w.1).collect()
+}
+
+/// Keeps `(score, row)` in `heap` if it is among the best `k` so far.
+fn keep_best(heap: &mut BinaryHeap<Worst>, k: usize, score: f32, row: usize) {
+    if heap.len() < k {
+        heap.push(Worst(score, row));
+    } else if let Some(mut worst) = heap.peek_mut()
+        && score > worst.0
+    {
+        *worst = Worst(score, row);
+    }
+}
+
+/// The same top `k` in two passes, as onedb's index does it: the 8-bit
+/// codes' estimates and bounds first (keeping the rows whose bound reaches
+/// the k-th best lower bound), then the f32 kernel on those rows only.
+fn coded_top(codes: &Codes, vectors: &[f32], q: &[f32], k: usize) -> Vec<usize> {
+    let mut lower = BinaryHeap::with_capacity(k + 1);
+    let mut candidates = Vec::new();
+    let floor = |heap: &BinaryHeap<Worst>| match heap.peek() {
+        Some(w) if heap.len() == k => w.0,
+        _ => f32::NEG_INFINITY,
+    };
+    codes.estimate_each(q, |row, estimate, bound| {
+        if estimate + bound >= floor(&lower) {
+            keep_best(&mut lower, k, estimate - bound, row);
+            candidates.push((row, estimate + bound));
         }
     });
+    let at_least = floor(&lower);
+    let mut heap = BinaryHeap::with_capacity(k + 1);
+    for (row, upper) in candidates {
+        if upper >= at_least {
+            let s = row * q.len();
+            keep_best(&mut heap, k, dot(q, &vectors[s..s + q.len()]), row);
+        }
+    }
     let mut out = heap.into_vec();
     out.sort();
     out.into_iter().map(|w| w.1).collect()
@@ -428,6 +466,24 @@ fn main() {
         },
         || {
             black_box(exact_top(&data.vectors, &queries[0], K));
+        },
+    );
+    let codes = Codes::of_rows(DIM, &data.vectors);
+    for q in &queries {
+        assert_eq!(
+            coded_top(&codes, &data.vectors, q, K),
+            exact_top(&data.vectors, q, K)
+        );
+    }
+    compare(
+        "exact top 10, against the same 2 passes",
+        None,
+        20,
+        || {
+            black_box(runner.execute(NEAREST).expect("nearest"));
+        },
+        || {
+            black_box(coded_top(&codes, &data.vectors, &queries[0], K));
         },
     );
     // And with `$v` rebound before every statement: what a client pays

@@ -58,6 +58,7 @@ pub mod internals {
     pub use crate::search::index_dir;
     pub use crate::storage::{rocksdb_options, rocksdb_write_options};
     pub use crate::vector::aligned::CacheAligned;
+    pub use crate::vector::codes::Codes;
     pub use crate::vector::distance::{dot, dot_each, normalize};
     pub use crate::vector::file::{fail_file_operation_at, load as load_vector_file};
     pub use crate::vector::{Item, OrgVectors};

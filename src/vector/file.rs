@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::error::{Error, Result};
 use crate::keys::Tenant;
 use crate::model::{Dim, Id};
+use crate::vector::codes::Codes;
 use crate::vector::hnsw::{Graph, Params};
 use crate::vector::{Meta, Names, OrgVectors};
 
@@ -285,6 +286,7 @@ fn read_org(r: &mut Reader<'_>) -> Option<(Tenant, OrgVectors)> {
         dim,
         ids,
         slots,
+        codes: Codes::of_rows(dim, &data),
         data: data.into(),
         meta,
         deleted,

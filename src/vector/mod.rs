@@ -11,6 +11,7 @@
 //! item stays in the graph as a waypoint and is never returned.
 
 pub mod aligned;
+pub mod codes;
 pub mod distance;
 pub mod file;
 pub mod hnsw;
@@ -21,6 +22,7 @@ use parking_lot::Mutex;
 
 use crate::model::{Id, Ranked};
 use crate::vector::aligned::CacheAligned;
+use crate::vector::codes::Codes;
 use crate::vector::distance::{dot, dot_each, normalize};
 use crate::vector::hnsw::{Graph, Near, Params, Points, Visited};
 
@@ -119,6 +121,8 @@ pub struct OrgVectors {
     slots: HashMap<Id, u32>,
     /// Every slot's unit vector, one after the other, from a cache line.
     data: CacheAligned,
+    /// The same vectors as 8-bit codes, for exact search's first pass.
+    codes: Codes,
     meta: Vec<Meta>,
     deleted: Vec<bool>,
     live: usize,
@@ -153,6 +157,7 @@ impl OrgVectors {
             ids: Vec::new(),
             slots: HashMap::new(),
             data: CacheAligned::new(),
+            codes: Codes::new(dim),
             meta: Vec::new(),
             deleted: Vec::new(),
             live: 0,
@@ -218,6 +223,7 @@ impl OrgVectors {
         let start = self.data.len();
         self.data.extend_from_slice(vector);
         normalize(&mut self.data[start..]);
+        self.codes.push(&self.data[start..]);
         let labels: Vec<u32> = item.labels.iter().map(|l| self.labels.intern(l)).collect();
         for &l in &labels {
             if self.postings.len() <= l as usize {
@@ -466,19 +472,43 @@ impl OrgVectors {
         };
         match shortest {
             Some(list) => list.iter().for_each(|s| score(*s)),
-            // No filter: one SIMD pass over the contiguous vectors. Once k
-            // are kept, a score below the worst kept one is dropped at once.
+            // No filter: one pass over the 8-bit codes, then the f32
+            // kernel only for the rows whose bound reaches the k-th best
+            // lower bound (`codes`: the same hits, the same score bits).
             None if c.is_empty() => {
-                let mut floor = f32::NEG_INFINITY;
-                dot_each(q, &self.data, |slot, score| {
-                    if score < floor {
+                let mut lower = Best::new(k);
+                let mut candidates = Vec::new();
+                let coded = self.codes.estimate_each(q, |slot, estimate, bound| {
+                    let upper = estimate + bound;
+                    if upper < lower.floor() {
                         return;
                     }
-                    let id = self.ids[slot];
-                    if !self.deleted[slot] && !exclude(id) {
-                        floor = offer(Ranked(score, id));
+                    if !self.deleted[slot] && !exclude(self.ids[slot]) {
+                        lower.offer(estimate - bound);
+                        candidates.push((slot as u32, upper));
                     }
-                })
+                });
+                if coded {
+                    let floor = lower.floor();
+                    for (slot, upper) in candidates {
+                        if upper >= floor {
+                            offer(self.ranked(q, slot));
+                        }
+                    }
+                } else {
+                    // One SIMD pass over the contiguous floats. Once k
+                    // are kept, a score below the worst kept one is dropped.
+                    let mut floor = f32::NEG_INFINITY;
+                    dot_each(q, &self.data, |slot, score| {
+                        if score < floor {
+                            return;
+                        }
+                        let id = self.ids[slot];
+                        if !self.deleted[slot] && !exclude(id) {
+                            floor = offer(Ranked(score, id));
+                        }
+                    })
+                }
             }
             None => (0..self.ids.len() as u32).for_each(&mut score),
         }
@@ -499,6 +529,58 @@ impl OrgVectors {
     fn ranked(&self, q: &[f32], slot: u32) -> Ranked {
         let (id, score) = self.hit(q, slot);
         Ranked(score, id)
+    }
+}
+
+/// The `k` largest of the numbers offered, for the least of them.
+struct Best {
+    k: usize,
+    /// Smallest first (a min-heap through `Reverse`).
+    heap: BinaryHeap<std::cmp::Reverse<Ordered>>,
+}
+
+/// An f32 ordered by `total_cmp`.
+#[derive(PartialEq)]
+struct Ordered(f32);
+
+impl Eq for Ordered {}
+
+impl PartialOrd for Ordered {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ordered {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+impl Best {
+    fn new(k: usize) -> Best {
+        Best {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    fn offer(&mut self, x: f32) {
+        if self.heap.len() < self.k {
+            self.heap.push(std::cmp::Reverse(Ordered(x)));
+        } else if let Some(mut least) = self.heap.peek_mut()
+            && x > least.0.0
+        {
+            *least = std::cmp::Reverse(Ordered(x));
+        }
+    }
+
+    /// The k-th largest number offered; −∞ until k were.
+    fn floor(&self) -> f32 {
+        match self.heap.peek() {
+            Some(least) if self.heap.len() == self.k => least.0.0,
+            _ => f32::NEG_INFINITY,
+        }
     }
 }
 
@@ -569,6 +651,83 @@ mod tests {
         };
         assert!(org.search(&q, 3, &unknown, &|_| false).0.is_empty());
         assert!(!org.add(&a, &[1.0, 0.0]));
+    }
+
+    /// A vector from a seeded generator, in [-1, 1) per component.
+    fn noise(state: &mut u64, dim: usize) -> Vec<f32> {
+        (0..dim)
+            .map(|_| {
+                *state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (*state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+        /// The 8-bit first pass never changes an answer: the same hits,
+        /// in the same order, with the same score bits as scoring every
+        /// live, unexcluded vector with the f32 kernel. Duplicates and
+        /// near-duplicates make ties and near-ties at the k-th place.
+        #[test]
+        fn exact_search_returns_what_a_full_f32_scan_returns(
+            dim in proptest::prop_oneof![1usize..24, proptest::strategy::Just(384)],
+            n in 0usize..260,
+            k in 1usize..16,
+            seed in proptest::prelude::any::<u64>(),
+            copy_every in 2usize..6,
+            delete_every in 3usize..9,
+            exclude_every in 4usize..11,
+        ) {
+            let mut state = seed;
+            let mut org = OrgVectors::new(dim);
+            let mut stored: Vec<(Id, Vec<f32>)> = Vec::new();
+            for i in 0..n {
+                let mut v = match stored.last() {
+                    // A copy, or a copy moved by a rounding step, by
+                    // less than the 8-bit codes' error, or by about it.
+                    Some((_, last)) if i % copy_every == 0 => last.clone(),
+                    Some((_, last)) if i % copy_every == 1 => {
+                        let step = [1e-6, 1e-3, 1e-2][i % 3];
+                        last.iter().zip(noise(&mut state, dim)).map(|(x, e)| x + e * step).collect()
+                    }
+                    _ => noise(&mut state, dim),
+                };
+                let it = item(&[]);
+                org.add(&it, &v);
+                normalize(&mut v);
+                stored.push((it.id, v));
+            }
+            for (i, (id, _)) in stored.iter().enumerate() {
+                if i % delete_every == 0 {
+                    org.delete(*id);
+                }
+            }
+            let excluded: Vec<Id> = stored.iter().step_by(exclude_every).map(|(id, _)| *id).collect();
+            let exclude = |id: Id| excluded.contains(&id);
+            let mut q = if n > 0 && seed % 3 == 0 {
+                stored[(seed as usize / 3) % n].1.clone()
+            } else {
+                noise(&mut state, dim)
+            };
+            let (hits, method) = org.search(&q, k, &VectorFilter::default(), &exclude);
+            proptest::prop_assert_eq!(method, Method::Exact);
+            normalize(&mut q);
+            let mut want: Vec<Ranked> = stored
+                .iter()
+                .enumerate()
+                .filter(|(i, (id, _))| i % delete_every != 0 && !exclude(*id))
+                .map(|(_, (id, v))| Ranked(dot(&q, v), *id))
+                .collect();
+            want.sort();
+            want.truncate(k);
+            let got: Vec<(Id, u32)> = hits.iter().map(|(id, s)| (*id, s.to_bits())).collect();
+            let want: Vec<(Id, u32)> = want.iter().map(|r| (r.1, r.0.to_bits())).collect();
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 
     #[test]
