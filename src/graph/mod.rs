@@ -203,17 +203,25 @@ impl<'a> WriteTxn<'a> {
 /// The first batch `batched` pulls; each next one is twice as big, up
 /// to `MAX_BATCH`. Small at first so a statement that wants a few rows
 /// reads few more than it needs.
-const FIRST_BATCH: usize = 8;
+pub(crate) const FIRST_BATCH: usize = 8;
 const MAX_BATCH: usize = 128;
 
-/// Pulls `entries` in growing batches and turns each batch into records
-/// with one call of `load` (a multi-get), yielding them in order and
-/// skipping the Nones. Lazy: what is not pulled is not read.
+#[cfg(test)]
+thread_local! {
+    /// Tests: the entries `batched` has loaded on this thread.
+    pub(crate) static LOADED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Pulls `entries` in growing batches, the first of `first` (at most
+/// `MAX_BATCH`), and turns each batch into records with one call of `load`
+/// (a multi-get), yielding them in order and skipping the Nones. Lazy:
+/// what is not pulled is not read.
 pub(crate) fn batched<E, T>(
     mut entries: impl Iterator<Item = E>,
+    first: usize,
     mut load: impl FnMut(Vec<E>) -> Vec<Result<Option<T>>>,
 ) -> impl Iterator<Item = Result<T>> {
-    let mut size = FIRST_BATCH;
+    let mut size = first.clamp(1, MAX_BATCH);
     let mut ready = Vec::new().into_iter();
     std::iter::from_fn(move || {
         loop {
@@ -228,6 +236,8 @@ pub(crate) fn batched<E, T>(
                 return None;
             }
             size = (size * 2).min(MAX_BATCH);
+            #[cfg(test)]
+            LOADED.with(|n| n.set(n.get() + batch.len()));
             ready = load(batch).into_iter();
         }
     })
@@ -573,6 +583,35 @@ mod tests {
     use std::cell::Cell;
 
     #[test]
+    fn batched_reads_a_first_batch_of_the_size_asked() {
+        let pulled = Cell::new(0usize);
+        let entries = (0..1000u32).inspect(|_| pulled.set(pulled.get() + 1));
+        let loads = Cell::new(0usize);
+        let load = |batch: Vec<u32>| -> Vec<Result<Option<u32>>> {
+            loads.set(loads.get() + 1);
+            batch.into_iter().map(|n| Ok(Some(n))).collect()
+        };
+        let fifty: Vec<u32> = batched(entries, 50, load).take(50).flatten().collect();
+        assert_eq!(fifty, (0..50).collect::<Vec<_>>());
+        assert_eq!((pulled.get(), loads.get()), (50, 1));
+        // Zero asks for one; more than the largest batch gets the largest.
+        let pulled = Cell::new(0usize);
+        let entries = (0..1000u32).inspect(|_| pulled.set(pulled.get() + 1));
+        let mut records = batched(entries, 0, |b: Vec<u32>| {
+            b.into_iter().map(|n| Ok(Some(n))).collect()
+        });
+        assert!(matches!(records.next(), Some(Ok(0))));
+        assert_eq!(pulled.get(), 1);
+        let pulled = Cell::new(0usize);
+        let entries = (0..1000u32).inspect(|_| pulled.set(pulled.get() + 1));
+        let mut records = batched(entries, 10_000, |b: Vec<u32>| {
+            b.into_iter().map(|n| Ok(Some(n))).collect()
+        });
+        assert!(matches!(records.next(), Some(Ok(0))));
+        assert_eq!(pulled.get(), MAX_BATCH);
+    }
+
+    #[test]
     fn batched_keeps_order_skips_nones_reports_errors_and_reads_lazily() {
         let pulled = Cell::new(0usize);
         let entries = (0..1000u32).inspect(|_| pulled.set(pulled.get() + 1));
@@ -586,7 +625,7 @@ mod tests {
                 })
                 .collect()
         };
-        let mut records = batched(entries, load);
+        let mut records = batched(entries, FIRST_BATCH, load);
         // Three records need only the first batch.
         let first: Vec<u32> = records
             .by_ref()

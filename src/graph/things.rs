@@ -244,6 +244,18 @@ impl ReadTxn<'_> {
         kind: &str,
         status: Option<Status>,
     ) -> Result<impl Iterator<Item = Result<Thing>> + 's> {
+        self.things_of_type_first(kind, status, crate::graph::FIRST_BATCH)
+    }
+
+    /// `things_of_type` reading the first `first` records in one batch:
+    /// for a caller that knows how many it will take (a `LIMIT`), so that
+    /// it reads neither more nor in more round trips.
+    pub fn things_of_type_first<'s>(
+        &'s self,
+        kind: &str,
+        status: Option<Status>,
+        first: usize,
+    ) -> Result<impl Iterator<Item = Result<Thing>> + 's> {
         let mut tenants = vec![self.tenant()];
         if self.tenant() != Tenant::PLATFORM {
             tenants.push(Tenant::PLATFORM);
@@ -258,6 +270,7 @@ impl ReadTxn<'_> {
         }
         Ok(crate::graph::batched(
             scans.into_iter().flatten(),
+            first,
             move |entries| self.things_of_index_entries(entries),
         ))
     }

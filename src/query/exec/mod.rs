@@ -141,7 +141,7 @@ impl Context<'_, '_> {
 /// Runs a plan to completion; returns its rows.
 pub fn run(plan: &Plan, ctx: &Context<'_, '_>) -> Result<Vec<Row>> {
     let mut next_id = 0;
-    let mut root = build(&plan.root, plan.width, ctx, &mut next_id)?;
+    let mut root = build(&plan.root, plan.width, ctx, &mut next_id, None)?;
     // Room for a typical small result at once, not grown 1, 4, 8, 16.
     let mut rows = Vec::with_capacity(16);
     while let Some(row) = root.next()? {
@@ -174,13 +174,16 @@ fn build<'c>(
     width: usize,
     ctx: &'c Context<'c, 'c>,
     next_id: &mut usize,
+    want: Option<usize>,
 ) -> Result<BoxOp<'c>> {
     let id = *next_id;
     *next_id += 1;
-    let mut child = |o: &'c Op| build(o, width, ctx, next_id);
+    // `want`: how many rows the operators above will take at most, passed
+    // only through operators that give one row per input row.
+    let mut child = |o: &'c Op, want: Option<usize>| build(o, width, ctx, next_id, want);
     let built: BoxOp<'c> = match op {
         Op::Once => Box::new(Once { done: false, width }),
-        Op::Scan { slot, access, .. } => Box::new(Scan::new(*slot, access, width, ctx)?),
+        Op::Scan { slot, access, .. } => Box::new(Scan::new(*slot, access, width, ctx, want)?),
         Op::Search {
             slot,
             label,
@@ -199,23 +202,23 @@ fn build<'c>(
             hits: None,
         }),
         Op::Expand { input, expand } => Box::new(ExpandOp {
-            input: child(input)?,
+            input: child(input, None)?,
             e: expand,
             ctx,
             queue: VecDeque::new(),
         }),
         Op::Shortest { input, shortest } => Box::new(ShortestOp {
-            input: child(input)?,
+            input: child(input, None)?,
             s: shortest,
             ctx,
         }),
         Op::Filter { input, pred } => Box::new(Filter {
-            input: child(input)?,
+            input: child(input, None)?,
             pred,
             ctx,
         }),
         Op::Product { left, right } => Box::new(Product {
-            left: child(left)?,
+            left: child(left, None)?,
             right: Some(right),
             width,
             ctx,
@@ -224,7 +227,7 @@ fn build<'c>(
             index: 0,
         }),
         Op::Project { input, items } => Box::new(Project {
-            input: child(input)?,
+            input: child(input, want)?,
             items,
             ctx,
             spare: Vec::new(),
@@ -235,7 +238,7 @@ fn build<'c>(
             aggs,
             out,
         } => Box::new(AggregateOp {
-            input: child(input)?,
+            input: child(input, None)?,
             keys,
             aggs,
             out,
@@ -243,12 +246,12 @@ fn build<'c>(
             output: None,
         }),
         Op::Distinct { input } => Box::new(Distinct {
-            input: child(input)?,
+            input: child(input, None)?,
             ctx,
             seen: HashSet::new(),
         }),
         Op::Sort { input, keys, top } => Box::new(Sort {
-            input: child(input)?,
+            input: child(input, None)?,
             keys,
             keep: match top {
                 None => None,
@@ -260,16 +263,22 @@ fn build<'c>(
             ctx,
             sorted: None,
         }),
-        Op::Skip { input, count } => Box::new(Skip {
-            input: child(input)?,
-            left: count_of(count, ctx)?,
-        }),
-        Op::Limit { input, count } => Box::new(Limit {
-            input: child(input)?,
-            left: count_of(count, ctx)?,
-        }),
+        Op::Skip { input, count } => {
+            let left = count_of(count, ctx)?;
+            Box::new(Skip {
+                input: child(input, want.map(|w| w.saturating_add(left)))?,
+                left,
+            })
+        }
+        Op::Limit { input, count } => {
+            let left = count_of(count, ctx)?;
+            Box::new(Limit {
+                input: child(input, Some(want.map_or(left, |w| w.min(left))))?,
+                left,
+            })
+        }
         Op::Trim { input, width } => Box::new(Trim {
-            input: child(input)?,
+            input: child(input, want)?,
             width: *width,
         }),
     };
@@ -460,6 +469,40 @@ mod tests {
             let want: Vec<_> = all.iter().skip(skip).take(limit).cloned().collect();
             assert_eq!(got.unwrap(), want, "{text}");
         }
+    }
+
+    /// A LIMIT over a type (and status) scan, with only row-for-row
+    /// operators between, reads exactly the records it returns, in one
+    /// batch; a filter in between reads in growing batches again.
+    #[test]
+    fn a_limit_reads_only_the_records_it_returns() {
+        let (_dir, _db, mut root) = root_with_acme(Clock::system());
+        root.use_org("acme").unwrap();
+        root.run(|t| {
+            for n in 0..300 {
+                t.create_thing(NewThing {
+                    kind: "task".into(),
+                    name: format!("t{n}"),
+                    ..Default::default()
+                })?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let params = Params::new();
+        let loaded = |text: &str| {
+            let before = crate::graph::LOADED.get();
+            let (rows, _) = run_text(&root, text, &params, false);
+            (rows.unwrap().len(), crate::graph::LOADED.get() - before)
+        };
+        let scan = r#"MATCH (t:task) WHERE t.status = "draft""#;
+        assert_eq!(loaded(&format!("{scan} RETURN t.name LIMIT 50")), (50, 50));
+        assert_eq!(loaded(&format!("{scan} RETURN t.name SKIP 10 LIMIT 5")), (5, 15));
+        assert_eq!(loaded("MATCH (t:task) RETURN t.id LIMIT 3"), (3, 3));
+        // Without a LIMIT, or with a filter under it: 8, 16, 32… as before.
+        assert_eq!(loaded(&format!("{scan} RETURN t.name")), (300, 300));
+        let filtered = format!(r#"{scan} AND t.name <> "t0" RETURN t.name LIMIT 50"#);
+        assert_eq!(loaded(&filtered), (50, 8 + 16 + 32));
     }
 
     /// Binding nodes by id where no expression reads their record changes

@@ -18,7 +18,7 @@ impl Operator for Product<'_> {
         if self.rights.is_none() {
             let mut id = 0;
             let mut right = match self.right {
-                Some(op) => build(op, self.width, self.ctx, &mut id)?,
+                Some(op) => build(op, self.width, self.ctx, &mut id, None)?,
                 None => return Ok(None),
             };
             let mut rows = Vec::new();

@@ -17,8 +17,11 @@ impl<'c> Scan<'c> {
         access: &'c Access,
         width: usize,
         ctx: &'c Context<'c, 'c>,
+        want: Option<usize>,
     ) -> Result<Scan<'c>> {
         let txn = ctx.env.txn;
+        // A known row count (a LIMIT right above) is read in one batch.
+        let first = want.unwrap_or(crate::graph::FIRST_BATCH);
         let nodes: Box<dyn Iterator<Item = Result<Node>> + 'c> = match access {
             Access::ById { id, label, load } => {
                 let value = id.eval(&[], &ctx.env)?;
@@ -35,15 +38,16 @@ impl<'c> Scan<'c> {
                 let value = status.eval(&[], &ctx.env)?;
                 match value.as_str().and_then(|s| Status::parse(s).ok()) {
                     Some(status) => Box::new(
-                        txn.things_of_type(kind, Some(status))?
+                        txn.things_of_type_first(kind, Some(status), first)?
                             .map(|t| t.map(Node::Thing)),
                     ),
                     None => Box::new(std::iter::empty()),
                 }
             }
-            Access::ByType(kind) => {
-                Box::new(txn.things_of_type(kind, None)?.map(|t| t.map(Node::Thing)))
-            }
+            Access::ByType(kind) => Box::new(
+                txn.things_of_type_first(kind, None, first)?
+                    .map(|t| t.map(Node::Thing)),
+            ),
             Access::People => Box::new(txn.people()?.into_iter().map(|p| Ok(Node::Person(p)))),
             Access::AllThings => Box::new(txn.all_things()?.map(|t| t.map(Node::Thing))),
         };
