@@ -158,10 +158,10 @@ impl Query {
     }
 }
 
-/// The integer dot products: AVX2 where the CPU has it (16 codes a step,
-/// widened to 16 bits and multiplied pairwise into 32-bit sums), plain
-/// Rust elsewhere. Integer sums are exact, so every path gives the same
-/// numbers.
+/// The loops over every float or code: AVX2 where the CPU has it, plain
+/// Rust elsewhere. The integer dot products take 16 codes a step, widened
+/// to 16 bits and multiplied pairwise into 32-bit sums; integer sums are
+/// exact, so every path gives the same numbers.
 mod kernel {
     /// Calls `each(row, Σ q_i·row_i)` for every row of `codes`.
     pub fn int_dots(q: &[i16], codes: &[i8], each: impl FnMut(usize, i32)) {
@@ -218,6 +218,17 @@ mod kernel {
                 codes,
             });
         }
+        quantize_plain(q, inverse, scale, limit, codes)
+    }
+
+    /// `quantize` one float at a time (other CPUs, and AVX2's tail).
+    pub(super) fn quantize_plain(
+        q: &[f32],
+        inverse: f32,
+        scale: f32,
+        limit: i32,
+        codes: &mut [i16],
+    ) -> (f32, f32) {
         let (mut norm, mut error) = (0.0f32, 0.0f32);
         for (x, code) in q.iter().zip(codes) {
             let c = ((x * inverse).round() as i32).clamp(-limit, limit);
@@ -272,15 +283,9 @@ mod kernel {
                     error = simd.fma._mm256_fmadd_ps(lost, lost, error);
                 }
                 let sum = |v: __m256| pulp::cast::<_, [f32; 8]>(v).iter().sum::<f32>();
-                let (mut norm, mut error) = (sum(norm), sum(error));
-                for (x, code) in x_tail.iter().zip(c_tail) {
-                    let c = ((x * self.inverse).round() as i32).clamp(-self.limit, self.limit);
-                    *code = c as i16;
-                    let coded = c as f32 * self.scale;
-                    norm += coded * coded;
-                    error += (x - coded) * (x - coded);
-                }
-                (norm, error)
+                let (tail_norm, tail_error) =
+                    super::quantize_plain(x_tail, self.inverse, self.scale, self.limit, c_tail);
+                (sum(norm) + tail_norm, sum(error) + tail_error)
             }
         }
 

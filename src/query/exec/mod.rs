@@ -497,7 +497,10 @@ mod tests {
         };
         let scan = r#"MATCH (t:task) WHERE t.status = "draft""#;
         assert_eq!(loaded(&format!("{scan} RETURN t.name LIMIT 50")), (50, 50));
-        assert_eq!(loaded(&format!("{scan} RETURN t.name SKIP 10 LIMIT 5")), (5, 15));
+        assert_eq!(
+            loaded(&format!("{scan} RETURN t.name SKIP 10 LIMIT 5")),
+            (5, 15)
+        );
         assert_eq!(loaded("MATCH (t:task) RETURN t.id LIMIT 3"), (3, 3));
         // Without a LIMIT, or with a filter under it: 8, 16, 32… as before.
         assert_eq!(loaded(&format!("{scan} RETURN t.name")), (300, 300));
