@@ -107,8 +107,8 @@ impl Codes {
         let norm = query.norm;
         // Taken, not borrowed: `each` may run a search of its own.
         let mut sums = SUMS.take();
-        sums.clear();
-        kernel::int_dots(&query.codes, &self.codes, |_, int| sums.push(int));
+        sums.resize(self.rows.len(), 0);
+        kernel::int_dots(&query.codes, &self.codes, |row, int| sums[row] = int);
         for (row, (int, r)) in sums.iter().zip(&self.rows).enumerate() {
             let estimate = query.scale * r.scale * *int as f32;
             each(row, estimate, norm * r.error + fixed);

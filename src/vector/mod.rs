@@ -477,7 +477,8 @@ impl OrgVectors {
             // lower bound (`codes`: the same hits, the same score bits).
             None if c.is_empty() => {
                 let mut lower = Best::new(k);
-                let mut candidates = Vec::new();
+                // Sized for what usually comes through: no regrowth per search.
+                let mut candidates = Vec::with_capacity(8 * k);
                 let coded = self.codes.estimate_each(q, |slot, estimate, bound| {
                     let upper = estimate + bound;
                     if upper < lower.floor() {
