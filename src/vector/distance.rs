@@ -21,7 +21,9 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Calls `each(row, dot(q, row_vector))` for every row of `data`, rows of
 /// `q.len()` floats laid end to end (an org's vectors). One dispatch for
 /// the whole scan: per-vector dispatch costs as much as a short dot
-/// product. The scores are the same bits `dot` gives.
+/// product. The scores are the same bits `dot` gives. Exact search reads
+/// 8-bit codes first (`codes.rs`); this full f32 scan is the limit the
+/// benchmarks hold it against.
 pub fn dot_each(q: &[f32], data: &[f32], each: impl FnMut(usize, f32)) {
     if q.is_empty() {
         return;

@@ -23,7 +23,7 @@ use parking_lot::Mutex;
 use crate::model::{Id, Ranked};
 use crate::vector::aligned::CacheAligned;
 use crate::vector::codes::Codes;
-use crate::vector::distance::{dot, dot_each, normalize};
+use crate::vector::distance::{dot, normalize};
 use crate::vector::hnsw::{Graph, Near, Params, Points, Visited};
 
 thread_local! {
@@ -450,8 +450,7 @@ impl OrgVectors {
         // Best first; equal scores by id, as the search's merge orders them.
         // The heap's top is the worst kept hit.
         let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(k + 1);
-        // Keeps `ranked` if it is among the best k so far; returns the
-        // lowest score a hit needs to be kept from now on.
+        // Keeps `ranked` if it is among the best k so far.
         let mut offer = |ranked: Ranked| {
             if heap.len() < k {
                 heap.push(ranked);
@@ -459,10 +458,6 @@ impl OrgVectors {
                 && ranked < *worst
             {
                 *worst = ranked;
-            }
-            match heap.peek() {
-                Some(worst) if heap.len() == k => worst.0,
-                _ => f32::NEG_INFINITY,
             }
         };
         let mut score = |slot: u32| {
@@ -497,18 +492,8 @@ impl OrgVectors {
                         }
                     }
                 } else {
-                    // One SIMD pass over the contiguous floats. Once k
-                    // are kept, a score below the worst kept one is dropped.
-                    let mut floor = f32::NEG_INFINITY;
-                    dot_each(q, &self.data, |slot, score| {
-                        if score < floor {
-                            return;
-                        }
-                        let id = self.ids[slot];
-                        if !self.deleted[slot] && !exclude(id) {
-                            floor = offer(Ranked(score, id));
-                        }
-                    })
+                    // A query the codes cannot take (not finite): every row.
+                    (0..self.ids.len() as u32).for_each(&mut score)
                 }
             }
             None => (0..self.ids.len() as u32).for_each(&mut score),
