@@ -4,8 +4,9 @@
 //!
 //! - a thing by id: `MATCH (t) WHERE t.id = $id RETURN t` against
 //!   `session.read()?.thing(id)`;
-//! - things by type and status, `LIMIT 50`, against `things_of_type(…)
-//!   .take(50)`;
+//! - things by type and status, `LIMIT 50`, against
+//!   `things_of_type_first(…, 50).take(50)` (the first batch sized as OQL's
+//!   LIMIT sizes it);
 //! - friends' things (`following` then `owns`, distinct count) against two
 //!   nested `edges` loops into a `HashSet`;
 //! - the plan cache: parse + plan of each statement alone against the
@@ -208,7 +209,7 @@ fn direct_point(owner: &Session, id: Id) -> usize {
 fn direct_scan(owner: &Session) -> usize {
     let t = owner.read().expect("read");
     let things: Vec<_> = t
-        .things_of_type("blog_post", Some(Status::Published))
+        .things_of_type_first("blog_post", Some(Status::Published), 50)
         .expect("scan")
         .take(50)
         .collect::<Result<_, _>>()
@@ -221,7 +222,7 @@ fn direct_scan(owner: &Session) -> usize {
 fn direct_scan_json(owner: &Session) -> usize {
     let t = owner.read().expect("read");
     let things: Vec<serde_json::Value> = t
-        .things_of_type("blog_post", Some(Status::Published))
+        .things_of_type_first("blog_post", Some(Status::Published), 50)
         .expect("scan")
         .take(50)
         .map(|t| serde_json::to_value(t.expect("thing")).expect("json"))
