@@ -696,7 +696,7 @@ impl Worker {
                     if let Some(e) = runner.take_liveness_failure() {
                         return answers.end_session(&id, &e);
                     }
-                    Out::Line(protocol::line(&response))
+                    Out::Line(response)
                 }
                 Job::Subscribe {
                     id,
@@ -896,8 +896,8 @@ fn logged_in(id: &Json, session: &Session) -> Json {
 }
 
 /// Runs a query request: binds its parameters, counts the API call, runs
-/// its statements in order; answers the last one's result or the first
-/// error with the statement's index.
+/// its statements in order; the answer line: the last one's result or the
+/// first error with the statement's index.
 fn query(
     session: &Session,
     runner: &mut Runner<'_>,
@@ -905,11 +905,11 @@ fn query(
     text: &str,
     params: Map<String, Json>,
     cancel: &Arc<AtomicBool>,
-) -> Json {
+) -> Vec<u8> {
     runner.set_cancel(Some(cancel.clone()));
     let response = match run_statements(session, runner, text, params, cancel) {
-        Ok(outcome) => protocol::result(id, &outcome),
-        Err((e, statement)) => protocol::error(id, &e, statement),
+        Ok(outcome) => protocol::result_line(id, &outcome),
+        Err((e, statement)) => protocol::line(&protocol::error(id, &e, statement)),
     };
     runner.set_cancel(None);
     response

@@ -2,11 +2,14 @@
 //! Requests are decoded here; responses are built here, with the objects
 //! `--format json` prints (`query::format`) inside them.
 
-use serde::Deserialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
 use crate::error::{Error, ErrorCode};
-use crate::query::format::{json_error, json_result};
+use crate::query::format::json_error;
+use crate::query::outcome::Stats;
 use crate::query::run::Outcome;
 
 /// One request: its `id` (any JSON value, echoed in the response; null
@@ -117,9 +120,49 @@ impl BadRequest {
     }
 }
 
+/// The fields of the requests that come by the thousand, `query` and
+/// `ping`, read in one pass. Anything else, and anything odd (a duplicate
+/// field, a field of the wrong type), takes `decode`'s general path, which
+/// reads the line as a JSON tree first to answer with its `id` and a reason.
+#[derive(Deserialize)]
+struct Common<'a> {
+    #[serde(default)]
+    id: Json,
+    #[serde(borrow)]
+    op: Cow<'a, str>,
+    text: Option<String>,
+    #[serde(default)]
+    params: Map<String, Json>,
+}
+
 /// Decodes one request line (without its newline). Error messages never
 /// quote the line: it may hold a password.
 pub fn decode(line: &[u8]) -> Result<Request, BadRequest> {
+    if let Ok(common) = serde_json::from_slice::<Common<'_>>(line) {
+        match (common.op.as_ref(), common.text) {
+            ("query", Some(text)) => {
+                return Ok(Request {
+                    id: common.id,
+                    op: Op::Query {
+                        text,
+                        params: common.params,
+                    },
+                });
+            }
+            ("ping", _) => {
+                return Ok(Request {
+                    id: common.id,
+                    op: Op::Ping,
+                });
+            }
+            _ => {}
+        }
+    }
+    decode_tree(line)
+}
+
+/// The general path of `decode`: any op, and a reason for any bad line.
+fn decode_tree(line: &[u8]) -> Result<Request, BadRequest> {
     let bad = |id: Json, message: String| BadRequest { id, message };
     let value: Json = serde_json::from_slice(line).map_err(|e| {
         bad(
@@ -183,11 +226,34 @@ pub fn ok(id: &Json, fields: Map<String, Json>) -> Json {
     Json::Object(out)
 }
 
-/// A query's answer: `{"id":…,"ok":true,"columns":…,"rows":…,"stats":…}`.
-pub fn result(id: &Json, outcome: &Outcome) -> Json {
-    match json_result(outcome) {
-        Json::Object(fields) => ok(id, fields),
-        other => ok(id, Map::from_iter([("result".to_string(), other)])),
+/// A query's answer line: `{"id":…,"ok":true,"columns":…,"rows":…,"stats":…}`
+/// and its newline, written straight from the outcome: building it as a
+/// JSON tree first cost more than a point query's own execution.
+pub fn result_line(id: &Json, outcome: &Outcome) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Answer<'a> {
+        id: &'a Json,
+        ok: bool,
+        columns: &'a [String],
+        rows: &'a [Vec<Json>],
+        stats: &'a Stats,
+    }
+    let answer = Answer {
+        id,
+        ok: true,
+        columns: &outcome.columns,
+        rows: &outcome.rows,
+        stats: &outcome.stats,
+    };
+    let mut bytes = Vec::with_capacity(256);
+    match serde_json::to_writer(&mut bytes, &answer) {
+        Ok(()) => {
+            bytes.push(b'\n');
+            bytes
+        }
+        // JSON values always serialize; should one not, the client still
+        // gets an answer to its request.
+        Err(e) => line(&error(id, &Error::io(e), None)),
     }
 }
 
@@ -358,6 +424,88 @@ mod tests {
         }
     }
 
+    /// The answer written straight from an outcome is, byte for byte,
+    /// the answer built as a JSON tree (`--format json`'s object in `ok`).
+    #[test]
+    fn a_result_line_is_the_tree_it_replaces() {
+        let rows = vec![
+            vec![json!(1), json!(-2.5), json!(null), json!(true)],
+            vec![
+                json!("quote \" slash \\ newline \n tab \t é \u{1}"),
+                json!({"b": [1, {"z": 0, "a": 1}], "a": "x"}),
+                json!(f64::MAX),
+                json!(u64::MAX),
+            ],
+        ];
+        for (id, outcome) in [
+            (json!(7), Outcome::default()),
+            (
+                json!({"k": ["x", 1]}),
+                Outcome {
+                    columns: vec![
+                        "t.id".into(),
+                        "name \"quoted\"".into(),
+                        "c".into(),
+                        "d".into(),
+                    ],
+                    rows,
+                    stats: Stats {
+                        rows: 2,
+                        micros: 1234,
+                    },
+                    value: Some(json!("ignored")),
+                },
+            ),
+        ] {
+            let tree = match crate::query::format::json_result(&outcome) {
+                Json::Object(fields) => ok(&id, fields),
+                other => panic!("{other}"),
+            };
+            assert_eq!(
+                String::from_utf8(result_line(&id, &outcome)).unwrap(),
+                String::from_utf8(line(&tree)).unwrap()
+            );
+        }
+    }
+
+    /// What a decoded line says, for comparing two decodings.
+    fn said(decoded: Result<Request, BadRequest>) -> (Json, String) {
+        match decoded {
+            Ok(Request {
+                id,
+                op: Op::Query { text, params },
+            }) => (id, format!("query {text:?} {}", Json::Object(params))),
+            Ok(Request { id, op }) => (id, format!("{op:?}")),
+            Err(bad) => (bad.id, format!("bad: {}", bad.message)),
+        }
+    }
+
+    proptest::proptest! {
+        /// The one-pass reading of queries and pings decodes every line as
+        /// the general path does: the same request, or the same refusal
+        /// (fields of the wrong type, duplicates, escapes, unknown fields).
+        #[test]
+        fn the_fast_path_agrees_with_the_general_one(
+            op in proptest::sample::select(vec!["", r#""query""#, r#""ping""#, r#""cancel""#, r#""q\u0075ery""#, "1"]),
+            text in proptest::sample::select(vec!["", r#""RETURN 1""#, r#""a\"b""#, "1", "null"]),
+            params in proptest::sample::select(vec!["", "{}", r#"{"x":[1],"$y":"z"}"#, "null", "1", "[]"]),
+            id in proptest::sample::select(vec!["", "1", r#""a""#, "null", r#"{"k":[2]}"#]),
+            extra in proptest::sample::select(vec!["", r#""op":"ping""#, r#""text":"RETURN 2""#, r#""params":{"w":1}"#, r#""id":9"#, r#""sub":1"#]),
+            extra_first in proptest::prelude::any::<bool>(),
+        ) {
+            let mut body: Vec<String> = [("id", id), ("op", op), ("text", text), ("params", params)]
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| format!("\"{k}\":{v}"))
+                .collect();
+            if !extra.is_empty() {
+                body.insert(if extra_first { 0 } else { body.len() }, extra.to_string());
+            }
+            let line = format!("{{{}}}", body.join(","));
+            proptest::prop_assert_eq!(said(decode(line.as_bytes())), said(decode_tree(line.as_bytes())), "{}", line);
+        }
+    }
+
     #[test]
     fn responses_have_the_documented_shapes() {
         let e = Error::forbidden("no").at("USE ORG x", 4);
@@ -370,7 +518,7 @@ mod tests {
             rows: vec![vec![json!(1)]],
             ..Default::default()
         };
-        let r = result(&json!(2), &out);
+        let r: Json = serde_json::from_slice(&result_line(&json!(2), &out)).unwrap();
         assert_eq!(r["ok"], json!(true));
         assert_eq!(r["columns"], json!(["n"]));
         assert_eq!(r["rows"], json!([[1]]));
