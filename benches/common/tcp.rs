@@ -79,6 +79,14 @@ impl Conn {
         self.0.send_all(requests).expect("send");
     }
 
+    pub fn send_bytes(&mut self, lines: &[u8]) {
+        self.0.send_bytes(lines).expect("send");
+    }
+
+    pub fn recv_into(&mut self, line: &mut Vec<u8>) {
+        self.0.recv_into(line).expect("recv");
+    }
+
     pub fn recv_line(&mut self) -> String {
         self.0.recv_line().expect("recv")
     }

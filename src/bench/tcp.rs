@@ -88,6 +88,22 @@ impl Conn {
         Ok(())
     }
 
+    /// Sends request lines already encoded, in one write.
+    pub fn send_bytes(&mut self, lines: &[u8]) -> Result<()> {
+        self.writer.write_all(lines)?;
+        Ok(())
+    }
+
+    /// Reads the next answer line into `line` (cleared first), newline
+    /// included: a client that only checks its answers parses nothing.
+    pub fn recv_into(&mut self, line: &mut Vec<u8>) -> Result<()> {
+        line.clear();
+        if self.reader.read_until(b'\n', line)? == 0 {
+            return Err(Error::io("the server closed the connection"));
+        }
+        Ok(())
+    }
+
     pub fn recv_line(&mut self) -> Result<String> {
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
