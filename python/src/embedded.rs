@@ -131,11 +131,6 @@ fn run(
     for (name, value) in params {
         runner.set_param(&name, value).map_err(|e| (e, None))?;
     }
-    // One statement (no `;` anywhere): run it as it is, without the
-    // script splitter.
-    if !text.contains(';') && !text.contains("--") && !text.trim().is_empty() {
-        return runner.execute(text).map_err(|e| (e, Some(0)));
-    }
     run_text(runner, text)
 }
 

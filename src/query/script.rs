@@ -146,6 +146,19 @@ pub fn run_text(
     runner: &mut Runner<'_>,
     text: &str,
 ) -> std::result::Result<Outcome, (Error, Option<usize>)> {
+    // One statement (no `;` and no comment anywhere) runs as it is:
+    // splitting it cost a fifth of a point query, for the same answer.
+    if !text.contains(';') && !text.contains("--") && !text.trim().is_empty() {
+        return runner.execute(text).map_err(|e| (e, Some(0)));
+    }
+    run_split(runner, text)
+}
+
+/// `run_text` through the splitter.
+fn run_split(
+    runner: &mut Runner<'_>,
+    text: &str,
+) -> std::result::Result<Outcome, (Error, Option<usize>)> {
     let statements: Vec<Result<ScriptStatement>> = ScriptReader::new(text.as_bytes()).collect();
     let mut last = Outcome::default();
     let mut index = 0;
@@ -387,6 +400,33 @@ impl<R: BufRead> Iterator for ScriptReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A text of one statement answers as through the splitter: the same
+    /// rows, or the same error at the same place.
+    #[test]
+    fn one_statement_runs_as_it_would_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::Database::open(dir.path()).unwrap();
+        let session = db.local_session().unwrap();
+        let mut runner = Runner::new(&session);
+        for text in [
+            "SHOW ORGS",
+            "\n\n   SHOW ORGS  \n",
+            "RETURN 1 + 2 AS n",
+            "  RETURN \"a\\\"b\" AS s",
+            "\n  MATCH (a RETURN a",
+            "RETURN \"é\" +",
+            "\n\n   USE ORG nowhere",
+        ] {
+            let answer = |r: std::result::Result<Outcome, (Error, Option<usize>)>| match r {
+                Ok(outcome) => format!("{:?} {:?}", outcome.columns, outcome.rows),
+                Err((e, statement)) => format!("{e:?} {statement:?}"),
+            };
+            let fast = answer(run_text(&mut runner, text));
+            assert_eq!(fast, answer(run_split(&mut runner, text)), "{text:?}");
+            assert!(!fast.is_empty());
+        }
+    }
 
     fn split(script: &str) -> Vec<Result<ScriptStatement>> {
         ScriptReader::new(script.as_bytes()).collect()
