@@ -28,9 +28,10 @@ use crate::server::lockout;
 use crate::server::protocol::{self, Credentials, Op, Request};
 use crate::server::subscribe::Subscriptions;
 
-/// Requests read ahead of the one running (pipelining) before the reader
-/// waits; and the bytes of request lines they may hold together (a request
-/// counts at most this much, so any one fits).
+/// Reads of requests (groups, see `Group`) ahead of the one running
+/// (pipelining) before the reader waits; and the bytes of request lines
+/// they may hold together (a group counts at most this much, so any one
+/// fits).
 const PIPELINE: usize = 64;
 const PIPELINE_BYTES: usize = 4 << 20;
 /// The worker thread's stack: as deep as the main thread's shell.
@@ -79,6 +80,11 @@ enum Job {
     /// An answer the reader made; passed on in its place in the order.
     Reply(Vec<u8>),
 }
+
+/// The requests of one read from the socket, in order: they travel to the
+/// worker together (one hand-off, not one each), and their answers leave
+/// together (what Redis does with the replies to one read).
+type Group = Vec<Job>;
 
 /// What the reader, the worker and the writer of one connection share.
 #[derive(Default)]
@@ -234,34 +240,85 @@ pub(super) async fn serve<S>(
     let _ = done_rx.await;
 }
 
-/// The worker's queue: bounded in requests and in their bytes. Each job
+/// The worker's queue: bounded in groups and in their bytes. Each group
 /// travels with its share of the bytes, given back once it is answered.
 struct Queue {
-    jobs: mpsc::Sender<(Job, OwnedSemaphorePermit)>,
+    jobs: mpsc::Sender<(Group, OwnedSemaphorePermit)>,
     room: Arc<Semaphore>,
 }
 
 impl Queue {
     /// Waits for room, then queues; false if the worker is gone.
-    async fn send(&self, job: Job, bytes: usize) -> bool {
+    async fn send(&self, group: Group, bytes: usize) -> bool {
         let bytes = u32::try_from(bytes.clamp(1, PIPELINE_BYTES)).unwrap_or(1);
         let Ok(room) = self.room.clone().acquire_many_owned(bytes).await else {
             return false;
         };
-        self.jobs.send((job, room)).await.is_ok()
+        self.jobs.send((group, room)).await.is_ok()
+    }
+
+    /// Queues one job alone.
+    async fn send_one(&self, job: Job) -> bool {
+        self.send(vec![job], 1).await
+    }
+}
+
+/// The worker's end of the queue: the jobs of the groups, one at a time.
+struct Jobs {
+    groups: mpsc::Receiver<(Group, OwnedSemaphorePermit)>,
+    group: std::vec::IntoIter<Job>,
+    /// The current group's bytes, given back when the worker comes for
+    /// the job after its last (its answers have been handed on by then).
+    room: Option<OwnedSemaphorePermit>,
+}
+
+impl Jobs {
+    fn new(groups: mpsc::Receiver<(Group, OwnedSemaphorePermit)>) -> Jobs {
+        Jobs {
+            groups,
+            group: Vec::new().into_iter(),
+            room: None,
+        }
+    }
+
+    /// The next job, waiting for the next group with `wait`; None once
+    /// the reader is gone and every job is taken.
+    fn next(
+        &mut self,
+        mut wait: impl FnMut(
+            &mut mpsc::Receiver<(Group, OwnedSemaphorePermit)>,
+        ) -> Option<(Group, OwnedSemaphorePermit)>,
+    ) -> Option<Job> {
+        loop {
+            if let Some(job) = self.group.next() {
+                return Some(job);
+            }
+            self.room = None;
+            let (group, room) = wait(&mut self.groups)?;
+            self.group = group.into_iter();
+            self.room = Some(room);
+        }
+    }
+
+    /// Whether a job is ready behind the one taken last.
+    fn more(&self) -> bool {
+        self.group.len() > 0 || !self.groups.is_empty()
     }
 }
 
 /// Reads request lines until the client leaves, a limit is hit or the
 /// server shuts down; queues each request for the worker.
-async fn read_requests(
-    reader: &mut (impl AsyncBufRead + Unpin),
+async fn read_requests<R>(
+    reader: &mut BufReader<R>,
     jobs: Queue,
     state: &State,
     shared: &Shared,
     opened: Instant,
     shutdown: &mut broadcast::Receiver<()>,
-) -> ReadEnd {
+) -> ReadEnd
+where
+    R: AsyncRead + Unpin,
+{
     let limits = &shared.limits;
     let mut last_line = opened;
     let mut buf = Vec::new();
@@ -303,7 +360,7 @@ async fn read_requests(
                     )
                 };
                 let notice = protocol::notice(ErrorCode::Timeout, message);
-                jobs.send(Job::Reply(protocol::line(&notice)), 1).await;
+                jobs.send_one(Job::Reply(protocol::line(&notice))).await;
                 return ReadEnd::TimedOut;
             }
         };
@@ -317,21 +374,46 @@ async fn read_requests(
                         limits.max_line_bytes
                     ),
                 );
-                jobs.send(Job::Reply(protocol::line(&notice)), 1).await;
+                jobs.send_one(Job::Reply(protocol::line(&notice))).await;
                 return ReadEnd::TooLarge;
             }
             Frame::Line => {
                 last_line = Instant::now();
-                let job = dispatch(&buf, state);
-                let bytes = buf.len();
-                buf.clear();
-                if let Some(job) = job
-                    && !jobs.send(job, bytes).await
-                {
+                let mut group = Group::new();
+                let mut bytes = 0;
+                loop {
+                    group.extend(dispatch(&buf, state));
+                    bytes += buf.len();
+                    buf.clear();
+                    // The whole lines this read brought need no wait.
+                    if !take_buffered_line(reader, &mut buf, limits.max_line_bytes) {
+                        break;
+                    }
+                }
+                if !group.is_empty() && !jobs.send(group, bytes).await {
                     return ReadEnd::Failed;
                 }
             }
         }
+    }
+}
+
+/// Moves the next line `reader` holds already into `buf`, if it holds a
+/// whole one within `max` bytes before its newline (a longer one is left
+/// for `read_line` to refuse).
+fn take_buffered_line<R>(reader: &mut BufReader<R>, buf: &mut Vec<u8>, max: usize) -> bool
+where
+    R: AsyncRead + Unpin,
+{
+    let held = reader.buffer();
+    match held.iter().position(|&b| b == b'\n') {
+        Some(end) if end <= max => {
+            buf.extend_from_slice(&held[..=end]);
+            // `consume` is the buffered-read trait's: inherent on no type.
+            std::pin::Pin::new(reader).consume(end + 1);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -645,7 +727,8 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self, mut jobs: mpsc::Receiver<(Job, OwnedSemaphorePermit)>) {
+    fn run(mut self, jobs: mpsc::Receiver<(Group, OwnedSemaphorePermit)>) {
+        let mut jobs = Jobs::new(jobs);
         let mut answers = Batch::new(self.lines.clone(), self.direct.take());
         let Some(session) = self.authenticate(&mut jobs, &mut answers) else {
             return;
@@ -655,9 +738,8 @@ impl Worker {
         // Declared after the runner, so dropped before it: they end with
         // the connection.
         let mut subscriptions = Subscriptions::new(self.wake.clone());
-        // `_room` is given back after the answer is handed on.
         let mut waiter = Waiter::default();
-        while let Some((job, _room)) = waiter.next(&mut jobs) {
+        while let Some(job) = jobs.next(|groups| waiter.next(groups)) {
             let response = match job {
                 Job::Reply(line) => Out::Line(line),
                 Job::Cancel {
@@ -742,7 +824,7 @@ impl Worker {
                     out
                 }
             };
-            if !answers.send(response, !jobs.is_empty()) {
+            if !answers.send(response, jobs.more()) {
                 return;
             }
         }
@@ -750,12 +832,8 @@ impl Worker {
     }
 
     /// Answers jobs until one logs in; None if the connection ends first.
-    fn authenticate(
-        &self,
-        jobs: &mut mpsc::Receiver<(Job, OwnedSemaphorePermit)>,
-        answers: &mut Batch,
-    ) -> Option<Session> {
-        while let Some((job, _room)) = jobs.blocking_recv() {
+    fn authenticate(&self, jobs: &mut Jobs, answers: &mut Batch) -> Option<Session> {
+        while let Some(job) = jobs.next(|groups| groups.blocking_recv()) {
             let (response, session) = match job {
                 Job::Reply(line) => (line, None),
                 Job::Cancel { id, .. } | Job::Unsubscribe { id, .. } => {
@@ -785,7 +863,7 @@ impl Worker {
                     (protocol::line(&response), session)
                 }
             };
-            if !answers.send(Out::Line(response), false) {
+            if !answers.send(Out::Line(response), session.is_none() && jobs.more()) {
                 return None;
             }
             if session.is_some() {
@@ -972,6 +1050,30 @@ fn check_param_name(name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The lines one read brought are taken whole, up to the limit; a
+    /// longer or unfinished one is left for `read_line`.
+    #[test]
+    fn buffered_lines_are_taken_whole_within_the_limit() {
+        use tokio::io::AsyncBufReadExt;
+        let input = b"ab\ncde\n\nfghij\nkl".to_vec();
+        let mut reader = BufReader::new(&input[..]);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(reader.fill_buf()).unwrap();
+        let mut buf = Vec::new();
+        let mut taken = Vec::new();
+        while take_buffered_line(&mut reader, &mut buf, 4) {
+            taken.push(String::from_utf8(std::mem::take(&mut buf)).unwrap());
+        }
+        assert_eq!(taken, ["ab\n", "cde\n", "\n"]);
+        assert_eq!(reader.buffer(), b"fghij\nkl");
+        assert!(take_buffered_line(&mut reader, &mut buf, 5));
+        assert_eq!(buf, b"fghij\n");
+        assert!(!take_buffered_line(&mut reader, &mut buf, 5));
+        assert_eq!(reader.buffer(), b"kl");
+    }
 
     #[test]
     fn a_waiter_gets_every_job_in_order_spinning_or_sleeping_and_ends_with_the_channel() {
