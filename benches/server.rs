@@ -29,7 +29,7 @@ use onedb::query::run::Runner;
 use onedb::server::Limits;
 use onedb::{Database, Durability, Id, Options, Session};
 use serde_json::{Value as Json, json};
-use tcp::{Conn, MUTATION, acme_with_alice, mutations, rate, start_server};
+use tcp::{Conn, MUTATION, acme_with_alice, answered_ok, mutations, rate, start_server};
 
 const POINT_QUERY: &str = "MATCH (t) WHERE t.id = $id RETURN t.id, t.name, t.status";
 const THINGS: usize = 1_000;
@@ -203,11 +203,6 @@ fn point_lines(ids: &[Id]) -> Vec<Vec<u8>> {
             line
         })
         .collect()
-}
-
-/// An answer line that says `"ok":true` (found, not parsed).
-fn answered_ok(line: &[u8]) -> bool {
-    line.windows(9).any(|w| w == b"\"ok\":true")
 }
 
 /// Point queries over TCP, `depth` at a time: each batch goes out in one
