@@ -25,7 +25,7 @@ use crate::server::Shared;
 use crate::server::connection::{Frame, Out, WriteEnd, read_line, write_lines};
 use crate::server::limits::Limits;
 use crate::server::lockout;
-use crate::server::protocol::{self, Credentials, Op, Request};
+use crate::server::protocol::{self, Credentials, Op, Params, Request};
 use crate::server::subscribe::Subscriptions;
 
 /// Reads of requests (groups, see `Group`) ahead of the one running
@@ -58,13 +58,13 @@ enum Job {
     Query {
         id: Json,
         text: String,
-        params: Map<String, Json>,
+        params: Params,
         cancel: Arc<AtomicBool>,
     },
     Subscribe {
         id: Json,
         text: String,
-        params: Map<String, Json>,
+        params: Params,
         after: Option<u64>,
     },
     Unsubscribe {
@@ -981,7 +981,7 @@ fn query(
     runner: &mut Runner<'_>,
     id: &Json,
     text: &str,
-    params: Map<String, Json>,
+    params: Params,
     cancel: &Arc<AtomicBool>,
 ) -> Vec<u8> {
     runner.set_cancel(Some(cancel.clone()));
@@ -997,7 +997,7 @@ fn run_statements(
     session: &Session,
     runner: &mut Runner<'_>,
     text: &str,
-    params: Map<String, Json>,
+    params: Params,
     cancel: &Arc<AtomicBool>,
 ) -> std::result::Result<Outcome, (Error, Option<usize>)> {
     let whole = |e: Error| (e, None);
@@ -1007,7 +1007,7 @@ fn run_statements(
             "the query was cancelled before it started",
         )));
     }
-    for name in params.keys() {
+    for (name, _) in &params {
         check_param_name(name).map_err(whole)?;
     }
     // Over the org's api_calls limit nothing runs (LIMIT_REACHED).
@@ -1022,12 +1022,8 @@ fn run_statements(
 
 /// Before a subscription starts: its parameters are bound (as a query's
 /// are) and it counts one API call (over the limit: `LIMIT_REACHED`).
-fn prepare_subscription(
-    session: &Session,
-    runner: &mut Runner<'_>,
-    params: Map<String, Json>,
-) -> Result<()> {
-    for name in params.keys() {
+fn prepare_subscription(session: &Session, runner: &mut Runner<'_>, params: Params) -> Result<()> {
+    for (name, _) in &params {
         check_param_name(name)?;
     }
     session.count_api_call()?;

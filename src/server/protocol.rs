@@ -27,8 +27,8 @@ pub enum Op {
     Auth(Credentials),
     Query {
         text: String,
-        #[serde(default)]
-        params: Map<String, Json>,
+        #[serde(default, deserialize_with = "params")]
+        params: Params,
     },
     Ping,
     Cancel {
@@ -36,8 +36,8 @@ pub enum Op {
     },
     Subscribe {
         text: String,
-        #[serde(default)]
-        params: Map<String, Json>,
+        #[serde(default, deserialize_with = "params")]
+        params: Params,
         /// Resume after this commit.
         #[serde(default)]
         after: Option<u64>,
@@ -50,6 +50,29 @@ pub enum Op {
     Backup {
         dir: String,
     },
+}
+
+/// A request's `params` object, its fields in order (a name given twice
+/// is bound twice, the last value staying, as in a JSON object read whole).
+pub type Params = Vec<(String, Json)>;
+
+/// Reads `params` as the list it is used as: no map is built per request.
+fn params<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Params, D::Error> {
+    struct Fields;
+    impl<'de> serde::de::Visitor<'de> for Fields {
+        type Value = Params;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of parameters")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Params, A::Error> {
+            let mut fields = Params::with_capacity(map.size_hint().unwrap_or(0).min(64));
+            while let Some(field) = map.next_entry()? {
+                fields.push(field);
+            }
+            Ok(fields)
+        }
+    }
+    d.deserialize_map(Fields)
 }
 
 /// How an `auth` request logs in: email and password, or a token.
@@ -131,8 +154,8 @@ struct Common<'a> {
     #[serde(borrow)]
     op: Cow<'a, str>,
     text: Option<String>,
-    #[serde(default)]
-    params: Map<String, Json>,
+    #[serde(default, deserialize_with = "params")]
+    params: Params,
 }
 
 /// Decodes one request line (without its newline). Error messages never
@@ -354,7 +377,9 @@ mod tests {
         }
         let r = decode(br#"{"op":"query","text":"WHOAMI;","params":{"x":1},"extra":0}"#).unwrap();
         assert_eq!(r.id, Json::Null);
-        assert!(matches!(r.op, Op::Query { ref params, .. } if params["x"] == json!(1)));
+        assert!(
+            matches!(r.op, Op::Query { ref params, .. } if params == &[("x".to_string(), json!(1))])
+        );
         assert!(matches!(
             decode(br#"{"id":"a","op":"ping"}"#).unwrap().op,
             Op::Ping
@@ -474,7 +499,7 @@ mod tests {
             Ok(Request {
                 id,
                 op: Op::Query { text, params },
-            }) => (id, format!("query {text:?} {}", Json::Object(params))),
+            }) => (id, format!("query {text:?} {params:?}")),
             Ok(Request { id, op }) => (id, format!("{op:?}")),
             Err(bad) => (bad.id, format!("bad: {}", bad.message)),
         }
