@@ -307,7 +307,7 @@ impl Jobs {
 }
 
 /// Reads request lines until the client leaves, a limit is hit or the
-/// server shuts down; queues each request for the worker.
+/// server shuts down; queues the requests of each read for the worker.
 async fn read_requests<R>(
     reader: &mut BufReader<R>,
     jobs: Queue,
