@@ -1047,6 +1047,43 @@ fn check_param_name(name: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// The worker takes a group's jobs in order, knows while another is
+    /// ready behind the one it took, and gives a group's bytes back only
+    /// when it comes for the job after the group's last.
+    #[test]
+    fn jobs_come_in_order_from_their_groups_and_free_their_room_after() {
+        let room = Arc::new(Semaphore::new(100));
+        let (tx, rx) = mpsc::channel(4);
+        let reply = |s: &str| Job::Reply(s.as_bytes().to_vec());
+        let permit = |n| room.clone().try_acquire_many_owned(n).unwrap();
+        tx.try_send((vec![reply("a"), reply("b")], permit(30)))
+            .unwrap();
+        tx.try_send((vec![reply("c")], permit(20))).unwrap();
+        let mut jobs = Jobs::new(rx);
+        let mut taken = Vec::new();
+        let mut take = |jobs: &mut Jobs| match jobs.next(|groups| groups.try_recv().ok()) {
+            Some(Job::Reply(line)) => {
+                taken.push(String::from_utf8(line).unwrap());
+                true
+            }
+            Some(_) => panic!("not a reply"),
+            None => false,
+        };
+        assert!(take(&mut jobs) && jobs.more()); // a, b behind it
+        assert!(take(&mut jobs) && jobs.more()); // b, c queued
+        assert_eq!(room.available_permits(), 50);
+        assert!(take(&mut jobs) && !jobs.more()); // c, nothing behind
+        assert_eq!(
+            room.available_permits(),
+            80,
+            "a and b's group is given back"
+        );
+        drop(tx);
+        assert!(!take(&mut jobs));
+        assert_eq!(room.available_permits(), 100);
+        assert_eq!(taken, ["a", "b", "c"]);
+    }
+
     /// The lines one read brought are taken whole, up to the limit; a
     /// longer or unfinished one is left for `read_line`.
     #[test]
