@@ -79,7 +79,9 @@ fn seed(s: &Session) {
     let words = [
         "rust", "go", "graph", "search", "vector", "tenant", "index", "audit",
     ];
-    let lesson = create(s, "lesson", "source");
+    // Chunks of two sources of two types: the index keeps each chunk's
+    // source type for filters, also when it is rebuilt.
+    let sources = [create(s, "lesson", "source"), create(s, "course", "origin")];
     for i in 0..120usize {
         let name = format!(
             "{} {} {}",
@@ -90,7 +92,7 @@ fn seed(s: &Session) {
         create(s, "course", &name);
         let v = vec![(i % 7) as f32, (i % 5) as f32 + 0.5, (i % 3) as f32 - 1.0];
         let label = if i % 4 == 0 { "even" } else { "odd" };
-        chunk(s, &format!("chunk {i}"), v, &[label], lesson.id);
+        chunk(s, &format!("chunk {i}"), v, &[label], sources[i % 2].id);
     }
 }
 
@@ -112,7 +114,7 @@ fn results_are_the_same_before_and_after_the_indexer_applies_them() {
     assert!(before.iter().all(|r| r.len() == 10), "{before:?}");
     let report = db.check_indexes().expect("check");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
-    assert_eq!(report.names, 121);
+    assert_eq!(report.names, 122);
     assert_eq!(report.vectors, 120);
 }
 
@@ -129,13 +131,19 @@ fn a_reopened_and_a_rebuilt_index_answer_the_same() {
         labels: vec!["even".into()],
         ..Default::default()
     };
-    let (first, near) = {
+    let of_courses = VectorFilter {
+        source_types: Some(vec!["course".into()]),
+        ..Default::default()
+    };
+    let (first, near, near_courses) = {
         let db = Database::open_with(dir.path(), options.clone()).expect("open");
         let acme = org(&db, "acme");
         seed(&acme);
         let r: Vec<_> = queries.iter().map(|q| names(&acme, q, 5)).collect();
-        (r, nearest(&acme, &v, 5, filter.clone()).0)
+        let near = nearest(&acme, &v, 5, filter.clone()).0;
+        (r, near, nearest(&acme, &v, 5, of_courses.clone()).0)
     };
+    assert_eq!(near_courses.len(), 5, "{near_courses:?}");
     assert!(
         dir.path().join("indexes/vectors.bin").exists(),
         "closing saves the vector index"
@@ -146,6 +154,7 @@ fn a_reopened_and_a_rebuilt_index_answer_the_same() {
         let r: Vec<_> = queries.iter().map(|q| names(&acme, q, 5)).collect();
         assert_eq!(r, first);
         assert_eq!(nearest(&acme, &v, 5, filter.clone()).0, near);
+        assert_eq!(nearest(&acme, &v, 5, of_courses.clone()).0, near_courses);
         let report = db.check_indexes().expect("check");
         assert!(report.problems.is_empty(), "{:?}", report.problems);
     };
