@@ -377,6 +377,53 @@ fn a_half_sent_line_and_a_client_that_never_reads_block_no_one() {
     assert_ok(&other.call(json!({"id": "after", "op": "ping"})));
 }
 
+/// The server's peak resident memory, in bytes.
+fn peak_memory(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    kb * 1024
+}
+
+/// Tiny lines pipelined behind a long query wait within the queue's
+/// bound: each counts 512 bytes at least, so one read's thousands of
+/// lines cannot become thousands of jobs (each with its error answer)
+/// per read, 64 reads deep.
+#[test]
+fn tiny_lines_queued_behind_a_long_query_stay_within_the_queue_bound() {
+    // Answers that wait for this client are bounded on their own (64 KiB).
+    let server = Server::start(&["--query-timeout", "20s", "--max-output-bytes", "65536"]);
+    let mut alice = server.login(ALICE, ALICE_PASSWORD);
+    tasks(&mut alice, 200);
+    let mut busy = server.login(ALICE, ALICE_PASSWORD);
+    let long = json!({"id": 1, "op": "query",
+        "text": "MATCH (a:task), (b:task), (c:task) RETURN count(*)"});
+    // Once alone: the peak then holds what the query itself takes.
+    let started = Instant::now();
+    assert_ok(&busy.call(long.clone()));
+    assert!(
+        started.elapsed() > Duration::from_millis(200),
+        "too quick to queue behind"
+    );
+    let before = peak_memory(server.pid());
+    busy.send(long);
+    let mut writer = busy.stream.try_clone().unwrap();
+    let flood = std::thread::spawn(move || {
+        // 600 KB of lines that are not requests; the server stops reading
+        // them once its queue is full, and the write blocks.
+        let _ = writer.write_all(&b"{}\n".repeat(200_000));
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let grown = peak_memory(server.pid()).saturating_sub(before);
+    assert!(grown < 12 << 20, "the server grew by {} MiB", grown >> 20);
+    drop(busy);
+    flood.join().unwrap();
+    assert_ok(&alice.call(json!({"id": "after", "op": "ping"})));
+}
+
 #[test]
 fn one_connection_over_the_cap_gets_an_error_line_then_close() {
     let server = Server::start(&["--max-connections", "3"]);

@@ -34,6 +34,11 @@ use crate::server::subscribe::Subscriptions;
 /// fits).
 const PIPELINE: usize = 64;
 const PIPELINE_BYTES: usize = 4 << 20;
+/// What a request line counts against `PIPELINE_BYTES` at least: a
+/// group may hold thousands of tiny lines, and each becomes a job with
+/// its own allocations (a garbage line, its error answer), so the bytes
+/// bound the jobs' memory too (8,192 jobs at most).
+const JOB_BYTES: usize = 512;
 /// The worker thread's stack: as deep as the main thread's shell.
 const WORKER_STACK: usize = 8 << 20;
 /// How often a connection whose timer ran out while work was in flight
@@ -383,7 +388,7 @@ where
                 let mut bytes = 0;
                 loop {
                     group.extend(dispatch(&buf, state));
-                    bytes += buf.len();
+                    bytes += buf.len().max(JOB_BYTES);
                     buf.clear();
                     // The whole lines this read brought need no wait.
                     if !take_buffered_line(reader, &mut buf, limits.max_line_bytes) {
