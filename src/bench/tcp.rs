@@ -84,8 +84,7 @@ impl Conn {
             lines.extend_from_slice(request.to_string().as_bytes());
             lines.push(b'\n');
         }
-        self.writer.write_all(&lines)?;
-        Ok(())
+        self.send_bytes(&lines)
     }
 
     /// Sends request lines already encoded, in one write.
