@@ -1,9 +1,12 @@
-//! One connection: this task reads request lines and answers what needs no
-//! database (ping, cancel, bad lines) through the same ordered queue as
-//! the rest; a worker thread that owns the person's session and runner
-//! answers auth and query in arrival order; the writer sends the answers.
-//! A slow client holds nothing but its own connection: the queue toward
-//! the worker is bounded, and so are the answers waiting to be written.
+//! One connection: a worker thread that owns the person's session and
+//! runner answers auth and query in arrival order; the writer task sends
+//! the answers. Who reads the requests: on plain TCP the worker thread
+//! itself, between answers (`direct`: a thread hand-off less per read); in
+//! TLS this task, which hands them to the worker through a queue. Both
+//! answer what needs no database (ping, cancel, bad lines) in the same
+//! order as the rest. A slow client holds nothing but its own connection:
+//! what is read ahead of the worker is bounded, and so are the answers
+//! waiting to be written.
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -27,6 +30,11 @@ use crate::server::limits::Limits;
 use crate::server::lockout;
 use crate::server::protocol::{self, Credentials, Op, Params, Request};
 use crate::server::subscribe::Subscriptions;
+
+#[cfg(unix)]
+mod direct;
+#[cfg(unix)]
+pub(super) use direct::{Intakes, watch};
 
 /// Reads of requests (groups, see `Group`) ahead of the one running
 /// (pipelining) before the reader waits; and the bytes of request lines
@@ -147,7 +155,7 @@ impl State {
 }
 
 /// Why the reader stopped.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReadEnd {
     Eof,
     TooLarge,
@@ -157,13 +165,13 @@ enum ReadEnd {
     Failed,
 }
 
-/// Serves one connection until the client leaves, a limit closes it, or
-/// the server shuts down (what was read by then is answered first).
-/// `direct`: the same socket (plain TCP), for answers the session thread
-/// writes itself when the writer has nothing waiting.
+/// Serves one connection (inside TLS) until the client leaves, a limit
+/// closes it, or the server shuts down (what was read by then is answered
+/// first): this task reads the requests and hands them to the session
+/// thread. Plain connections are read by the session thread itself
+/// (`serve_direct`).
 pub(super) async fn serve<S>(
     stream: S,
-    direct: Option<std::net::TcpStream>,
     peer: SocketAddr,
     opened: Instant,
     shared: Arc<Shared>,
@@ -179,42 +187,14 @@ pub(super) async fn serve<S>(
         jobs: jobs_tx,
         room: Arc::new(Semaphore::new(PIPELINE_BYTES)),
     };
-    let (lines_tx, mut lines_rx) = mpsc::unbounded_channel();
-    let (done_tx, done_rx) = oneshot::channel::<()>();
-    let wake = Arc::new(Notify::new());
-    let written = Arc::new(AtomicU64::new(0));
-    let worker = Worker {
-        shared: shared.clone(),
-        peer: peer.ip(),
-        state: state.clone(),
-        lines: lines_tx,
-        direct: direct.map(|socket| Direct {
-            socket,
-            written: written.clone(),
-        }),
-        wake: wake.clone(),
-    };
-    let spawned = std::thread::Builder::new()
-        .name("onedb-session".into())
-        .stack_size(WORKER_STACK)
-        .spawn(move || {
-            worker.run(jobs_rx);
-            drop(done_tx);
-        });
-    if let Err(e) = spawned {
-        eprintln!("onedb serve: cannot start a session thread: {e}");
+    let Some(mut thread) =
+        SessionThread::start(&shared, peer, &state, Source::Queue(jobs_rx), None, || {})
+    else {
         return;
-    }
+    };
     let (read_end, write_end) = {
         let reading = read_requests(&mut reader, jobs_tx, &state, &shared, opened, &mut shutdown);
-        let writing = write_lines(
-            &mut write_half,
-            &mut lines_rx,
-            &wake,
-            shared.limits.max_output_bytes,
-            shared.limits.idle_timeout,
-            &written,
-        );
+        let writing = thread.write(&mut write_half, &shared.limits);
         tokio::pin!(reading, writing);
         tokio::select! {
             read_end = &mut reading => (Some(read_end), (&mut writing).await),
@@ -225,7 +205,68 @@ pub(super) async fn serve<S>(
         // Nobody will read the answers: stop what runs for them.
         state.cancel_all();
     }
-    if let WriteEnd::Failed(e) = &write_end
+    report(&write_end, peer);
+    if read_end == Some(ReadEnd::TooLarge) && matches!(write_end, WriteEnd::Done) {
+        let mut rest = (&mut reader).take(LINGER_BYTES);
+        let _ =
+            tokio::time::timeout(LINGER, tokio::io::copy(&mut rest, &mut tokio::io::sink())).await;
+    }
+    thread.finish().await;
+}
+
+/// Serves one plain TCP connection (see `serve`): the session thread reads
+/// the socket itself, this task only writes (see `direct`).
+#[cfg(unix)]
+pub(super) async fn serve_direct(
+    socket: std::net::TcpStream,
+    peer: SocketAddr,
+    opened: Instant,
+    shared: Arc<Shared>,
+    mut shutdown: broadcast::Receiver<()>,
+) {
+    let handles = direct::Writer::new(&socket).and_then(|w| Ok((w, socket.try_clone()?)));
+    let (mut writer, own) = match handles {
+        Ok(handles) => handles,
+        Err(e) => {
+            eprintln!("onedb serve: cannot serve {peer}: {e}");
+            return;
+        }
+    };
+    let state = Arc::new(State::default());
+    let (reader, intake) = direct::Reader::new(socket, state.clone(), shared.clone(), opened);
+    let lingering = intake.clone();
+    let source = Source::Socket(reader);
+    let Some(mut thread) =
+        SessionThread::start(&shared, peer, &state, source, Some(own), move || {
+            lingering.linger()
+        })
+    else {
+        return;
+    };
+    let write_end = {
+        let writing = thread.write(&mut writer, &shared.limits);
+        tokio::pin!(writing);
+        tokio::select! {
+            write_end = &mut writing => write_end,
+            _ = shutdown.recv() => {
+                intake.stop();
+                (&mut writing).await
+            }
+        }
+    };
+    if !matches!(write_end, WriteEnd::Done) {
+        // Nobody will read the answers: stop what runs for them, and the
+        // reading.
+        state.cancel_all();
+        intake.stop();
+    }
+    report(&write_end, peer);
+    thread.finish().await;
+}
+
+/// Logs a writer's failure, unless it is the client's leaving.
+fn report(write_end: &WriteEnd, peer: SocketAddr) {
+    if let WriteEnd::Failed(e) = write_end
         && !matches!(
             e.kind(),
             std::io::ErrorKind::BrokenPipe
@@ -235,14 +276,85 @@ pub(super) async fn serve<S>(
     {
         eprintln!("onedb serve: writing to {peer} failed: {e}");
     }
-    if read_end == Some(ReadEnd::TooLarge) && matches!(write_end, WriteEnd::Done) {
-        let mut rest = (&mut reader).take(LINGER_BYTES);
-        let _ =
-            tokio::time::timeout(LINGER, tokio::io::copy(&mut rest, &mut tokio::io::sink())).await;
+}
+
+/// A connection's session thread, and what its writer takes from it.
+struct SessionThread {
+    lines: mpsc::UnboundedReceiver<Out>,
+    wake: Arc<Notify>,
+    written: Arc<AtomicU64>,
+    done: oneshot::Receiver<()>,
+}
+
+impl SessionThread {
+    /// Starts the thread that answers the jobs of `source`; `socket`: the
+    /// connection's (plain TCP), for answers the thread writes itself
+    /// when the writer has nothing waiting. `after` runs on the thread
+    /// once it has answered its last job.
+    fn start(
+        shared: &Arc<Shared>,
+        peer: SocketAddr,
+        state: &Arc<State>,
+        source: Source,
+        socket: Option<std::net::TcpStream>,
+        after: impl FnOnce() + Send + 'static,
+    ) -> Option<SessionThread> {
+        let (lines_tx, lines) = mpsc::unbounded_channel();
+        let (done_tx, done) = oneshot::channel::<()>();
+        let wake = Arc::new(Notify::new());
+        let written = Arc::new(AtomicU64::new(0));
+        let worker = Worker {
+            shared: shared.clone(),
+            peer: peer.ip(),
+            state: state.clone(),
+            lines: lines_tx,
+            direct: socket.map(|socket| Direct {
+                socket,
+                written: written.clone(),
+            }),
+            wake: wake.clone(),
+        };
+        let spawned = std::thread::Builder::new()
+            .name("onedb-session".into())
+            .stack_size(WORKER_STACK)
+            .spawn(move || {
+                worker.run(source);
+                after();
+                drop(done_tx);
+            });
+        if let Err(e) = spawned {
+            eprintln!("onedb serve: cannot start a session thread: {e}");
+            return None;
+        }
+        Some(SessionThread {
+            lines,
+            wake,
+            written,
+            done,
+        })
     }
-    drop(lines_rx);
-    // The session ends before the connection's slot is given back.
-    let _ = done_rx.await;
+
+    /// Writes the thread's answers (and its subscriptions' lines) to
+    /// `writer` until the thread is done, the client stops reading or the
+    /// socket fails.
+    async fn write<W: AsyncWrite + Unpin>(&mut self, writer: &mut W, limits: &Limits) -> WriteEnd {
+        write_lines(
+            writer,
+            &mut self.lines,
+            &self.wake,
+            limits.max_output_bytes,
+            limits.idle_timeout,
+            &self.written,
+        )
+        .await
+    }
+
+    /// Waits for the thread: the session ends before the connection's
+    /// slot is given back.
+    async fn finish(self) {
+        drop(self.lines);
+        let _ = self.done.await;
+    }
 }
 
 /// The worker's queue: bounded in groups and in their bytes. Each group
@@ -268,9 +380,18 @@ impl Queue {
     }
 }
 
+/// Where the worker's groups come from.
+enum Source {
+    /// The queue the connection's reader task fills (TLS).
+    Queue(mpsc::Receiver<(Group, OwnedSemaphorePermit)>),
+    /// The socket, read by the session thread itself (plain TCP).
+    #[cfg(unix)]
+    Socket(direct::Reader),
+}
+
 /// The worker's end of the queue: the jobs of the groups, one at a time.
 struct Jobs {
-    groups: mpsc::Receiver<(Group, OwnedSemaphorePermit)>,
+    source: Source,
     group: std::vec::IntoIter<Job>,
     /// The current group's bytes, given back when the worker comes for
     /// the job after its last (its answers have been handed on by then).
@@ -278,16 +399,16 @@ struct Jobs {
 }
 
 impl Jobs {
-    fn new(groups: mpsc::Receiver<(Group, OwnedSemaphorePermit)>) -> Jobs {
+    fn new(source: Source) -> Jobs {
         Jobs {
-            groups,
+            source,
             group: Vec::new().into_iter(),
             room: None,
         }
     }
 
-    /// The next job, waiting for the next group with `wait`; None once
-    /// the reader is gone and every job is taken.
+    /// The next job, waiting for the next group (from a queue, with
+    /// `wait`); None once reading has ended and every job is taken.
     fn next(
         &mut self,
         mut wait: impl FnMut(
@@ -299,15 +420,27 @@ impl Jobs {
                 return Some(job);
             }
             self.room = None;
-            let (group, room) = wait(&mut self.groups)?;
+            let group = match &mut self.source {
+                Source::Queue(groups) => {
+                    let (group, room) = wait(groups)?;
+                    self.room = Some(room);
+                    group
+                }
+                #[cfg(unix)]
+                Source::Socket(reader) => reader.next_group()?,
+            };
             self.group = group.into_iter();
-            self.room = Some(room);
         }
     }
 
     /// Whether a job is ready behind the one taken last.
     fn more(&self) -> bool {
-        self.group.len() > 0 || !self.groups.is_empty()
+        self.group.len() > 0
+            || match &self.source {
+                Source::Queue(groups) => !groups.is_empty(),
+                #[cfg(unix)]
+                Source::Socket(reader) => reader.more(),
+            }
     }
 }
 
@@ -353,33 +486,14 @@ where
                 if Instant::now() < close_at(state, opened, last_line, limits) {
                     continue; // it logged in, or finished work, meanwhile
                 }
-                let message = if state.authenticated.load(Ordering::SeqCst) {
-                    format!(
-                        "no request for {} s: closing the connection",
-                        limits.idle_timeout.as_secs_f64()
-                    )
-                } else {
-                    format!(
-                        "not authenticated within {} s: closing the connection",
-                        limits.auth_timeout.as_secs_f64()
-                    )
-                };
-                let notice = protocol::notice(ErrorCode::Timeout, message);
-                jobs.send_one(Job::Reply(protocol::line(&notice))).await;
+                jobs.send_one(timeout_notice(state, limits)).await;
                 return ReadEnd::TimedOut;
             }
         };
         match frame {
             Frame::Eof => return ReadEnd::Eof,
             Frame::TooLong => {
-                let notice = protocol::notice(
-                    ErrorCode::TooLarge,
-                    format!(
-                        "a request line has at most {} bytes: closing the connection",
-                        limits.max_line_bytes
-                    ),
-                );
-                jobs.send_one(Job::Reply(protocol::line(&notice))).await;
+                jobs.send_one(too_large_notice(limits.max_line_bytes)).await;
                 return ReadEnd::TooLarge;
             }
             Frame::Line => {
@@ -401,6 +515,35 @@ where
             }
         }
     }
+}
+
+/// The notice before a connection closes for want of a request (or of a
+/// login).
+fn timeout_notice(state: &State, limits: &Limits) -> Job {
+    let message = if state.authenticated.load(Ordering::SeqCst) {
+        format!(
+            "no request for {} s: closing the connection",
+            limits.idle_timeout.as_secs_f64()
+        )
+    } else {
+        format!(
+            "not authenticated within {} s: closing the connection",
+            limits.auth_timeout.as_secs_f64()
+        )
+    };
+    Job::Reply(protocol::line(&protocol::notice(
+        ErrorCode::Timeout,
+        message,
+    )))
+}
+
+/// The notice before a connection closes on a line over `max` bytes.
+fn too_large_notice(max: usize) -> Job {
+    let notice = protocol::notice(
+        ErrorCode::TooLarge,
+        format!("a request line has at most {max} bytes: closing the connection"),
+    );
+    Job::Reply(protocol::line(&notice))
 }
 
 /// Moves the next line `reader` holds already into `buf`, if it holds a
@@ -676,14 +819,31 @@ impl Waiter {
             Err(TryRecvError::Disconnected) => return None,
             Err(TryRecvError::Empty) => {}
         }
-        if (self.misses < 2 || self.misses.is_multiple_of(16))
-            && let Some(job) = spin(jobs)
-        {
+        let mut found = None;
+        let spun = self.spin(|| match jobs.try_recv() {
+            Ok(job) => {
+                found = Some(job);
+                true
+            }
+            // Closed: the blocking receive below says so at once.
+            Err(TryRecvError::Disconnected) => true,
+            Err(TryRecvError::Empty) => false,
+        });
+        match found {
+            Some(job) if spun => Some(job),
+            _ => jobs.blocking_recv(),
+        }
+    }
+
+    /// Looks for work with `ready` for up to `SPIN`, when spinning pays;
+    /// whether `ready` found some.
+    fn spin(&mut self, ready: impl FnMut() -> bool) -> bool {
+        if (self.misses < 2 || self.misses.is_multiple_of(16)) && spin(ready) {
             self.misses = 0;
-            return Some(job);
+            return true;
         }
         self.misses = self.misses.wrapping_add(1);
-        jobs.blocking_recv()
+        false
     }
 
     fn set_working(&mut self, working: bool) {
@@ -702,18 +862,18 @@ impl Drop for Waiter {
     }
 }
 
-/// A job that arrives within `SPIN`, while no session thread has work
-/// and few others spin.
-fn spin<T>(jobs: &mut mpsc::Receiver<T>) -> Option<T> {
-    let mut found = None;
+/// Whether `ready` says work arrived within `SPIN`, while no session
+/// thread has work and few others spin.
+fn spin(mut ready: impl FnMut() -> bool) -> bool {
+    let mut found = false;
     if SPINNING.fetch_add(1, Ordering::Relaxed) < max_spinning() {
         let until = Instant::now() + SPIN;
-        while found.is_none() && WORKING.load(Ordering::Relaxed) == 0 && Instant::now() < until {
-            match jobs.try_recv() {
-                Ok(job) => found = Some(job),
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-                Err(mpsc::error::TryRecvError::Empty) => std::hint::spin_loop(),
+        while WORKING.load(Ordering::Relaxed) == 0 && Instant::now() < until {
+            if ready() {
+                found = true;
+                break;
             }
+            std::hint::spin_loop();
         }
     }
     SPINNING.fetch_sub(1, Ordering::Relaxed);
@@ -732,10 +892,11 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self, jobs: mpsc::Receiver<(Group, OwnedSemaphorePermit)>) {
-        let mut jobs = Jobs::new(jobs);
+    fn run(mut self, source: Source) {
+        let mut jobs = Jobs::new(source);
         let mut answers = Batch::new(self.lines.clone(), self.direct.take());
         let Some(session) = self.authenticate(&mut jobs, &mut answers) else {
+            answers.flush();
             return;
         };
         let mut runner = Runner::new(&session);
@@ -1064,7 +1225,7 @@ mod tests {
         tx.try_send((vec![reply("a"), reply("b")], permit(30)))
             .unwrap();
         tx.try_send((vec![reply("c")], permit(20))).unwrap();
-        let mut jobs = Jobs::new(rx);
+        let mut jobs = Jobs::new(Source::Queue(rx));
         let mut taken = Vec::new();
         let mut take = |jobs: &mut Jobs| match jobs.next(|groups| groups.try_recv().ok()) {
             Some(Job::Reply(line)) => {

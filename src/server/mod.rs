@@ -44,6 +44,10 @@ struct Shared {
     password_checks: Semaphore,
     /// For the session threads, which wait on `password_checks`.
     runtime: tokio::runtime::Handle,
+    /// Plain connections, read by their session threads: the watchdog
+    /// reads for those busy answering.
+    #[cfg(unix)]
+    intakes: handler::Intakes,
 }
 
 /// Extra time, beyond a query's budget, that shutdown waits for
@@ -93,7 +97,11 @@ pub fn serve(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
             runtime: tokio::runtime::Handle::current(),
+            #[cfg(unix)]
+            intakes: handler::Intakes::default(),
         });
+        #[cfg(unix)]
+        tokio::spawn(handler::watch(shared.clone()));
         accept_until_signal(listener, shared, tls, signals).await
     })
 }
@@ -124,13 +132,7 @@ async fn accept_until_signal(
                             let drained = drained_tx.clone();
                             tokio::spawn(async move {
                                 match tls {
-                                    None => {
-                                        let direct = second_handle(&stream);
-                                        handler::serve(
-                                            stream, direct, peer, opened, shared, shutdown,
-                                        )
-                                        .await;
-                                    }
+                                    None => serve_plain(stream, peer, opened, shared, shutdown).await,
                                     // The handshake counts against the auth timeout.
                                     Some(tls) => {
                                         let handshake = tokio::time::timeout(
@@ -139,7 +141,7 @@ async fn accept_until_signal(
                                         );
                                         if let Ok(Ok(stream)) = handshake.await {
                                             handler::serve(
-                                                stream, None, peer, opened, shared, shutdown,
+                                                stream, peer, opened, shared, shutdown,
                                             )
                                             .await;
                                         }
@@ -192,27 +194,34 @@ async fn accept_until_signal(
     shared.db.flush_indexes()
 }
 
-/// How long a connection over the cap may take to be told so.
-/// A second handle on a connection's socket, for the session thread's own
-/// writes (`handler::Batch`); None if it cannot be had (then every answer
-/// goes through the writer). Non-blocking, as the stream is: the flag
-/// belongs to the socket both handles share.
+/// A plain TCP connection: its socket leaves the reactor for the session
+/// thread, which reads it (`handler::serve_direct`).
 #[cfg(unix)]
-fn second_handle(stream: &tokio::net::TcpStream) -> Option<std::net::TcpStream> {
-    use std::os::fd::AsFd;
-    let fd = stream.as_fd().try_clone_to_owned().ok()?;
-    let socket = std::net::TcpStream::from(fd);
-    // Already so; said again because a blocking write would stall the
-    // session thread on a client that does not read.
-    socket.set_nonblocking(true).ok()?;
-    Some(socket)
+async fn serve_plain(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    opened: Instant,
+    shared: Arc<Shared>,
+    shutdown: broadcast::Receiver<()>,
+) {
+    match stream.into_std() {
+        Ok(socket) => handler::serve_direct(socket, peer, opened, shared, shutdown).await,
+        Err(e) => eprintln!("onedb serve: cannot serve {peer}: {e}"),
+    }
 }
 
 #[cfg(not(unix))]
-fn second_handle(_: &tokio::net::TcpStream) -> Option<std::net::TcpStream> {
-    None
+async fn serve_plain(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    opened: Instant,
+    shared: Arc<Shared>,
+    shutdown: broadcast::Receiver<()>,
+) {
+    handler::serve(stream, peer, opened, shared, shutdown).await
 }
 
+/// How long a connection over the cap may take to be told so.
 const REFUSE_TIME: Duration = Duration::from_secs(1);
 
 /// One connection over the cap: an error line, then close.
