@@ -224,16 +224,18 @@ pub(super) async fn serve_direct(
     shared: Arc<Shared>,
     mut shutdown: broadcast::Receiver<()>,
 ) {
-    let handles = direct::Writer::new(&socket).and_then(|w| Ok((w, socket.try_clone()?)));
-    let (mut writer, own) = match handles {
-        Ok(handles) => handles,
+    let mut writer = match direct::Writer::new(&socket) {
+        Ok(writer) => writer,
         Err(e) => {
             eprintln!("onedb serve: cannot serve {peer}: {e}");
             return;
         }
     };
+    // The session thread reads and writes through one descriptor, the
+    // writer through the other.
+    let own = Arc::new(socket);
     let state = Arc::new(State::default());
-    let (reader, intake) = direct::Reader::new(socket, state.clone(), shared.clone(), opened);
+    let (reader, intake) = direct::Reader::new(own.clone(), state.clone(), shared.clone(), opened);
     let lingering = intake.clone();
     let source = Source::Socket(reader);
     let Some(mut thread) =
@@ -296,7 +298,7 @@ impl SessionThread {
         peer: SocketAddr,
         state: &Arc<State>,
         source: Source,
-        socket: Option<std::net::TcpStream>,
+        socket: Option<Arc<std::net::TcpStream>>,
         after: impl FnOnce() + Send + 'static,
     ) -> Option<SessionThread> {
         let (lines_tx, lines) = mpsc::unbounded_channel();
@@ -685,7 +687,7 @@ struct Batch {
 
 /// The connection's socket, shared with the writer (see `Batch`).
 struct Direct {
-    socket: std::net::TcpStream,
+    socket: Arc<std::net::TcpStream>,
     /// Answers the writer took and wrote in full.
     written: Arc<AtomicU64>,
 }
@@ -711,7 +713,7 @@ impl Batch {
         if self.subscribed || direct.written.load(Ordering::Acquire) != self.sent {
             return Some(line);
         }
-        match (&direct.socket).write(&line) {
+        match (&*direct.socket).write(&line) {
             Ok(n) if n == line.len() => None,
             Ok(n) => Some(line[n..].to_vec()),
             // Would block, or failed: the writer waits, or reports it.
@@ -1347,7 +1349,7 @@ mod tests {
         let written = Arc::new(AtomicU64::new(0));
         let (tx, mut rx) = mpsc::unbounded_channel();
         let direct = Direct {
-            socket,
+            socket: Arc::new(socket),
             written: written.clone(),
         };
         let mut batch = Batch::new(tx, Some(direct));

@@ -47,7 +47,7 @@ pub(in crate::server) type Intakes = Mutex<Vec<Weak<Intake>>>;
 /// What the session thread and the watchdog share of one connection's
 /// reading. Whoever holds `taken` may read the socket.
 pub(in crate::server) struct Intake {
-    socket: TcpStream,
+    socket: Arc<TcpStream>,
     state: Arc<State>,
     max_line: usize,
     /// Set when the server shuts down or the writer gave up: nothing more
@@ -110,7 +110,7 @@ impl Intake {
     fn fill(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
         let len = buf.len();
         buf.resize(len + READ_BYTES, 0);
-        let read = (&self.socket).read(&mut buf[len..]);
+        let read = (&*self.socket).read(&mut buf[len..]);
         buf.truncate(len + *read.as_ref().unwrap_or(&0));
         read
     }
@@ -227,7 +227,7 @@ impl Reader {
     /// A reader of `socket` (plain TCP, non-blocking) for the session of
     /// `state`; registered with the watchdog.
     pub(super) fn new(
-        socket: TcpStream,
+        socket: Arc<TcpStream>,
         state: Arc<State>,
         shared: Arc<Shared>,
         opened: Instant,
@@ -417,7 +417,7 @@ mod tests {
         let (socket, _) = listener.accept().unwrap();
         socket.set_nonblocking(true).unwrap();
         let intake = Intake {
-            socket,
+            socket: Arc::new(socket),
             state: Arc::new(State::default()),
             max_line,
             stopped: AtomicBool::new(false),
