@@ -493,13 +493,17 @@ mod tests {
         }
     }
 
-    /// What a decoded line says, for comparing two decodings.
+    /// What a decoded line says, for comparing two decodings: parameters
+    /// as they bind (a repeated name, its last value).
     fn said(decoded: Result<Request, BadRequest>) -> (Json, String) {
         match decoded {
             Ok(Request {
                 id,
                 op: Op::Query { text, params },
-            }) => (id, format!("query {text:?} {params:?}")),
+            }) => {
+                let bound: std::collections::BTreeMap<String, Json> = params.into_iter().collect();
+                (id, format!("query {text:?} {bound:?}"))
+            }
             Ok(Request { id, op }) => (id, format!("{op:?}")),
             Err(bad) => (bad.id, format!("bad: {}", bad.message)),
         }
@@ -512,21 +516,31 @@ mod tests {
         #[test]
         fn the_fast_path_agrees_with_the_general_one(
             op in proptest::sample::select(vec!["", r#""query""#, r#""ping""#, r#""cancel""#, r#""q\u0075ery""#, "1"]),
-            text in proptest::sample::select(vec!["", r#""RETURN 1""#, r#""a\"b""#, "1", "null"]),
-            params in proptest::sample::select(vec!["", "{}", r#"{"x":[1],"$y":"z"}"#, "null", "1", "[]"]),
-            id in proptest::sample::select(vec!["", "1", r#""a""#, "null", r#"{"k":[2]}"#]),
+            text in proptest::sample::select(vec!["", r#""RETURN 1""#, r#""a\"b""#, "1", "null", r#""é \u00e9""#, "\"tab\there\""]),
+            params in proptest::sample::select(vec![
+                "", "{}", "{ }", r#"{"x":[1],"$y":"z"}"#, "null", "1", "[]", r#"{"a":"b","a":7}"#,
+                r#"{"n":0}"#, r#"{"n":01}"#, r#"{"n":-1}"#, r#"{"n":1.5}"#, r#"{"n":2e3}"#,
+                r#"{"n":18446744073709551616}"#, r#"{"n":true}"#, r#"{"a\"":"b"}"#, r#"{"a":"b",}"#,
+            ]),
+            id in proptest::sample::select(vec![
+                "", "1", "0", "007", "-3", "4.0", "18446744073709551615", r#""a""#, r#""a\nb""#, "null",
+                r#"{"k":[2]}"#,
+            ]),
             extra in proptest::sample::select(vec!["", r#""op":"ping""#, r#""text":"RETURN 2""#, r#""params":{"w":1}"#, r#""id":9"#, r#""sub":1"#]),
             extra_first in proptest::prelude::any::<bool>(),
+            // Compact, as serde writes; spaced, as Python's json.dumps does.
+            spaced in proptest::prelude::any::<bool>(),
         ) {
+            let (comma, colon) = if spaced { (", ", ": ") } else { (",", ":") };
             let mut body: Vec<String> = [("id", id), ("op", op), ("text", text), ("params", params)]
                 .iter()
                 .filter(|(_, v)| !v.is_empty())
-                .map(|(k, v)| format!("\"{k}\":{v}"))
+                .map(|(k, v)| format!("\"{k}\"{colon}{v}"))
                 .collect();
             if !extra.is_empty() {
                 body.insert(if extra_first { 0 } else { body.len() }, extra.to_string());
             }
-            let line = format!("{{{}}}", body.join(","));
+            let line = format!("{{{}}}", body.join(comma));
             proptest::prop_assert_eq!(said(decode(line.as_bytes())), said(decode_tree(line.as_bytes())), "{}", line);
         }
     }
