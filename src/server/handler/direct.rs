@@ -305,10 +305,11 @@ impl Reader {
                     taken.end = taken.end.or(end);
                     continue;
                 }
-                if intake.state.is_busy() {
-                    BUSY_RECHECK
-                } else {
-                    self.close_at().saturating_duration_since(Instant::now())
+                // Until the idle (or auth) deadline; past it, a connection
+                // with subscriptions is not idle: look again now and then.
+                match self.close_at().saturating_duration_since(Instant::now()) {
+                    wait if wait.is_zero() && intake.state.is_busy() => BUSY_RECHECK,
+                    wait => wait,
                 }
             };
             // Waits unlocked; the watchdog reads only for a busy worker.
