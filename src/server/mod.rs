@@ -194,9 +194,8 @@ async fn accept_until_signal(
     shared.db.flush_indexes()
 }
 
-/// A plain TCP connection: its socket leaves the reactor for the session
-/// thread, which reads it (`handler::serve_direct`).
-#[cfg(unix)]
+/// A plain TCP connection: on Unix its socket leaves the reactor for the
+/// session thread, which reads it (`handler::serve_direct`).
 async fn serve_plain(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
@@ -204,20 +203,12 @@ async fn serve_plain(
     shared: Arc<Shared>,
     shutdown: broadcast::Receiver<()>,
 ) {
+    #[cfg(unix)]
     match stream.into_std() {
         Ok(socket) => handler::serve_direct(socket, peer, opened, shared, shutdown).await,
         Err(e) => eprintln!("onedb serve: cannot serve {peer}: {e}"),
     }
-}
-
-#[cfg(not(unix))]
-async fn serve_plain(
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    opened: Instant,
-    shared: Arc<Shared>,
-    shutdown: broadcast::Receiver<()>,
-) {
+    #[cfg(not(unix))]
     handler::serve(stream, peer, opened, shared, shutdown).await
 }
 
