@@ -135,28 +135,42 @@ fn a_reopened_and_a_rebuilt_index_answer_the_same() {
         source_types: Some(vec!["course".into()]),
         ..Default::default()
     };
-    let (first, near, near_courses) = {
-        let db = Database::open_with(dir.path(), options.clone()).expect("open");
-        let acme = org(&db, "acme");
-        seed(&acme);
-        let r: Vec<_> = queries.iter().map(|q| names(&acme, q, 5)).collect();
-        let near = nearest(&acme, &v, 5, filter.clone()).0;
-        (r, near, nearest(&acme, &v, 5, of_courses.clone()).0)
+    // Three orgs: a rebuild builds their graphs on parallel threads, and
+    // each org's answers must stay its own.
+    let orgs = ["acme", "globex", "initech"];
+    let answers = |s: &Session| {
+        let r: Vec<_> = queries.iter().map(|q| names(s, q, 5)).collect();
+        let near = nearest(s, &v, 5, filter.clone()).0;
+        (r, near, nearest(s, &v, 5, of_courses.clone()).0)
     };
-    assert_eq!(near_courses.len(), 5, "{near_courses:?}");
+    let first: Vec<_> = {
+        let db = Database::open_with(dir.path(), options.clone()).expect("open");
+        orgs.iter()
+            .map(|slug| {
+                let s = org(&db, slug);
+                seed(&s);
+                // Its own best hits: a name and a chunk nearest `v`.
+                let own = create(&s, "course", &format!("{slug} rust guide"));
+                chunk(&s, slug, vec![0.0, 1.0, 1.0], &["even"], own.id);
+                answers(&s)
+            })
+            .collect()
+    };
+    assert_eq!(first[0].2.len(), 5, "{:?}", first[0].2);
+    assert_ne!(first[0], first[1], "each org has its own records");
     assert!(
         dir.path().join("indexes/vectors.bin").exists(),
         "closing saves the vector index"
     );
     let check = |db: &Database| {
-        let mut acme = db.local_session().expect("root");
-        acme.use_org("acme").expect("use");
-        let r: Vec<_> = queries.iter().map(|q| names(&acme, q, 5)).collect();
-        assert_eq!(r, first);
-        assert_eq!(nearest(&acme, &v, 5, filter.clone()).0, near);
-        assert_eq!(nearest(&acme, &v, 5, of_courses.clone()).0, near_courses);
+        for (slug, want) in orgs.iter().zip(&first) {
+            let mut s = db.local_session().expect("root");
+            s.use_org(slug).expect("use");
+            assert_eq!(&answers(&s), want, "{slug}");
+        }
         let report = db.check_indexes().expect("check");
         assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.vectors, 3 * 121);
     };
     check(&Database::open_with(dir.path(), options.clone()).expect("reopen"));
     // C4: the indexes deleted, rebuilt from the store alone.

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use parking_lot::RwLock;
@@ -79,7 +80,7 @@ pub(super) fn catch_up(inner: &Inner, storage: &Storage, start: Start) -> Result
             .then(|| scope.spawn(|| rebuild_names(inner, &platform_read(storage), last)));
         if vectors_mark.is_none() {
             // Rebuilt in memory: durable once the flush below saves it.
-            rebuild_vectors(inner, &txn)?;
+            rebuild_vectors(inner, storage, &txn)?;
         }
         match names.map(|h| h.join()) {
             Some(Ok(done)) => done,
@@ -474,10 +475,21 @@ fn each_record<T: serde::de::DeserializeOwned>(
     txn: &Txn<'_>,
     what: &str,
     prefix: impl Fn(Tenant) -> Vec<u8>,
+    f: impl FnMut(Tenant, T) -> Result<()>,
+) -> Result<()> {
+    each_record_in(txn, &tenants(txn)?, what, prefix, f)
+}
+
+/// Every record of one family in `tenants`, decoded.
+fn each_record_in<T: serde::de::DeserializeOwned>(
+    txn: &Txn<'_>,
+    tenants: &[Tenant],
+    what: &str,
+    prefix: impl Fn(Tenant) -> Vec<u8>,
     mut f: impl FnMut(Tenant, T) -> Result<()>,
 ) -> Result<()> {
     let mut seen = 0usize;
-    for tenant in tenants(txn)? {
+    for &tenant in tenants {
         for entry in txn.scan_prefix(&prefix(tenant), false)? {
             let (_, value) = entry?;
             f(tenant, decode::<T>(what, &value)?)?;
@@ -515,11 +527,21 @@ const SOURCE_BATCH: usize = 1024;
 /// in the store's order.
 fn each_vector_item(
     txn: &Txn<'_>,
+    f: impl FnMut(Tenant, Item, Vec<f32>) -> Result<()>,
+) -> Result<()> {
+    each_vector_item_in(txn, &tenants(txn)?, f)
+}
+
+/// `each_vector_item` of `tenants` only.
+fn each_vector_item_in(
+    txn: &Txn<'_>,
+    tenants: &[Tenant],
     mut f: impl FnMut(Tenant, Item, Vec<f32>) -> Result<()>,
 ) -> Result<()> {
     let mut chunks = Vec::with_capacity(SOURCE_BATCH);
-    each_record(
+    each_record_in(
         txn,
+        tenants,
         "knowledge",
         |t| t.knowledge_all(),
         |tenant, k: Knowledge| {
@@ -568,11 +590,39 @@ fn rebuild_names(inner: &Inner, txn: &Txn<'_>, last: u64) -> Result<()> {
     inner.names.commit(last)
 }
 
-fn rebuild_vectors(inner: &Inner, txn: &Txn<'_>) -> Result<()> {
+/// Rebuilds the vector index, orgs in parallel: up to
+/// `available_parallelism` threads (this one among them) each take the
+/// next org, read its chunks from their own read of the store and build
+/// its graph (in store order, so it is the graph one thread builds).
+/// Nothing writes while the open rebuilds, so every read sees `txn`'s data.
+fn rebuild_vectors(inner: &Inner, storage: &Storage, txn: &Txn<'_>) -> Result<()> {
     inner.vectors.write().clear();
-    each_vector_item(txn, |tenant, item, embedding| {
-        add_vector(inner, tenant, &item, &embedding, txn.sequence());
+    let tenants = tenants(txn)?;
+    let read_at = txn.sequence();
+    let next = AtomicUsize::new(0);
+    let build = || -> Result<()> {
+        let txn = platform_read(storage);
+        while let Some(&tenant) = tenants.get(next.fetch_add(1, Ordering::Relaxed)) {
+            each_vector_item_in(&txn, &[tenant], |tenant, item, embedding| {
+                add_vector(inner, tenant, &item, &embedding, read_at);
+                Ok(())
+            })?;
+        }
         Ok(())
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads.min(tenants.len()))
+            .map(|_| scope.spawn(build))
+            .collect();
+        let mine = build();
+        helpers
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::io("a vector index builder failed")))
+            })
+            .fold(mine, Result::and)
     })
 }
 
