@@ -553,6 +553,38 @@ fn a_subscribed_connection_is_not_idle() {
     assert_eq!(closed.len(), 1, "{closed:?}");
 }
 
+/// A subscribed connection that nothing happens on costs no wake-ups: its
+/// session thread sleeps until the idle deadline, not every 50 ms.
+#[test]
+fn a_quiet_subscription_leaves_its_session_thread_asleep() {
+    let server = Server::start(&[]);
+    let mut sub = server.login(ALICE, ALICE_PASSWORD);
+    subscribe(&mut sub, json!(1), CREATED, None);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = session_wakeups(server.pid());
+    std::thread::sleep(Duration::from_secs(1));
+    let woken = session_wakeups(server.pid()) - before;
+    assert!(
+        woken < 5,
+        "session threads woke {woken} times in a quiet second"
+    );
+}
+
+/// Voluntary context switches of the server's session threads so far.
+fn session_wakeups(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks");
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+        .filter(|status| status.lines().any(|l| l == "Name:\tonedb-session"))
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
 /// The subscription's end line of `client` (events before it skipped).
 fn subscription_end(client: &mut Client, sub: &Json) -> Json {
     loop {
