@@ -1,6 +1,7 @@
 //! The `api_calls` meter (src/db/api_calls.rs): counted in memory, never
-//! past the limit under concurrency, stored in batches at least once a
-//! second and when asked (the server asks when it stops).
+//! past the limit under concurrency, against the org the session is in,
+//! stored in batches when asked (a server asks every second and when it
+//! stops: tests/server.rs).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -59,12 +60,19 @@ fn concurrent_calls_stop_exactly_at_the_limit_and_are_stored() {
 }
 
 #[test]
-fn counted_calls_are_stored_within_a_second_without_being_asked() {
+fn a_session_counts_against_the_org_it_is_in_after_use_org_too() {
     let (_dir, db) = common::open();
-    let root = common::org(&db, "acme");
-    root.count_api_call().unwrap();
-    assert_eq!(stored_api_calls(&root), 0, "the first call waits in memory");
-    std::thread::sleep(std::time::Duration::from_millis(1_100));
-    root.count_api_call().unwrap();
-    assert_eq!(stored_api_calls(&root), 2);
+    common::org(&db, "acme");
+    common::org(&db, "beta");
+    let mut session = db.local_session().unwrap();
+    session.use_org("acme").unwrap();
+    session.count_api_call().unwrap();
+    session.use_org("beta").unwrap();
+    for _ in 0..3 {
+        session.count_api_call().unwrap();
+    }
+    db.store_api_calls().unwrap();
+    assert_eq!(stored_api_calls(&session), 3);
+    session.use_org("acme").unwrap();
+    assert_eq!(stored_api_calls(&session), 1);
 }

@@ -609,6 +609,37 @@ fn requests_count_against_the_orgs_api_calls_limit() {
     assert_eq!(r["rows"], json!([[0]]), "{r}");
 }
 
+/// acme's stored `api_calls`, as `SHOW USAGE` reads it (what is pending
+/// in the server's memory is not there). Root logs in for each read, so
+/// the read counts against the platform, not acme.
+fn stored_api_calls(server: &Server) -> i64 {
+    let mut root = server.login("root", ROOT_PASSWORD);
+    let r = root.query(1, "USE ORG acme; SHOW USAGE;");
+    let rows = r["rows"].as_array().unwrap_or_else(|| panic!("{r}"));
+    rows.iter()
+        .find(|row| row[0] == json!("api_calls"))
+        .and_then(|row| row[1].as_i64())
+        .unwrap_or_else(|| panic!("no api_calls row: {r}"))
+}
+
+#[test]
+fn counted_api_calls_are_stored_without_a_later_call_and_outlive_a_kill() {
+    let mut server = Server::start(&[]);
+    let mut alice = server.login(ALICE, ALICE_PASSWORD);
+    for id in 0..5 {
+        assert_ok(&alice.query(id, "WHOAMI;"));
+    }
+    // Then acme is quiet: no later call of its carries the count along.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stored_api_calls(&server) < 5 {
+        assert!(Instant::now() < deadline, "acme's calls were never stored");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.kill();
+    server.restart();
+    assert_eq!(stored_api_calls(&server), 5);
+}
+
 #[test]
 fn sigterm_answers_the_request_in_flight_then_exits_0_and_no_secret_is_kept() {
     let mut server = Server::start(&[]);

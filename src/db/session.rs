@@ -1,13 +1,14 @@
 //! A session: one authenticated person, working in one org at a time. The
 //! way to tenant-scoped transactions.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
 use serde_json::json;
 
 use crate::db::Database;
+use crate::db::api_calls::OrgCalls;
 use crate::db::database::session_keys;
 use crate::error::{Error, ErrorCode, Result};
 use crate::graph::props;
@@ -51,6 +52,8 @@ pub struct Session {
     /// When `check_live` last found the session live: the access epoch,
     /// until when its token is, and the store sequence it read at.
     verified: Mutex<Option<Verified>>,
+    /// The api_calls counter of the org it was first taken for.
+    api_calls: OnceLock<(u128, Arc<OrgCalls>)>,
 }
 
 /// A liveness check that passed (`Session::check_live`).
@@ -69,6 +72,7 @@ impl Session {
             org,
             token: None,
             verified: Mutex::new(None),
+            api_calls: OnceLock::new(),
         }
     }
 
@@ -130,6 +134,7 @@ impl Session {
             org,
             token: self.token,
             verified: Mutex::new(None),
+            api_calls: OnceLock::new(),
         }
     }
 
@@ -289,6 +294,7 @@ impl Session {
     /// only their own (and is told FORBIDDEN, whether or not it exists).
     pub fn use_org(&mut self, slug: &str) -> Result<()> {
         self.org = Some(self.resolve_org(slug)?);
+        self.api_calls = OnceLock::new();
         Ok(())
     }
 
@@ -318,6 +324,7 @@ impl Session {
             ));
         }
         self.org = None;
+        self.api_calls = OnceLock::new();
         Ok(())
     }
 
@@ -334,20 +341,20 @@ impl Session {
 
     /// Counts one API call against the org's monthly `api_calls`
     /// (`LIMIT_REACHED` over the limit, and nothing counted). Counted in
-    /// memory and stored at least once a second (`db/api_calls.rs`).
+    /// memory; `Database::store_api_calls` stores the counts (a server
+    /// every second, `db/api_calls.rs`).
     pub fn count_api_call(&self) -> Result<()> {
         let org = self.org.as_ref().map_or(0, |o| o.id.raw());
         let label = self.org.as_ref().map_or("platform", |o| o.slug.as_str());
         // The limit comes from the session's copy of the org (the one its
         // transactions use): no store read when the org has no limit.
         let limit = crate::graph::limit_of(self.org.as_deref(), "api_calls");
-        self.db.shared().api_calls().count(
-            org,
-            label,
-            limit,
-            || self.read()?.api_calls(),
-            |calls| self.run(|t| t.count_api_calls(calls)),
-        )
+        let stored = || self.read()?.api_calls();
+        let meter = self.db.shared().api_calls();
+        match self.api_calls.get_or_init(|| (org, meter.of(org))) {
+            (kept, calls) if *kept == org => calls.count(label, limit, stored),
+            _ => meter.of(org).count(label, limit, stored),
+        }
     }
 
     /// The `user_login` event of a login attempt (`method`: password or

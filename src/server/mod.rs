@@ -54,6 +54,10 @@ struct Shared {
 /// connections to write their last answers before it exits anyway.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
+/// How long counted API calls wait in memory before they are stored
+/// (`db/api_calls.rs`): what a crash may forget.
+const STORE_API_CALLS_EVERY: Duration = Duration::from_secs(1);
+
 /// The PEM files of `--tls-cert` and `--tls-key`.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -102,8 +106,27 @@ pub fn serve(
         });
         #[cfg(unix)]
         tokio::spawn(handler::watch(shared.clone()));
+        tokio::spawn(store_api_calls(shared.db.clone()));
         accept_until_signal(listener, shared, tls, signals).await
     })
+}
+
+/// Stores the API calls counted in memory, every
+/// `STORE_API_CALLS_EVERY` (the last ones when the server stops). A
+/// failed store keeps its calls pending for the next.
+async fn store_api_calls(db: Database) {
+    let mut every = tokio::time::interval(STORE_API_CALLS_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let db = db.clone();
+        // A commit: off the reactor.
+        match tokio::task::spawn_blocking(move || db.store_api_calls()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("onedb serve: cannot store API calls yet: {e}"),
+            Err(e) => eprintln!("onedb serve: storing API calls failed: {e}"),
+        }
+    }
 }
 
 /// The accept loop, then the drain.
