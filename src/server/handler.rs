@@ -105,7 +105,8 @@ struct State {
     authenticated: AtomicBool,
     /// Auth and query jobs sent and not yet answered.
     busy: AtomicUsize,
-    /// When the worker last answered one.
+    /// When the worker last answered the only one in flight: the idle
+    /// time counts from there.
     last_done: Mutex<Option<Instant>>,
     /// Queries sent and not yet answered, by request id: what `cancel` sets.
     running: Mutex<Vec<(Json, Arc<AtomicBool>)>>,
@@ -122,7 +123,12 @@ impl State {
         if let Some(flag) = query {
             self.running.lock().retain(|(_, f)| !Arc::ptr_eq(f, flag));
         }
-        *self.last_done.lock() = Some(Instant::now());
+        // Only the last one in flight starts the idle time (before the
+        // count falls, so a reader that sees none in flight sees its
+        // time); a pipeline's others skip the clock and the lock.
+        if self.busy.load(Ordering::SeqCst) == 1 {
+            *self.last_done.lock() = Some(Instant::now());
+        }
         self.busy.fetch_sub(1, Ordering::SeqCst);
     }
 
@@ -704,30 +710,29 @@ impl Batch {
         }
     }
 
-    /// Writes `line` to the socket if the writer is done with all it was
-    /// handed; what is left of it (all of it, if not) comes back.
-    fn write_direct(&mut self, line: Vec<u8>) -> Option<Vec<u8>> {
+    /// Writes `bytes` to the socket if the writer is done with all it was
+    /// handed; how many were written (0 when it would block or failed:
+    /// the writer then waits, or reports it).
+    fn write_direct(&self, bytes: &[u8]) -> usize {
         let Some(direct) = &self.direct else {
-            return Some(line);
+            return 0;
         };
         if self.subscribed || direct.written.load(Ordering::Acquire) != self.sent {
-            return Some(line);
+            return 0;
         }
-        match (&*direct.socket).write(&line) {
-            Ok(n) if n == line.len() => None,
-            Ok(n) => Some(line[n..].to_vec()),
-            // Would block, or failed: the writer waits, or reports it.
-            Err(_) => Some(line),
-        }
+        (&*direct.socket).write(bytes).unwrap_or(0)
     }
 
     /// Gives `out` to the writer (or, for a line, to the socket).
     fn hand_on(&mut self, out: Out) -> bool {
         let out = match out {
-            Out::Line(line) => match self.write_direct(line) {
-                None => return true,
-                Some(rest) => Out::Line(rest),
-            },
+            Out::Line(mut line) => {
+                let written = self.write_direct(&line);
+                if written == line.len() {
+                    return true;
+                }
+                Out::Line(unwritten(&mut line, written))
+            }
             Out::Start(line, feed) => {
                 self.subscribed = true;
                 Out::Start(line, feed)
@@ -758,13 +763,20 @@ impl Batch {
         }
     }
 
-    /// Hands on what was gathered; false once the writer is gone.
+    /// Hands on what was gathered; false once the writer is gone. The
+    /// buffer is kept for the next batch when the socket took it all.
     fn flush(&mut self) -> bool {
         if self.pending.is_empty() {
             return true;
         }
-        let batch = std::mem::take(&mut self.pending);
-        self.hand_on(Out::Line(batch))
+        let written = self.write_direct(&self.pending);
+        if written == self.pending.len() {
+            self.pending.clear();
+            return true;
+        }
+        let rest = unwritten(&mut self.pending, written);
+        self.sent += 1;
+        self.lines.send(Out::Line(rest)).is_ok()
     }
 
     /// Answers request `id` with why the session may not go on (after
@@ -773,6 +785,17 @@ impl Batch {
         let line = protocol::line(&protocol::error(id, e, None));
         let _ = self.send(Out::Line(line), false);
     }
+}
+
+/// What is left of `buf` after its first `written` bytes, taken out of it
+/// (without a copy when none were written).
+fn unwritten(buf: &mut Vec<u8>, written: usize) -> Vec<u8> {
+    if written == 0 {
+        return std::mem::take(buf);
+    }
+    let rest = buf[written..].to_vec();
+    buf.clear();
+    rest
 }
 
 /// How long a session thread that has just answered looks for the next
