@@ -59,7 +59,47 @@ impl<F: FnMut(usize, f32)> WithSimd for DotEach<'_, F> {
     }
 }
 
-/// The kernel both entry points share.
+/// `distance(q, v)` for the vector of each slot of `slots`, into `out`
+/// (cleared first), with the bits `distance` gives. One dispatch for all:
+/// a graph search scores a node's neighbours together, so their loads
+/// (scattered in memory, most of them cache misses) overlap instead of
+/// each waiting for the one before.
+pub fn distances<'p>(
+    q: &[f32],
+    slots: &[u32],
+    point: impl Fn(u32) -> &'p [f32],
+    out: &mut Vec<f32>,
+) {
+    out.clear();
+    ARCH.dispatch(Distances {
+        q,
+        slots,
+        point,
+        out,
+    });
+}
+
+struct Distances<'a, P> {
+    q: &'a [f32],
+    slots: &'a [u32],
+    point: P,
+    out: &'a mut Vec<f32>,
+}
+
+impl<'p, P: Fn(u32) -> &'p [f32]> WithSimd for Distances<'_, P> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        for &slot in self.slots {
+            let v = (self.point)(slot);
+            let n = self.q.len().min(v.len());
+            self.out.push(1.0 - dot_in(simd, &self.q[..n], &v[..n]));
+        }
+    }
+}
+
+/// The kernel every entry point shares.
 #[inline(always)]
 fn dot_in<S: Simd>(simd: S, a: &[f32], b: &[f32]) -> f32 {
     let (a, a_tail) = S::as_simd_f32s(a);
@@ -142,6 +182,24 @@ mod tests {
         let mut called = false;
         dot_each(&[], &[1.0], |_, _| called = true);
         assert!(!called);
+    }
+
+    #[test]
+    fn distances_give_the_bits_of_distance_for_every_slot() {
+        for dim in [1, 7, 16, 32, 384, 385] {
+            let q: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.37).sin()).collect();
+            let data: Vec<f32> = (0..dim * 9).map(|i| (i as f32 * 0.11).cos()).collect();
+            let point = |slot: u32| &data[slot as usize * dim..(slot as usize + 1) * dim];
+            let slots = [8, 0, 3, 3, 5];
+            let mut out = vec![7.0];
+            distances(&q, &slots, point, &mut out);
+            let got: Vec<u32> = out.iter().map(|d| d.to_bits()).collect();
+            let want: Vec<u32> = slots
+                .iter()
+                .map(|&s| distance(&q, point(s)).to_bits())
+                .collect();
+            assert_eq!(got, want, "dimension {dim}");
+        }
     }
 
     #[test]

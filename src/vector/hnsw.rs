@@ -15,7 +15,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
-use crate::vector::distance::distance;
+use crate::vector::distance::{distance, distances};
 
 /// Where the vectors live: slot → unit vector.
 pub trait Points {
@@ -61,11 +61,14 @@ impl Ord for Near {
     }
 }
 
-/// Marks of the nodes one search has seen, reset in O(1) by an epoch.
+/// Marks of the nodes one search has seen, reset in O(1) by an epoch;
+/// and the search's buffers for a node's neighbours and their distances.
 #[derive(Default)]
 pub struct Visited {
     marks: Vec<u32>,
     epoch: u32,
+    fresh: Vec<u32>,
+    scores: Vec<f32>,
 }
 
 impl Visited {
@@ -306,12 +309,19 @@ impl Graph {
             if results.len() >= ef && results.peek().is_some_and(|far| current.0 > far.0) {
                 break;
             }
-            for &next in self.neighbours(current.1, level) {
-                if !visited.first_visit(next) {
-                    continue;
-                }
-                visits += 1;
-                let d = distance(q, points.point(next));
+            // The neighbours not seen yet, scored together; then taken in
+            // order, as one at a time would.
+            let mut fresh = std::mem::take(&mut visited.fresh);
+            let mut scores = std::mem::take(&mut visited.scores);
+            fresh.clear();
+            fresh.extend(
+                self.neighbours(current.1, level)
+                    .iter()
+                    .filter(|&&next| visited.first_visit(next)),
+            );
+            visits += fresh.len();
+            distances(q, &fresh, |slot| points.point(slot), &mut scores);
+            for (&next, &d) in fresh.iter().zip(&scores) {
                 let improves = results.len() < ef || results.peek().is_some_and(|far| d < far.0);
                 if improves {
                     candidates.push(Reverse(Near(d, next)));
@@ -323,6 +333,8 @@ impl Graph {
                     }
                 }
             }
+            visited.fresh = fresh;
+            visited.scores = scores;
             if visits > max_visits {
                 break;
             }
