@@ -15,7 +15,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
-use crate::vector::distance::{distance, distances};
+use crate::vector::distance::{distance, distances, prefetch};
 
 /// Where the vectors live: slot → unit vector.
 pub trait Points {
@@ -80,6 +80,13 @@ impl Visited {
         if self.epoch == 0 {
             self.marks.iter_mut().for_each(|m| *m = 0);
             self.epoch = 1;
+        }
+    }
+
+    /// Starts loading `slot`'s mark.
+    fn prefetch(&self, slot: u32) {
+        if let Some(mark) = self.marks.get(slot as usize) {
+            prefetch(std::slice::from_ref(mark));
         }
     }
 
@@ -155,6 +162,16 @@ impl Graph {
             self.upper[slot as usize]
                 .get(level as usize - 1)
                 .map_or(&[], Vec::as_slice)
+        }
+    }
+
+    /// Starts loading `slot`'s list on `level` (layer 0's, where the
+    /// searches spend their time).
+    fn prefetch_neighbours(&self, slot: u32, level: u8) {
+        if level == 0 {
+            let start = slot as usize * self.params.m0;
+            prefetch(&self.layer0_len[slot as usize..=slot as usize]);
+            prefetch(&self.layer0[start..start + self.params.m0]);
         }
     }
 
@@ -309,16 +326,19 @@ impl Graph {
             if results.len() >= ef && results.peek().is_some_and(|far| current.0 > far.0) {
                 break;
             }
-            // The neighbours not seen yet, scored together; then taken in
-            // order, as one at a time would.
+            // The next node's list loads while this one's are scored.
+            if let Some(Reverse(next)) = candidates.peek() {
+                self.prefetch_neighbours(next.1, level);
+            }
+            // The neighbours not seen yet, scored together (their vectors
+            // asked for first); then taken in order, as one at a time would.
+            let list = self.neighbours(current.1, level);
+            list.iter().for_each(|&next| visited.prefetch(next));
             let mut fresh = std::mem::take(&mut visited.fresh);
             let mut scores = std::mem::take(&mut visited.scores);
             fresh.clear();
-            fresh.extend(
-                self.neighbours(current.1, level)
-                    .iter()
-                    .filter(|&&next| visited.first_visit(next)),
-            );
+            fresh.extend(list.iter().filter(|&&next| visited.first_visit(next)));
+            fresh.iter().for_each(|&next| prefetch(points.point(next)));
             visits += fresh.len();
             distances(q, &fresh, |slot| points.point(slot), &mut scores);
             for (&next, &d) in fresh.iter().zip(&scores) {
