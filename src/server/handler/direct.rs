@@ -16,7 +16,7 @@
 //! once as the reader task does, within the queue's bound in bytes.
 //! TLS connections keep the reader task (`handler::serve`).
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,11 +108,11 @@ impl Intake {
     /// Reads what the socket has (without waiting) onto `buf`: the bytes
     /// read, 0 at the end of the stream.
     fn fill(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        buf.reserve(READ_BYTES);
-        // Into the spare capacity, which is not zeroed first (8 KiB per
-        // read, also each turn of the spin).
-        rustix::io::read(&*self.socket, rustix::buffer::spare_capacity(buf))
-            .map_err(io::Error::from)
+        let len = buf.len();
+        buf.resize(len + READ_BYTES, 0);
+        let read = (&*self.socket).read(&mut buf[len..]);
+        buf.truncate(len + *read.as_ref().unwrap_or(&0));
+        read
     }
 
     /// Stops reading and wakes a session thread waiting for the socket.
