@@ -455,6 +455,21 @@ mod tests {
         }
     }
 
+    /// One read takes at most `READ_BYTES`, however large the buffer has
+    /// grown (a line near the limit grows it): what one read holds bounds
+    /// the jobs of one group.
+    #[test]
+    fn a_read_takes_at_most_read_bytes_whatever_the_buffer_holds() {
+        let (intake, mut client) = intake(1 << 20);
+        client.write_all(&vec![b'\n'; 8 * READ_BYTES]).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let start = b"{\"op\":";
+        let mut buf = Vec::with_capacity(1 << 20);
+        buf.extend_from_slice(start);
+        assert_eq!(intake.fill(&mut buf).unwrap(), READ_BYTES);
+        assert_eq!(buf.len(), start.len() + READ_BYTES);
+    }
+
     /// The watchdog reads only for a worker answering longer than
     /// `WATCH_EVERY`, and a cancel it reads stops the running query at once.
     #[test]
