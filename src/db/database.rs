@@ -378,11 +378,15 @@ impl Database {
         session.run(|t| t.set_own_password_hash(&hash))
     }
 
-    /// Stores the API calls counted in memory (the server does when it
-    /// stops; they are stored at least once a second anyway).
+    /// Stores the API calls counted in memory (a server asks every second
+    /// and when it stops). Reads nothing when none are pending.
     pub fn store_api_calls(&self) -> Result<()> {
-        let root = self.local_session()?;
+        let mut root = None;
         self.shared.api_calls.store_all(|org, calls| {
+            let root = match &mut root {
+                Some(root) => root,
+                None => root.insert(self.local_session()?),
+            };
             let org = match org {
                 0 => None,
                 raw => self.org_by_id(Id::from_raw(Dim::Org, raw))?.map(Arc::new),

@@ -65,6 +65,8 @@ impl<F: FnMut(usize, f32)> WithSimd for DotEach<'_, F> {
 /// them. A hint only; nothing on CPUs without it.
 #[inline]
 pub fn prefetch<T>(data: &[T]) {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
     #[cfg(target_arch = "x86_64")]
     if let Some(simd) = *PREFETCH {
         const LINE: usize = 64;
