@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -171,7 +171,11 @@ impl Committed {
 
 #[derive(Default)]
 pub(crate) struct CommitQueue {
-    queue: Mutex<Queue>,
+    /// Shared with the commit thread, which waits on it without keeping
+    /// the store open.
+    backlog: Arc<Backlog>,
+    /// Whether the commit thread runs (None: not needed yet).
+    thread: OnceLock<bool>,
     tracker: Mutex<Tracker>,
     latest: Mutex<Latest>,
     records: RecordCache,
@@ -185,9 +189,22 @@ pub(crate) struct CommitQueue {
 }
 
 #[derive(Default)]
+struct Backlog {
+    queue: Mutex<Queue>,
+    /// Wakes the commit thread when it is to lead, or the store closed.
+    work: Condvar,
+}
+
+#[derive(Default)]
 struct Queue {
     pending: Vec<(CommitRequest, Arc<Waiter>)>,
     leader_busy: bool,
+    /// The commit thread leads: committers queued behind a group.
+    thread_leads: bool,
+    /// The durability of the commits the thread writes.
+    durability: Durability,
+    /// The store is closing: the commit thread ends.
+    closed: bool,
 }
 
 /// Where one committer waits: woken once, with its verdict or to lead the
@@ -250,6 +267,58 @@ fn tell_group(done: Vec<(Result<u64>, Arc<Waiter>)>) {
     }
 }
 
+/// The commit thread: each time committers queue behind a group, it leads
+/// until the queue is empty (`CommitQueue::commit`); it ends when the
+/// store closes.
+fn lead_backlogs(backlog: &Backlog, commits: &Weak<CommitQueue>, engine: &Weak<AnyEngine>) {
+    loop {
+        let durability = {
+            let mut queue = backlog.queue.lock();
+            while !queue.thread_leads && !queue.closed {
+                backlog.work.wait(&mut queue);
+            }
+            if queue.closed {
+                return;
+            }
+            queue.durability
+        };
+        // The queued committers keep the store open while they wait.
+        let (Some(commits), Some(engine)) = (commits.upgrade(), engine.upgrade()) else {
+            let mut queue = backlog.queue.lock();
+            queue.thread_leads = false;
+            queue.leader_busy = false;
+            let closed = || Err(Error::io("the store closed before the commit was written"));
+            tell_group(
+                queue
+                    .pending
+                    .drain(..)
+                    .map(|(_, w)| (closed(), w))
+                    .collect(),
+            );
+            return;
+        };
+        let last = loop {
+            let done = commits.write_next(&engine, durability);
+            if !commits.pass_lead(&engine, durability) {
+                break done;
+            }
+            tell_group(done);
+        };
+        // Let go of the store before the last committers hear their
+        // verdicts: once they return, it may be dropped, and its engine
+        // must close then (a second open of the directory waits for that).
+        drop((commits, engine));
+        tell_group(last);
+    }
+}
+
+impl Drop for CommitQueue {
+    fn drop(&mut self) {
+        self.backlog.queue.lock().closed = true;
+        self.backlog.work.notify_one();
+    }
+}
+
 /// What the leader needs to detect conflicts: the sequence at which each
 /// recently written key last changed, and the snapshots still open.
 #[derive(Default)]
@@ -293,6 +362,13 @@ impl CommitQueue {
         &self.guesses
     }
 
+    /// Hands the lead to queued committers, as if the commit thread could
+    /// not be started.
+    #[cfg(test)]
+    pub fn without_thread(&self) {
+        let _ = self.thread.set(false);
+    }
+
     /// How many written keys the conflict tracker holds.
     #[cfg(test)]
     pub fn remembered(&self) -> usize {
@@ -327,27 +403,54 @@ impl CommitQueue {
     /// Commits one request, as leader or follower; returns its sequence.
     ///
     /// A committer that finds no leader leads: it takes the queue (its own
-    /// request first), writes it as one batch, hands the lead to the oldest
-    /// request queued meanwhile, then tells its group their verdicts.
+    /// request first) and writes it as one batch. Requests queued meanwhile
+    /// go to the commit thread, which writes group after group until the
+    /// queue is empty. Handing the lead to a queued committer instead put
+    /// a thread's wake-up between one WAL sync and the next: 45 µs on a
+    /// 2-core machine busy with 16 sessions, 90 µs with their clients'
+    /// sockets too, against a sync of ~230 µs.
     pub fn commit(
-        &self,
-        engine: &AnyEngine,
+        self: &Arc<Self>,
+        engine: &Arc<AnyEngine>,
         durability: Durability,
         request: CommitRequest,
     ) -> Result<u64> {
         let me = Arc::new(Waiter::default());
         let lead = {
-            let mut queue = self.queue.lock();
+            let mut queue = self.backlog.queue.lock();
             queue.pending.push((request, Arc::clone(&me)));
             !std::mem::replace(&mut queue.leader_busy, true)
         };
         if !lead && let Some(result) = me.wait() {
             return result;
         }
-        // A leader's own request is the queue's first: the lead passes only
-        // to the first queued, and a new leader finds the queue empty.
+        let done = self.write_next(engine, durability);
+        // The next group's write starts before this one's committers wake.
+        self.pass_lead(engine, durability);
+        let mut mine = None;
+        let mut others = Vec::with_capacity(done.len());
+        for (result, waiter) in done {
+            if Arc::ptr_eq(&waiter, &me) {
+                mine = Some(result);
+            } else {
+                others.push((result, waiter));
+            }
+        }
+        tell_group(others);
+        mine.unwrap_or_else(|| Err(Error::io("a commit leader lost its own request")))
+    }
+
+    /// Takes the next group from the queue and writes it: each
+    /// committer's verdict. A leader's own request is the queue's first:
+    /// a committer leads only on an empty queue (or, without the commit
+    /// thread, as the first queued).
+    fn write_next(
+        &self,
+        engine: &AnyEngine,
+        durability: Durability,
+    ) -> Vec<(Result<u64>, Arc<Waiter>)> {
         let group: Vec<_> = {
-            let mut queue = self.queue.lock();
+            let mut queue = self.backlog.queue.lock();
             let take = queue.pending.len().min(MAX_GROUP);
             queue.pending.drain(..take).collect()
         };
@@ -357,25 +460,45 @@ impl CommitQueue {
         } else {
             self.commit_group(engine, durability, requests)
         };
-        // The next group's write starts before this one's committers wake.
-        {
-            let mut queue = self.queue.lock();
-            match queue.pending.first() {
-                Some((_, next)) => next.lead(),
-                None => queue.leader_busy = false,
+        results.into_iter().zip(waiters).collect()
+    }
+
+    /// After a group: the lead passes to the commit thread if committers
+    /// queued meanwhile (to the first of them if the thread cannot run),
+    /// or nobody leads. Whether somebody leads on.
+    fn pass_lead(self: &Arc<Self>, engine: &Arc<AnyEngine>, durability: Durability) -> bool {
+        let mut queue = self.backlog.queue.lock();
+        let Some((_, first)) = queue.pending.first() else {
+            queue.leader_busy = false;
+            queue.thread_leads = false;
+            return false;
+        };
+        if self.commit_thread(engine) {
+            queue.durability = durability;
+            if !std::mem::replace(&mut queue.thread_leads, true) {
+                self.backlog.work.notify_one();
             }
+        } else {
+            first.lead();
         }
-        let mut mine = None;
-        let mut others = Vec::with_capacity(waiters.len());
-        for (result, waiter) in results.into_iter().zip(waiters) {
-            if Arc::ptr_eq(&waiter, &me) {
-                mine = Some(result);
-            } else {
-                others.push((result, waiter));
-            }
-        }
-        tell_group(others);
-        mine.unwrap_or_else(|| Err(Error::io("a commit leader lost its own request")))
+        true
+    }
+
+    /// Starts the commit thread the first time it is needed; whether it
+    /// runs. It holds the store only while it leads, so dropping the
+    /// store closes the engine at once and ends the thread.
+    fn commit_thread(self: &Arc<Self>, engine: &Arc<AnyEngine>) -> bool {
+        *self.thread.get_or_init(|| {
+            let (backlog, commits, engine) = (
+                Arc::clone(&self.backlog),
+                Arc::downgrade(self),
+                Arc::downgrade(engine),
+            );
+            std::thread::Builder::new()
+                .name("onedb-commit".into())
+                .spawn(move || lead_backlogs(&backlog, &commits, &engine))
+                .is_ok()
+        })
     }
 
     /// `commit_group` on a store other servers write too. A group refused

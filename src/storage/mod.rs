@@ -19,6 +19,7 @@ mod stage;
 mod txn;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -67,10 +68,10 @@ impl Durability {
 pub(crate) const STAGING_DIR: &str = "load-staging";
 
 pub(crate) struct Storage {
-    engine: AnyEngine,
+    engine: Arc<AnyEngine>,
     dir: std::path::PathBuf,
     durability: Durability,
-    commits: CommitQueue,
+    commits: Arc<CommitQueue>,
     /// Serializes the process-wide checks of `open` with nothing else; kept
     /// so a second `open` of the same directory fails cleanly (RocksDB's LOCK).
     _open: Mutex<()>,
@@ -110,10 +111,10 @@ impl Storage {
         engine: AnyEngine,
     ) -> Result<Storage> {
         let storage = Storage {
-            engine,
+            engine: Arc::new(engine),
             dir: dir.to_path_buf(),
             durability,
-            commits: CommitQueue::default(),
+            commits: Arc::default(),
             _open: Mutex::new(()),
         };
         storage.check_format_version()?;
@@ -195,7 +196,7 @@ impl Storage {
         self.engine.get_latest_many(keys)
     }
 
-    pub(crate) fn engine(&self) -> &AnyEngine {
+    pub(crate) fn engine(&self) -> &Arc<AnyEngine> {
         &self.engine
     }
 
@@ -214,7 +215,7 @@ impl Storage {
         })
     }
 
-    pub(crate) fn commits(&self) -> &CommitQueue {
+    pub(crate) fn commits(&self) -> &Arc<CommitQueue> {
         &self.commits
     }
 

@@ -276,6 +276,74 @@ fn each_committer_of_a_group_gets_its_own_verdict() {
     assert!(groups < 16 * 40, "{groups} commit numbers for 640 commits");
 }
 
+/// Which threads led the groups of 8 concurrent commits of a thing each,
+/// the first group held up by its hook until the others have queued; and
+/// how many commits are stored.
+fn leaders_of_a_backlog(s: &Storage) -> (Vec<String>, usize) {
+    use crate::model::{Dim, Id};
+    let leaders = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let record = leaders.clone();
+    let hook: commit::CommitHook = Box::new(move |_, _| {
+        let mut leaders = record.lock();
+        if leaders.is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        leaders.push(std::thread::current().name().unwrap_or("").to_string());
+    });
+    s.commits().set_hook(hook, 0);
+    let before = s.last_commit().unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                let mut txn = s.write(Scope::tenant(t(1)));
+                txn.put(t(1).thing(Id::generate(Dim::Thing)), b"x".to_vec())
+                    .unwrap();
+                txn.commit().unwrap();
+            });
+        }
+    });
+    let stored = s
+        .read(Scope::tenant(t(1)))
+        .scan_prefix(&t(1).things(), false)
+        .unwrap()
+        .count();
+    assert!(s.last_commit().unwrap() > before);
+    let leaders = leaders.lock().clone();
+    (leaders, stored)
+}
+
+/// Committers queued behind a group are written by the commit thread
+/// (not handed the lead one by one, a wake-up between syncs each); the
+/// thread lets go of the store once the queue is empty, so a dropped
+/// store's directory opens again at once.
+#[test]
+fn a_backlog_is_written_by_the_commit_thread_which_lets_the_store_close() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..3 {
+        let s = Storage::open(dir.path(), Durability::Relaxed).unwrap();
+        let (leaders, _) = leaders_of_a_backlog(&s);
+        assert!(leaders.len() >= 2, "{leaders:?}");
+        assert_eq!(leaders[0], "", "the first committer leads itself");
+        assert!(
+            leaders[1..].iter().all(|l| l == "onedb-commit"),
+            "{leaders:?}"
+        );
+        drop(s);
+    }
+}
+
+/// Without the commit thread, the lead passes to the first committer
+/// queued, and every commit is still written.
+#[test]
+fn without_the_commit_thread_queued_committers_lead_in_turn() {
+    let (_d, s) = open();
+    s.commits().without_thread();
+    let (leaders, stored) = leaders_of_a_backlog(&s);
+    assert!(leaders.len() >= 2, "{leaders:?}");
+    assert!(leaders.iter().all(|l| l != "onedb-commit"), "{leaders:?}");
+    assert_eq!(stored, 8);
+}
+
 #[test]
 fn commits_are_counted_and_read_only_txns_refuse_writes() {
     let (_d, s) = open();
