@@ -225,10 +225,10 @@ enum Turn {
     #[default]
     Waiting,
     Lead,
-    /// The verdict, and the group's next committer to wake: the leader
-    /// wakes only the first and each woken committer the next, so the
+    /// The verdict, and the group's committers to wake next: the leader
+    /// wakes only the first and each woken committer two more, so the
     /// wake-up calls are off the path from one WAL sync to the next.
-    Done(Result<u64>, Option<Arc<Waiter>>),
+    Done(Result<u64>, [Option<Arc<Waiter>>; 2]),
 }
 
 impl Waiter {
@@ -246,7 +246,7 @@ impl Waiter {
                 Turn::Lead => return None,
                 Turn::Done(result, next) => {
                     drop(state);
-                    if let Some(next) = next {
+                    for next in next.iter().flatten() {
                         next.wake.notify_one();
                     }
                     return Some(result);
@@ -256,16 +256,18 @@ impl Waiter {
     }
 }
 
-/// Gives each committer of a group its verdict and wakes the first, who
-/// wakes the next. Verdicts are set last to first, so whoever finds its own
-/// finds its successor's set too: no wake-up is lost.
+/// Gives each committer of a group its verdict and wakes the first; each
+/// woken committer wakes two more, a binary tree: the last of 8 is woken
+/// after 3 wake-ups in turn, not 7 (each waits for a core on a busy
+/// machine). Every verdict is set before the first wake-up, so no
+/// wake-up is lost.
 fn tell_group(done: Vec<(Result<u64>, Arc<Waiter>)>) {
-    let mut next: Option<Arc<Waiter>> = None;
-    for (result, waiter) in done.into_iter().rev() {
-        *waiter.state.lock() = Turn::Done(result, next.take());
-        next = Some(waiter);
+    let waiters: Vec<Arc<Waiter>> = done.iter().map(|(_, w)| Arc::clone(w)).collect();
+    let child = |i: usize| waiters.get(i).cloned();
+    for (i, (result, waiter)) in done.into_iter().enumerate() {
+        *waiter.state.lock() = Turn::Done(result, [child(2 * i + 1), child(2 * i + 2)]);
     }
-    if let Some(first) = next {
+    if let Some(first) = waiters.first() {
         first.wake.notify_one();
     }
 }
@@ -1116,6 +1118,46 @@ mod tests {
             1 => any::<usize>().prop_map(Op::Close),
             8 => prop::collection::vec(0..KEYS, 1..5).prop_map(Op::Write),
         ]
+    }
+
+    /// Every committer of a group hears its own verdict, whatever the
+    /// group's size: the tree of wake-ups loses none, whether a committer
+    /// waits already or comes to wait after its verdict was set.
+    #[test]
+    fn every_committer_hears_its_own_verdict_through_the_tree_of_wake_ups() {
+        for size in [1, 2, 3, 7, 8, 17] {
+            let waiters: Vec<Arc<Waiter>> = (0..size).map(|_| Arc::default()).collect();
+            let (heard, verdicts) = std::sync::mpsc::channel();
+            for (i, waiter) in waiters.iter().enumerate() {
+                let (waiter, heard) = (Arc::clone(waiter), heard.clone());
+                // The last comes to wait after the verdicts are set.
+                let late = i + 1 == size && size > 1;
+                std::thread::spawn(move || {
+                    if late {
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                    let _ = heard.send((i, waiter.wait()));
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let group = waiters
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (Ok(i as u64), Arc::clone(w)))
+                .collect();
+            tell_group(group);
+            let mut told: Vec<usize> = (0..size)
+                .map(|_| {
+                    let (i, verdict) = verdicts
+                        .recv_timeout(std::time::Duration::from_secs(10))
+                        .expect("a committer was never woken");
+                    assert_eq!(verdict.map(|v| v.ok()), Some(Some(i as u64)));
+                    i
+                })
+                .collect();
+            told.sort_unstable();
+            assert_eq!(told, (0..size).collect::<Vec<_>>());
+        }
     }
 
     proptest! {
