@@ -381,6 +381,12 @@ impl CommitQueue {
         let _ = self.thread.set(false);
     }
 
+    /// How many requests wait for a leader.
+    #[cfg(test)]
+    pub fn queued(&self) -> usize {
+        self.backlog.queue.lock().pending.len()
+    }
+
     /// How many written keys the conflict tracker holds.
     #[cfg(test)]
     pub fn remembered(&self) -> usize {

@@ -277,16 +277,21 @@ fn each_committer_of_a_group_gets_its_own_verdict() {
 }
 
 /// Which threads led the groups of 8 concurrent commits of a thing each,
-/// the first group held up by its hook until the others have queued; and
-/// how many commits are stored.
+/// the first group held up by its hook until the 7 others have queued
+/// (10 s at most); and how many commits are stored.
 fn leaders_of_a_backlog(s: &Storage) -> (Vec<String>, usize) {
     use crate::model::{Dim, Id};
     let leaders = Arc::new(parking_lot::Mutex::new(Vec::new()));
     let record = leaders.clone();
+    let queue = Arc::downgrade(s.commits());
     let hook: commit::CommitHook = Box::new(move |_, _| {
         let mut leaders = record.lock();
-        if leaders.is_empty() {
-            std::thread::sleep(std::time::Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        while leaders.is_empty()
+            && queue.upgrade().is_some_and(|q| q.queued() < 7)
+            && started.elapsed() < std::time::Duration::from_secs(10)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
         leaders.push(std::thread::current().name().unwrap_or("").to_string());
     });
