@@ -23,7 +23,7 @@ mod tcp;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use onedb::query::run::Runner;
 use onedb::server::Limits;
@@ -116,10 +116,14 @@ fn main() {
 }
 
 /// The rates of `onedb` and its `baseline`, each run for `phase` in all,
-/// in alternating rounds: a shared machine's drift (its fsync latency
-/// above all) falls on both sides alike.
+/// in rounds of both: a shared machine's drift (its fsync latency above
+/// all) falls on both sides alike. Which side runs first alternates
+/// (ABBA), as a store that slows while it grows (the mutation pair's
+/// compactions) would favour whichever side always went first.
 /// With `SERVER_BENCH_ONLY` set to another pair's `name`, skipped (NaN):
-/// profiling one pair with `perf` runs only it.
+/// profiling one pair with `perf` runs only it. With `SERVER_BENCH_ROUNDS`
+/// set, each round's rates and the process's CPU time per operation are
+/// printed too.
 fn alternating(
     name: &str,
     clients: usize,
@@ -130,12 +134,30 @@ fn alternating(
     if std::env::var("SERVER_BENCH_ONLY").is_ok_and(|only| only != name) {
         return (f64::NAN, f64::NAN);
     }
-    const ROUNDS: u32 = 4;
+    const ROUNDS: u32 = 8;
     let round = phase / ROUNDS;
     let (mut o, mut b) = (0.0, 0.0);
-    for _ in 0..ROUNDS {
-        o += rate(clients, round, &onedb);
-        b += rate(clients, round, &baseline);
+    let verbose = std::env::var_os("SERVER_BENCH_ROUNDS").is_some();
+    let measure = |side: &str, work: &(dyn Fn(usize, &AtomicBool) -> u64 + Sync)| {
+        let (cpu, started) = (cpu_seconds(), Instant::now());
+        let ops = rate(clients, round, work);
+        if verbose {
+            let per_op = (cpu_seconds() - cpu) / (ops * started.elapsed().as_secs_f64());
+            println!(
+                "  {name} {side:<8} {ops:>9.0}/s  {:>6.1} µs CPU each",
+                per_op * 1e6
+            );
+        }
+        ops
+    };
+    for r in 0..ROUNDS {
+        if r % 2 == 0 {
+            o += measure("onedb", &onedb);
+            b += measure("baseline", &baseline);
+        } else {
+            b += measure("baseline", &baseline);
+            o += measure("onedb", &onedb);
+        }
     }
     (o / ROUNDS as f64, b / ROUNDS as f64)
 }
@@ -304,6 +326,23 @@ fn idle_memory(addr: SocketAddr, token: &str) -> f64 {
     let after = rss_bytes();
     drop(conns);
     after.saturating_sub(before) as f64 / IDLE as f64
+}
+
+/// CPU time this process has used (all threads, user and system).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // After the command name: state is field 3, utime and stime 14 and 15.
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11..13]
+        .iter()
+        .filter_map(|f| f.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
 }
 
 fn rss_bytes() -> u64 {
