@@ -331,7 +331,8 @@ fn idle_memory(addr: SocketAddr, token: &str) -> f64 {
 /// CPU time this process has used (all threads, user and system).
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    // After the command name: state is field 3, utime and stime 14 and 15.
+    // After the command name: state is field 3, utime and stime 14 and 15,
+    // in clock ticks (USER_HZ, 100 on Linux).
     let fields: Vec<&str> = stat
         .rsplit(')')
         .next()
