@@ -13,8 +13,9 @@
 //!
 //! The server runs in this process (`onedb::server::serve` on a thread) on
 //! the same `Database` the in-process phases use; each pair runs in
-//! alternating rounds. `cargo bench --bench server`;
-//! `ONEDB_BENCH_SECONDS` sets each side's time (default 3).
+//! rounds of both sides, in ABBA order. `cargo bench --bench server`;
+//! `ONEDB_BENCH_SECONDS` sets each side's time (default 3);
+//! `SERVER_BENCH_ROUNDS=1` prints each round's rates.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 #[path = "common/tcp.rs"]
